@@ -1,0 +1,109 @@
+"""The one `Brief` model shared by every stage, store, adapter and command.
+
+A brief *is* a story: the same story reported by several outlets is one brief
+with several sources, so there is no separate Story type.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timezone
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# Per-language text, e.g. {"en": "...", "zh": "..."}; keys follow config `languages`.
+Bilingual = dict[str, str]
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Figure(BaseModel):
+    """A key figure: `text` is verbatim from the source; value/unit come from our parser."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str
+    value: float | None = None
+    # Normalised unit: "%", currency code ("USD", "CNY", "HKD", ...), "t", "kg",
+    # "day", "item", ... or "" when the figure is a bare number.
+    unit: str = ""
+    label: Bilingual = Field(default_factory=dict)
+
+
+class Source(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str
+    feed: str
+    title: str
+    published: datetime | None = None
+
+
+class Brief(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    topics: list[str]
+    title: Bilingual
+    summary: Bilingual
+    figures: list[Figure] = Field(default_factory=list)
+    sources: list[Source] = Field(default_factory=list)
+    mode: Literal["extractive", "llm"]
+    created: datetime = Field(default_factory=utcnow)
+
+    def to_json_dict(self) -> dict:
+        """The documented JSON form (jsonl target, `briefbot brief --json`)."""
+        return self.model_dump(mode="json")
+
+    @property
+    def published(self) -> datetime | None:
+        """Earliest known publication time among the sources."""
+        times = [s.published for s in self.sources if s.published]
+        return min(times) if times else None
+
+    @property
+    def primary_url(self) -> str | None:
+        return self.sources[0].url if self.sources else None
+
+
+def new_brief_id(*parts: str) -> str:
+    """Stable short id derived from the first item's identity (feed + item key)."""
+    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
+    return "b_" + digest[:16]
+
+
+class DigestSection(BaseModel):
+    """One topic's part of a digest: ranked stories, reused from their briefs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    topic: str
+    label: Bilingual
+    count: int  # stories in the window for this topic (may exceed len(briefs))
+    briefs: list[Brief] = Field(default_factory=list)
+
+
+class Digest(BaseModel):
+    """The on-call digest: platform-neutral; each delivery adapter renders it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    title: Bilingual
+    window_start: datetime
+    window_end: datetime
+    timezone: str = "UTC"
+    # Optional LLM overview (grounded against the included briefs); None when extractive.
+    overview: Bilingual | None = None
+    sections: list[DigestSection] = Field(default_factory=list)
+    created: datetime = Field(default_factory=utcnow)
+
+    @property
+    def empty(self) -> bool:
+        return not any(s.briefs for s in self.sections)
+
+    def to_json_dict(self) -> dict:
+        return self.model_dump(mode="json")

@@ -1,0 +1,512 @@
+"""The one store: feeds state, items, briefs (stories), outbox, digests, LLM cache/usage.
+
+Synchronous SQLAlchemy: every call is a short transaction, cheap next to network I/O.
+All timestamps are stored and returned as aware UTC datetimes.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+from sqlalchemy import and_, create_engine, delete, event, func, insert, or_, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from bot.models import Brief, Source, utcnow
+from bot.store import schema as t
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+@dataclass
+class FeedState:
+    name: str
+    url: str
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    last_fetch_at: datetime | None = None
+    last_success_at: datetime | None = None
+    last_status: str | None = None
+    last_problem: str | None = None
+    failures: int = 0
+    last_error: str | None = None
+    next_poll_at: datetime | None = None
+    disabled_reason: str | None = None
+    items_total: int = 0
+    first_polled: bool = False
+
+
+@dataclass
+class OutboxRow:
+    id: int
+    kind: str
+    ref_id: str
+    target: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    external_id: str | None
+    created: datetime
+
+
+@dataclass
+class ItemRecord:
+    feed: str
+    item_key: str
+    guid: str | None
+    link: str | None
+    link_key: str | None
+    content_key: str | None
+    title: str | None
+    published: datetime | None
+    status: str
+    topics: list[str]
+    brief_id: str | None = None
+
+
+def _row_to_feed_state(row) -> FeedState:
+    m = dict(row._mapping)
+    m.pop("lease_owner", None)
+    m.pop("lease_until", None)
+    for k in ("last_fetch_at", "last_success_at", "next_poll_at"):
+        m[k] = as_utc(m[k])
+    m["failures"] = m["failures"] or 0
+    m["items_total"] = m["items_total"] or 0
+    m["first_polled"] = bool(m["first_polled"])
+    return FeedState(**m)
+
+
+def _row_to_outbox(row) -> OutboxRow:
+    m = row._mapping
+    return OutboxRow(
+        id=m["id"], kind=m["kind"], ref_id=m["ref_id"], target=m["target"], status=m["status"],
+        attempts=m["attempts"], next_attempt_at=as_utc(m["next_attempt_at"]), last_error=m["last_error"],
+        external_id=m["external_id"], created=as_utc(m["created"]),
+    )
+
+
+def _search_text(brief: Brief) -> str:
+    parts = list(brief.title.values()) + list(brief.summary.values())
+    parts += [f.text for f in brief.figures] + [s.title for s in brief.sources]
+    return " ".join(parts).lower()
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        db_path = url.split("///", 1)[-1] if "///" in url else ""
+        if db_path and db_path != ":memory:":
+            Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if url.startswith("postgresql://"):
+        # psycopg 3 is the driver we ship; plain postgresql:// would ask for psycopg2.
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+class Store:
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = make_engine(url)
+        self.is_postgres = self.engine.dialect.name == "postgresql"
+
+    # ----------------------------------------------------------------- schema
+    def create(self) -> None:
+        """Create or migrate the schema to the current version."""
+        from bot.store.migrate import upgrade
+
+        upgrade(self)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ----------------------------------------------------------------- feeds
+    def ensure_feed(self, name: str, url: str) -> None:
+        with self.engine.begin() as c:
+            row = c.execute(select(t.feeds.c.url).where(t.feeds.c.name == name)).first()
+            if row is None:
+                try:
+                    with c.begin_nested():
+                        c.execute(insert(t.feeds).values(name=name, url=url, failures=0, items_total=0,
+                                                         first_polled=False))
+                except IntegrityError:
+                    pass  # another worker created it first
+            elif row.url != url:
+                # A changed URL is a new feed: forget validators, health and backoff.
+                c.execute(update(t.feeds).where(t.feeds.c.name == name).values(
+                    url=url, etag=None, last_modified=None, body_hash=None, failures=0, last_error=None,
+                    next_poll_at=None, disabled_reason=None))
+
+    def feed_state(self, name: str) -> FeedState | None:
+        with self.engine.connect() as c:
+            row = c.execute(select(t.feeds).where(t.feeds.c.name == name)).first()
+        return _row_to_feed_state(row) if row else None
+
+    def feed_states(self) -> list[FeedState]:
+        with self.engine.connect() as c:
+            rows = c.execute(select(t.feeds).order_by(t.feeds.c.name)).all()
+        return [_row_to_feed_state(r) for r in rows]
+
+    def update_feed(self, name: str, **values: Any) -> None:
+        allowed = set(t.feeds.c.keys()) - {"name"}
+        unknown = set(values) - allowed
+        if unknown:
+            raise ValueError(f"unknown feed state fields: {sorted(unknown)}")
+        with self.engine.begin() as c:
+            c.execute(update(t.feeds).where(t.feeds.c.name == name).values(**values))
+
+    def claim_feed(self, name: str, owner: str, lease: timedelta, now: datetime | None = None,
+                   force: bool = False) -> bool:
+        """Claim the next poll of a feed across workers: due, enabled, and not leased by a live worker.
+
+        One conditional UPDATE is atomic on SQLite and PostgreSQL alike (a concurrent claimer
+        re-evaluates the WHERE after the first commits and matches no row).
+        """
+        now = now or utcnow()
+        cond = [t.feeds.c.name == name,
+                or_(t.feeds.c.lease_until.is_(None), t.feeds.c.lease_until < now, t.feeds.c.lease_owner == owner)]
+        if not force:
+            cond += [or_(t.feeds.c.next_poll_at.is_(None), t.feeds.c.next_poll_at <= now),
+                     t.feeds.c.disabled_reason.is_(None)]
+        with self.engine.begin() as c:
+            res = c.execute(update(t.feeds).where(and_(*cond)).values(lease_owner=owner, lease_until=now + lease))
+        return res.rowcount == 1
+
+    def release_feed(self, name: str, owner: str) -> None:
+        with self.engine.begin() as c:
+            c.execute(update(t.feeds).where(t.feeds.c.name == name, t.feeds.c.lease_owner == owner)
+                      .values(lease_owner=None, lease_until=None))
+
+    # ----------------------------------------------------------------- items
+    def find_item(self, feed: str, item_key: str, link_key: str | None, content_key: str | None) -> dict | None:
+        """An earlier record of this entry: same key, or (GUID churn) same canonical link or content."""
+        conds = [t.items.c.item_key == item_key]
+        if link_key:
+            conds.append(t.items.c.link_key == link_key)
+        if content_key:
+            conds.append(t.items.c.content_key == content_key)
+        with self.engine.connect() as c:
+            row = c.execute(select(t.items).where(t.items.c.feed == feed, or_(*conds)).limit(1)).first()
+        return dict(row._mapping) if row else None
+
+    def known_item_keys(self, feed: str, item_keys: Iterable[str]) -> set[str]:
+        keys = list(item_keys)
+        if not keys:
+            return set()
+        with self.engine.connect() as c:
+            rows = c.execute(select(t.items.c.item_key).where(t.items.c.feed == feed,
+                                                              t.items.c.item_key.in_(keys))).all()
+        return {r[0] for r in rows}
+
+    def record_items(self, records: list[ItemRecord], now: datetime | None = None) -> None:
+        """Record entries that produce no brief (irrelevant, too old) as seen."""
+        if not records:
+            return
+        now = now or utcnow()
+        with self.engine.begin() as c:
+            for rec in records:
+                self._insert_item(c, rec, now)
+
+    def _insert_item(self, c, rec: ItemRecord, now: datetime) -> bool:
+        try:
+            with c.begin_nested():
+                c.execute(insert(t.items).values(
+                    feed=rec.feed, item_key=rec.item_key, guid=rec.guid, link=rec.link, link_key=rec.link_key,
+                    content_key=rec.content_key, title=rec.title, published=rec.published, seen_at=now,
+                    status=rec.status, topics=rec.topics, brief_id=rec.brief_id))
+            c.execute(update(t.feeds).where(t.feeds.c.name == rec.feed)
+                      .values(items_total=t.feeds.c.items_total + 1))
+            return True
+        except IntegrityError:
+            return False  # already recorded by a concurrent worker
+
+    # ----------------------------------------------------------------- briefs
+    def save_new_brief(self, brief: Brief, item: ItemRecord, targets: list[str], signature: dict | None,
+                       language: str | None = None, now: datetime | None = None) -> bool:
+        """Atomically: the item is seen, the brief stored, and one outbox row per target queued.
+
+        Returns False (and changes nothing) if another worker recorded the item first. A crash
+        before commit leaves nothing, so the next poll briefs the item again: no loss, no double.
+        """
+        now = now or utcnow()
+        with self.engine.begin() as c:
+            item.brief_id = brief.id
+            if not self._insert_item(c, item, now):
+                c.rollback()
+                return False
+            c.execute(insert(t.briefs).values(
+                id=brief.id, doc=brief.to_json_dict(), mode=brief.mode, created=brief.created, updated=now,
+                published=brief.published, language=language, search_text=_search_text(brief),
+                signature=signature))
+            for topic in brief.topics:
+                c.execute(insert(t.brief_topics).values(brief_id=brief.id, topic=topic, created=brief.created))
+            for s in brief.sources:
+                c.execute(insert(t.brief_sources).values(brief_id=brief.id, url=s.url, feed=s.feed,
+                                                         title=s.title, published=s.published, added=now))
+            self._enqueue(c, "brief", brief.id, targets, now)
+        return True
+
+    def add_source_to_brief(self, brief_id: str, source: Source, item: ItemRecord,
+                            brief: Brief | None = None, signature: dict | None = None,
+                            now: datetime | None = None) -> bool:
+        """Join an item to an existing story: record the item and append the source atomically.
+
+        `brief`, when given, replaces the stored document (e.g. merged figures).
+        """
+        now = now or utcnow()
+        with self.engine.begin() as c:
+            item.brief_id = brief_id
+            if not self._insert_item(c, item, now):
+                c.rollback()
+                return False
+            row = c.execute(select(t.briefs.c.doc).where(t.briefs.c.id == brief_id)).first()
+            if row is None:
+                c.rollback()
+                return False
+            doc = brief.to_json_dict() if brief else dict(row.doc)
+            existing = {(s["feed"], s["url"]) for s in doc["sources"]}
+            if (source.feed, source.url) not in existing:
+                doc["sources"].append(source.model_dump(mode="json"))
+            try:
+                with c.begin_nested():
+                    c.execute(insert(t.brief_sources).values(brief_id=brief_id, url=source.url, feed=source.feed,
+                                                             title=source.title, published=source.published,
+                                                             added=now))
+            except IntegrityError:
+                pass
+            values: dict[str, Any] = {"doc": doc, "updated": now,
+                                      "search_text": _search_text(Brief.model_validate(doc))}
+            if signature is not None:
+                values["signature"] = signature
+            c.execute(update(t.briefs).where(t.briefs.c.id == brief_id).values(**values))
+        return True
+
+    def get_brief(self, brief_id: str) -> Brief | None:
+        with self.engine.connect() as c:
+            row = c.execute(select(t.briefs.c.doc).where(t.briefs.c.id == brief_id)).first()
+        return Brief.model_validate(row.doc) if row else None
+
+    def latest_briefs(self, topic: str | None, limit: int = 5) -> list[Brief]:
+        with self.engine.connect() as c:
+            if topic:
+                q = (select(t.briefs.c.doc).join(t.brief_topics, t.brief_topics.c.brief_id == t.briefs.c.id)
+                     .where(t.brief_topics.c.topic == topic)
+                     .order_by(t.brief_topics.c.created.desc()).limit(limit))
+            else:
+                q = select(t.briefs.c.doc).order_by(t.briefs.c.created.desc()).limit(limit)
+            rows = c.execute(q).all()
+        return [Brief.model_validate(r.doc) for r in rows]
+
+    def search_briefs(self, words: list[str], limit: int = 5) -> list[Brief]:
+        words = [w.lower() for w in words if w.strip()]
+        if not words:
+            return []
+        conds = [t.briefs.c.search_text.contains(w, autoescape=True) for w in words]
+        with self.engine.connect() as c:
+            rows = c.execute(select(t.briefs.c.doc).where(and_(*conds))
+                             .order_by(t.briefs.c.created.desc()).limit(limit)).all()
+        return [Brief.model_validate(r.doc) for r in rows]
+
+    def briefs_between(self, start: datetime, end: datetime, topics: list[str] | None = None) -> list[Brief]:
+        """Briefs created or updated within [start, end), optionally restricted to topics."""
+        with self.engine.connect() as c:
+            q = select(t.briefs.c.doc).where(t.briefs.c.updated >= start, t.briefs.c.created < end)
+            if topics is not None:
+                sub = select(t.brief_topics.c.brief_id).where(t.brief_topics.c.topic.in_(topics))
+                q = q.where(t.briefs.c.id.in_(sub))
+            rows = c.execute(q.order_by(t.briefs.c.created.desc())).all()
+        return [Brief.model_validate(r.doc) for r in rows]
+
+    def story_candidates(self, since: datetime, limit: int = 500) -> list[tuple[str, dict, str | None]]:
+        """(brief id, signature, language) of recent stories, for cross-outlet matching."""
+        with self.engine.connect() as c:
+            rows = c.execute(select(t.briefs.c.id, t.briefs.c.signature, t.briefs.c.language)
+                             .where(t.briefs.c.created >= since)
+                             .order_by(t.briefs.c.created.desc()).limit(limit)).all()
+        return [(r.id, r.signature or {}, r.language) for r in rows]
+
+    def count_briefs(self) -> int:
+        with self.engine.connect() as c:
+            return c.execute(select(func.count()).select_from(t.briefs)).scalar_one()
+
+    # ----------------------------------------------------------------- outbox
+    def _enqueue(self, c, kind: str, ref_id: str, targets: list[str], now: datetime) -> None:
+        for target in targets:
+            try:
+                with c.begin_nested():
+                    c.execute(insert(t.outbox).values(kind=kind, ref_id=ref_id, target=target, status="pending",
+                                                      attempts=0, created=now, next_attempt_at=now))
+            except IntegrityError:
+                pass  # already queued: a delivery is unique per (kind, ref, target)
+
+    def enqueue(self, kind: str, ref_id: str, targets: list[str], now: datetime | None = None) -> None:
+        with self.engine.begin() as c:
+            self._enqueue(c, kind, ref_id, targets, now or utcnow())
+
+    def claim_outbox(self, owner: str, lease: timedelta, limit: int = 50,
+                     now: datetime | None = None) -> list[OutboxRow]:
+        """Claim due pending rows, oldest first, each with a per-row conditional UPDATE."""
+        now = now or utcnow()
+        free = or_(t.outbox.c.lease_until.is_(None), t.outbox.c.lease_until < now)
+        with self.engine.connect() as c:
+            ids = [r[0] for r in c.execute(
+                select(t.outbox.c.id).where(t.outbox.c.status == "pending", t.outbox.c.next_attempt_at <= now, free)
+                .order_by(t.outbox.c.id).limit(limit)).all()]
+        claimed: list[OutboxRow] = []
+        for row_id in ids:
+            with self.engine.begin() as c:
+                res = c.execute(update(t.outbox).where(t.outbox.c.id == row_id, t.outbox.c.status == "pending", free)
+                                .values(lease_owner=owner, lease_until=now + lease))
+                if res.rowcount == 1:
+                    row = c.execute(select(t.outbox).where(t.outbox.c.id == row_id)).first()
+                    claimed.append(_row_to_outbox(row))
+        return claimed
+
+    def outbox_attempt(self, row_id: int, now: datetime | None = None) -> None:
+        """Count an attempt *before* sending, so a crash mid-send is visible on the next try."""
+        with self.engine.begin() as c:
+            c.execute(update(t.outbox).where(t.outbox.c.id == row_id)
+                      .values(attempts=t.outbox.c.attempts + 1))
+
+    def outbox_sent(self, row_id: int, external_id: str | None = None, now: datetime | None = None) -> None:
+        with self.engine.begin() as c:
+            c.execute(update(t.outbox).where(t.outbox.c.id == row_id).values(
+                status="sent", sent_at=now or utcnow(), external_id=external_id, last_error=None,
+                lease_owner=None, lease_until=None))
+
+    def outbox_retry(self, row_id: int, error: str, next_attempt_at: datetime) -> None:
+        with self.engine.begin() as c:
+            c.execute(update(t.outbox).where(t.outbox.c.id == row_id).values(
+                status="pending", last_error=error[:2000], next_attempt_at=next_attempt_at,
+                lease_owner=None, lease_until=None))
+
+    def outbox_failed(self, row_id: int, error: str) -> None:
+        with self.engine.begin() as c:
+            c.execute(update(t.outbox).where(t.outbox.c.id == row_id).values(
+                status="failed", last_error=error[:2000], lease_owner=None, lease_until=None))
+
+    def outbox_rows(self, status: str | None = None, ref_id: str | None = None) -> list[OutboxRow]:
+        q = select(t.outbox).order_by(t.outbox.c.id)
+        if status:
+            q = q.where(t.outbox.c.status == status)
+        if ref_id:
+            q = q.where(t.outbox.c.ref_id == ref_id)
+        with self.engine.connect() as c:
+            return [_row_to_outbox(r) for r in c.execute(q).all()]
+
+    def outbox_backlog(self) -> int:
+        with self.engine.connect() as c:
+            return c.execute(select(func.count()).select_from(t.outbox)
+                             .where(t.outbox.c.status == "pending")).scalar_one()
+
+    # ----------------------------------------------------------------- digests
+    def claim_digest_run(self, name: str, day: str, scheduled_for: datetime, owner: str,
+                         doc: dict | None = None) -> bool:
+        """The unique row is the claim: only the first worker (or first run after a restart) wins."""
+        try:
+            with self.engine.begin() as c:
+                c.execute(insert(t.digest_runs).values(id=f"{name}:{day}", name=name, day=day,
+                                                       scheduled_for=scheduled_for, created=utcnow(),
+                                                       owner=owner, doc=doc))
+            return True
+        except IntegrityError:
+            return False
+
+    def set_digest_doc(self, run_id: str, doc: dict) -> None:
+        with self.engine.begin() as c:
+            c.execute(update(t.digest_runs).where(t.digest_runs.c.id == run_id).values(doc=doc))
+
+    def get_digest_run(self, run_id: str) -> dict | None:
+        with self.engine.connect() as c:
+            row = c.execute(select(t.digest_runs).where(t.digest_runs.c.id == run_id)).first()
+        return dict(row._mapping) if row else None
+
+    def digest_runs(self, name: str | None = None) -> list[dict]:
+        q = select(t.digest_runs).order_by(t.digest_runs.c.scheduled_for)
+        if name:
+            q = q.where(t.digest_runs.c.name == name)
+        with self.engine.connect() as c:
+            return [dict(r._mapping) for r in c.execute(q).all()]
+
+    # ----------------------------------------------------------------- LLM cache and usage
+    def cache_get(self, key: str) -> dict | None:
+        with self.engine.connect() as c:
+            row = c.execute(select(t.llm_cache.c.reply).where(t.llm_cache.c.key == key)).first()
+        return row.reply if row else None
+
+    def cache_put(self, key: str, reply: dict) -> None:
+        try:
+            with self.engine.begin() as c:
+                c.execute(insert(t.llm_cache).values(key=key, reply=reply, created=utcnow()))
+        except IntegrityError:
+            pass
+
+    def record_llm_usage(self, model: str, purpose: str, prompt_tokens: int, completion_tokens: int,
+                         latency_ms: float | None, outcome: str, now: datetime | None = None) -> None:
+        now = now or utcnow()
+        with self.engine.begin() as c:
+            c.execute(insert(t.llm_usage).values(day=now.strftime("%Y-%m-%d"), model=model, purpose=purpose,
+                                                 prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+                                                 latency_ms=latency_ms, outcome=outcome, created=now))
+
+    def llm_tokens_on(self, day: str) -> int:
+        with self.engine.connect() as c:
+            return int(c.execute(select(func.coalesce(func.sum(t.llm_usage.c.prompt_tokens
+                                                               + t.llm_usage.c.completion_tokens), 0))
+                                 .where(t.llm_usage.c.day == day)).scalar_one())
+
+    def llm_usage_by_day(self, days: int = 14) -> list[dict]:
+        with self.engine.connect() as c:
+            rows = c.execute(select(t.llm_usage.c.day, func.count().label("calls"),
+                                    func.sum(t.llm_usage.c.prompt_tokens).label("prompt_tokens"),
+                                    func.sum(t.llm_usage.c.completion_tokens).label("completion_tokens"))
+                             .group_by(t.llm_usage.c.day).order_by(t.llm_usage.c.day.desc()).limit(days)).all()
+        return [dict(r._mapping) for r in rows]
+
+    # ----------------------------------------------------------------- generic leases
+    def try_lease(self, name: str, owner: str, ttl: timedelta, now: datetime | None = None) -> bool:
+        now = now or utcnow()
+        with self.engine.begin() as c:
+            res = c.execute(update(t.leases).where(t.leases.c.name == name,
+                                                   or_(t.leases.c.until < now, t.leases.c.owner == owner))
+                            .values(owner=owner, until=now + ttl))
+            if res.rowcount == 1:
+                return True
+        try:
+            with self.engine.begin() as c:
+                c.execute(insert(t.leases).values(name=name, owner=owner, until=now + ttl))
+            return True
+        except IntegrityError:
+            return False
+
+    def release_lease(self, name: str, owner: str) -> None:
+        with self.engine.begin() as c:
+            c.execute(delete(t.leases).where(t.leases.c.name == name, t.leases.c.owner == owner))
+
+
+def default_worker_id() -> str:
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}"
