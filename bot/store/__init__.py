@@ -179,17 +179,16 @@ class Store:
 
     def claim_feed(self, name: str, owner: str, lease: timedelta, now: datetime | None = None,
                    force: bool = False) -> bool:
-        """Claim the next poll of a feed across workers: due, enabled, and not leased by a live worker.
+        """Claim the next poll of a feed across workers: due (unless `force`), enabled, not leased elsewhere.
 
         One conditional UPDATE is atomic on SQLite and PostgreSQL alike (a concurrent claimer
         re-evaluates the WHERE after the first commits and matches no row).
         """
         now = now or utcnow()
-        cond = [t.feeds.c.name == name,
+        cond = [t.feeds.c.name == name, t.feeds.c.disabled_reason.is_(None),
                 or_(t.feeds.c.lease_until.is_(None), t.feeds.c.lease_until < now, t.feeds.c.lease_owner == owner)]
         if not force:
-            cond += [or_(t.feeds.c.next_poll_at.is_(None), t.feeds.c.next_poll_at <= now),
-                     t.feeds.c.disabled_reason.is_(None)]
+            cond.append(or_(t.feeds.c.next_poll_at.is_(None), t.feeds.c.next_poll_at <= now))
         with self.engine.begin() as c:
             res = c.execute(update(t.feeds).where(and_(*cond)).values(lease_owner=owner, lease_until=now + lease))
         return res.rowcount == 1
@@ -406,6 +405,12 @@ class Store:
         with self.engine.begin() as c:
             c.execute(update(t.outbox).where(t.outbox.c.id == row_id).values(
                 status="failed", last_error=error[:2000], lease_owner=None, lease_until=None))
+
+    def requeue_failed(self) -> int:
+        with self.engine.begin() as c:
+            res = c.execute(update(t.outbox).where(t.outbox.c.status == "failed").values(
+                status="pending", next_attempt_at=utcnow(), lease_owner=None, lease_until=None))
+        return res.rowcount
 
     def outbox_rows(self, status: str | None = None, ref_id: str | None = None) -> list[OutboxRow]:
         q = select(t.outbox).order_by(t.outbox.c.id)

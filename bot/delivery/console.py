@@ -1,0 +1,59 @@
+"""The console target: readable briefs on stdout, coloured when it is a terminal."""
+
+from __future__ import annotations
+
+import sys
+
+from bot.config import Settings, Target
+from bot.models import Brief, Digest
+
+_COLOURS = {"title": "\033[1;36m", "dim": "\033[2m", "figure": "\033[33m", "mark": "\033[35m", "reset": "\033[0m"}
+
+
+def render_brief_text(brief: Brief, settings: Settings | None = None, color: bool = False) -> str:
+    def c(kind: str, text: str) -> str:
+        return f"{_COLOURS[kind]}{text}{_COLOURS['reset']}" if color else text
+
+    topics = ", ".join(settings.topic_label(t, "en") + "/" + settings.topic_label(t, "zh") for t in brief.topics) \
+        if settings else ", ".join(brief.topics)
+    mode = "LLM brief" if brief.mode == "llm" else "EXTRACTIVE brief (no LLM configured)"
+    lines = [c("dim", "─" * 72), c("mark", f"[{topics}] · {mode} · {brief.id}")]
+    for lang in brief.title:
+        lines.append(c("title", f"{lang.upper()}  {brief.title[lang]}"))
+        lines.append(f"    {brief.summary.get(lang, '')}")
+    if brief.figures:
+        lines.append("Key figures / 关键数字:")
+        for f in brief.figures:
+            label = " / ".join(v for v in (f.label.get("en"), f.label.get("zh")) if v)
+            lines.append("  • " + c("figure", f.text) + (f"  — {label}" if label else ""))
+    lines.append("Sources / 来源:")
+    for s in brief.sources:
+        when = s.published.strftime("%Y-%m-%d %H:%M UTC") if s.published else "time unknown"
+        lines.append(c("dim", f"  - {s.feed}: {s.title} ({when})"))
+        lines.append(c("dim", f"    {s.url}"))
+    return "\n".join(lines)
+
+
+class ConsoleDeliverer:
+    def __init__(self, stream=None, settings: Settings | None = None):
+        self.stream = stream or sys.stdout
+        self.settings = settings
+
+    @property
+    def _color(self) -> bool:
+        return hasattr(self.stream, "isatty") and self.stream.isatty()
+
+    async def deliver_brief(self, target: Target, brief: Brief, *, delivery_key: str, attempt: int) -> str | None:
+        self.stream.write(render_brief_text(brief, self.settings, self._color) + "\n")
+        self.stream.flush()
+        return None
+
+    async def deliver_digest(self, target: Target, digest: Digest, *, delivery_key: str, attempt: int) -> str | None:
+        from bot.digest import render_digest_text
+
+        self.stream.write(render_digest_text(digest, color=self._color) + "\n")
+        self.stream.flush()
+        return None
+
+    async def aclose(self) -> None:
+        pass

@@ -1,0 +1,170 @@
+"""The outbox dispatcher: delivers pending (brief|digest, target) rows exactly once each.
+
+Rows are claimed with a lease, the attempt is counted *before* sending, and the row is marked
+sent right after the platform accepts it. A crash in between is the one residual window:
+the next attempt (attempt > 1) lets adapters check whether the message already landed.
+Permanent errors mark the row failed with a clear reason; transient ones retry with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import defaultdict
+from datetime import timedelta
+
+from bot import metrics
+from bot.app import App
+from bot.config import Target, parse_target
+from bot.delivery.base import DeliveryError
+from bot.models import Digest, utcnow
+from bot.store import OutboxRow
+
+log = logging.getLogger("briefbot.delivery")
+
+OUTBOX_LEASE = timedelta(minutes=2)
+BASE_BACKOFF = timedelta(seconds=30)
+MAX_BACKOFF = timedelta(hours=1)
+
+
+class MissingCredentials:
+    """Stands in for an adapter whose token is not configured: deliveries fail permanently
+    with the fix in the message, instead of silently piling up."""
+
+    def __init__(self, what: str):
+        self.what = what
+
+    async def deliver_brief(self, target: Target, *_a, **_k):
+        raise DeliveryError(f"{target.redacted}: {self.what} is not set; set it and run "
+                            f"`briefbot outbox --retry-failed`", permanent=True)
+
+    deliver_digest = deliver_brief
+
+    async def aclose(self) -> None:
+        pass
+
+
+def default_deliverers(app: App) -> dict:
+    """Deliverers for the target kinds the config uses (adapters are imported only when needed)."""
+    from bot.delivery.console import ConsoleDeliverer
+    from bot.delivery.jsonl import JsonlDeliverer
+
+    kinds = {t.kind for t in app.settings.all_targets()}
+    out: dict = {"console": ConsoleDeliverer(app.console_stream, app.settings),
+                 "jsonl": JsonlDeliverer(app.settings)}
+    env = app.env
+    if "slack" in kinds:
+        if env.slack_bot_token:
+            from bot.delivery.slack import SlackDeliverer
+
+            out["slack"] = SlackDeliverer(env.slack_bot_token, env.slack_api_base_url, app.settings.timezone,
+                                          settings=app.settings)
+        else:
+            out["slack"] = MissingCredentials("SLACK_BOT_TOKEN")
+    if kinds & {"discord", "discord-webhook"}:
+        from bot.delivery.discord import DiscordDeliverer
+
+        discord = DiscordDeliverer(env.discord_bot_token, env.discord_api_base_url, settings=app.settings)
+        out["discord-webhook"] = discord
+        out["discord"] = discord if env.discord_bot_token else MissingCredentials("DISCORD_BOT_TOKEN")
+    return out
+
+
+def backoff_for(attempts: int, retry_after: float | None) -> timedelta:
+    delay = min(BASE_BACKOFF * (2 ** max(0, attempts - 1)), MAX_BACKOFF)
+    if retry_after:
+        delay = max(timedelta(seconds=retry_after), timedelta(seconds=1))
+    return delay * (1 + random.uniform(0, 0.1))
+
+
+class Dispatcher:
+    def __init__(self, app: App):
+        self.app = app
+        self._lock = asyncio.Lock()
+
+    async def dispatch_once(self, limit: int = 200) -> int:
+        """Deliver due rows; returns how many were sent. Concurrent calls in one process queue up."""
+        async with self._lock:
+            rows = self.app.store.claim_outbox(self.app.worker_id, OUTBOX_LEASE, limit=limit)
+            if not rows:
+                metrics.OUTBOX_BACKLOG.set(self.app.store.outbox_backlog())
+                return 0
+            # Order is kept per target (briefs arrive in the order they were made); targets run in parallel,
+            # so one slow or failing chat API never holds up the others.
+            by_target: dict[str, list[OutboxRow]] = defaultdict(list)
+            for row in rows:
+                by_target[row.target].append(row)
+            results = await asyncio.gather(*(self._deliver_rows(r) for r in by_target.values()))
+            metrics.OUTBOX_BACKLOG.set(self.app.store.outbox_backlog())
+            return sum(results)
+
+    async def _deliver_rows(self, rows: list[OutboxRow]) -> int:
+        sent = 0
+        for i, row in enumerate(rows):
+            outcome = await self.deliver(row)
+            if outcome == "sent":
+                sent += 1
+            elif outcome == "retry":
+                # The target is unhealthy: leave its remaining rows for later instead of hammering it.
+                for rest in rows[i + 1:]:
+                    self.app.store.outbox_retry(rest.id, "deferred: earlier delivery to this target failed",
+                                                utcnow() + timedelta(seconds=5))
+                break
+        return sent
+
+    async def deliver(self, row: OutboxRow) -> str:
+        store = self.app.store
+        try:
+            target = parse_target(row.target)
+        except ValueError as exc:
+            store.outbox_failed(row.id, f"bad target: {exc}")
+            return "failed"
+        deliverer = self.app.deliverers.get(target.kind)
+        if deliverer is None:
+            store.outbox_failed(row.id, f"no adapter for target kind {target.kind}")
+            return "failed"
+        key = f"briefbot-{row.kind}-{row.id}"
+        attempt = row.attempts + 1
+        try:
+            if row.kind == "brief":
+                brief = store.get_brief(row.ref_id)
+                if brief is None:
+                    store.outbox_failed(row.id, f"brief {row.ref_id} no longer exists")
+                    return "failed"
+                store.outbox_attempt(row.id)
+                external = await deliverer.deliver_brief(target, brief, delivery_key=key, attempt=attempt)
+            else:
+                run = store.get_digest_run(row.ref_id)
+                if run is None or not run.get("doc"):
+                    store.outbox_failed(row.id, f"digest {row.ref_id} has no content")
+                    return "failed"
+                store.outbox_attempt(row.id)
+                external = await deliverer.deliver_digest(target, Digest.model_validate(run["doc"]),
+                                                          delivery_key=key, attempt=attempt)
+        except DeliveryError as exc:
+            if exc.permanent:
+                store.outbox_failed(row.id, str(exc))
+                metrics.DELIVERIES.labels(target.kind, "failed").inc()
+                log.error("delivery of %s %s to %s failed permanently: %s", row.kind, row.ref_id, target.redacted,
+                          exc, extra={"target": target.redacted, "brief_id": row.ref_id})
+                return "failed"
+            delay = backoff_for(attempt, exc.retry_after)
+            store.outbox_retry(row.id, str(exc), utcnow() + delay)
+            metrics.DELIVERIES.labels(target.kind, "retry").inc()
+            log.warning("delivery of %s %s to %s failed (attempt %d), retrying in %ss: %s", row.kind, row.ref_id,
+                        target.redacted, attempt, int(delay.total_seconds()), exc,
+                        extra={"target": target.redacted, "brief_id": row.ref_id})
+            return "retry"
+        except Exception as exc:  # an adapter bug must not lose the row: retry it later
+            delay = backoff_for(attempt, None)
+            store.outbox_retry(row.id, f"internal error: {type(exc).__name__}: {exc}", utcnow() + delay)
+            metrics.DELIVERIES.labels(target.kind, "error").inc()
+            log.exception("delivery of %s %s to %s raised", row.kind, row.ref_id, target.redacted,
+                          extra={"target": target.redacted, "brief_id": row.ref_id})
+            return "retry"
+        store.outbox_sent(row.id, external)
+        metrics.DELIVERIES.labels(target.kind, "sent").inc()
+        log.debug("delivered %s %s to %s", row.kind, row.ref_id, target.redacted,
+                  extra={"target": target.redacted, "brief_id": row.ref_id})
+        return "sent"

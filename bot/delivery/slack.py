@@ -1,0 +1,510 @@
+"""Slack delivery: briefs and digests as Block Kit messages through `chat.postMessage`.
+
+Everything that comes from a feed or a model is escaped (`&`, `<`, `>`) before it reaches a
+mrkdwn field or the fallback `text`, so a headline like "<!channel> <https://evil|click>" is shown
+as written and never pings anyone or disguises a link. Block Kit limits are met by trimming here,
+never by an `invalid_blocks` error from the API.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterable
+from zoneinfo import ZoneInfo
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.config import Settings, Target
+from bot.delivery.base import DeliveryError
+from bot.models import Brief, Digest
+
+log = logging.getLogger("briefbot.slack")
+
+# Block Kit limits (https://api.slack.com/reference/block-kit/blocks).
+MAX_BLOCKS = 50
+MAX_SECTION_TEXT = 3000
+MAX_HEADER_TEXT = 150
+MAX_FIELD_TEXT = 2000
+MAX_FIELDS = 10
+MAX_CONTEXT_ELEMENTS = 10
+# chat.postMessage truncates `text` beyond 40k; notifications show far less, keep it short.
+MAX_FALLBACK_TEXT = 3000
+
+# Figures and sources shown on one brief; the rest are counted ("+3 more").
+MAX_BRIEF_FIGURES = 20
+MAX_BRIEF_SOURCES = 9
+
+METADATA_EVENT_TYPE = "briefbot_delivery"
+EXTRACTIVE_NOTE = "extractive — full translation needs an LLM / 摘录模式——完整翻译需要 LLM"
+
+# Slack errors no retry can fix: the outbox marks the row failed with the fix in the message.
+_AUTH_ERRORS = {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive",
+                "no_permission", "org_login_required", "ekm_access_denied", "team_access_not_granted"}
+_RENDER_ERRORS = {"invalid_blocks", "invalid_blocks_format", "msg_too_long", "too_many_attachments",
+                  "invalid_metadata_format", "invalid_metadata_schema", "metadata_too_large",
+                  "invalid_arguments", "no_text"}
+_PERMANENT_ERRORS = _AUTH_ERRORS | _RENDER_ERRORS | {
+    "channel_not_found", "not_in_channel", "is_archived", "missing_scope", "restricted_action",
+    "restricted_action_read_only_channel", "restricted_action_thread_only_channel",
+    "restricted_action_non_threadable_channel", "cannot_reply_to_message", "team_not_found",
+}
+
+
+# --------------------------------------------------------------------------- text helpers
+
+def escape(text: str) -> str:
+    """Escape Slack's control characters so feed/model text can never form a mention or link."""
+    return (text or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _fit(text: str, limit: int) -> str:
+    """Trim already-escaped text to `limit` characters without cutting an `&amp;`-style entity."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    amp = cut.rfind("&", max(0, len(cut) - 5))
+    if amp != -1 and ";" not in cut[amp:]:
+        cut = cut[:amp]
+    return cut.rstrip() + "…"
+
+
+def _fit_plain(text: str, limit: int) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _safe_url(url: str | None) -> str | None:
+    """An http(s) URL made safe inside `<url|label>`: no `|`, `<`, `>` or spaces can break out."""
+    if not url or not re.match(r"^https?://", url, re.I):
+        return None
+    return (url.strip().replace("|", "%7C").replace("<", "%3C").replace(">", "%3E")
+            .replace(" ", "%20").replace("&", "&amp;"))
+
+
+def link(url: str | None, label: str, limit: int = 300) -> str:
+    """`<url|label>` with the label escaped; plain escaped label when the URL is not http(s)."""
+    safe_label = _fit(escape(" ".join((label or "").split())) or "link", limit)
+    safe = _safe_url(url)
+    return f"<{safe}|{safe_label}>" if safe else safe_label
+
+
+def _zone(tz: str | None) -> ZoneInfo | timezone:
+    try:
+        return ZoneInfo(tz or "UTC")
+    except Exception:
+        return timezone.utc
+
+
+def format_time(value: datetime | None, tz: str | None) -> str:
+    """`2024-05-12 18:30 CST` in the configured timezone (naive datetimes are taken as UTC)."""
+    if value is None:
+        return "time unknown"
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(_zone(tz)).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _lang_text(values: dict[str, str], lang: str) -> str:
+    return (values.get(lang) or "").strip()
+
+
+def _topic_labels(topics: Iterable[str], settings: Settings | None) -> str:
+    labels = []
+    for topic in topics:
+        if settings is not None:
+            en, zh = settings.topic_label(topic, "en"), settings.topic_label(topic, "zh")
+            labels.append(en if en == zh else f"{en} / {zh}")
+        else:
+            labels.append(topic)
+    return ", ".join(labels)
+
+
+def _resolve_tz(settings: Settings | None, tz: str | None) -> str:
+    return tz or (settings.timezone if settings is not None else "UTC")
+
+
+def _mrkdwn(text: str) -> dict:
+    return {"type": "mrkdwn", "text": text}
+
+
+def _section(text: str) -> dict:
+    return {"type": "section", "text": _mrkdwn(_fit(text, MAX_SECTION_TEXT))}
+
+
+def _context(elements: list[str]) -> dict:
+    return {"type": "context", "elements": [_mrkdwn(_fit(e, MAX_SECTION_TEXT)) for e in elements[:MAX_CONTEXT_ELEMENTS]]}
+
+
+def _figure_label(fig_label: dict[str, str]) -> str:
+    en, zh = (fig_label.get("en") or "").strip(), (fig_label.get("zh") or "").strip()
+    if en and zh and en != zh:
+        return f"{en} / {zh}"
+    return en or zh or "Figure / 数据"
+
+
+# --------------------------------------------------------------------------- rendering
+
+def render_brief(brief: Brief, settings: Settings | None = None, tz: str | None = None) -> tuple[str, list[dict]]:
+    """A brief as (fallback text, Block Kit blocks), within Slack's limits."""
+    tz = _resolve_tz(settings, tz)
+    title_en, title_zh = _lang_text(brief.title, "en"), _lang_text(brief.title, "zh")
+    summary_en, summary_zh = _lang_text(brief.summary, "en"), _lang_text(brief.summary, "zh")
+    headline = title_en or title_zh or "Untitled brief"
+
+    blocks: list[dict] = [
+        # plain_text is never parsed for mentions or links, so the raw title is safe here.
+        {"type": "header", "text": {"type": "plain_text", "text": _fit_plain(headline, MAX_HEADER_TEXT), "emoji": False}},
+    ]
+    if summary_en:
+        blocks.append(_section(escape(summary_en)))
+    if title_zh or summary_zh:
+        zh_parts = []
+        if title_zh and title_zh != headline:
+            zh_parts.append(f"*{escape(title_zh)}*")
+        if summary_zh and summary_zh != summary_en:
+            zh_parts.append(escape(summary_zh))
+        if zh_parts:
+            blocks.append(_section("\n".join(zh_parts)))
+
+    figures = brief.figures[:MAX_BRIEF_FIGURES]
+    for start in range(0, len(figures), MAX_FIELDS):
+        fields = [_mrkdwn(_fit(f"*{escape(_figure_label(f.label))}*\n{escape(f.text)}", MAX_FIELD_TEXT))
+                  for f in figures[start:start + MAX_FIELDS]]
+        blocks.append({"type": "section", "fields": fields})
+    if len(brief.figures) > len(figures):
+        blocks.append(_context([f"+{len(brief.figures) - len(figures)} more figures / 其余数据未显示"]))
+
+    sources = brief.sources[:MAX_BRIEF_SOURCES]
+    if sources:
+        elements = [f"{link(s.url, s.title)} · {escape(s.feed)} · {format_time(s.published, tz)}" for s in sources]
+        if len(brief.sources) > len(sources):
+            elements.append(f"+{len(brief.sources) - len(sources)} more sources / 更多来源")
+        blocks.append(_context(elements))
+
+    footer = [f"Topics / 主题: {escape(_topic_labels(brief.topics, settings))}"]
+    footer.append(EXTRACTIVE_NOTE if brief.mode == "extractive" else "LLM summary, numbers checked against the source")
+    blocks.append(_context(footer))
+
+    fallback_parts = [headline]
+    if title_zh and title_zh != headline:
+        fallback_parts.append(title_zh)
+    if summary_en:
+        fallback_parts.append(summary_en)
+    fallback = _fit(escape(" — ".join(fallback_parts)), MAX_FALLBACK_TEXT)
+    return fallback, blocks[:MAX_BLOCKS]
+
+
+def _compact_line(brief: Brief, tz: str) -> str:
+    title_en, title_zh = _lang_text(brief.title, "en"), _lang_text(brief.title, "zh")
+    first = title_en or title_zh or "Untitled brief"
+    lines = [f"*{link(brief.primary_url, first)}*"]
+    if title_zh and title_zh != first:
+        lines.append(escape(title_zh))
+    figures = " · ".join(escape(f.text) for f in brief.figures[:3])
+    if figures:
+        lines.append(figures)
+    return "\n".join(lines)
+
+
+def render_brief_compact(brief: Brief, settings: Settings | None = None, tz: str | None = None) -> list[dict]:
+    """Two blocks for a list answer (`/brief <topic>`, search): bilingual titles + key figures, then source/time."""
+    tz = _resolve_tz(settings, tz)
+    feeds = ", ".join(dict.fromkeys(s.feed for s in brief.sources)) or "unknown source"
+    meta = [f"{escape(feeds)} · {format_time(brief.published or brief.created, tz)}",
+            escape(_topic_labels(brief.topics, settings)), "extractive" if brief.mode == "extractive" else "LLM"]
+    return [_section(_compact_line(brief, tz)), _context([" · ".join(meta)])]
+
+
+def _digest_item(brief: Brief) -> str:
+    title_en, title_zh = _lang_text(brief.title, "en"), _lang_text(brief.title, "zh")
+    first = title_en or title_zh or "Untitled brief"
+    line = f"• {link(brief.primary_url, first)}"
+    if brief.figures:
+        line += f" — *{escape(brief.figures[0].text)}*"
+    if len(brief.sources) > 1:
+        line += f" ({len(brief.sources)} sources)"
+    if title_zh and title_zh != first:
+        line += f"\n    {escape(title_zh)}"
+    return line
+
+
+def render_digest(digest: Digest, settings: Settings | None = None, tz: str | None = None,
+                  max_blocks: int = MAX_BLOCKS) -> list[tuple[str, list[dict]]]:
+    """A digest as one or more (fallback text, blocks) messages, in order, split only between items."""
+    tz = tz or digest.timezone or _resolve_tz(settings, None)
+    title_en, title_zh = _lang_text(digest.title, "en"), _lang_text(digest.title, "zh")
+    headline = title_en or title_zh or digest.name
+    window = f"{format_time(digest.window_start, tz)} → {format_time(digest.window_end, tz)}"
+
+    intro: list[dict] = [{"type": "header", "text": {"type": "plain_text", "text": _fit_plain(headline, MAX_HEADER_TEXT)}}]
+    intro_context = [escape(window)]
+    if title_zh and title_zh != headline:
+        intro_context.insert(0, escape(title_zh))
+    intro.append(_context(intro_context))
+    counts = " · ".join(f"{escape(s.label.get('en') or s.topic)} / {escape(s.label.get('zh') or s.topic)}: {s.count}"
+                        for s in digest.sections)
+    if counts:
+        intro.append(_section(counts))
+    if digest.overview:
+        for lang in ("en", "zh"):
+            if _lang_text(digest.overview, lang):
+                intro.append(_section(escape(_lang_text(digest.overview, lang))))
+
+    # Items are the unit of splitting: a section heading travels with its first item.
+    items: list[list[dict]] = []
+    if digest.empty:
+        items.append([_section("Nothing new in this window. / 本时段暂无新消息。")])
+    for section in digest.sections:
+        if not section.briefs:
+            continue
+        heading = _section(f"*{escape(section.label.get('en') or section.topic)} / "
+                           f"{escape(section.label.get('zh') or section.topic)}* ({section.count})")
+        for i, brief in enumerate(section.briefs):
+            block = _section(_digest_item(brief))
+            items.append([heading, block] if i == 0 else [block])
+
+    fallback_base = escape(f"{headline} ({window})")
+    messages: list[list[dict]] = [list(intro)]
+    for item in items:
+        if len(messages[-1]) + len(item) > max_blocks:
+            messages.append([])
+        messages[-1].extend(item)
+    total = len(messages)
+    out = []
+    for i, blocks in enumerate(messages, 1):
+        suffix = f" — part {i}/{total}" if total > 1 else ""
+        out.append((_fit(fallback_base + suffix, MAX_FALLBACK_TEXT), blocks))
+    return out
+
+
+# --------------------------------------------------------------------------- delivery
+
+class _BoundedRateLimitRetryHandler(AsyncRateLimitErrorRetryHandler):
+    """Waits out short 429s in place; a long Retry-After goes back to the outbox (which honours it)
+    rather than blocking the delivery loop."""
+
+    def __init__(self, max_retry_count: int, max_wait: float):
+        super().__init__(max_retry_count=max_retry_count)
+        self.max_wait = max_wait
+
+    async def _can_retry_async(self, *, state, request, response=None, error=None) -> bool:
+        if not await super()._can_retry_async(state=state, request=request, response=response, error=error):
+            return False
+        return _retry_after(response.headers if response else None) <= self.max_wait
+
+
+def _retry_after(headers: Any) -> float:
+    if not headers:
+        return 0.0
+    for key in headers.keys():
+        if key.lower() == "retry-after":
+            value = headers[key]
+            value = value[0] if isinstance(value, (list, tuple)) else value
+            try:
+                return float(value)
+            except (TypeError, ValueError):
+                return 0.0
+    return 0.0
+
+
+# A 5xx or a dropped connection may come *after* Slack stored a message; retrying chat.postMessage
+# in place could post it twice. Those failures go back to the outbox, whose next attempt looks the
+# message up by its metadata key first. Reads and a 429 (never processed) are safe to retry here.
+_NOT_RETRIED_IN_PLACE = ("chat.postMessage",)
+
+
+def _is_idempotent(request: Any) -> bool:
+    url = getattr(request, "url", "") or ""
+    return not any(url.rstrip("/").endswith("/" + method) for method in _NOT_RETRIED_IN_PLACE)
+
+
+class _IdempotentServerErrorRetryHandler(AsyncServerErrorRetryHandler):
+    async def _can_retry_async(self, *, state, request, response=None, error=None) -> bool:
+        return _is_idempotent(request) and await super()._can_retry_async(
+            state=state, request=request, response=response, error=error)
+
+
+class _IdempotentConnectionErrorRetryHandler(AsyncConnectionErrorRetryHandler):
+    async def _can_retry_async(self, *, state, request, response=None, error=None) -> bool:
+        return _is_idempotent(request) and await super()._can_retry_async(
+            state=state, request=request, response=response, error=error)
+
+
+def build_retry_handlers(rate_limit_retries: int = 2, server_error_retries: int = 2,
+                         max_retry_wait: float = 30.0, backoff: float = 0.5) -> list[AsyncRetryHandler]:
+    interval = BackoffRetryIntervalCalculator(backoff_factor=backoff)
+    return [
+        _IdempotentConnectionErrorRetryHandler(max_retry_count=1, interval_calculator=interval),
+        _BoundedRateLimitRetryHandler(max_retry_count=rate_limit_retries, max_wait=max_retry_wait),
+        _IdempotentServerErrorRetryHandler(max_retry_count=server_error_retries, interval_calculator=interval),
+    ]
+
+
+def normalise_base_url(base_url: str | None) -> str | None:
+    """AsyncWebClient joins method names onto the base, so it must end with '/'."""
+    if not base_url:
+        return None
+    return base_url if base_url.endswith("/") else base_url + "/"
+
+
+def make_web_client(token: str | None, base_url: str | None = None, **retry_options: Any) -> AsyncWebClient:
+    kwargs: dict[str, Any] = {"token": token, "retry_handlers": build_retry_handlers(**retry_options)}
+    if normalise_base_url(base_url):
+        kwargs["base_url"] = normalise_base_url(base_url)
+    return AsyncWebClient(**kwargs)
+
+
+def _fix_hint(error: str, channel: str, needed: str | None) -> str:
+    if error == "not_in_channel":
+        return f"the bot is not a member of {channel}: invite it with `/invite @briefbot` in that channel"
+    if error == "channel_not_found":
+        return (f"channel {channel} does not exist or the bot cannot see it: check the channel ID in "
+                "feeds.yaml (channel details → copy the ID, it starts with C or G) and that the app is "
+                "installed in that workspace; for a private channel, invite the bot")
+    if error == "is_archived":
+        return f"channel {channel} is archived: unarchive it or point the route at another channel"
+    if error == "missing_scope":
+        scope = f" {needed}" if needed else ""
+        return (f"the bot token lacks the scope{scope}: add it under OAuth & Permissions (see "
+                "slack-manifest.yaml) and reinstall the app, then update SLACK_BOT_TOKEN")
+    if error in _AUTH_ERRORS:
+        return ("SLACK_BOT_TOKEN was rejected (invalid, revoked or the app was uninstalled): reinstall the "
+                "app and set SLACK_BOT_TOKEN to its current xoxb- token")
+    if error in _RENDER_ERRORS:
+        return "Slack rejected the message format: this is a briefbot bug, please report it with this log line"
+    if error.startswith("restricted_action"):
+        return f"posting to {channel} is restricted by a workspace admin setting: allow the app to post there"
+    return "see docs/slack.md#troubleshooting"
+
+
+class SlackDeliverer:
+    """Posts briefs and digests to `slack:CHANNEL` targets with the bot token."""
+
+    def __init__(self, token: str | None, base_url: str | None = None, timezone: str = "UTC",
+                 settings: Settings | None = None, *, rate_limit_retries: int = 2, server_error_retries: int = 2,
+                 max_retry_wait: float = 30.0, retry_backoff: float = 0.5,
+                 history_lookback: timedelta = timedelta(days=3), history_limit: int = 200):
+        self.token = token
+        self.settings = settings
+        self.timezone = settings.timezone if settings is not None and timezone == "UTC" else timezone
+        self.history_lookback = history_lookback
+        self.history_limit = history_limit
+        self.client = make_web_client(token, base_url, rate_limit_retries=rate_limit_retries,
+                                      server_error_retries=server_error_retries, max_retry_wait=max_retry_wait,
+                                      backoff=retry_backoff) if token else None
+
+    # ------------------------------------------------------------- public API
+    async def deliver_brief(self, target: Target, brief: Brief, *, delivery_key: str, attempt: int) -> str | None:
+        text, blocks = render_brief(brief, self.settings, self.timezone)
+        ts_list = await self._post_messages(target, [(text, blocks)], delivery_key, attempt)
+        return ts_list[0]
+
+    async def deliver_digest(self, target: Target, digest: Digest, *, delivery_key: str, attempt: int) -> str | None:
+        messages = render_digest(digest, self.settings, digest.timezone or self.timezone)
+        ts_list = await self._post_messages(target, messages, delivery_key, attempt)
+        return ",".join(ts_list)
+
+    async def aclose(self) -> None:
+        # The client opens one aiohttp session per call, so nothing stays open between deliveries.
+        return None
+
+    # ------------------------------------------------------------- internals
+    @staticmethod
+    def part_key(delivery_key: str, index: int, total: int) -> str:
+        """Metadata key of one message of a delivery (digests may take several messages)."""
+        return delivery_key if total == 1 else f"{delivery_key}#{index + 1}/{total}"
+
+    def _channel(self, target: Target) -> str:
+        if target.kind != "slack" or not target.address:
+            raise DeliveryError(f"{target.redacted}: not a Slack target (use slack:CHANNEL_ID)", permanent=True)
+        return target.address
+
+    async def _post_messages(self, target: Target, messages: list[tuple[str, list[dict]]], delivery_key: str,
+                             attempt: int) -> list[str]:
+        channel = self._channel(target)
+        if self.client is None:
+            raise DeliveryError(f"cannot post to {target}: SLACK_BOT_TOKEN is not set; set it to the app's xoxb- "
+                                "bot token (see docs/slack.md) or remove the Slack target from feeds.yaml",
+                                permanent=True)
+        keys = [self.part_key(delivery_key, i, len(messages)) for i in range(len(messages))]
+        # attempt > 1: an earlier try may have posted (some parts) before a crash or a lost reply.
+        already = await self._find_posted(target, channel, set(keys)) if attempt > 1 else {}
+        ts_list = []
+        for key, (text, blocks) in zip(keys, messages):
+            if key in already:
+                log.info("slack %s: message %s already posted (ts %s), not posting again", target, key, already[key])
+                ts_list.append(already[key])
+                continue
+            reply = await self._call(target, "chat.postMessage", self.client.chat_postMessage,
+                                     channel=channel, text=text, blocks=blocks, unfurl_links=False,
+                                     unfurl_media=False, link_names=False,
+                                     metadata={"event_type": METADATA_EVENT_TYPE, "event_payload": {"key": key}})
+            ts_list.append(str(reply.get("ts") or ""))
+        return ts_list
+
+    async def _find_posted(self, target: Target, channel: str, keys: set[str]) -> dict[str, str]:
+        """ts of recent bot messages in `channel` whose metadata carries one of `keys`."""
+        oldest = f"{time.time() - self.history_lookback.total_seconds():.6f}"
+        reply = await self._call(target, "conversations.history", self.client.conversations_history,
+                                 channel=channel, include_all_metadata=True, oldest=oldest,
+                                 limit=self.history_limit)
+        found: dict[str, str] = {}
+        for message in reply.get("messages") or []:
+            metadata = message.get("metadata") or {}
+            if metadata.get("event_type") != METADATA_EVENT_TYPE:
+                continue
+            payload = metadata.get("event_payload") or {}
+            if isinstance(payload, str):
+                try:
+                    payload = json.loads(payload)
+                except ValueError:
+                    continue
+            key = payload.get("key")
+            if key in keys and key not in found:
+                found[key] = str(message.get("ts"))
+        return found
+
+    async def _call(self, target: Target, method: str, func, **kwargs: Any):
+        try:
+            return await func(**kwargs)
+        except SlackApiError as exc:
+            raise self._api_error(target, target.address, method, exc) from None
+        except DeliveryError:
+            raise
+        except Exception as exc:  # network errors, timeouts, non-JSON replies from a proxy
+            detail = self._scrub(str(exc) or type(exc).__name__)
+            raise DeliveryError(f"{target}: {method} failed ({type(exc).__name__}: {detail}); will retry") from None
+
+    def _api_error(self, target: Target, channel: str, method: str, exc: SlackApiError) -> DeliveryError:
+        response = exc.response
+        status = getattr(response, "status_code", None)
+        data = response.data if isinstance(getattr(response, "data", None), dict) else {}
+        error = str(data.get("error") or "")
+        if status == 429 or error == "ratelimited":
+            wait = _retry_after(getattr(response, "headers", None)) or None
+            return DeliveryError(f"{target}: Slack rate limit on {method} (HTTP 429"
+                                 f"{f', Retry-After {wait:g}s' if wait else ''}); will retry",
+                                 permanent=False, retry_after=wait)
+        if error in _PERMANENT_ERRORS:
+            # Includes the duplicate check (conversations.history): it needs the same membership and scopes.
+            hint = _fix_hint(error, channel, data.get("needed"))
+            return DeliveryError(f"{target}: {method} failed with {error}: {hint}", permanent=True)
+        what = error or f"HTTP {status}"
+        return DeliveryError(f"{target}: {method} failed ({what}); will retry", permanent=False)
+
+    def _scrub(self, text: str) -> str:
+        if self.token and self.token in text:
+            text = text.replace(self.token, "***")
+        return text

@@ -1,0 +1,176 @@
+"""Feed bytes -> entries. feedparser does the heavy lifting (RSS 0.9x/1.0/2.0, Atom, charsets,
+HTML sanitising, relative links); this module adds a safety pre-scan, classification of
+"not a feed" bodies, and a uniform entry shape with clean text and aware UTC datetimes.
+"""
+
+from __future__ import annotations
+
+import calendar
+import io
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from urllib.parse import urljoin
+
+import feedparser
+
+from bot.feeds.netguard import redact_url
+from bot.text import html_to_text, strip_boilerplate
+
+__all__ = ["ParsedEntry", "ParsedFeed", "FeedParseError", "parse_feed"]
+
+
+@dataclass
+class ParsedEntry:
+    guid: str | None
+    link: str | None
+    title: str
+    summary_html: str
+    content_html: str
+    text: str  # plain text of the richest of content/summary, boilerplate stripped
+    published: datetime | None  # aware, UTC
+    author: str | None
+
+
+@dataclass
+class ParsedFeed:
+    title: str
+    version: str
+    encoding: str
+    entries: list[ParsedEntry] = field(default_factory=list)
+    problem: str | None = None  # usable but not clean (bad charset label, malformed XML, ...)
+
+
+class FeedParseError(Exception):
+    """The body is not a usable feed; the message names the URL and why."""
+
+    def __init__(self, url: str, reason: str):
+        self.url, self.reason = url, reason
+        super().__init__(f"{redact_url(url)}: {reason}")
+
+
+# An entity declaration in the prolog is how billion-laughs and external-entity (XXE) payloads
+# start. Real feeds don't need them (feedparser already knows the HTML entities).
+_ENTITY_DECL_RE = re.compile(rb"<!ENTITY", re.IGNORECASE)
+_ROOT_START_RE = re.compile(rb"<[A-Za-z_]")
+_HTML_RE = re.compile(rb"<(?:!doctype\s+html|html[\s>]|head[\s>]|body[\s>])", re.IGNORECASE)
+
+
+def _prolog_bytes(body: bytes) -> bytes:
+    """The bytes before the root element, as ASCII-compatible bytes (UTF-16/32 re-encoded)."""
+    head = body
+    for bom, codec in ((b"\x00\x00\xfe\xff", "utf-32-be"), (b"\xff\xfe\x00\x00", "utf-32-le"),
+                       (b"\xfe\xff", "utf-16-be"), (b"\xff\xfe", "utf-16-le"),
+                       (b"\x00<\x00?", "utf-16-be"), (b"<\x00?\x00", "utf-16-le")):
+        if body.startswith(bom):
+            head = body.decode(codec, "replace").encode("utf-8", "replace")
+            break
+    match = _ROOT_START_RE.search(head)
+    return head[: match.start()] if match else head
+
+
+def _check_prolog(body: bytes, url: str) -> None:
+    if _ENTITY_DECL_RE.search(_prolog_bytes(body)):
+        raise FeedParseError(url, "refused: the document declares XML entities in its DOCTYPE "
+                                  "(entity-expansion / external-entity attack pattern)")
+
+
+def _struct_to_datetime(value) -> datetime | None:
+    if not value:
+        return None
+    try:
+        # feedparser's *_parsed values are UTC struct_times.
+        return datetime.fromtimestamp(calendar.timegm(value), tz=timezone.utc)
+    except (OverflowError, ValueError, TypeError, OSError):
+        return None
+
+
+def _entry_published(entry) -> datetime | None:
+    for key in ("published_parsed", "updated_parsed", "created_parsed"):
+        when = _struct_to_datetime(entry.get(key))
+        if when is not None:
+            return when
+    return None
+
+
+def _plain(value: str, detail: dict | None) -> str:
+    kind = (detail or {}).get("type", "text/plain")
+    text = html_to_text(value) if ("html" in kind or "<" in value) else value
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _entry_html(entry) -> tuple[str, str, str]:
+    """(summary_html, content_html, richest_html)."""
+    summary = entry.get("summary") or ""
+    contents = [c.get("value") or "" for c in entry.get("content") or [] if isinstance(c, dict)]
+    content = max(contents, key=lambda v: len(html_to_text(v)), default="")
+    richest = max((content, summary), key=lambda v: len(html_to_text(v)))
+    return summary, content, richest
+
+
+def _entry_link(entry, base: str) -> str | None:
+    link = entry.get("link")
+    if not link:
+        for candidate in entry.get("links") or []:
+            if candidate.get("href") and candidate.get("rel", "alternate") == "alternate":
+                link = candidate["href"]
+                break
+    if not link:
+        return None
+    link = urljoin(base, link.strip())
+    return link if link.startswith(("http://", "https://")) else None
+
+
+def _to_entry(entry, base: str) -> ParsedEntry | None:
+    title = _plain(entry.get("title") or "", entry.get("title_detail"))
+    summary_html, content_html, richest = _entry_html(entry)
+    text = strip_boilerplate(html_to_text(richest))
+    if not title and not text:
+        return None
+    guid = (entry.get("id") or "").strip() or None
+    author = (entry.get("author") or "").strip() or None
+    return ParsedEntry(guid=guid, link=_entry_link(entry, base), title=title, summary_html=summary_html,
+                       content_html=content_html, text=text, published=_entry_published(entry), author=author)
+
+
+def _describe(exc: BaseException | None) -> str:
+    if exc is None:
+        return "malformed feed"
+    name = type(exc).__name__
+    message = str(exc).strip()
+    if isinstance(exc, feedparser.CharacterEncodingOverride):
+        return f"charset mislabelled: {message}"
+    if isinstance(exc, feedparser.CharacterEncodingUnknown):
+        return f"unknown charset: {message}"
+    if isinstance(exc, feedparser.NonXMLContentType):
+        return f"unexpected content type: {message}"
+    return f"malformed XML ({name}: {message})" if message else f"malformed XML ({name})"
+
+
+def parse_feed(body: bytes, content_type: str | None, url: str) -> ParsedFeed:
+    """Parse feed bytes; raises FeedParseError when there is nothing usable."""
+    if not body or not body.strip():
+        raise FeedParseError(url, "empty body (no feed content)")
+    _check_prolog(body, url)
+    headers = {"content-location": url}
+    if content_type:
+        headers["content-type"] = content_type
+    # BytesIO, not bytes: feedparser treats a bare string argument as a possible URL or file path.
+    result = feedparser.parse(io.BytesIO(body), response_headers=headers)
+    version = result.get("version") or ""
+    base = url
+    entries = [e for e in (_to_entry(raw, base) for raw in result.get("entries") or []) if e is not None]
+
+    exc = result.get("bozo_exception")
+    problem = _describe(exc) if result.get("bozo") else None
+    if content_type is None and isinstance(exc, feedparser.NonXMLContentType):
+        problem = None  # the server sent no Content-Type at all; the XML itself is fine
+    if not version and not entries:
+        looks_html = _HTML_RE.search(body[:4096]) is not None or "html" in (content_type or "").lower()
+        if looks_html:
+            raise FeedParseError(url, "got an HTML page, not an RSS/Atom feed (is the feed URL right?)")
+        reason = problem or "no RSS/Atom structure found"
+        raise FeedParseError(url, f"not a parseable feed ({reason})")
+    feed_title = _plain(result.feed.get("title") or "", result.feed.get("title_detail"))
+    return ParsedFeed(title=feed_title, version=version, encoding=result.get("encoding") or "",
+                      entries=entries, problem=problem)

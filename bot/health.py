@@ -1,0 +1,68 @@
+"""`/healthz` and `/metrics` for `briefbot run` (on METRICS_PORT, else PORT, else 8080)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from bot import metrics
+from bot.app import App
+
+log = logging.getLogger("briefbot.health")
+
+
+def health_payload(app: App) -> tuple[int, dict]:
+    last = metrics.LAST_SUCCESSFUL_POLL._value.get() or None
+    age = round(time.time() - last, 1) if last else None
+    shortest = min((f.every.total_seconds() for f in app.settings.feeds), default=600)
+    # Unhealthy when no poll has succeeded for several intervals: something is systematically wrong.
+    stale_after = max(3 * shortest, 900)
+    healthy = age is None or age < stale_after
+    try:
+        backlog = app.store.outbox_backlog()
+        db_ok = True
+    except Exception:
+        backlog, db_ok = None, False
+    status = 200 if healthy and db_ok else 503
+    return status, {"status": "ok" if status == 200 else "degraded", "worker": app.worker_id,
+                    "last_successful_poll_age_seconds": age, "stale_after_seconds": stale_after,
+                    "database": "ok" if db_ok else "unreachable", "outbox_backlog": backlog}
+
+
+def make_health_app(app: App) -> web.Application:
+    async def healthz(_request: web.Request) -> web.Response:
+        status, body = health_payload(app)
+        return web.Response(status=status, text=json.dumps(body), content_type="application/json")
+
+    async def metrics_view(_request: web.Request) -> web.Response:
+        try:
+            metrics.OUTBOX_BACKLOG.set(app.store.outbox_backlog())
+        except Exception:
+            pass
+        return web.Response(body=generate_latest(metrics.REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    web_app = web.Application()
+    web_app.router.add_get("/healthz", healthz)
+    web_app.router.add_get("/metrics", metrics_view)
+    return web_app
+
+
+class _Service:
+    def __init__(self, runner: web.AppRunner):
+        self.runner = runner
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+
+
+async def start_health_server(app: App, host: str = "0.0.0.0") -> _Service:
+    port = app.env.metrics_port or (app.env.port if not app.env.slack_signing_secret else None) or 8080
+    runner = web.AppRunner(make_health_app(app), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    log.info("health and metrics on http://%s:%d/healthz and /metrics", host, port)
+    return _Service(runner)

@@ -1,0 +1,350 @@
+"""Feeds → relevant items → stories → briefs → outbox.
+
+A poll of one feed: claim it (lease), fetch (conditional GET), parse, identify entries, keep
+the new relevant ones, join each to an existing story or summarise it (LLM or extractive),
+and store brief + outbox rows in one transaction. The outbox dispatcher delivers them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from bot import metrics
+from bot.app import App
+from bot.config import Env, FeedConfig, Settings
+from bot.feeds.fetch import Fetcher, FetchResult
+from bot.feeds.parse import FeedParseError, ParsedEntry, parse_feed
+from bot.figures import find_numbers
+from bot.items import identify
+from bot.models import Brief, Figure, Source, new_brief_id, utcnow
+from bot.stories import StorySignature, find_same_story, make_signature, STORY_WINDOW
+from bot.store import ItemRecord, Store
+from bot.summarise import Article
+from bot.summarise.extractive import extractive_content
+from bot.text import detect_language
+from bot.topics import TopicMatcher
+
+log = logging.getLogger("briefbot.pipeline")
+
+# A feed lease outlives any sane poll; a worker that dies mid-poll loses it after this.
+FEED_LEASE = timedelta(minutes=5)
+# Published times further in the future than this are publisher clock errors: use fetch time.
+FUTURE_SLACK = timedelta(minutes=30)
+SIGNIFICANT_KINDS = {"percent", "money", "quantity", "duration", "count"}
+
+
+@dataclass
+class PollReport:
+    feed: str
+    outcome: str  # ok | not-modified | unchanged | error | skipped | disabled
+    new_briefs: list[str] = field(default_factory=list)
+    merged: int = 0
+    irrelevant: int = 0
+    old: int = 0
+    error: str | None = None
+
+
+def build_app(settings: Settings, env: Env, store: Store | None = None, console_stream=None) -> App:
+    store = store or Store(env.database_url)
+    store.create()
+    app = App(settings=settings, env=env, store=store, console_stream=console_stream)
+    app.fetcher = Fetcher(settings.fetch, allow_private=env.allow_private_urls)
+    if env.llm_enabled:
+        from bot.summarise.llm import LLMSummariser
+
+        app.llm = LLMSummariser(settings, env, store)
+    from bot.delivery.outbox import default_deliverers
+
+    app.deliverers = default_deliverers(app)
+    for feed in settings.feeds:
+        store.ensure_feed(feed.name, feed.url)
+    return app
+
+
+async def close_app(app: App) -> None:
+    for closer in [app.fetcher] + ([app.llm] if app.llm else []) + list(app.deliverers.values()):
+        try:
+            await closer.aclose()
+        except Exception:  # closing must not mask the real exit reason
+            log.debug("error while closing %r", closer, exc_info=True)
+
+
+def _signature_numbers(text: str) -> list[tuple[float, str]]:
+    out = []
+    for n in find_numbers(text):
+        if n.kind in SIGNIFICANT_KINDS and n.value is not None:
+            # Tiny bare counts ("3 items") are too common to identify a story.
+            if n.kind == "count" and n.value < 10:
+                continue
+            out.append((float(n.value), n.unit))
+    return out
+
+
+class Poller:
+    """Runs polls for one process. Story creation is coordinated in memory so that two outlets
+    polled at the same moment still make one story (and one LLM call)."""
+
+    def __init__(self, app: App):
+        self.app = app
+        self.matcher = TopicMatcher(app.settings)
+        self._story_lock = asyncio.Lock()
+        # Stories being summarised right now: (signature, future resolving to the brief id or None).
+        self._pending: list[tuple[StorySignature, asyncio.Future]] = []
+
+    @property
+    def settings(self) -> Settings:
+        return self.app.settings
+
+    @property
+    def store(self) -> Store:
+        return self.app.store
+
+    def reload(self, settings: Settings) -> None:
+        self.app.settings = settings
+        self.matcher = TopicMatcher(settings)
+        for feed in settings.feeds:
+            self.store.ensure_feed(feed.name, feed.url)
+
+    # ----------------------------------------------------------------- polling
+    async def poll_all(self, force: bool = False) -> list[PollReport]:
+        feeds = [f for f in self.settings.feeds if f.enabled]
+        return list(await asyncio.gather(*(self.poll_feed(f, force=force) for f in feeds)))
+
+    async def poll_feed(self, feed: FeedConfig, force: bool = False) -> PollReport:
+        owner = self.app.worker_id
+        if not self.store.claim_feed(feed.name, owner, FEED_LEASE, force=force):
+            state = self.store.feed_state(feed.name)
+            outcome = "disabled" if state and state.disabled_reason else "skipped"
+            return PollReport(feed.name, outcome)
+        try:
+            return await self._poll_claimed(feed)
+        except Exception as exc:  # one broken feed must never stop the others
+            log.exception("poll of feed %s failed unexpectedly", feed.name, extra={"feed": feed.name})
+            self._record_failure(feed, "internal", f"internal error: {type(exc).__name__}: {exc}", None)
+            return PollReport(feed.name, "error", error=str(exc))
+        finally:
+            self.store.release_feed(feed.name, owner)
+
+    async def _poll_claimed(self, feed: FeedConfig) -> PollReport:
+        state = self.store.feed_state(feed.name)
+        now = utcnow()
+        result: FetchResult = await self.app.fetcher.fetch(feed.url, etag=state.etag,
+                                                           last_modified=state.last_modified)
+        if result.status == "error":
+            self._record_failure(feed, result.error_kind or "error", result.error or "fetch failed",
+                                 result.retry_after, gone=result.gone)
+            return PollReport(feed.name, "error", error=result.error)
+        next_poll = now + feed.every
+        common = dict(last_fetch_at=now, last_success_at=now, failures=0, last_error=None, next_poll_at=next_poll,
+                      etag=result.etag or state.etag, last_modified=result.last_modified or state.last_modified)
+        metrics.LAST_SUCCESSFUL_POLL.set(now.timestamp())
+        if result.status == "not-modified":
+            self.store.update_feed(feed.name, last_status="not-modified", **common)
+            metrics.POLLS.labels("not-modified").inc()
+            return PollReport(feed.name, "not-modified")
+        body = result.body or b""
+        body_hash = hashlib.sha256(body).hexdigest()
+        if body_hash == state.body_hash:
+            # Servers without validators still cost no parsing when nothing changed.
+            self.store.update_feed(feed.name, last_status="unchanged", **common)
+            metrics.POLLS.labels("unchanged").inc()
+            return PollReport(feed.name, "unchanged")
+        try:
+            parsed = parse_feed(body, result.content_type, result.final_url or feed.url)
+        except FeedParseError as exc:
+            self._record_failure(feed, "parse", str(exc), None)
+            return PollReport(feed.name, "error", error=str(exc))
+        report = await self._process_entries(feed, parsed.entries, first_poll=not state.first_polled, now=now)
+        self.store.update_feed(feed.name, last_status="ok", body_hash=body_hash, first_polled=True,
+                               last_problem=parsed.problem, **common)
+        if parsed.problem:
+            log.warning("feed %s parsed with problems: %s", feed.name, parsed.problem, extra={"feed": feed.name})
+        metrics.POLLS.labels("ok").inc()
+        return report
+
+    def _record_failure(self, feed: FeedConfig, kind: str, error: str, retry_after: float | None,
+                        gone: bool = False) -> None:
+        state = self.store.feed_state(feed.name)
+        failures = (state.failures if state else 0) + 1
+        now = utcnow()
+        backoff = min(feed.every * (2 ** min(failures - 1, 16)), self.settings.fetch.max_backoff)
+        if retry_after:
+            backoff = max(backoff, timedelta(seconds=min(retry_after, self.settings.fetch.max_backoff.total_seconds())))
+        # Jitter keeps many failing feeds from retrying in lockstep.
+        backoff = backoff * (1 + random.uniform(0, 0.1))
+        values = dict(last_fetch_at=now, failures=failures, last_error=error[:500], last_status=f"error:{kind}",
+                      next_poll_at=now + backoff)
+        if gone:
+            values["disabled_reason"] = f"feed gone (HTTP 410) at {now:%Y-%m-%d %H:%M} UTC; fix the URL in feeds.yaml"
+        self.store.update_feed(feed.name, **values)
+        metrics.POLLS.labels("error").inc()
+        metrics.FETCH_ERRORS.labels(kind).inc()
+        log.warning("feed %s: %s (failure %d, next try in %s)", feed.name, error, failures,
+                    str(backoff).split(".")[0], extra={"feed": feed.name, "error_kind": kind})
+
+    # ----------------------------------------------------------------- entries
+    async def _process_entries(self, feed: FeedConfig, entries: list[ParsedEntry], first_poll: bool,
+                               now: datetime) -> PollReport:
+        report = PollReport(feed.name, "ok")
+        max_age = feed.max_age or self.settings.max_age
+        allowed_topics = self.settings.feed_topics(feed)
+        seen_in_this_body: set[str] = set()
+        quiet: list[ItemRecord] = []
+        for entry in entries:
+            ident = identify(entry.guid, entry.link, entry.title, entry.text, entry.published)
+            if ident.item_key in seen_in_this_body:
+                continue  # duplicate GUIDs inside one feed document
+            seen_in_this_body.add(ident.item_key)
+            if self.store.find_item(feed.name, ident.item_key, ident.link_key, ident.content_key):
+                continue
+            published = entry.published
+            if published and published > now + FUTURE_SLACK:
+                published = now
+            record = ItemRecord(feed=feed.name, item_key=ident.item_key, guid=entry.guid, link=entry.link,
+                                link_key=ident.link_key, content_key=ident.content_key, title=entry.title,
+                                published=published, status="", topics=[])
+            if published and now - published > max_age:
+                record.status = "old"
+                quiet.append(record)
+                report.old += 1
+                continue
+            topics = self.matcher.match(entry.title + "\n" + entry.text, allowed_topics)
+            if not topics:
+                record.status = "irrelevant"
+                quiet.append(record)
+                report.irrelevant += 1
+                continue
+            record.topics = topics
+            article = Article(feed=feed.name, url=entry.link or feed.url, title=entry.title, text=entry.text,
+                              lang=detect_language(entry.title + "\n" + entry.text), topics=topics,
+                              published=published or now)
+            outcome = await self._brief_item(article, record)
+            if outcome == "merged":
+                report.merged += 1
+            elif outcome == "irrelevant":
+                report.irrelevant += 1
+            elif outcome:
+                report.new_briefs.append(outcome)
+        self.store.record_items(quiet, now)
+        for outcome in ("old", "irrelevant"):
+            metrics.ITEMS.labels(outcome).inc(getattr(report, outcome))
+        if first_poll and report.old:
+            log.info("feed %s: first poll, %d entries older than %s recorded as seen", feed.name, report.old,
+                     max_age, extra={"feed": feed.name})
+        return report
+
+    async def _brief_item(self, article: Article, record: ItemRecord) -> str | None:
+        """Join the item to an existing story or make a new brief. Returns brief id, "merged" or "irrelevant"."""
+        numbers = _signature_numbers(article.text)
+        sig = make_signature(article.title, article.text, article.lang, article.topics, numbers, article.published)
+        source = Source(url=article.url, feed=article.feed, title=article.title, published=article.published)
+        while True:
+            async with self._story_lock:
+                since = (article.published or utcnow()) - STORY_WINDOW
+                candidates = [(bid, StorySignature.from_dict(s)) for bid, s, _ in self.store.story_candidates(since)]
+                match = find_same_story(sig, candidates)
+                pending = None
+                if match is None:
+                    pending = next((fut for psig, fut in self._pending
+                                    if find_same_story(sig, [("pending", psig)])), None)
+                if match is None and pending is None:
+                    future: asyncio.Future = asyncio.get_running_loop().create_future()
+                    self._pending.append((sig, future))
+                    break
+            if match is None:
+                # Another outlet's version of this story is being summarised: wait and join it.
+                match = await asyncio.shield(pending)
+                if match is None:
+                    continue  # that attempt produced no brief; decide again
+            return self._merge(match, article, record, source, sig)
+        brief_id = None
+        try:
+            brief_id = await self._new_brief(article, record, source, sig)
+            return brief_id
+        finally:
+            self._pending = [(s, f) for s, f in self._pending if f is not future]
+            if not future.done():
+                future.set_result(brief_id if brief_id not in (None, "irrelevant") else None)
+
+    def _merge(self, brief_id: str, article: Article, record: ItemRecord, source: Source,
+               sig: StorySignature) -> str | None:
+        brief = self.store.get_brief(brief_id)
+        if brief is None:
+            return None
+        # A later source never costs a new summary; its new figures are appended (they stand in it).
+        record.status = "merged"
+        updated = brief.model_copy(deep=True)
+        known = {(f.value, f.unit) for f in updated.figures}
+        from bot.figures import extract_figures
+
+        for fig in extract_figures(article.text, article.lang, max_figures=6):
+            if len(updated.figures) >= 6:
+                break
+            if (fig.value, fig.unit) not in known and fig.value is not None:
+                updated.figures.append(_fill_labels(fig, self.settings))
+                known.add((fig.value, fig.unit))
+        for t in article.topics:
+            if t not in updated.topics:
+                updated.topics.append(t)
+        if (source.feed, source.url) not in {(s.feed, s.url) for s in updated.sources}:
+            updated.sources.append(source)
+        if self.store.add_source_to_brief(brief_id, source, record, brief=updated):
+            metrics.STORY_MERGES.inc()
+            metrics.ITEMS.labels("merged").inc()
+            log.info("item joined story %s: %s (%s)", brief_id, article.title, article.feed,
+                     extra={"feed": article.feed, "brief_id": brief_id})
+            return "merged"
+        return None
+
+    async def _new_brief(self, article: Article, record: ItemRecord, source: Source,
+                         sig: StorySignature) -> str | None:
+        settings = self.settings
+        mode = "extractive"
+        title, summary, figures = extractive_content(article, settings, self.matcher.keyword_hits)
+        if self.app.llm is not None:
+            from bot.summarise.article import enrich_article
+
+            enriched = await enrich_article(article, self.app.fetcher, settings.llm.fetch_article_below_chars)
+            llm_brief = await self.app.llm.summarise(enriched)
+            if llm_brief is not None and not llm_brief.relevant:
+                record.status = "irrelevant"
+                self.store.record_items([record])
+                metrics.ITEMS.labels("llm-irrelevant").inc()
+                log.info("LLM judged item not relevant: %s (%s)", article.title, article.feed,
+                         extra={"feed": article.feed})
+                return "irrelevant"
+            if llm_brief is not None:
+                mode = "llm"
+                title, summary = llm_brief.title, llm_brief.summary
+                figures = llm_brief.figures or figures
+        figures = [_fill_labels(f, settings) for f in figures]
+        brief = Brief(id=new_brief_id(article.feed, record.item_key), topics=article.topics, title=title,
+                      summary=summary, figures=figures, sources=[source], mode=mode)
+        record.status = "briefed"
+        targets = [str(t) for t in settings.targets_for(article.topics)]
+        if not self.store.save_new_brief(brief, record, targets, sig.to_dict(), language=article.lang):
+            return None
+        metrics.BRIEFS.labels(mode).inc()
+        metrics.ITEMS.labels("briefed").inc()
+        log.info("new %s brief %s: %s (%s) → %d target(s)", mode, brief.id, article.title, article.feed,
+                 len(targets), extra={"feed": article.feed, "brief_id": brief.id})
+        return brief.id
+
+
+def _fill_labels(figure: Figure, settings: Settings) -> Figure:
+    """Every figure carries a label in every brief language (kind-based when unknown)."""
+    if all(figure.label.get(lang) for lang in settings.languages):
+        return figure
+    label = dict(figure.label)
+    fallback = {"en": figure.unit and f"figure ({figure.unit})" or "figure",
+                "zh": figure.unit and f"数字（{figure.unit}）" or "数字"}
+    for lang in settings.languages:
+        label.setdefault(lang, fallback.get(lang, "figure"))
+        if not label[lang]:
+            label[lang] = fallback.get(lang, "figure")
+    return figure.model_copy(update={"label": label})

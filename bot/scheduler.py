@@ -1,0 +1,190 @@
+"""`briefbot run`: one in-memory AsyncIOScheduler per process.
+
+Jobs: one interval job per feed (jittered), the outbox dispatcher, the digests, a config
+watcher. Several workers on one database coordinate through leases in the store, never
+through a shared APScheduler job store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from datetime import datetime, timedelta, timezone
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from bot.app import App
+from bot.config import ConfigError, FeedConfig, load_config
+from bot.delivery.outbox import Dispatcher
+from bot.pipeline import Poller
+
+log = logging.getLogger("briefbot.scheduler")
+
+DISPATCH_EVERY = timedelta(seconds=5)
+CONFIG_CHECK_EVERY = timedelta(seconds=30)
+SHUTDOWN_GRACE_SECONDS = 20.0
+
+
+class BotRunner:
+    def __init__(self, app: App, poller: Poller | None = None, dispatcher: Dispatcher | None = None):
+        self.app = app
+        self.poller = poller or Poller(app)
+        self.dispatcher = dispatcher or Dispatcher(app)
+        self.scheduler: AsyncIOScheduler | None = None
+        self._inflight: set[asyncio.Task] = set()
+        self._stop = asyncio.Event()
+        self._config_mtime = self._mtime()
+        self._services: list = []
+
+    # ----------------------------------------------------------------- jobs
+    def _mark_inflight(self) -> None:
+        """Remember the running job's task so shutdown can let it finish."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+
+    async def poll_job(self, feed_name: str) -> None:
+        self._mark_inflight()
+        feed = self.app.settings.feed(feed_name)
+        if feed is None or not feed.enabled:
+            return
+        report = await self.poller.poll_feed(feed)
+        if report.new_briefs:
+            await self.dispatch_job()
+
+    async def dispatch_job(self) -> None:
+        self._mark_inflight()
+        try:
+            await self.dispatcher.dispatch_once()
+        except Exception:
+            log.exception("outbox dispatch failed; will retry")
+
+    def _feed_job_id(self, feed: FeedConfig) -> str:
+        return f"poll:{feed.name}"
+
+    def _schedule_feeds(self) -> None:
+        assert self.scheduler is not None
+        wanted = {self._feed_job_id(f): f for f in self.app.settings.feeds if f.enabled}
+        for job in self.scheduler.get_jobs():
+            if job.id.startswith("poll:") and job.id not in wanted:
+                job.remove()
+        now = datetime.now(timezone.utc)
+        for job_id, feed in wanted.items():
+            seconds = feed.every.total_seconds()
+            # Jitter spreads many feeds over the interval instead of a thundering herd.
+            trigger = IntervalTrigger(seconds=seconds, jitter=min(30, int(seconds * 0.1)))
+            existing = self.scheduler.get_job(job_id)
+            if existing is not None:
+                existing.reschedule(trigger)
+                continue
+            self.scheduler.add_job(self.poll_job, trigger, args=[feed.name], id=job_id, next_run_time=now,
+                                   max_instances=1, coalesce=True, misfire_grace_time=int(seconds))
+
+    def _mtime(self) -> float | None:
+        path = self.app.settings.source_path
+        try:
+            return os.stat(path).st_mtime if path else None
+        except OSError:
+            return None
+
+    async def config_watch_job(self) -> None:
+        mtime = self._mtime()
+        if mtime is None or mtime == self._config_mtime:
+            return
+        self._config_mtime = mtime
+        self.reload_config()
+
+    def reload_config(self) -> bool:
+        """Reload feeds.yaml; a broken file keeps the last good config running."""
+        path = self.app.settings.source_path
+        try:
+            settings = load_config(path)
+        except ConfigError as exc:
+            log.error("config reload failed, keeping the last good config: %s", exc)
+            return False
+        self.poller.reload(settings)
+        if self.scheduler is not None:
+            self._schedule_feeds()
+        log.info("config reloaded from %s: %d feeds, %d routes", path, len(settings.feeds), len(settings.routes))
+        return True
+
+    # ----------------------------------------------------------------- lifecycle
+    async def start(self) -> None:
+        self.scheduler = AsyncIOScheduler(timezone=timezone.utc)
+        self._schedule_feeds()
+        self.scheduler.add_job(self.dispatch_job, IntervalTrigger(seconds=DISPATCH_EVERY.total_seconds()),
+                               id="outbox", max_instances=1, coalesce=True)
+        self.scheduler.add_job(self.config_watch_job,
+                               IntervalTrigger(seconds=CONFIG_CHECK_EVERY.total_seconds()),
+                               id="config-watch", max_instances=1, coalesce=True)
+        try:
+            from bot.digest import add_digest_jobs
+
+            add_digest_jobs(self.scheduler, self.app)
+        except ImportError:
+            log.warning("digest module unavailable; digests are not scheduled")
+        self.scheduler.start()
+        await self._start_services()
+
+    async def _start_services(self) -> None:
+        """HTTP health/metrics and the chat adapters; a failing adapter never stops polling."""
+        from bot.health import start_health_server
+
+        try:
+            self._services.append(await start_health_server(self.app))
+        except OSError as exc:
+            log.error("health/metrics server could not start: %s", exc)
+        env = self.app.env
+        if env.slack_bot_token and (env.slack_app_token or env.slack_signing_secret):
+            try:
+                from bot.slack_app import start_slack
+
+                self._services.append(await start_slack(self.app))
+            except Exception:
+                log.exception("Slack adapter failed to start; posting continues through the outbox")
+        if env.discord_bot_token:
+            try:
+                from bot.discord_app import start_discord
+
+                self._services.append(await start_discord(self.app))
+            except Exception:
+                log.exception("Discord adapter failed to start; posting continues through the outbox")
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def wait(self) -> None:
+        await self._stop.wait()
+
+    async def stop(self) -> None:
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        pending = [t for t in self._inflight if not t.done() and t is not asyncio.current_task()]
+        if pending:
+            log.info("waiting up to %ss for %d in-flight job(s)", SHUTDOWN_GRACE_SECONDS, len(pending))
+            done, still = await asyncio.wait(pending, timeout=SHUTDOWN_GRACE_SECONDS)
+            for task in still:
+                # Cancelled deliveries stay pending in the outbox (their lease expires); nothing is lost.
+                task.cancel()
+        for service in reversed(self._services):
+            try:
+                await service.stop()
+            except Exception:
+                log.debug("error stopping %r", service, exc_info=True)
+
+
+def install_signal_handlers(runner: BotRunner) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, runner.request_stop)
+        except (NotImplementedError, RuntimeError):
+            pass
+    try:
+        loop.add_signal_handler(signal.SIGHUP, runner.reload_config)
+    except (NotImplementedError, RuntimeError, AttributeError):
+        pass

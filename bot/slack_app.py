@@ -1,0 +1,232 @@
+"""The Slack app: `/brief` over Bolt, in Socket Mode (SLACK_APP_TOKEN) or HTTP mode (SLACK_SIGNING_SECRET).
+
+Slack wants a slash command acknowledged within 3 seconds. The ack listener only acknowledges;
+the query (store reads, maybe a digest build) runs in a lazy listener and answers through the
+command's `response_url`, ephemeral unless the user added `public`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+
+from bot.config import Settings
+from bot.delivery.slack import (
+    MAX_BLOCKS,
+    _context,
+    _fit,
+    _section,
+    escape,
+    format_time,
+    make_web_client,
+    render_brief_compact,
+    render_digest,
+)
+from bot.queries import Command, FeedHealth, QueryResult
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+log = logging.getLogger("briefbot.slack")
+
+EVENTS_PATH = "/slack/events"
+DEFAULT_PORT = 3000
+_URL_RE = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.I)
+
+
+# --------------------------------------------------------------------------- rendering of answers
+
+def _hide_urls(text: str | None) -> str:
+    """Feed errors may quote a feed URL, and URLs may carry tokens: never show them in Slack."""
+    return _URL_RE.sub("[url hidden]", text or "")
+
+
+def render_help(result: QueryResult) -> tuple[str, list[dict]]:
+    text = escape(result.help_text)  # topic labels come from config
+    blocks = []
+    if result.command.error:
+        blocks.append(_section(f":warning: {escape(result.command.error)}"))
+    blocks.append(_section(text))
+    fallback = (result.command.error + " " if result.command.error else "") + "briefbot help: /brief <topic> [N]"
+    return escape(fallback), blocks
+
+
+def render_unknown_topic(command: Command) -> tuple[str, list[dict]]:
+    message = command.error or f"Unknown topic '{command.topic}'."
+    return escape(message), [_section(f":grey_question: {escape(message)}\nTry `/brief help`.")]
+
+
+def _brief_list(title: str, briefs: list, settings: Settings, tz: str, empty: str) -> tuple[str, list[dict]]:
+    blocks: list[dict] = [_section(title)]
+    if not briefs:
+        blocks.append(_section(empty))
+        return f"{title}: {empty}", blocks
+    for brief in briefs:
+        compact = render_brief_compact(brief, settings, tz)
+        if len(blocks) + len(compact) > MAX_BLOCKS - 1:
+            blocks.append(_context([f"{len(briefs)} results; not all shown"]))
+            break
+        blocks.extend(compact)
+    first = briefs[0].title.get("en") or briefs[0].title.get("zh") or ""
+    return _fit(escape(f"{len(briefs)} briefs — latest: {first}"), 3000), blocks
+
+
+def _feed_line(feed: FeedHealth, tz: str) -> str:
+    icon = ":white_check_mark:" if feed.failures == 0 and not feed.disabled_reason else ":warning:"
+    parts = [f"{icon} *{escape(feed.name)}* — {escape(feed.status)}",
+             f"last fetch {format_time(feed.last_fetch, tz) if feed.last_fetch else 'never'}",
+             f"last success {format_time(feed.last_success, tz) if feed.last_success else 'never'}",
+             f"failures {feed.failures}", f"items {feed.items}"]
+    if feed.next_attempt:
+        parts.append(f"next {format_time(feed.next_attempt, tz)}")
+    line = " · ".join(parts)
+    problem = feed.disabled_reason or feed.last_error
+    if problem:
+        line += f"\n    _{escape(_hide_urls(problem))[:300]}_"
+    return line
+
+
+def render_feeds(feeds: list[FeedHealth], tz: str) -> tuple[str, list[dict]]:
+    if not feeds:
+        return "No feeds polled yet.", [_section("No feeds polled yet. Run `briefbot poll --once` or wait for the scheduler.")]
+    failing = sum(1 for f in feeds if f.failures or f.disabled_reason)
+    blocks: list[dict] = [_section(f"*Feed health* — {len(feeds)} feeds, {failing} with problems")]
+    chunk: list[str] = []
+    for line in (_feed_line(f, tz) for f in feeds):
+        if chunk and len("\n".join(chunk + [line])) > 2900:
+            blocks.append(_section("\n".join(chunk)))
+            chunk = []
+        chunk.append(line)
+    if chunk:
+        blocks.append(_section("\n".join(chunk)))
+    return f"Feed health: {len(feeds)} feeds, {failing} with problems", blocks[:MAX_BLOCKS]
+
+
+def render_query_result(result: QueryResult, settings: Settings, tz: str | None = None
+                        ) -> list[tuple[str, list[dict]]]:
+    """Messages (fallback text, blocks) answering a `/brief` command, in order."""
+    tz = tz or settings.timezone
+    command = result.command
+    if command.action == "help":
+        return [render_help(result)]
+    if command.action == "unknown-topic":
+        return [render_unknown_topic(command)]
+    if command.action == "latest":
+        topic = command.topic or ""
+        label = f"{settings.topic_label(topic, 'en')} / {settings.topic_label(topic, 'zh')}"
+        return [_brief_list(f"*Latest {command.count} — {escape(label)}*", result.briefs, settings, tz,
+                            f"No briefs yet for {escape(label)}.")]
+    if command.action == "search":
+        words = " ".join(command.words)
+        return [_brief_list(f"*Search:* {escape(words)}", result.briefs, settings, tz,
+                            f"No briefs match {escape(words)}.")]
+    if command.action == "feeds":
+        return [render_feeds(result.feeds, tz)]
+    if command.action == "digest":
+        if result.digest is None:
+            return [("No digest available.", [_section("No digest available.")])]
+        return render_digest(result.digest, settings, result.digest.timezone or tz)
+    return [render_help(result)]
+
+
+# --------------------------------------------------------------------------- Bolt app
+
+def build_slack_app(app: "App") -> AsyncApp:
+    """The Bolt app answering `/brief`. Needs SLACK_BOT_TOKEN (Bolt checks it with auth.test)."""
+    env = app.env
+    if not env.slack_bot_token:
+        raise ValueError("SLACK_BOT_TOKEN is not set: the Slack app needs the bot token (xoxb-...) "
+                         "to answer /brief; see docs/slack.md")
+    client = make_web_client(env.slack_bot_token, env.slack_api_base_url)
+    # Without a signing secret (Socket Mode) use an unguessable one, never an empty HMAC key:
+    # HTTP requests then always fail the signature check instead of being forgeable.
+    signing_secret = env.slack_signing_secret or secrets.token_hex(32)
+    bolt = AsyncApp(name="briefbot", client=client, signing_secret=signing_secret,
+                    request_verification_enabled=True, logger=logging.getLogger("briefbot.slack.bolt"))
+
+    async def acknowledge(ack) -> None:
+        # Empty ack: the answer follows via response_url, so nothing is shown twice.
+        await ack()
+
+    async def answer(command: dict, respond) -> None:
+        text = (command.get("text") or "").strip()
+        queries = app.queries
+        try:
+            parsed = queries.parse_command(text)
+            # The store is synchronous; keep the event loop (and other acks) responsive.
+            result = await asyncio.to_thread(queries.answer, parsed)
+            messages = render_query_result(result, app.settings)
+        except Exception:
+            log.exception("/brief %r failed for user %s", text, command.get("user_id"))
+            await respond(text="Sorry, briefbot could not answer that right now; the error is in the bot's log.",
+                          response_type="ephemeral", replace_original=False)
+            return
+        response_type = "in_channel" if parsed.public and parsed.action != "unknown-topic" else "ephemeral"
+        for fallback, blocks in messages:
+            await respond(text=fallback, blocks=blocks, response_type=response_type, replace_original=False)
+
+    bolt.command("/brief")(ack=acknowledge, lazy=[answer])
+    return bolt
+
+
+@dataclass
+class SlackRunner:
+    """A running Slack connection; `await runner.stop()` to shut it down."""
+
+    mode: str  # "socket" | "http"
+    bolt: AsyncApp
+    socket_handler: Any = None
+    web_runner: web.AppRunner | None = None
+    port: int | None = None
+
+    async def stop(self) -> None:
+        if self.socket_handler is not None:
+            await self.socket_handler.close_async()
+            self.socket_handler = None
+        if self.web_runner is not None:
+            await self.web_runner.cleanup()
+            self.web_runner = None
+
+
+def build_web_app(bolt: AsyncApp, path: str = EVENTS_PATH) -> web.Application:
+    """Bolt's aiohttp application (POST `path`); signature checking is Bolt's RequestVerification."""
+    return bolt.web_app(path=path)
+
+
+async def start_slack(app: "App", *, host: str = "0.0.0.0", path: str = EVENTS_PATH) -> SlackRunner | None:
+    """Connect the `/brief` command: Socket Mode if SLACK_APP_TOKEN, else HTTP on PORT if
+    SLACK_SIGNING_SECRET. Returns None (posting still works) when neither is configured."""
+    env = app.env
+    if not env.slack_bot_token:
+        log.info("Slack commands off: SLACK_BOT_TOKEN is not set")
+        return None
+    if not (env.slack_app_token or env.slack_signing_secret):
+        log.info("Slack commands off: set SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP mode); "
+                 "posting to Slack channels works without them")
+        return None
+    bolt = build_slack_app(app)
+    if env.slack_app_token:
+        if not env.slack_app_token.startswith("xapp-"):
+            raise ValueError("SLACK_APP_TOKEN must be an app-level token starting with xapp- "
+                             "(Basic Information → App-Level Tokens, scope connections:write)")
+        handler = AsyncSocketModeHandler(bolt, env.slack_app_token, web_client=bolt.client)
+        await handler.connect_async()
+        log.info("Slack commands: connected in Socket Mode")
+        return SlackRunner(mode="socket", bolt=bolt, socket_handler=handler)
+
+    runner = web.AppRunner(build_web_app(bolt, path))
+    await runner.setup()
+    port = env.port if env.port is not None else DEFAULT_PORT
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = site._server.sockets[0].getsockname()[1] if site._server and site._server.sockets else port
+    log.info("Slack commands: HTTP mode on %s:%s%s (request signatures checked)", host, bound, path)
+    return SlackRunner(mode="http", bolt=bolt, web_runner=runner, port=bound)

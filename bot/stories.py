@@ -1,0 +1,179 @@
+"""Same story across outlets and languages, decided by cheap signals before any LLM call.
+
+Signals: shared figures (numbers are language-neutral), title similarity (same language),
+shared named entities (a small bilingual glossary makes "Commerce Ministry" meet "商务部"),
+shared topics, and time proximity. Merging two different stories would hide an alert, so
+the rules are conservative: numbers or several entities must agree, not just the topic.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+STORY_WINDOW = timedelta(hours=48)
+
+# Canonical entity ids for names that appear in both languages in this domain.
+_GLOSSARY: dict[str, tuple[str, ...]] = {
+    "china": ("china", "chinese", "beijing", "中国", "中方", "北京"),
+    "us": ("united states", "u.s.", "america", "american", "washington", "美国", "美方", "华盛顿"),
+    "eu": ("european union", "eu", "brussels", "欧盟", "布鲁塞尔"),
+    "japan": ("japan", "japanese", "日本"),
+    "mofcom": ("commerce ministry", "ministry of commerce", "mofcom", "商务部"),
+    "customs": ("customs", "gacc", "海关", "海关总署"),
+    "ustr": ("ustr", "trade representative", "贸易代表"),
+    "treasury": ("treasury", "财政部"),
+    "white-house": ("white house", "白宫"),
+    "rare-earth": ("rare earth", "rare-earth", "rare earths", "稀土"),
+    "antimony": ("antimony", "锑"),
+    "gallium": ("gallium", "镓"),
+    "germanium": ("germanium", "锗"),
+    "graphite": ("graphite", "石墨"),
+    "neodymium": ("neodymium", "ndpr", "钕", "镨钕"),
+    "dysprosium": ("dysprosium", "镝"),
+    "terbium": ("terbium", "铽"),
+    "lynas": ("lynas", "莱纳斯"),
+    "mp-materials": ("mp materials", "mp材料"),
+    "northern-rare-earth": ("china northern rare earth", "northern rare earth", "北方稀土"),
+    "china-rare-earth-group": ("china rare earth group", "中国稀土集团", "中国稀土"),
+    "tariff": ("tariff", "tariffs", "关税"),
+    "export-control": ("export control", "export controls", "export licence", "export license", "出口管制",
+                       "出口许可"),
+    "geneva": ("geneva", "日内瓦"),
+    "london": ("london", "伦敦"),
+    "trump": ("trump", "特朗普"),
+    "bessent": ("bessent", "贝森特"),
+    "hong-kong": ("hong kong", "香港", "港股"),
+}
+
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+_STOP = set("the a an of to in on for and or with by as at from is are was were be been has have had "
+            "its it this that after over under new says said will would could may might amid".split())
+
+
+def _norm(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def _entity_patterns() -> list[tuple[str, re.Pattern]]:
+    out = []
+    for canon, names in _GLOSSARY.items():
+        alts = []
+        for n in names:
+            alts.append(re.escape(n) if _CJK.search(n) else r"(?<![\w])" + re.escape(n) + r"(?![\w])")
+        out.append((canon, re.compile("|".join(alts))))
+    return out
+
+
+_ENTITY_PATTERNS = _entity_patterns()
+
+
+def entities_in(text: str) -> set[str]:
+    norm = _norm(text)
+    found = {canon for canon, pat in _ENTITY_PATTERNS if pat.search(norm)}
+    # Capitalised multi-letter words in English are likely names (companies, people, places).
+    for word in re.findall(r"\b[A-Z][a-zA-Z]{3,}\b", text):
+        if word.lower() not in _STOP:
+            found.add("name:" + word.lower())
+    return found
+
+
+def title_tokens(title: str) -> set[str]:
+    norm = _norm(title)
+    if _CJK.search(norm):
+        chars = [c for c in norm if _CJK.match(c)]
+        return {a + b for a, b in zip(chars, chars[1:])}  # character bigrams
+    return {w for w in re.findall(r"[a-z0-9]+", norm) if w not in _STOP and len(w) > 1}
+
+
+@dataclass
+class StorySignature:
+    lang: str
+    topics: list[str]
+    title_tokens: list[str]
+    entities: list[str]
+    # (value, unit) of the article's significant figures; dates and bare small numbers excluded.
+    numbers: list[tuple[float, str]]
+    published: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"lang": self.lang, "topics": self.topics, "title_tokens": self.title_tokens,
+                "entities": self.entities, "numbers": [list(n) for n in self.numbers], "published": self.published}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "StorySignature":
+        return cls(lang=d.get("lang", ""), topics=d.get("topics", []), title_tokens=d.get("title_tokens", []),
+                   entities=d.get("entities", []), numbers=[tuple(n) for n in d.get("numbers", [])],
+                   published=d.get("published"))
+
+
+def make_signature(title: str, text: str, lang: str, topics: list[str], numbers: list[tuple[float, str]],
+                   published: datetime | None) -> StorySignature:
+    lead = text[:1500]
+    return StorySignature(
+        lang=lang,
+        topics=sorted(topics),
+        title_tokens=sorted(title_tokens(title)),
+        entities=sorted(entities_in(title + "\n" + lead)),
+        numbers=sorted({(round(v, 6), u) for v, u in numbers}),
+        published=published.isoformat() if published else None,
+    )
+
+
+def _numbers_shared(a: list[tuple[float, str]], b: list[tuple[float, str]]) -> int:
+    shared = 0
+    for va, ua in a:
+        for vb, ub in b:
+            if ua == ub and (va == vb or (va and abs(va - vb) / abs(va) < 0.005)):
+                shared += 1
+                break
+    return shared
+
+
+def similarity(a: StorySignature, b: StorySignature) -> float:
+    """0..1 score that two articles report the same story; >= SAME_STORY means merge."""
+    if not set(a.topics) & set(b.topics):
+        return 0.0
+    numbers = _numbers_shared(a.numbers, b.numbers)
+    shared_entities = len(set(a.entities) & set(b.entities))
+    title_sim = 0.0
+    if a.lang == b.lang and a.title_tokens and b.title_tokens:
+        ta, tb = set(a.title_tokens), set(b.title_tokens)
+        title_sim = len(ta & tb) / len(ta | tb)
+    score = 0.0
+    if numbers >= 2:
+        score = max(score, 0.9)
+    if numbers >= 1 and (shared_entities >= 3 or title_sim >= 0.25):
+        score = max(score, 0.8)
+    if title_sim >= 0.5:
+        score = max(score, 0.75)
+    if title_sim >= 0.3 and shared_entities >= 4:
+        score = max(score, 0.7)
+    return score
+
+
+SAME_STORY = 0.7
+
+
+def _published(sig: StorySignature) -> datetime | None:
+    try:
+        return datetime.fromisoformat(sig.published) if sig.published else None
+    except ValueError:
+        return None
+
+
+def find_same_story(sig: StorySignature, candidates: list[tuple[str, StorySignature]]) -> str | None:
+    """The id of the best-matching candidate story, or None."""
+    best_id, best = None, 0.0
+    mine = _published(sig)
+    for story_id, other in candidates:
+        theirs = _published(other)
+        if mine and theirs and abs(mine - theirs) > STORY_WINDOW:
+            continue
+        score = similarity(sig, other)
+        if score >= SAME_STORY and score > best:
+            best_id, best = story_id, score
+    return best_id

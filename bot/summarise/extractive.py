@@ -1,0 +1,94 @@
+"""The offline brief: verbatim lead sentences plus key figures, clearly marked as extractive.
+
+Everything in it is copied from the source, so every number stands in the source by
+construction. The language the article is not in gets the topic labels and the figures
+with bilingual labels, and says plainly that a full translation needs an LLM.
+"""
+
+from __future__ import annotations
+
+from bot.config import Settings
+from bot.figures import extract_figures
+from bot.models import Figure
+from bot.summarise import Article
+from bot.text import split_sentences
+
+MAX_LEAD_SENTENCES = 3
+MAX_SUMMARY_CHARS = {"en": 480, "zh": 200}
+
+NOTICE = {
+    "en": "Extractive brief — full English translation needs an LLM (set OPENAI_API_KEY).",
+    "zh": "摘录模式——完整中文翻译需要配置大模型（设置 OPENAI_API_KEY）。",
+}
+UNTRANSLATED = {
+    "en": "{labels}: Chinese-language report (untranslated)",
+    "zh": "{labels}：英文报道（未翻译）",
+}
+KEY_FIGURES = {"en": "Key figures: ", "zh": "关键数字："}
+SEPARATOR = {"en": "; ", "zh": "；"}
+
+
+def lead_sentences(text: str, lang: str, keyword_hits=None, figure_texts: list[str] | None = None) -> list[str]:
+    """Up to three sentences: the lead, then the sentences that carry topic words or figures.
+
+    Kept in article order so the summary reads naturally.
+    """
+    sentences = [s.strip() for s in split_sentences(text, lang) if len(s.strip()) >= 8]
+    if not sentences:
+        return []
+    budget = MAX_SUMMARY_CHARS.get(lang, 480)
+    figure_texts = figure_texts or []
+
+    def weight(i: int, s: str) -> float:
+        w = 3.0 if i == 0 else 1.0 / (1 + i * 0.2)
+        if keyword_hits:
+            w += min(keyword_hits(s), 3)
+        w += 1.5 * sum(1 for f in figure_texts if f in s)
+        return w
+
+    ranked = sorted(range(len(sentences)), key=lambda i: -weight(i, sentences[i]))
+    chosen: list[int] = []
+    used = 0
+    for i in ranked:
+        if len(chosen) == MAX_LEAD_SENTENCES:
+            break
+        length = len(sentences[i])
+        if chosen and used + length > budget:
+            continue
+        chosen.append(i)
+        used += length
+    picked = [sentences[i] for i in sorted(chosen)]
+    if len(picked) == 1 and len(picked[0]) > budget:
+        # A single run-on "sentence" (no punctuation in the feed text): cut at a word boundary.
+        cut = picked[0][:budget].rsplit(" ", 1)[0] if lang == "en" else picked[0][:budget]
+        picked = [cut.rstrip(",;:，；：") + "…"]
+    return picked
+
+
+def _figure_line(figures: list[Figure], lang: str) -> str:
+    parts = []
+    for f in figures:
+        label = f.label.get(lang) or ""
+        parts.append(f"{f.text} ({label})" if lang == "en" and label else
+                     f"{f.text}（{label}）" if label else f.text)
+    return KEY_FIGURES[lang] + SEPARATOR[lang].join(parts) if parts else ""
+
+
+def extractive_content(article: Article, settings: Settings, keyword_hits=None,
+                       max_figures: int = 6) -> tuple[dict[str, str], dict[str, str], list[Figure]]:
+    """(title, summary, figures) per configured language, all copied or labelled, never invented."""
+    figures = extract_figures(article.text, article.lang, max_figures=max_figures)
+    lead = lead_sentences(article.text, article.lang, keyword_hits, [f.text for f in figures])
+    joiner = "" if article.lang == "zh" else " "
+    title: dict[str, str] = {}
+    summary: dict[str, str] = {}
+    for lang in settings.languages:
+        if lang == article.lang:
+            title[lang] = article.title
+            summary[lang] = joiner.join(lead) or article.title
+        else:
+            labels = ("、" if lang == "zh" else ", ").join(settings.topic_label(t, lang) for t in article.topics)
+            title[lang] = UNTRANSLATED[lang].format(labels=labels)
+            figure_line = _figure_line(figures, lang)
+            summary[lang] = (figure_line + ("。" if lang == "zh" else ". ") if figure_line else "") + NOTICE[lang]
+    return title, summary, figures

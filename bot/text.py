@@ -1,0 +1,415 @@
+"""Plain-text helpers shared by feed parsing, relevance matching and summarising.
+
+Everything here is pure (no I/O) and works on both English and Simplified Chinese.
+The boilerplate stripper matters for correctness, not looks: numbers in related-article
+lists, tickers and counters would otherwise reach a brief as if the article said them.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from html.parser import HTMLParser
+
+__all__ = [
+    "html_to_text",
+    "strip_boilerplate",
+    "detect_language",
+    "split_sentences",
+    "normalise_for_match",
+]
+
+# --------------------------------------------------------------------------- HTML -> text
+
+# Tags whose start and end mark a paragraph boundary.
+_BLOCK_TAGS = frozenset({
+    "address", "article", "aside", "blockquote", "caption", "dd", "details", "dialog", "div", "dl", "dt",
+    "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header",
+    "hgroup", "hr", "li", "main", "nav", "ol", "p", "pre", "section", "summary", "table", "tbody", "td",
+    "tfoot", "th", "thead", "tr", "ul", "body", "html",
+})
+# Tags whose content is never article text.
+_SKIP_TAGS = frozenset({"script", "style", "noscript", "template", "svg", "head", "iframe", "object",
+                        "canvas", "math", "select", "button"})
+_VOID_TAGS = frozenset({"br", "hr", "img", "input", "meta", "link", "wbr", "area", "base", "col",
+                        "embed", "source", "track", "param"})
+
+_PARA = "\x00"  # internal paragraph-break marker, turned into a blank line at the end
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skip_depth = 0
+
+    def handle_starttag(self, tag: str, attrs) -> None:
+        if tag in _SKIP_TAGS:
+            self.skip_depth += 1
+        elif tag == "br":
+            self.parts.append("\n")
+        elif tag in _BLOCK_TAGS:
+            self.parts.append(_PARA)
+
+    def handle_startendtag(self, tag: str, attrs) -> None:
+        # <br/>, <hr/>, and self-closed skip tags (<script/>) must not open a skip region.
+        if tag == "br":
+            self.parts.append("\n")
+        elif tag in _BLOCK_TAGS:
+            self.parts.append(_PARA)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIP_TAGS:
+            if self.skip_depth:
+                self.skip_depth -= 1
+        elif tag in _BLOCK_TAGS:
+            self.parts.append(_PARA)
+
+    def handle_data(self, data: str) -> None:
+        if not self.skip_depth:
+            self.parts.append(data)
+
+
+_INLINE_SPACE_RE = re.compile(r"[ \t\r\f\v\u00a0\u2000-\u200b\u3000]+")
+
+
+def html_to_text(html: str) -> str:
+    """HTML fragment or page -> plain text; block elements become paragraphs (blank-line separated)."""
+    if not html:
+        return ""
+    parser = _TextExtractor()
+    try:
+        parser.feed(html)
+        parser.close()
+    except Exception:  # html.parser is lenient, but never let a pathological page break a poll
+        pass
+    raw = "".join(parser.parts)
+    paragraphs: list[str] = []
+    for block in raw.split(_PARA):
+        lines = []
+        for line in block.split("\n"):
+            line = _INLINE_SPACE_RE.sub(" ", line).strip()
+            if line:
+                lines.append(line)
+        if lines:
+            paragraphs.append("\n".join(lines))
+    return "\n\n".join(paragraphs)
+
+
+# --------------------------------------------------------------------------- boilerplate
+
+_BOILERPLATE_HEADINGS = [
+    "相关内容", "相关阅读", "相关文章", "相关新闻", "相关报道", "相关链接", "相关推荐", "热门资讯", "热门推荐",
+    "热门文章", "热门新闻", "热点推荐", "推荐阅读", "猜你喜欢", "延伸阅读", "更多阅读", "更多新闻", "精彩推荐",
+    "为您推荐", "大家都在看", "24小时热文", "排行榜", "热门排行", "阅读排行", "往期回顾", "往期推荐",
+    "related articles", "related", "related stories", "related news", "related content", "related coverage",
+    "read more", "read next", "more from", "more stories", "more news", "trending", "trending now",
+    "most read", "most popular", "most viewed", "recommended", "recommended for you", "you may also like",
+    "you might also like", "popular", "top stories", "latest news", "see also", "further reading",
+]
+_HEADING_RE = re.compile(
+    r"^[\s#*>\-–—=|·•【\[〖《(（]*(?:" + "|".join(re.escape(h) for h in _BOILERPLATE_HEADINGS)
+    + r")[\s:：】\]〗》)）>»›|*#\-–—]*$",
+    re.IGNORECASE,
+)
+# "More from Reuters", "More on Tariffs": a short section label naming a source or topic.
+_NAMED_HEADING_RE = re.compile(
+    r"^[\s#*>\-–—]*(?:more (?:from|on|in|about)|also from|latest from|more stories from)\s+[\w .&'-]{1,30}?"
+    r"[\s:：>»›]*$",
+    re.IGNORECASE,
+)
+
+_ELLIPSIS_END_RE = re.compile(r"(?:\.\.\.|…|⋯)[\s\"'”’」』)）\]]*$")
+
+_CURRENCIES = "美元|欧元|英镑|日元|人民币|离岸人民币|在岸人民币|澳元|加元|瑞郎|港元|纽元|韩元|卢布|美元指数"
+_FX_LINE_RE = re.compile(rf"(?:{_CURRENCIES})兑(?:{_CURRENCIES}).{{0,12}}?(?:上涨|下跌|涨|跌|报|升|贬|收)")
+_PCT_RE = re.compile(r"[+\-−▲▼↑↓]?\s?\d+(?:[.,]\d+)?\s?%")
+_NUMBER_RE = re.compile(r"\d+(?:[.,]\d+)+|\d{2,}")
+_STOCK_CODE_RE = re.compile(
+    r"\b\d{6}(?:\.(?:SH|SZ|SS|BJ))?\b|\b\d{4,5}\.HK\b|[（(](?:[A-Z]{1,5}|\d{4,6})(?:\.[A-Z]{1,2})?[)）]"
+    r"|\b[A-Z]{3}/[A-Z]{3}\b|\b(?:NYSE|NASDAQ|Nasdaq|SSE|SZSE|HKEX|ASX|TSX)\s*:\s*[A-Z]{1,5}\b"
+    r"|指数|沪指|深成指|创业板指|恒指|道指|纳指|标普|Dow|S&P|FTSE|Nikkei|Hang Seng",
+)
+_SENTENCE_END_RE = re.compile(r"[。！？!?]|[.](?:\s|$)")
+
+_CAPTION_RE = re.compile(
+    r"[（(](?:资料图|资料图片|图片来源[^)）]*|图源[^)）]*|视觉中国|新华社[^)）]*摄|[^)）]{0,20}摄|"
+    r"file photo|photo[^)]*|image[^)]*|credit[^)]*)[)）]\s*$"
+    r"|^(?:图[：:]|图为|图片[：:]|图片来源[：:]|图源[：:]|photo:|image:|credit:|pictured:)"
+    r"|(?:/\s*(?:reuters|afp|ap|getty images|bloomberg)|getty images|shutterstock)\s*$",
+    re.IGNORECASE,
+)
+
+_DATE_TOKEN_RE = re.compile(
+    r"\d{4}\s*[-/.年]\s*\d{1,2}\s*[-/.月]\s*\d{1,2}\s*日?"
+    r"|\d{1,2}\s*月\s*\d{1,2}\s*日"
+    r"|\d{1,2}:\d{2}(?::\d{2})?(?:\s*[ap]\.?m\.?)?"
+    r"|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s*\d{4}"
+    r"|\d{1,2}\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?,?\s+\d{4}"
+    r"|(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*,?"
+    r"|星期[一二三四五六日天]|周[一二三四五六日]"
+    r"|\b(?:utc|gmt|bst|edt|est|cst|pst|pdt|et|bjt)\b|[+-]\d{2}:?\d{2}",
+    re.IGNORECASE,
+)
+_DATE_LABEL_RE = re.compile(
+    r"发布时间|发布日期|发表时间|更新时间|更新|时间|日期|发布|published|updated|posted|last updated|on|at|"
+    r"[：:|,，·\-–—/()（）\s]",
+    re.IGNORECASE,
+)
+
+_BYLINE_RE = re.compile(
+    r"^(?:原创|原创\s*[|｜]|责任编辑|编辑|作者|记者|来源|文\s*[/／|｜]|撰文|编审|审核|校对)[\s：:|｜]"
+    r"|^(?:原创)\S{0,2}$|创始人"
+    r"|^[Bb][Yy]\s+[A-Z][\w.'-]*(?:\s+(?:and\s+)?[A-Z][\w.'-]*){0,5}\s*(?:[,|·]\s*[\w .'-]{0,40})?$",
+)
+
+_COUNTER_WORDS = (
+    r"分享到|分享|评论|点赞|赞|阅读|阅读量|收藏|转发|浏览|在看|关注|打印|字号|举报|"
+    r"share(?:\s+this(?:\s+article|\s+story)?)?|comments?|likes?|views?|reads?|reposts?|shares?|"
+    r"print|email|tweet|facebook|twitter|linkedin|whatsapp|微信|微博|朋友圈|qq空间|qq|豆瓣|复制链接|"
+    r"save|follow|subscribe|大|中|小"
+)
+_COUNTER_LINE_RE = re.compile(
+    rf"^(?:(?:{_COUNTER_WORDS})|[\d.,]+\s*[万千kKmM+]?|[\s：:()（）\[\]|｜/·•,，])+$",
+    re.IGNORECASE,
+)
+
+
+def _is_heading(line: str) -> bool:
+    return len(line) <= 60 and bool(_HEADING_RE.match(line) or _NAMED_HEADING_RE.match(line))
+
+
+def _is_ticker(line: str) -> bool:
+    if len(line) > 80:
+        return False
+    if _FX_LINE_RE.search(line) and (len(line) <= 40 or not _SENTENCE_END_RE.search(line)):
+        return True
+    if _SENTENCE_END_RE.search(line.rstrip("。.")) or line.endswith("。"):
+        return False
+    pct = _PCT_RE.findall(line)
+    numbers = _NUMBER_RE.findall(_PCT_RE.sub(" ", line))
+    if pct and numbers and _STOCK_CODE_RE.search(line):
+        return True
+    # A line that is nearly all figures ("23.45 +1.20 +5.4%") is a quote board, not prose.
+    letters = sum(ch.isalpha() for ch in line)
+    return bool(pct) and bool(numbers) and letters <= 12
+
+
+def _is_lone_datetime(line: str) -> bool:
+    if len(line) > 60 or not _DATE_TOKEN_RE.search(line):
+        return False
+    rest = _DATE_TOKEN_RE.sub(" ", line)
+    rest = _DATE_LABEL_RE.sub("", rest)
+    # A source name may share the line ("来源：某某网 2024-05-12 10:30"); allow a few characters.
+    return len(rest) <= 8 and not _SENTENCE_END_RE.search(line)
+
+
+def _is_byline(line: str) -> bool:
+    return len(line) <= 50 and not line.endswith("。") and bool(_BYLINE_RE.search(line))
+
+
+def _is_counter(line: str) -> bool:
+    return len(line) <= 60 and bool(_COUNTER_LINE_RE.match(line)) and any(not ch.isdigit() for ch in line)
+
+
+def _is_caption(line: str) -> bool:
+    return len(line) <= 120 and bool(_CAPTION_RE.search(line))
+
+
+def _is_noise_line(line: str) -> bool:
+    return (
+        bool(_ELLIPSIS_END_RE.search(line))
+        or _is_ticker(line)
+        or _is_caption(line)
+        or _is_lone_datetime(line)
+        or _is_byline(line)
+        or _is_counter(line)
+    )
+
+
+def strip_boilerplate(text: str) -> str:
+    """Drop page furniture: related/trending tails, tickers, teasers, captions, datelines, bylines, counters.
+
+    Works on lines (as produced by `html_to_text`); paragraph breaks are kept. Everything from a
+    boilerplate heading on is dropped once some body text has been seen; a heading before any
+    body (a sidebar rendered first) drops only its own block, up to the next blank line.
+    """
+    if not text:
+        return ""
+    out: list[str] = []
+    body_seen = False
+    skipping_block = False
+    for raw_line in text.split("\n"):
+        line = raw_line.strip()
+        if not line:
+            skipping_block = False
+            if out and out[-1] != "":
+                out.append("")
+            continue
+        if skipping_block:
+            continue
+        if _is_heading(line):
+            if body_seen:
+                break
+            skipping_block = True
+            continue
+        if _is_noise_line(line):
+            continue
+        out.append(line)
+        body_seen = True
+    while out and out[-1] == "":
+        out.pop()
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------- language
+
+def _is_cjk(ch: str) -> bool:
+    code = ord(ch)
+    return (0x4E00 <= code <= 0x9FFF or 0x3400 <= code <= 0x4DBF or 0x20000 <= code <= 0x2A6DF
+            or 0xF900 <= code <= 0xFAFF)
+
+
+def detect_language(text: str) -> str:
+    """"zh" when CJK ideographs make up a fair share of the letters, else "en"."""
+    cjk = latin = 0
+    for ch in text or "":
+        if _is_cjk(ch):
+            cjk += 1
+        elif ch.isascii() and ch.isalpha():
+            latin += 1
+    if not cjk:
+        return "en"
+    # One ideograph carries roughly a word; English words average ~5 letters, so weigh accordingly.
+    return "zh" if cjk * 5 >= latin * 1 else "en"
+
+
+# --------------------------------------------------------------------------- sentences
+
+_ABBREVIATIONS = frozenset(a.lower() for a in (
+    "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "no", "nos", "vs", "etc", "inc", "ltd", "co", "corp",
+    "plc", "llc", "dept", "est", "fig", "gov", "gen", "sen", "rep", "rev", "hon", "lt", "col", "capt", "sgt",
+    "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "approx", "vol",
+    "p", "pp", "op", "cf", "al", "mt", "ft", "bros", "e.g", "i.e", "u.s", "u.k", "u.n", "e.u", "u.s.a",
+    "a.m", "p.m", "ph.d", "b.a", "m.a", "d.c", "n.y", "s.a", "n.v", "a.g", "bn", "mn", "tn",
+))
+# Capitalised words that start many news sentences; after "U.S." they signal a real sentence end.
+_SENTENCE_STARTERS = frozenset((
+    "the", "it", "this", "that", "these", "those", "he", "she", "they", "we", "i", "in", "on", "but",
+    "and", "a", "an", "its", "their", "his", "her", "there", "meanwhile", "however", "china", "beijing",
+    "officials", "analysts", "prices", "shares", "exports", "imports",
+))
+
+_CJK_TERMINATORS = "。！？；!?"
+_CLOSERS = "\"'”’」』）)]】》"
+_EN_END_RE = re.compile(r"(\.{3,}|…+|[.!?])")
+
+
+def _prev_token(text: str, end: int) -> str:
+    """The word (letters, digits and inner dots) just before position `end`."""
+    start = end
+    while start > 0 and (text[start - 1].isalnum() or text[start - 1] == "."):
+        start -= 1
+    return text[start:end]
+
+
+def _next_word(text: str, pos: int) -> str:
+    match = re.match(r"\s*[\"'“‘(\[]*([A-Za-z]+)", text[pos:])
+    return match.group(1) if match else ""
+
+
+def split_sentences(text: str, lang: str | None = None) -> list[str]:
+    """Split into sentences; each returned sentence is a verbatim (stripped) substring of `text`.
+
+    Chinese: 。！？；and …… end a sentence (closing quotes stay with it). English: . ! ? followed by
+    space and a capital/digit/quote, except after abbreviations (U.S., Mr., e.g., Inc.) and inside
+    decimals (1.5). Line breaks always end a sentence (paragraphs, list items).
+    """
+    if not text:
+        return []
+    boundaries: list[int] = []  # positions where a sentence ends (exclusive)
+    n = len(text)
+    i = 0
+    while i < n:
+        ch = text[i]
+        if ch == "\n":
+            boundaries.append(i)
+            i += 1
+            continue
+        if ch in _CJK_TERMINATORS or ch in "…⋯":
+            j = i + 1
+            while j < n and text[j] in _CJK_TERMINATORS + "…⋯":
+                j += 1
+            if ch in "!?" and j < n and not (text[j].isspace() or text[j] in _CLOSERS or _is_cjk(text[j])):
+                i = j  # "Yahoo!Finance"-like or "?!" glued to a word: not an end
+                continue
+            if ch in "…⋯" and j < n and not _is_cjk(text[j]) and text[j] not in _CLOSERS:
+                # An English-style ellipsis mid-sentence ("prices… rose"): handled like "...".
+                k = j
+                while k < n and text[k] in " \t":
+                    k += 1
+                if k < n and not (text[k].isupper() or text[k] in "\"“"):
+                    i = j
+                    continue
+            while j < n and text[j] in _CLOSERS:
+                j += 1
+            boundaries.append(j)
+            i = j
+            continue
+        if ch == ".":
+            j = i
+            while j < n and text[j] == ".":
+                j += 1
+            is_ellipsis = j - i >= 3
+            if not is_ellipsis and j < n and text[j].isdigit():
+                i = j  # decimal (1.5) or version
+                continue
+            k = j
+            while k < n and text[k] in _CLOSERS:
+                k += 1
+            if k < n and not text[k].isspace() and not _is_cjk(text[k]):
+                i = j  # "example.com", "U.S" inner dot
+                continue
+            # Look at what follows the whitespace.
+            m = k
+            while m < n and text[m] in " \t":
+                m += 1
+            follower = text[m] if m < n else ""
+            if follower and follower != "\n" and not (follower.isupper() or follower.isdigit()
+                                                      or follower in "\"'“‘([" or _is_cjk(follower)):
+                i = j  # lower-case continuation: "approx. three", "... and"
+                continue
+            if not is_ellipsis:
+                token = _prev_token(text, i).lower()
+                if token in _ABBREVIATIONS or (len(token) == 1 and token.isalpha()):
+                    # "U.S. The ..." does end a sentence; "U.S. Treasury" / "Mr. Smith" do not.
+                    if not ("." in token and _next_word(text, k).lower() in _SENTENCE_STARTERS):
+                        i = j
+                        continue
+            boundaries.append(k)
+            i = k
+            continue
+        i += 1
+
+    sentences: list[str] = []
+    start = 0
+    for end in boundaries + [n]:
+        if end <= start:
+            continue
+        piece = text[start:end].strip()
+        if piece and any(c.isalnum() for c in piece):
+            sentences.append(piece)
+        start = end
+    return sentences
+
+
+# --------------------------------------------------------------------------- matching
+
+_WS_RE = re.compile(r"\s+")
+
+
+def normalise_for_match(text: str) -> str:
+    """NFKC (full-width -> ASCII, compatibility forms), whitespace collapsed, casefolded."""
+    if not text:
+        return ""
+    return _WS_RE.sub(" ", unicodedata.normalize("NFKC", text)).strip().casefold()

@@ -1,0 +1,61 @@
+"""Keyword relevance: which configured topics an item is about.
+
+Latin-script keywords match case-insensitively on word boundaries, so "tariff" never fires
+inside another word (users list plural forms themselves); CJK keywords match as substrings,
+since Chinese has no spaces between words.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from bot.config import Settings
+
+_CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+def _normalise(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def _phrase_pattern(phrase: str) -> str:
+    phrase = _normalise(phrase)
+    if _CJK_RE.search(phrase):
+        return re.escape(phrase)
+    # Hyphens and spaces are interchangeable in feeds ("rare-earth" / "rare earth").
+    parts = [re.escape(p) for p in re.split(r"[\s\-]+", phrase) if p]
+    return r"(?<![\w])" + r"[\s\-]+".join(parts) + r"(?![\w])"
+
+
+@dataclass
+class _CompiledTopic:
+    name: str
+    keywords: re.Pattern
+    exclude: re.Pattern | None
+
+
+class TopicMatcher:
+    def __init__(self, settings: Settings):
+        self._topics: list[_CompiledTopic] = []
+        for name, cfg in settings.topics.items():
+            keywords = re.compile("|".join(_phrase_pattern(k) for k in cfg.keywords))
+            exclude = re.compile("|".join(_phrase_pattern(k) for k in cfg.exclude)) if cfg.exclude else None
+            self._topics.append(_CompiledTopic(name, keywords, exclude))
+
+    def match(self, text: str, allowed: list[str] | None = None) -> list[str]:
+        """Topics whose keywords occur in `text` and whose exclude phrases do not."""
+        norm = _normalise(text)
+        found = []
+        for topic in self._topics:
+            if allowed is not None and topic.name not in allowed:
+                continue
+            if topic.keywords.search(norm) and not (topic.exclude and topic.exclude.search(norm)):
+                found.append(topic.name)
+        return found
+
+    def keyword_hits(self, text: str) -> int:
+        """How many keyword occurrences a sentence has (used to pick lead sentences)."""
+        norm = _normalise(text)
+        return sum(len(t.keywords.findall(norm)) for t in self._topics)

@@ -1,0 +1,172 @@
+"""bot.text: HTML to text, boilerplate stripping, language detection, sentence splitting, matching."""
+
+from __future__ import annotations
+
+from bot.text import detect_language, html_to_text, normalise_for_match, split_sentences, strip_boilerplate
+
+# --------------------------------------------------------------------------- html_to_text
+
+
+def test_html_to_text_paragraphs_entities_and_scripts():
+    html = (
+        "<html><head><title>Page title</title><style>p { color: red }</style></head><body>"
+        "<h1>Rare earths &amp; tariffs</h1>"
+        "<p>Exports fell&nbsp;8.6% in <b>March</b>.</p>"
+        "<script>var secretNumber = 987654;</script>"
+        "<div>First line<br>second   line</div>"
+        "<ul><li>terbium</li><li>dysprosium</li></ul>"
+        "</body></html>"
+    )
+    text = html_to_text(html)
+    assert text == ("Rare earths & tariffs\n\nExports fell 8.6% in March.\n\nFirst line\nsecond line"
+                    "\n\nterbium\n\ndysprosium")
+    assert "987654" not in text and "Page title" not in text and "color" not in text
+
+
+def test_html_to_text_survives_broken_html():
+    text = html_to_text("<p>Prices rose <b>4%<p>then <i>fell</div> again &copy 2025 <unclosed")
+    assert "Prices rose 4%" in text
+    assert "then fell" in text and "again © 2025" in text
+
+
+def test_html_to_text_empty_and_plain():
+    assert html_to_text("") == ""
+    assert html_to_text("just text") == "just text"
+
+
+# --------------------------------------------------------------------------- strip_boilerplate
+
+CHINESE_PAGE = """原创 稀土观察 2025-04-04 09:30
+发布时间：2025-04-04 09:30:12
+分享到：微信 微博 QQ
+评论(23)
+商务部4月4日宣布，对钐、钆、铽等7类中重稀土相关物项实施出口管制。
+英镑兑美元上涨0.3%至1.3502…
+北方稀土(600111) 23.45 +2.31%
+上证指数 3342.01 -0.56%
+分析人士指出，此次管制或使海外稀土磁材价格上涨15%至20%。
+包头稀土矿区(资料图)
+
+2025年一季度，我国稀土出口量为1.2万吨，同比下降8.6%。
+某某资讯创始人 张三
+相关内容
+稀土价格再创新高，氧化镨钕报价45万元/吨
+美国宣布对进口钢铝加征25%关税
+热门资讯
+1 美股三大指数集体收跌 道指跌1.7%
+"""
+
+
+def test_strip_boilerplate_chinese_page_keeps_body_only():
+    text = strip_boilerplate(CHINESE_PAGE)
+    assert text == (
+        "商务部4月4日宣布，对钐、钆、铽等7类中重稀土相关物项实施出口管制。\n"
+        "分析人士指出，此次管制或使海外稀土磁材价格上涨15%至20%。\n"
+        "\n"
+        "2025年一季度，我国稀土出口量为1.2万吨，同比下降8.6%。"
+    )
+    # The numbers of the tail, tickers and counters must be gone entirely.
+    for stray in ("1.3502", "600111", "23.45", "3342.01", "45万", "1.7%", "23)", "09:30"):
+        assert stray not in text
+
+
+def test_strip_boilerplate_english_page():
+    page = (
+        "By Jane Doe\n"
+        "April 4, 2025 10:30 AM ET\n"
+        "Shares of magnet makers rose 4% on Friday.\n"
+        "MP Materials (MP) 23.10 +1.2%\n"
+        "EUR/USD 1.0850 +0.2%\n"
+        "Photo: A rare earth mine in Inner Mongolia (File photo)\n"
+        "The U.S. imposed a 25% tariff on Chinese magnets, officials said.\n"
+        "Analysts expect prices to rise further in the second quarter...\n"
+        "12 comments\n"
+        "Share this article\n"
+        "Related articles\n"
+        "Tariffs hit 145% on Chinese goods\n"
+    )
+    assert strip_boilerplate(page) == (
+        "Shares of magnet makers rose 4% on Friday.\n"
+        "The U.S. imposed a 25% tariff on Chinese magnets, officials said."
+    )
+
+
+def test_strip_boilerplate_keeps_body_sentences_that_look_similar():
+    body = (
+        "By the end of March, exports had fallen 5%.\n"
+        "Related measures include a 10% duty on gallium.\n"
+        "人民币兑美元中间价报7.1782，较上日调升12个基点，市场人士认为关税冲击有限。\n"
+        "The index rose 2.1% as investors weighed the tariff news and the outlook for demand in Europe."
+    )
+    assert strip_boilerplate(body) == body
+
+
+def test_strip_boilerplate_sidebar_heading_before_body_drops_only_its_block():
+    text = "热门推荐\n稀土ETF涨停 成交额12亿\n\n商务部宣布对7类稀土实施出口管制。\n相关阅读\n尾部内容9999"
+    assert strip_boilerplate(text) == "商务部宣布对7类稀土实施出口管制。"
+
+
+def test_strip_boilerplate_heading_variants():
+    for heading in ("Related", "Read more:", "More from Reuters", "Trending", "Most read", "【相关阅读】",
+                    "猜你喜欢", "延伸阅读：", "推荐阅读", "## Related articles"):
+        text = f"Tariffs on magnets rose to 25% this week.\n{heading}\nOther story with 999 units"
+        assert strip_boilerplate(text) == "Tariffs on magnets rose to 25% this week.", heading
+
+
+# --------------------------------------------------------------------------- detect_language
+
+
+def test_detect_language():
+    assert detect_language("China tightened rare earth export controls on Friday.") == "en"
+    assert detect_language("商务部宣布对稀土实施出口管制。") == "zh"
+    # Chinese article mentioning an English company name stays Chinese, and vice versa.
+    assert detect_language("美国MP Materials公司表示，稀土精矿产量增长了12%。") == "zh"
+    assert detect_language("MP Materials said output at Mountain Pass rose 12% (芒廷帕斯).") == "en"
+    assert detect_language("") == "en"
+
+
+# --------------------------------------------------------------------------- split_sentences
+
+
+def test_split_sentences_english_abbreviations_decimals_ellipses():
+    text = ("The U.S. Treasury said prices rose 1.5% on Monday. Mr. Smith of Acme Inc. disagreed! "
+            "Exports fell, e.g. in May... The ban covers No. 7 grade oxide. Was it enough? Analysts doubt it.")
+    sentences = split_sentences(text, "en")
+    assert sentences == [
+        "The U.S. Treasury said prices rose 1.5% on Monday.",
+        "Mr. Smith of Acme Inc. disagreed!",
+        "Exports fell, e.g. in May...",
+        "The ban covers No. 7 grade oxide.",
+        "Was it enough?",
+        "Analysts doubt it.",
+    ]
+    assert all(s in text for s in sentences)
+
+
+def test_split_sentences_us_at_sentence_end():
+    sentences = split_sentences("Magnet imports fell in the U.S. The decline was 8%.")
+    assert sentences == ["Magnet imports fell in the U.S.", "The decline was 8%."]
+
+
+def test_split_sentences_chinese():
+    text = "中国稀土出口同比增长12.5%。美国对华加征关税；市场担忧加剧！这会持续吗？“不会。”他说……后来价格回落"
+    sentences = split_sentences(text, "zh")
+    assert sentences == ["中国稀土出口同比增长12.5%。", "美国对华加征关税；", "市场担忧加剧！", "这会持续吗？",
+                         "“不会。”", "他说……", "后来价格回落"]
+    assert all(s in text for s in sentences)
+
+
+def test_split_sentences_lines_and_mixed():
+    text = "标题：稀土新规\n商务部称，新规自5月1日起施行。The rule takes effect May 1. 详见公告。"
+    sentences = split_sentences(text)
+    assert sentences == ["标题：稀土新规", "商务部称，新规自5月1日起施行。", "The rule takes effect May 1.", "详见公告。"]
+    assert split_sentences("") == []
+
+
+# --------------------------------------------------------------------------- normalise_for_match
+
+
+def test_normalise_for_match():
+    assert normalise_for_match("  Rare\u3000EARTH\n\tＴａｒｉｆｆ　２５％ ") == "rare earth tariff 25%"
+    assert normalise_for_match("稀土（出口）") == "稀土(出口)"
+    assert normalise_for_match("Straße") == normalise_for_match("STRASSE")
