@@ -57,7 +57,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     env = Env.from_environ()
-    setup_logging(args.log_level, secrets=env.secrets)
+    # The demo is read by a person: human log lines even when piped.
+    setup_logging(args.log_level, secrets=env.secrets, json_logs=False if args.command == "demo" else None)
     try:
         if args.command == "demo":
             return _demo(args, env)

@@ -39,13 +39,21 @@ _GLOSSARY: dict[str, tuple[str, ...]] = {
     "northern-rare-earth": ("china northern rare earth", "northern rare earth", "北方稀土"),
     "china-rare-earth-group": ("china rare earth group", "中国稀土集团", "中国稀土"),
     "tariff": ("tariff", "tariffs", "关税"),
-    "export-control": ("export control", "export controls", "export licence", "export license", "出口管制",
-                       "出口许可"),
+    "export-control": ("export control", "export controls", "export licence", "export licences", "export license",
+                       "export licensing", "出口管制", "出口许可"),
     "geneva": ("geneva", "日内瓦"),
     "london": ("london", "伦敦"),
     "trump": ("trump", "特朗普"),
     "bessent": ("bessent", "贝森特"),
     "hong-kong": ("hong kong", "香港", "港股"),
+    "guangdong": ("guangdong", "广东"),
+    "baotou": ("baotou", "包头"),
+    "inner-mongolia": ("inner mongolia", "内蒙古"),
+    "jiangxi": ("jiangxi", "江西"),
+    "myanmar": ("myanmar", "缅甸"),
+    "australia": ("australia", "australian", "澳大利亚"),
+    "canada": ("canada", "canadian", "ottawa", "加拿大"),
+    "smuggling": ("smuggled", "smuggling", "走私"),
 }
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")

@@ -184,15 +184,18 @@ def _is_ticker(line: str) -> bool:
         return False
     if _FX_LINE_RE.search(line) and (len(line) <= 40 or not _SENTENCE_END_RE.search(line)):
         return True
-    if _SENTENCE_END_RE.search(line.rstrip("。.")) or line.endswith("。"):
+    # Prose has sentence punctuation or clauses; quote boards are bare "name code price change".
+    if _SENTENCE_END_RE.search(line) or "，" in line or ", " in line or "；" in line:
         return False
     pct = _PCT_RE.findall(line)
     numbers = _NUMBER_RE.findall(_PCT_RE.sub(" ", line))
-    if pct and numbers and _STOCK_CODE_RE.search(line):
+    if not (pct and numbers):
+        return False
+    letters = sum(ch.isalpha() for ch in line)
+    if _STOCK_CODE_RE.search(line) and letters <= 24:
         return True
     # A line that is nearly all figures ("23.45 +1.20 +5.4%") is a quote board, not prose.
-    letters = sum(ch.isalpha() for ch in line)
-    return bool(pct) and bool(numbers) and letters <= 12
+    return letters <= 12
 
 
 def _is_lone_datetime(line: str) -> bool:

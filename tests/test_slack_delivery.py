@@ -326,13 +326,17 @@ def test_digest_rendering_and_split_between_items_only():
     assert blocks[1]["elements"][0]["text"] == "早间摘要"
     assert "2024-05-11 18:30 CST → 2024-05-12 18:30 CST" in blocks[1]["elements"][1]["text"]
     assert blocks[2]["text"]["text"] == "Rare earths / 稀土: 9 · Tariffs / 关税: 9"
-    items = [b["text"]["text"] for b in blocks if b["text"]["text"].startswith("• ")]
+    sections = [b["text"]["text"] for b in blocks if b["type"] == "section"]
+    items = [t for t in sections if t.startswith("• ")]
     assert len(items) == 14
     assert items[0] == ("• <https://wire.example.com/rare_earths/0|rare_earths story 0: export licences up 0%> — *0%*"
                         "\n    rare_earths 第0条：出口许可增加0%")
     for _, bs in messages:
         # A topic heading is never the last block of a message (its first item travels with it).
-        assert not bs[-1]["text"]["text"].startswith("*Tariffs")
+        assert bs[-1]["type"] == "section" and not bs[-1]["text"]["text"].startswith("*")
+    # Every item appears once, in order: sections in digest order, briefs in rank order.
+    assert items == sorted(items, key=lambda t: (not t.startswith("• <https://wire.example.com/rare"),
+                                                int(re.search(r"story (\d+)", t).group(1))))
     assert [t for t, _ in messages][1].endswith(f"part 2/{len(messages)}")
 
 

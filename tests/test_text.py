@@ -96,7 +96,9 @@ def test_strip_boilerplate_keeps_body_sentences_that_look_similar():
         "By the end of March, exports had fallen 5%.\n"
         "Related measures include a 10% duty on gallium.\n"
         "人民币兑美元中间价报7.1782，较上日调升12个基点，市场人士认为关税冲击有限。\n"
-        "The index rose 2.1% as investors weighed the tariff news and the outlook for demand in Europe."
+        "The index rose 2.1% as investors weighed the tariff news and the outlook for demand in Europe.\n"
+        "The Dow fell 1.7% to 38,500 points on tariff fears.\n"
+        "上证指数收跌0.56%，报3342.01点"
     )
     assert strip_boilerplate(body) == body
 

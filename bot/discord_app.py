@@ -1,0 +1,346 @@
+"""Discord `/brief` app command: the same answers as Slack's `/brief`, from the shared QueryService.
+
+One application command, `/brief`, with subcommands (Discord does not allow options next to
+subcommands, and subcommands keep each option list short and obvious):
+
+    /brief latest topic:<topic> [count:1-10] [public]
+    /brief search words:<words> [count:1-10] [public]
+    /brief digest [public]
+    /brief feeds [public]
+    /brief help
+
+Replies are ephemeral (flag 64) unless `public` is true. `digest` and `search` defer first
+(Discord wants an answer within 3 seconds). Every reply carries `AllowedMentions.none()`.
+
+Commands arrive over the gateway (`start_discord`, used by `briefbot run`); registering them is a
+separate REST call (`sync_commands`, `briefbot discord-sync`) to the guilds in DISCORD_GUILD_IDS
+(instant) or globally (can take up to an hour to appear).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import discord
+from discord import app_commands
+
+from bot.app import App
+from bot.delivery.discord import (
+    CONTENT_LIMIT,
+    DESCRIPTION_LIMIT,
+    NO_MENTIONS,
+    TOPIC_PALETTE,
+    pack_embeds,
+    render_brief_compact,
+    render_digest,
+    set_api_base,
+    topic_label,
+    trim,
+)
+from bot.queries import Command, FeedHealth, QueryResult
+
+log = logging.getLogger("briefbot.discord")
+
+CHOICES_LIMIT = 25  # Discord allows at most 25 static choices; more topics switch to autocomplete
+MAX_COUNT = 10
+
+
+@dataclass
+class Reply:
+    """One Discord message of an answer."""
+
+    content: str | None = None
+    embeds: list[discord.Embed] | None = None
+
+    def kwargs(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"allowed_mentions": NO_MENTIONS}
+        if self.content:
+            out["content"] = trim(self.content, CONTENT_LIMIT)
+        if self.embeds:
+            out["embeds"] = self.embeds
+        return out
+
+
+# --------------------------------------------------------------------------- rendering answers
+
+def help_text(app: App) -> str:
+    topics = ", ".join(f"`{name}` ({topic_label(name, app.settings)})" for name in app.settings.topics)
+    return (
+        "**briefbot** — bilingual rare-earth and tariff briefs · 稀土与关税双语简报\n"
+        "• `/brief latest topic:<topic> count:<1-10>` — latest briefs for a topic · 最新简报\n"
+        "• `/brief digest` — the digest of the last 24 h, now · 过去24小时摘要\n"
+        "• `/brief feeds` — feed health · 订阅源状态\n"
+        "• `/brief search words:<words>` — briefs matching words, English or Chinese · 搜索\n"
+        "Answers are only visible to you; set `public: True` to share them with the channel.\n"
+        f"Topics · 主题: {topics}"
+    )
+
+
+def _feed_line(feed: FeedHealth) -> str:
+    if feed.disabled_reason:
+        icon, state = "⛔", f"disabled: {feed.disabled_reason}"
+    elif feed.failures:
+        icon, state = "⚠️", f"{feed.status}, {feed.failures} failure{'s' * (feed.failures > 1)}"
+    elif feed.last_success:
+        icon, state = "✅", feed.status
+    else:
+        icon, state = "⏳", feed.status
+    parts = [f"{icon} **{feed.name}** — {state}", f"{feed.items} items"]
+    if feed.last_success:
+        parts.append(f"last success <t:{int(feed.last_success.timestamp())}:R>")
+    if feed.failures and feed.last_error:
+        parts.append(f"error: {trim(feed.last_error, 200)}")
+    if feed.next_attempt and (feed.failures or feed.disabled_reason):
+        parts.append(f"next try <t:{int(feed.next_attempt.timestamp())}:R>")
+    return " · ".join(parts)
+
+
+def render_feeds(feeds: list[FeedHealth]) -> list[Reply]:
+    if not feeds:
+        return [Reply("No feeds have been polled yet. · 尚未轮询任何订阅源。")]
+    lines = [_feed_line(f) for f in feeds]
+    embeds: list[discord.Embed] = []
+    chunk: list[str] = []
+    for line in lines:
+        if chunk and len("\n".join(chunk)) + 1 + len(line) > DESCRIPTION_LIMIT // 2:
+            embeds.append(discord.Embed(description="\n".join(chunk)))
+            chunk = []
+        chunk.append(line)
+    if chunk:
+        embeds.append(discord.Embed(description="\n".join(chunk)))
+    embeds[0].title = f"Feed health · 订阅源状态 ({len(feeds)})"
+    for embed in embeds:
+        embed.colour = discord.Colour(TOPIC_PALETTE[-1])
+    return [Reply(embeds=group) for group in pack_embeds(embeds)]
+
+
+def _list_replies(header: str, result: QueryResult, app: App) -> list[Reply]:
+    embeds = [render_brief_compact(b, app.settings) for b in result.briefs]
+    messages = pack_embeds(embeds)
+    return [Reply(header if i == 0 else None, group) for i, group in enumerate(messages)]
+
+
+def render_result(result: QueryResult, app: App) -> list[Reply]:
+    """A QueryResult as Discord messages, in order (the first answers the interaction)."""
+    command = result.command
+    if command.action == "unknown-topic":
+        return [Reply(command.error or "Unknown topic.")]
+    if command.action == "help":
+        text = help_text(app)
+        return [Reply(f"{command.error}\n\n{text}" if command.error else text)]
+    if command.action == "latest":
+        label = topic_label(command.topic or "", app.settings)
+        if not result.briefs:
+            return [Reply(f"No briefs yet for {label}. · 该主题暂无简报。")]
+        n = len(result.briefs)
+        return _list_replies(f"Latest {n} brief{'s' * (n > 1)} · 最新{n}条 — {label}", result, app)
+    if command.action == "search":
+        words = " ".join(command.words)
+        if not result.briefs:
+            return [Reply(f"No briefs match “{words}”. · 没有匹配“{words}”的简报。")]
+        n = len(result.briefs)
+        return _list_replies(f"{n} brief{'s' * (n > 1)} matching “{words}” · 搜索结果", result, app)
+    if command.action == "digest" and result.digest is not None:
+        return [Reply(embeds=group) for group in render_digest(result.digest, app.settings)]
+    if command.action == "feeds":
+        return render_feeds(result.feeds)
+    return [Reply("Nothing to show. · 无内容。")]
+
+
+# --------------------------------------------------------------------------- answering an interaction
+
+async def answer_interaction(app: App, interaction: discord.Interaction, text: str, *,
+                             count: int | None = None, defer: bool = False) -> Command:
+    """Parse `text` like Slack's `/brief` would, answer it, and reply to the interaction."""
+    queries = app.queries
+    command = queries.parse_command(text)
+    if count is not None and command.action in ("latest", "search"):
+        command.count = max(1, min(MAX_COUNT, count))
+    ephemeral = not command.public
+    if defer:
+        await interaction.response.defer(ephemeral=ephemeral, thinking=True)
+    try:
+        # The store is synchronous: keep the gateway's event loop free while it runs.
+        result = await asyncio.to_thread(queries.answer, command)
+        replies = render_result(result, app)
+    except Exception:
+        log.exception("/brief %r failed", text)
+        replies = [Reply("Sorry, that failed on our side; it has been logged. · 出错了，已记录。")]
+    for i, reply in enumerate(replies):
+        if i == 0 and not interaction.response.is_done():
+            await interaction.response.send_message(ephemeral=ephemeral, **reply.kwargs())
+        else:
+            await interaction.followup.send(ephemeral=ephemeral, wait=True, **reply.kwargs())
+    return command
+
+
+def _text(*words: Any, public: bool) -> str:
+    parts = [str(w).strip() for w in words if w is not None and str(w).strip()]
+    if public:
+        parts.append("public")
+    return " ".join(parts)
+
+
+# --------------------------------------------------------------------------- client and command tree
+
+class BriefbotTree(app_commands.CommandTree):
+    async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        log.error("Discord command %s failed: %s", interaction.command and interaction.command.qualified_name,
+                  error, exc_info=error)
+        message = "Sorry, that command failed; it has been logged. · 命令出错，已记录。"
+        with contextlib.suppress(discord.HTTPException):
+            if interaction.response.is_done():
+                await interaction.followup.send(message, ephemeral=True, allowed_mentions=NO_MENTIONS)
+            else:
+                await interaction.response.send_message(message, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+
+class BriefbotClient(discord.Client):
+    """A discord.Client carrying the app and its `/brief` command tree."""
+
+    def __init__(self, app: App, **kwargs: Any):
+        # No privileged intents: slash commands arrive as interactions whatever the intents.
+        super().__init__(intents=discord.Intents.none(), allowed_mentions=NO_MENTIONS,
+                         max_ratelimit_timeout=60.0, **kwargs)
+        self.app = app
+        self.tree = BriefbotTree(self)
+        self.tree.add_command(build_brief_group(app))
+
+    async def on_ready(self) -> None:
+        log.info("Discord gateway connected as %s", self.user)
+
+
+def build_brief_group(app: App) -> app_commands.Group:
+    settings = app.settings
+    group = app_commands.Group(name="brief", description="Bilingual rare-earth and tariff briefs · 稀土与关税双语简报")
+
+    @group.command(name="latest", description="Latest briefs for a topic · 某主题的最新简报")
+    @app_commands.describe(topic="Topic · 主题", count="How many, 1-10 (default 5) · 条数",
+                           public="Show the answer to the channel · 公开显示")
+    async def latest(interaction: discord.Interaction, topic: str,
+                     count: Optional[app_commands.Range[int, 1, 10]] = None, public: bool = False) -> None:
+        await answer_interaction(app, interaction, _text(topic, public=public), count=count)
+
+    if len(settings.topics) <= CHOICES_LIMIT:
+        choices = [app_commands.Choice(name=trim(topic_label(name, settings), 100), value=name)
+                   for name in settings.topics]
+        app_commands.choices(topic=choices)(latest)
+    else:
+        @latest.autocomplete("topic")
+        async def topic_autocomplete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+            return topic_suggestions(app, current)
+
+    @group.command(name="search", description="Briefs matching words, English or Chinese · 搜索简报")
+    @app_commands.describe(words="Words to find, e.g. gallium or 镓 · 关键词", count="How many, 1-10 · 条数",
+                           public="Show the answer to the channel · 公开显示")
+    async def search(interaction: discord.Interaction, words: app_commands.Range[str, 1, 200],
+                     count: Optional[app_commands.Range[int, 1, 10]] = None, public: bool = False) -> None:
+        await answer_interaction(app, interaction, _text("search", words, public=public), count=count, defer=True)
+
+    @group.command(name="digest", description="The digest of the last 24 hours, now · 过去24小时摘要")
+    @app_commands.describe(public="Show the answer to the channel · 公开显示")
+    async def digest(interaction: discord.Interaction, public: bool = False) -> None:
+        await answer_interaction(app, interaction, _text("digest", public=public), defer=True)
+
+    @group.command(name="feeds", description="Feed health · 订阅源状态")
+    @app_commands.describe(public="Show the answer to the channel · 公开显示")
+    async def feeds(interaction: discord.Interaction, public: bool = False) -> None:
+        await answer_interaction(app, interaction, _text("feeds", public=public))
+
+    @group.command(name="help", description="How to use /brief · 使用说明")
+    async def help_(interaction: discord.Interaction) -> None:
+        await answer_interaction(app, interaction, "help")
+
+    return group
+
+
+def topic_suggestions(app: App, current: str) -> list[app_commands.Choice[str]]:
+    """Autocomplete: topics whose name or any label contains what was typed (used above 25 topics)."""
+    wanted = current.strip().lower()
+    out = []
+    for name in app.settings.topics:
+        label = topic_label(name, app.settings)
+        if not wanted or wanted in name.lower() or wanted in label.lower():
+            out.append(app_commands.Choice(name=trim(label, 100), value=name))
+    return out[:CHOICES_LIMIT]
+
+
+def build_discord_client(app: App) -> BriefbotClient:
+    """The client with its CommandTree and `/brief`; not logged in, not connected."""
+    set_api_base(app.env.discord_api_base_url)
+    return BriefbotClient(app)
+
+
+# --------------------------------------------------------------------------- gateway and sync
+
+class DiscordRunner:
+    """A running gateway connection (`briefbot run`); `stop()` closes it."""
+
+    def __init__(self, client: BriefbotClient, task: asyncio.Task):
+        self.client = client
+        self.task = task
+
+    async def stop(self) -> None:
+        await self.client.close()
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self.task
+
+
+def _require_token(app: App) -> str:
+    token = app.env.discord_bot_token
+    if not token:
+        raise RuntimeError("DISCORD_BOT_TOKEN is not set: the /brief command needs the bot's token "
+                           "(see docs/discord.md)")
+    return token
+
+
+async def start_discord(app: App, *, sync: bool = False) -> DiscordRunner:
+    """Log in over REST (fails fast on a bad token), then keep a gateway connection for commands."""
+    token = _require_token(app)
+    client = build_discord_client(app)
+    try:
+        await client.login(token)
+        if sync:
+            await _sync(client, app)
+    except BaseException:
+        await client.close()
+        raise
+
+    async def connect() -> None:
+        try:
+            await client.connect(reconnect=True)
+        except Exception:
+            log.exception("Discord gateway connection ended; /brief commands are unavailable")
+
+    return DiscordRunner(client, asyncio.create_task(connect(), name="discord-gateway"))
+
+
+async def _sync(client: BriefbotClient, app: App) -> list[str]:
+    synced: list[str] = []
+    guild_ids = app.env.discord_guild_ids
+    if guild_ids:
+        for guild_id in guild_ids:
+            guild = discord.Object(id=guild_id)
+            client.tree.copy_global_to(guild=guild)
+            commands = await client.tree.sync(guild=guild)
+            synced += [f"/{c.name} → guild {guild_id}" for c in commands]
+    else:
+        commands = await client.tree.sync()
+        synced += [f"/{c.name} → global (may take up to an hour to appear)" for c in commands]
+    return synced
+
+
+async def sync_commands(app: App) -> list[str]:
+    """Register `/brief` with Discord over REST only, to DISCORD_GUILD_IDS or globally."""
+    token = _require_token(app)
+    client = build_discord_client(app)
+    try:
+        await client.login(token)  # also fetches the application id that the sync URL needs
+        return await _sync(client, app)
+    finally:
+        await client.close()
