@@ -283,9 +283,9 @@ def _digest(args, settings: Settings, env: Env) -> int:
                 from bot.delivery.outbox import Dispatcher
 
                 # A manual post is its own run, separate from the scheduled one of the day.
-                day = f"manual-{now:%Y%m%dT%H%M%S}"
-                app.store.claim_digest_run(cfg.name, day, now, app.worker_id, digest.to_json_dict())
-                app.store.enqueue("digest", f"{cfg.name}:{day}", [str(t) for t in cfg.to])
+                name, day = f"{cfg.name}@manual-{now:%H%M%S}", f"{now:%Y-%m-%d}"
+                app.store.claim_digest_run(name, day, now, app.worker_id, digest.to_json_dict())
+                app.store.enqueue("digest", f"{name}:{day}", [str(t) for t in cfg.to])
                 dispatcher = Dispatcher(app)
                 while await dispatcher.dispatch_once():
                     pass

@@ -394,6 +394,8 @@ class Env:
     allow_private_urls: bool
     port: int | None
     metrics_port: int | None
+    # Overrides feed/outbox lease durations (seconds); tests and fast failover use it.
+    lease_seconds: float | None = None
 
     @property
     def llm_enabled(self) -> bool:
@@ -433,4 +435,5 @@ class Env:
             allow_private_urls=_env_flag(e.get("BRIEFBOT_ALLOW_PRIVATE_URLS")),
             port=port("PORT"),
             metrics_port=port("METRICS_PORT"),
+            lease_seconds=float(opt("BRIEFBOT_LEASE_SECONDS")) if opt("BRIEFBOT_LEASE_SECONDS") else None,
         )

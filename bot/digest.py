@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("briefbot.digest")
 
 DEFAULT_WINDOW = timedelta(hours=24)
+ADHOC_MAX_ITEMS = 10
 # How long one worker may hold a digest build before another may take over (crash recovery).
 BUILD_LEASE = timedelta(minutes=10)
 CATCH_UP_EVERY = timedelta(minutes=1)
@@ -97,6 +99,10 @@ def rank_briefs(briefs: list[Brief], settings: Settings, now: datetime) -> list[
 
 # --------------------------------------------------------------------------- building
 
+_EN_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_EN_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 def _titles(settings: Settings, cfg: DigestConfig | None, window_end: datetime, window: timedelta,
             tz: ZoneInfo) -> Bilingual:
     local = window_end.astimezone(tz)
@@ -106,7 +112,9 @@ def _titles(settings: Settings, cfg: DigestConfig | None, window_end: datetime, 
         if cfg is None:
             titles[lang] = f"Digest — last {hours} h" if lang == "en" else f"摘要 — 过去{hours}小时"
         elif lang == "en":
-            titles[lang] = f"{cfg.name} digest — {local:%a} {local.day} {local:%b %Y}"
+            # Names spelled out: strftime's %a/%b follow the process locale.
+            titles[lang] = (f"{cfg.name} digest — {_EN_DAYS[local.weekday()]} {local.day} "
+                            f"{_EN_MONTHS[local.month - 1]} {local.year}")
         else:
             weekday = "一二三四五六日"[local.weekday()]
             titles[lang] = f"{cfg.name} 摘要 — {local.year}年{local.month}月{local.day}日（周{weekday}）"
@@ -117,14 +125,15 @@ def build_digest(settings: Settings, store: "Store", cfg: DigestConfig | None, *
                  window: timedelta | None = None) -> Digest:
     """The digest of the window ending at `now`.
 
-    `cfg` None is the ad-hoc digest (`/brief digest`): all topics, 10 stories, UTC-free title.
+    `cfg` None is the ad-hoc digest (`/brief digest`): all topics, ADHOC_MAX_ITEMS stories, and a
+    title naming the window length instead of a date.
     Each story is listed once, under the first of its topics that the digest covers; a topic's
     count includes every story of the window tagged with it.
     """
     now = _aware(now)
     window = window or (cfg.window if cfg else DEFAULT_WINDOW)
     topics = list(cfg.topics) if cfg and cfg.topics is not None else list(settings.topics)
-    max_items = cfg.max_items if cfg else 10
+    max_items = cfg.max_items if cfg else ADHOC_MAX_ITEMS
     tz_name = cfg.timezone if cfg else settings.timezone
     start = now - window
 
@@ -251,9 +260,10 @@ def render_digest_text(digest: Digest, color: bool = False) -> str:
 
 def _overview_model(languages: list[str]) -> type[BaseModel]:
     """{"overview": {"en": str, "zh": str}} with one key per configured language (strict schema)."""
-    texts = create_model("DigestOverviewText", __config__=ConfigDict(extra="forbid"),
-                         **{lang: (str, ...) for lang in languages})
-    return create_model("DigestOverview", __config__=ConfigDict(extra="forbid"), overview=(texts, ...))
+    # Validation ignores extra keys (small models add them); the schema sent is closed regardless.
+    config = ConfigDict(extra="ignore")
+    texts = create_model("DigestOverviewText", __config__=config, **{lang: (str, ...) for lang in languages})
+    return create_model("DigestOverview", __config__=config, overview=(texts, ...))
 
 
 def _briefs_source_text(digest: Digest) -> str:
@@ -268,38 +278,43 @@ def _briefs_source_text(digest: Digest) -> str:
     return "\n".join(parts)
 
 
+_STORIES_TAG_RE = re.compile(r"<(\s*/?\s*stories\b)", re.I)
+
+
 def _stories_for_prompt(digest: Digest) -> str:
+    # No story numbers or source counts: numbers the model sees but the grounding source lacks
+    # would only tempt it into sentences that get cut.
     blocks: list[str] = []
-    n = 0
     for section in digest.sections:
         for brief in section.briefs:
-            n += 1
-            lines = [f"[{n}] topic: {section.label.get('en') or section.topic}"]
+            lines = [f"story — topic: {section.label.get('en') or section.topic}"]
             for lang, title in brief.title.items():
                 lines.append(f"title ({lang}): {title}")
             for lang, summary in brief.summary.items():
                 lines.append(f"summary ({lang}): {summary}")
             if brief.figures:
                 lines.append("figures: " + "; ".join(f.text for f in brief.figures))
-            lines.append(f"sources: {len(brief.sources)}")
             blocks.append("\n".join(lines))
-    return "\n\n".join(blocks)
+    # Brief text came from articles: it must not be able to close the <stories> delimiter.
+    return _STORIES_TAG_RE.sub(r"‹\1", "\n\n".join(blocks))
 
 
 def _grounded(text: str, source: str, lang: str) -> str:
     """The overview text with sentences carrying numbers not found in the briefs removed."""
     from bot.summarise.grounding import drop_unsupported_sentences, unsupported_numbers
+    from bot.summarise.llm import neutralise_mentions
 
-    text = (text or "").strip()
+    text = neutralise_mentions(text or "")
     if not text:
         return ""
     bad = unsupported_numbers(text, source)
     if not bad:
         return text
+    kept, removed = drop_unsupported_sentences(text, source, lang)
     GROUNDING_REJECTIONS.labels(what="digest-overview").inc()
-    log.warning("digest overview (%s): dropping sentences with numbers not in the briefs: %s",
-                lang, ", ".join(bad))
-    return (drop_unsupported_sentences(text, source) or "").strip()
+    log.warning("digest overview (%s): removed %d sentence(s) with numbers not in the briefs (%s)",
+                lang, len(removed), ", ".join(bad))
+    return kept.strip()
 
 
 async def add_overview(app: "App", digest: Digest) -> Digest:
@@ -458,9 +473,14 @@ async def catch_up_digests(app: "App", now: datetime | None = None) -> list[str]
     return posted
 
 
-async def _run_scheduled(app: "App", cfg: DigestConfig) -> None:
-    """Cron job body. APScheduler does not pass the scheduled time, so recompute it from the trigger
-    (the job may run up to `grace` late, still before the next fire)."""
+async def _run_scheduled(app: "App", name: str) -> None:
+    """Cron job body. The digest is looked up by name so a reloaded config applies at once.
+
+    APScheduler does not pass the scheduled time, so recompute it from the trigger (the job may
+    run up to `grace` late, still before the next fire)."""
+    cfg = next((d for d in app.settings.digests if d.name == name), None)
+    if cfg is None:
+        return
     fire = scheduled_fire_time(cfg, utcnow())
     if fire is None:
         return
@@ -471,32 +491,43 @@ async def _run_scheduled(app: "App", cfg: DigestConfig) -> None:
         log.exception("digest %s: run for %s failed", cfg.name, fire.isoformat())
 
 
+_JOB_PREFIX = "digest:"
+CATCH_UP_JOB_ID = "digests-catch-up"  # outside the "digest:<name>" id space
+
+
 def add_digest_jobs(scheduler: "AsyncIOScheduler", app: "App") -> None:
-    """One cron job per digest, plus a catch-up job at start and every minute."""
+    """One cron job per digest, plus a catch-up job at start and every minute.
+
+    Safe to call again after a config reload: jobs are replaced, and those of removed digests go.
+    """
+    wanted = {f"{_JOB_PREFIX}{cfg.name}" for cfg in app.settings.digests}
+    for job in scheduler.get_jobs():
+        stale_digest = job.id.startswith(_JOB_PREFIX) and job.id not in wanted
+        if stale_digest or (job.id == CATCH_UP_JOB_ID and not app.settings.digests):
+            scheduler.remove_job(job.id)
     for cfg in app.settings.digests:
         scheduler.add_job(
             _run_scheduled,
             trigger=build_cron_trigger(cfg.cron, cfg.timezone),
-            args=[app, cfg],
-            id=f"digest:{cfg.name}",
+            args=[app, cfg.name],
+            id=f"{_JOB_PREFIX}{cfg.name}",
             name=f"digest {cfg.name}",
             misfire_grace_time=max(1, int(cfg.grace.total_seconds())),
             coalesce=True,
             max_instances=1,
             replace_existing=True,
         )
-    if app.settings.digests:
+    if app.settings.digests and scheduler.get_job(CATCH_UP_JOB_ID) is None:
         scheduler.add_job(
             catch_up_digests,
             trigger="interval",
             seconds=int(CATCH_UP_EVERY.total_seconds()),
             args=[app],
-            id="digest:catch-up",
+            id=CATCH_UP_JOB_ID,
             name="digest catch-up",
             next_run_time=datetime.now(timezone.utc),
             coalesce=True,
             max_instances=1,
-            replace_existing=True,
         )
 
 

@@ -26,7 +26,9 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 import discord
+import yarl
 from discord import app_commands
+from discord.gateway import DiscordWebSocket
 
 from bot.app import App
 from bot.delivery.discord import (
@@ -45,6 +47,7 @@ from bot.queries import Command, FeedHealth, QueryResult
 
 log = logging.getLogger("briefbot.discord")
 
+DISCORD_GATEWAY = "wss://gateway.discord.gg/"
 CHOICES_LIMIT = 25  # Discord allows at most 25 static choices; more topics switch to autocomplete
 MAX_COUNT = 10
 
@@ -170,6 +173,8 @@ async def answer_interaction(app: App, interaction: discord.Interaction, text: s
     except Exception:
         log.exception("/brief %r failed", text)
         replies = [Reply("Sorry, that failed on our side; it has been logged. · 出错了，已记录。")]
+        # A failure is nobody else's business (unless a public defer already showed "thinking…").
+        ephemeral = True
     for i, reply in enumerate(replies):
         if i == 0 and not interaction.response.is_done():
             await interaction.response.send_message(ephemeral=ephemeral, **reply.kwargs())
@@ -203,8 +208,9 @@ class BriefbotClient(discord.Client):
     """A discord.Client carrying the app and its `/brief` command tree."""
 
     def __init__(self, app: App, **kwargs: Any):
-        # No privileged intents: slash commands arrive as interactions whatever the intents.
-        super().__init__(intents=discord.Intents.none(), allowed_mentions=NO_MENTIONS,
+        # Only the non-privileged `guilds` intent (discord.py's state handling expects it); slash
+        # commands arrive as interactions whatever the intents, and we never read messages.
+        super().__init__(intents=discord.Intents(guilds=True), allowed_mentions=NO_MENTIONS,
                          max_ratelimit_timeout=60.0, **kwargs)
         self.app = app
         self.tree = BriefbotTree(self)
@@ -305,6 +311,13 @@ async def start_discord(app: App, *, sync: bool = False) -> DiscordRunner:
     client = build_discord_client(app)
     try:
         await client.login(token)
+        if app.env.discord_api_base_url:
+            # discord.py connects to a fixed wss://gateway.discord.gg; behind another API base
+            # (a proxy, the test fake) ask that base where its gateway is, as sharded clients do.
+            _shards, url, _limits = await client.http.get_bot_gateway()
+            DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
+        else:
+            DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(DISCORD_GATEWAY)
         if sync:
             await _sync(client, app)
     except BaseException:

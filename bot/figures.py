@@ -11,14 +11,14 @@ Normalisation (value, unit) is what lets "HK$80 million" in an English summary s
 
 from __future__ import annotations
 
-import math
 import re
 import unicodedata
 from dataclasses import dataclass
 
 from bot.models import Figure
 
-__all__ = ["Number", "find_numbers", "extract_figures", "values_match", "KINDS", "date_parts"]
+__all__ = ["Number", "find_numbers", "extract_figures", "values_match", "supports", "generic_label", "fold_width",
+           "date_parts", "KINDS"]
 
 KINDS = ("percent", "money", "quantity", "duration", "count", "date", "number")
 
@@ -52,7 +52,7 @@ def date_parts(value: float) -> tuple[int, int, int]:
 
 # --------------------------------------------------------------------------- width folding
 
-def _fold_width(text: str) -> str:
+def fold_width(text: str) -> str:
     """Full-width/compatibility forms -> ASCII, one character for one, so offsets stay valid.
 
     The full-width comma is Chinese punctuation ("5种，12家") unless it sits between
@@ -199,7 +199,8 @@ _CN_SMALL_NUM = "[一二三四五六七八九十]{1,3}"
 
 _DATE_RES = [
     # 2025年6月9日 / 2025年6月 / 2025年
-    ("cn_ymd", re.compile(r"(?<![0-9])(?P<y>[0-9]{4})\s?年(?:\s?(?P<m>[0-9]{1,2})\s?月(?:\s?(?P<d>[0-9]{1,2})\s?[日号])?)?")),
+    ("cn_ymd", re.compile(r"(?<![0-9])(?P<y>[0-9]{4})\s?年"
+                          r"(?:\s?(?P<m>[0-9]{1,2})\s?月(?:\s?(?P<d>[0-9]{1,2})\s?[日号])?)?")),
     # 6月9日
     ("cn_md", re.compile(r"(?<![0-9.])(?P<m>[0-9]{1,2})\s?月\s?(?P<d>[0-9]{1,2})\s?[日号]")),
     # 6月 / 6月份 (not 6个月, which is a duration)
@@ -214,7 +215,8 @@ _DATE_RES = [
     # 2025-06-09, 2025/6/9
     ("iso", re.compile(r"(?<![0-9.])(?P<y>[0-9]{4})[-/.](?P<m>[0-9]{1,2})[-/.](?P<d>[0-9]{1,2})(?![0-9])")),
     # June 9, 2025 / June 9th / June 9
-    ("en_mdy", re.compile(r"\b(?P<mon>" + _MON + r")\s+(?P<d>[0-9]{1,2})(?:st|nd|rd|th)?\b(?:,?\s+(?P<y>[0-9]{4})\b)?")),
+    ("en_mdy", re.compile(r"\b(?P<mon>" + _MON + r")\s+(?P<d>[0-9]{1,2})(?:st|nd|rd|th)?\b"
+                          r"(?:,?\s+(?P<y>[0-9]{4})\b)?")),
     # 9 June 2025 / 9th of June
     ("en_dmy", re.compile(r"\b(?P<d>[0-9]{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<mon>" + _MON
                           + r")(?![A-Za-z])(?:,?\s+(?P<y>[0-9]{4})\b)?")),
@@ -243,7 +245,8 @@ _SYMBOL_CURRENCY = {"US$": "USD", "U.S.$": "USD", "U.S. $": "USD", "HK$": "HKD",
                     "S$": "SGD", "$": "USD", "¥": "CNY", "€": "EUR", "£": "GBP"}
 _WORD_CURRENCY = {"rmb": "CNY", "cny": "CNY", "usd": "USD", "hkd": "HKD", "eur": "EUR", "jpy": "JPY", "gbp": "GBP",
                   "aud": "AUD", "cad": "CAD", "人民币": "CNY", "港币": "HKD", "港元": "HKD", "美元": "USD",
-                  "欧元": "EUR", "日元": "JPY", "英镑": "GBP", "元": "CNY", "yuan": "CNY", "renminbi": "CNY",
+                  "欧元": "EUR", "日元": "JPY", "英镑": "GBP", "澳元": "AUD", "加元": "CAD", "元": "CNY",
+                  "yuan": "CNY", "renminbi": "CNY",
                   "euro": "EUR", "euros": "EUR", "yen": "JPY", "dollar": "USD", "dollars": "USD"}
 
 _PERCENT_PREFIX_RE = re.compile(r"百分之\Z")
@@ -269,7 +272,7 @@ _PER_NAMES = {"kilogram": "kg", "kilograms": "kg", "kilo": "kg", "kilos": "kg", 
               "shares": "share", "股": "share", "ounce": "oz", "ounces": "oz", "oz": "oz", "lb": "lb", "lbs": "lb",
               "pound": "lb", "pounds": "lb"}
 
-_CN_CURRENCY_SUFFIX_RE = re.compile(_APPROX_SUFFIX + r"(?P<cur>港元|港币|美元|欧元|日元|英镑|人民币|元(?![素化旦首]))")
+_CN_CURRENCY_SUFFIX_RE = re.compile(_APPROX_SUFFIX + r"(?P<cur>港元|港币|美元|欧元|日元|英镑|澳元|加元|人民币|元(?![素化旦首材正宇件器组]))")
 _EN_CURRENCY_SUFFIX_RE = re.compile(
     r"\s(?i:(?P<qual>US|U\.S\.|Hong\s+Kong|HK|Australian|Canadian)\s+)?"
     r"(?i:(?P<cur>dollars?|yuan|renminbi|euros?|yen|USD|CNY|RMB|HKD|EUR|JPY|GBP)\b)"
@@ -283,7 +286,7 @@ _CHENG_RE = re.compile(r"成(?!本|为|功|员|立|交|果|品|型|效|就|熟|�
 
 _QUANTITY_RE = re.compile(
     _APPROX_SUFFIX
-    + r"(?:\s?(?P<en>(?i:metric\s+tons?|tonnes?|tons?|kilograms?|kilos?)\b|kt\b|t\b|kg\b)|(?P<cn>公吨|吨|公斤|千克))"
+    + r"(?:[\s-]?(?P<en>(?i:metric\s+tons?|tonnes?|tons?|kilograms?|kilos?)\b|kt\b|t\b|kg\b)|(?P<cn>公吨|吨|公斤|千克))"
 )
 _QUANTITY_UNITS = {"metric ton": "t", "metric tons": "t", "tonne": "t", "tonnes": "t", "ton": "t", "tons": "t",
                    "t": "t", "kt": "t", "公吨": "t", "吨": "t", "kilogram": "kg", "kilograms": "kg", "kilo": "kg",
@@ -309,7 +312,7 @@ _COUNT_STOP = ("the|a|an|of|in|on|at|to|from|by|for|with|was|were|is|are|be|been
                "which|who|per|than|or|as|its|their|his|her|it|they|he|she|we|said|says|after|before|since|"
                "over|under|about|more|less|up|down")
 _EN_COUNT_RE = re.compile(
-    r"(?:\s+(?!(?:" + _COUNT_STOP + r")\b)[A-Za-z][A-Za-z'-]*){0,4}?\s+(?P<noun>(?i:" + _COUNT_NOUNS + r"))\b"
+    r"(?:\s+(?!(?:" + _COUNT_STOP + r")\b)[A-Za-z][A-Za-z.'-]*){0,4}?\s+(?P<noun>(?i:" + _COUNT_NOUNS + r"))\b"
 )
 _CN_COUNT_RE = re.compile(_APPROX_SUFFIX + r"(?P<cl>种|项|家|个(?!月|多月|星期)|款|类|批|起|名|件|艘|座|宗|例|次|台|辆|人|位|条|份|只|枚|架|户|国)")
 _TIMES_RE = re.compile(r"倍|(?i:-fold\b|\s?times\b)")
@@ -365,7 +368,8 @@ def _find_dates(norm: str, claimed: bytearray) -> list[_Raw]:
                     d = int(_parse_cn_integer(groups["d"]) or 0) if spelled else int(groups["d"])
             except (KeyError, ValueError):
                 continue
-            if (groups.get("y") and not 1900 <= y <= 2100) or (groups.get("m") or groups.get("mon")) and not 1 <= mo <= 12:
+            has_month = bool(groups.get("m") or groups.get("mon"))
+            if (groups.get("y") and not 1900 <= y <= 2100) or (has_month and not 1 <= mo <= 12):
                 continue
             if groups.get("d") and not 1 <= d <= 31:
                 continue
@@ -415,8 +419,8 @@ def _apply_currency_suffix(norm: str, pos: int, raw: _Raw) -> int:
     return pos
 
 
-def _parse_suffix(norm: str, core: re.Match, raw: _Raw, pos: int) -> int | None:
-    """Read magnitude and unit after the core; returns the end, or None to drop the mention."""
+def _parse_suffix(norm: str, core: re.Match, raw: _Raw, pos: int) -> int:
+    """Read magnitude and unit after the core into `raw`; returns where the mention ends."""
     is_arabic = core.group("ar") is not None
     # Magnitude: Chinese and English numerals include theirs, except after 多/余 ("三十多万吨").
     if is_arabic or core.group("cn") is not None:
@@ -536,8 +540,6 @@ def _find_general(norm: str, claimed: bytearray) -> list[_Raw]:
             continue  # Q1, G7, A320, COVID-19: part of a name, not a figure
 
         pos = _parse_suffix(norm, core, raw, end)
-        if pos is None:
-            continue
         percent_prefix = _PERCENT_PREFIX_RE.search(head)
         if percent_prefix and raw.kind == "number" and raw.unit == "":
             raw.kind, raw.unit = "percent", "%"
@@ -593,7 +595,7 @@ def find_numbers(text: str) -> list[Number]:
     """Every numeric mention in `text` (English or Chinese), in order, with normalised value and unit."""
     if not text:
         return []
-    norm = _fold_width(text)
+    norm = fold_width(text)
     claimed = bytearray(len(norm))
     raws = _find_dates(norm, claimed) + _find_general(norm, claimed)
     raws.sort(key=lambda r: r.start)
@@ -602,8 +604,8 @@ def find_numbers(text: str) -> list[Number]:
     for r in raws:
         value = r.base * r.multiplier
         # Drop float noise from decimal * magnitude (18.4 * 1e9).
-        value = float(f"{value:.12g}")
-        precision = float(f"{r.base_precision * r.multiplier:.12g}") if r.kind != "date" else 1.0
+        value = float(f"{value:.15g}")
+        precision = float(f"{r.base_precision * r.multiplier:.15g}") if r.kind != "date" else 1.0
         numbers.append(Number(value=value, unit=r.unit, kind=r.kind, text=text[r.start:r.end], start=r.start,
                               end=r.end, precision=precision, spelled=r.spelled))
     return numbers
@@ -705,7 +707,7 @@ _EN_LABEL_STOP = {
     "some", "around", "up", "almost", "roughly", "approximately", "was", "were", "is", "are", "has", "had", "have",
     "been", "its", "their", "his", "her", "from", "for", "as", "be", "will", "would", "which", "that", "this",
     "it", "they", "some", "least", "just", "only", "estimated", "total", "totalling", "totaling", "reach",
-    "reached", "worth", "another", "further", "or", "per", "cent", "percent", "while", "when", "after",
+    "reached", "another", "further", "or", "per", "cent", "percent", "while", "when", "after",
 }
 _ZH_TRAILING_PARTICLES = ("达到", "高达", "多达", "超过", "约为", "不足", "仅为", "合计", "共计", "累计", "为", "达", "约",
                           "超", "逾", "近", "共", "计", "了", "是", "有", "的", "在", "于", "以", "仅", "已", "将", "再",
@@ -750,48 +752,74 @@ _EN_WORD_RE = re.compile(r"[A-Za-z][A-Za-z'&.-]*")
 _CLAUSE_BREAK = ",;:()[]\"“”!?。，；：、（）！？\n"
 
 
+_EN_TEMPORAL = {
+    "january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november",
+    "december", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "monday",
+    "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "today", "yesterday", "tomorrow", "year",
+    "month", "week", "day", "last", "this", "next", "earlier", "later", "previous", "quarter", "so", "far",
+}
+
+
+def _clean_words(words: list[str]) -> list[str]:
+    """Drop non-words and dates; trim function words from both ends."""
+    words = [w.strip(".'") for w in words]
+    words = [w for w in words if w and _EN_WORD_RE.fullmatch(w) and w.lower() not in _EN_TEMPORAL]
+    while words and words[0].lower() in _EN_LABEL_STOP:
+        words.pop(0)
+    while words and words[-1].lower() in _EN_LABEL_STOP:
+        words.pop()
+    return words
+
+
 def _en_label(text: str, number: Number) -> str:
-    before = text[max(0, number.start - 80):number.start]
+    before = text[max(0, number.start - 120):number.start]
     after = text[number.end:number.end + 80]
-    before_words = re.findall(r"[^\s]+", re.split(r"[,;:()\[\]\"“”!?\n]|\.\s", before)[-1])
+    before_clause = re.split(r"[,;:()\[\]\"“”!?\n]|\.\s", before)[-1]
     after_clause = re.split(r"[,;:()\[\]\"“”!?\n]|\.(?:\s|$)", after)[0]
-    after_words = re.findall(r"[^\s]+", after_clause)
+    after_words = after_clause.split()
 
-    def clean(words: list[str]) -> list[str]:
-        words = [w for w in words if _EN_WORD_RE.fullmatch(w) and not re.search(r"\d", w)]
-        while words and words[0].lower() in _EN_LABEL_STOP:
-            words.pop(0)
-        while words and words[-1].lower() in _EN_LABEL_STOP:
-            words.pop()
-        return words
-
-    # "2,000 tonnes of smuggled antimony": the thing counted follows "of".
+    # "2,000 tonnes of smuggled antimony": the thing measured follows "of".
     if after_words and after_words[0].lower() == "of":
         taken = []
         for w in after_words[1:]:
-            if w.lower() in _EN_LABEL_STOP or not _EN_WORD_RE.fullmatch(w) or len(taken) == 3:
+            if w.lower() in _EN_LABEL_STOP or w.lower() in ("worth", "valued", "seized", "said")\
+                    or not _EN_WORD_RE.fullmatch(w) or len(taken) == 3:
                 break
             taken.append(w)
         if taken:
             return " ".join(taken)
+    # The words leading up to it, nearest stretch between other numbers first:
+    # "Prices of NdPr oxide rose 12.5% in May to 452,000 yuan" -> "NdPr oxide rose".
+    segments = re.split(r"\S*\d\S*", before_clause)
+    words_before = _clean_words(segments[-1].split()[-4:])
+    article_before = bool(segments[-1].split()) and segments[-1].split()[-1].lower() in ("a", "an", "the")
+    if words_before and not article_before:
+        return " ".join(words_before)
     # "a 45% tariff on magnets": the figure modifies the noun after it.
-    if before_words and before_words[-1].lower() in ("a", "an", "the") or not clean(before_words[-4:]):
-        taken = []
-        for w in after_words:
-            if not _EN_WORD_RE.fullmatch(w) or len(taken) == 4:
-                break
-            if w.lower() in _EN_LABEL_STOP and (not taken or w.lower() not in ("on", "of", "for")):
-                break
-            taken.append(w)
-        taken = clean(taken)
-        if taken:
-            return " ".join(taken)
-    # Otherwise the words leading up to it: "prices of NdPr oxide rose 45%" -> "NdPr oxide rose".
-    words = clean(before_words[-5:])
-    return " ".join(words[-4:])
+    taken = []
+    for w in after_words:
+        if not _EN_WORD_RE.fullmatch(w) or len(taken) == 4:
+            break
+        if w.lower() in _EN_LABEL_STOP and (not taken or w.lower() not in ("on", "of", "for")):
+            break
+        taken.append(w)
+    taken = _clean_words(taken)
+    if taken:
+        return " ".join(taken)
+    for segment in reversed(segments[:-1]):
+        words = _clean_words(segment.split()[-4:])
+        if words:
+            return " ".join(words)
+    return ""
 
 
-def _zh_label(text: str, number: Number) -> str:
+# Where a Chinese clause's subject phrase usually begins: after these, the rest names the figure.
+_ZH_PHRASE_STARTS = ("以来", "全国", "其中", "据统计", "统计", "今年", "去年", "同期", "目前", "此前", "已经", "共计",
+                     "累计", "合计", "共", "显示", "表示", "指出", "称")
+
+
+def _zh_label(text: str, number: Number, prev_end: int = 0, next_start: int | None = None) -> str:
+    """Words of the same clause before the figure (after any earlier number), or the noun after 的."""
     def clause_tail(s: str) -> str:
         cut = max((s.rfind(c) for c in _CLAUSE_BREAK), default=-1)
         s = s[cut + 1:]
@@ -804,8 +832,9 @@ def _zh_label(text: str, number: Number) -> str:
         m = re.search(r"[0-9０-９]", s)
         return s[:m.start()] if m else s
 
-    before = clause_tail(text[max(0, number.start - 40):number.start]).strip()
-    after = clause_head(text[number.end:number.end + 30]).strip()
+    next_start = len(text) if next_start is None else next_start
+    before = clause_tail(text[max(0, prev_end, number.start - 40):number.start]).strip()
+    after = clause_head(text[number.end:min(next_start, number.end + 30)]).strip()
     changed = True
     while changed and before:
         changed = False
@@ -813,6 +842,11 @@ def _zh_label(text: str, number: Number) -> str:
             if before.endswith(p):
                 before = before[: -len(p)]
                 changed = True
+    if len(before) > 8:
+        cuts = [before.rfind(p) + len(p) for p in _ZH_PHRASE_STARTS if p in before]
+        cuts = [c for c in cuts if len(before) - c >= 2]
+        if cuts:
+            before = before[max(cuts):]
     # "34%的关税" / "8000万港元的罚款": the noun after 的 says what the figure is.
     if after.startswith("的") or not before:
         noun = after.lstrip("的")
@@ -834,7 +868,7 @@ def _is_noise(number: Number, text: str) -> bool:
     if number.kind == "number" and number.unit == "":
         if number.spelled and number.value < 10:
             return True
-        digits = re.sub(r"[^0-9]", "", _fold_width(number.text))
+        digits = re.sub(r"[^0-9]", "", fold_width(number.text))
         if len(digits) >= 7 and "," not in number.text:
             return True  # phone, ID or code number
         before = text[max(0, number.start - 2):number.start]
@@ -849,7 +883,7 @@ def _is_noise(number: Number, text: str) -> bool:
     return False
 
 
-def _score(number: Number, text: str, folded_lower: str) -> float:
+def _score(number: Number, folded_lower: str) -> float:
     score = float(_KIND_SCORE[number.kind])
     if number.start < 200:
         score += 12
@@ -876,9 +910,14 @@ def extract_figures(text: str, lang: str | None = None, max_figures: int = 6) ->
 
         lang = detect_language(text)
     other = "zh" if lang == "en" else "en"
-    folded_lower = _fold_width(text).lower()
-    candidates = [n for n in find_numbers(text) if not _is_noise(n, text)]
-    ranked = sorted(candidates, key=lambda n: (n.kind == "date", -_score(n, text, folded_lower), n.start))
+    folded_lower = fold_width(text).lower()
+    all_numbers = find_numbers(text)
+    # Label context stops at neighbouring numbers: "5月镓出口量降至1.2吨" -> "镓出口量降至".
+    neighbours = {n.start: (all_numbers[i - 1].end if i else 0,
+                            all_numbers[i + 1].start if i + 1 < len(all_numbers) else len(text))
+                  for i, n in enumerate(all_numbers)}
+    candidates = [n for n in all_numbers if not _is_noise(n, text)]
+    ranked = sorted(candidates, key=lambda n: (n.kind == "date", -_score(n, folded_lower), n.start))
     picked: list[Number] = []
     seen: set[tuple[str, str, float]] = set()
     for number in ranked:
@@ -891,7 +930,8 @@ def extract_figures(text: str, lang: str | None = None, max_figures: int = 6) ->
             break
     figures = []
     for number in picked:
-        context = _zh_label(text, number) if lang == "zh" else _en_label(text, number)
+        context = (_zh_label(text, number, *neighbours[number.start]) if lang == "zh"
+                   else _en_label(text, number))
         label = {lang: context or generic_label(number, lang), other: generic_label(number, other)}
         figures.append(Figure(text=number.text, value=None if number.kind == "date" else number.value,
                               unit=number.unit, label=label))

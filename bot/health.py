@@ -60,7 +60,9 @@ class _Service:
 
 
 async def start_health_server(app: App, host: str = "0.0.0.0") -> _Service:
-    port = app.env.metrics_port or (app.env.port if not app.env.slack_signing_secret else None) or 8080
+    # In Slack HTTP mode PORT belongs to Bolt's endpoint; health then needs METRICS_PORT (default 8080).
+    slack_http = bool(app.env.slack_bot_token and app.env.slack_signing_secret and not app.env.slack_app_token)
+    port = app.env.metrics_port or (app.env.port if not slack_http else None) or 8080
     runner = web.AppRunner(make_health_app(app), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()

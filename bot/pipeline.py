@@ -117,7 +117,8 @@ class Poller:
 
     async def poll_feed(self, feed: FeedConfig, force: bool = False) -> PollReport:
         owner = self.app.worker_id
-        if not self.store.claim_feed(feed.name, owner, FEED_LEASE, force=force):
+        lease = timedelta(seconds=self.app.env.lease_seconds) if self.app.env.lease_seconds else FEED_LEASE
+        if not self.store.claim_feed(feed.name, owner, lease, force=force):
             state = self.store.feed_state(feed.name)
             outcome = "disabled" if state and state.disabled_reason else "skipped"
             return PollReport(feed.name, outcome)
@@ -240,7 +241,7 @@ class Poller:
 
     async def _brief_item(self, article: Article, record: ItemRecord) -> str | None:
         """Join the item to an existing story or make a new brief. Returns brief id, "merged" or "irrelevant"."""
-        numbers = _signature_numbers(article.text)
+        numbers = _signature_numbers(article.title + "\n" + article.text)
         sig = make_signature(article.title, article.text, article.lang, article.topics, numbers, article.published)
         source = Source(url=article.url, feed=article.feed, title=article.title, published=article.published)
         while True:

@@ -93,7 +93,7 @@ def title_tokens(title: str) -> set[str]:
     if _CJK.search(norm):
         chars = [c for c in norm if _CJK.match(c)]
         return {a + b for a, b in zip(chars, chars[1:])}  # character bigrams
-    return {w for w in re.findall(r"[a-z0-9]+", norm) if w not in _STOP and len(w) > 1}
+    return {w for w in re.findall(r"[a-z0-9]+", norm) if w not in _STOP and (len(w) > 1 or w.isdigit())}
 
 
 @dataclass
@@ -135,7 +135,7 @@ def _numbers_shared(a: list[tuple[float, str]], b: list[tuple[float, str]]) -> i
     shared = 0
     for va, ua in a:
         for vb, ub in b:
-            if ua == ub and (va == vb or (va and abs(va - vb) / abs(va) < 0.005)):
+            if ua == ub and abs(va - vb) <= 1e-9 * max(abs(va), 1.0):
                 shared += 1
                 break
     return shared
@@ -151,6 +151,10 @@ def similarity(a: StorySignature, b: StorySignature) -> float:
     if a.lang == b.lang and a.title_tokens and b.title_tokens:
         ta, tb = set(a.title_tokens), set(b.title_tokens)
         title_sim = len(ta & tb) / len(ta | tb)
+    if numbers == 0 and a.numbers and b.numbers and title_sim < 0.8:
+        # Both carry figures and none agree: a new day's price report or another seizure,
+        # not another outlet's version of the same story.
+        return 0.0
     score = 0.0
     if numbers >= 2:
         score = max(score, 0.9)

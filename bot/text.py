@@ -208,7 +208,10 @@ def _is_lone_datetime(line: str) -> bool:
 
 
 def _is_byline(line: str) -> bool:
-    return len(line) <= 50 and not line.endswith("。") and bool(_BYLINE_RE.search(line))
+    if len(line) > 50 or line.endswith(("。", "！", "？")) or not _BYLINE_RE.search(line):
+        return False
+    # "某某资讯创始人 张三" is a byline; "某公司创始人张三表示，..." is reporting.
+    return not ("，" in line or "表示" in line or "认为" in line or "说" in line)
 
 
 def _is_counter(line: str) -> bool:

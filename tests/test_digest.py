@@ -11,7 +11,7 @@ import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.app import App
-from bot.config import DigestConfig, Env, Settings
+from bot.config import Env, Settings
 from bot.cron import build_cron_trigger
 from bot.digest import (
     BUILD_LEASE,
@@ -191,7 +191,8 @@ def test_digest_groups_ranked_stories_by_topic_with_counts(db_url):
     seed_stories(app.store, MONDAY_8AM_SH)
     digest = build_digest(settings, app.store, settings.digests[0], now=MONDAY_8AM_SH)
 
-    assert digest.title == {"en": "oncall digest — Mon 11 Mar 2024", "zh": "oncall 摘要 — 2024年3月11日（周一）"}
+    assert digest.title == {"en": "oncall digest — Mon 11 Mar 2024",
+                            "zh": "oncall 摘要 — 2024年3月11日（周一）"}
     assert digest.window_end == MONDAY_8AM_SH and digest.window_start == MONDAY_8AM_SH - timedelta(hours=24)
     by_topic = {s.topic: s for s in digest.sections}
     assert [s.topic for s in digest.sections] == ["rare-earth", "tariff"]
@@ -396,7 +397,7 @@ async def test_scheduler_jobs_run_the_digest(db_url):
     scheduler = AsyncIOScheduler(timezone=UTC)
     add_digest_jobs(scheduler, app)
     jobs = {job.id: job for job in scheduler.get_jobs()}
-    assert set(jobs) == {"digest:oncall", "digest:catch-up"}
+    assert set(jobs) == {"digest:oncall", "digests-catch-up"}
     assert jobs["digest:oncall"].misfire_grace_time == 7200 and jobs["digest:oncall"].coalesce
     assert str(jobs["digest:oncall"].trigger) == str(build_cron_trigger("* * * * *", "UTC"))
     scheduler.start()
@@ -418,3 +419,149 @@ def test_run_id_uses_the_digest_timezone_day():
     assert digest_run_id(cfg, datetime(2024, 3, 10, 23, 30, tzinfo=UTC)) == "oncall:2024-03-11"
     ny = make_settings(timezone="America/New_York").digests[0]
     assert digest_run_id(ny, datetime(2024, 3, 11, 3, 0, tzinfo=UTC)) == "oncall:2024-03-10"
+
+
+# --------------------------------------------------------------------------- LLM overview (loopback fake server)
+
+@pytest.fixture
+def fake_llm():
+    from fakes.openai_server import FakeOpenAI
+
+    with FakeOpenAI() as fake:
+        yield fake
+
+
+async def llm_app(fake, db_url: str, settings: Settings | None = None) -> App:
+    from bot.summarise.llm import LLMSummariser
+
+    settings = settings or make_settings()
+    settings = settings.model_copy(update={"llm": settings.llm.model_copy(
+        update={"max_retries": 0, "timeout": timedelta(seconds=5)})})
+    app = make_app(settings, db_url)
+    env = Env.from_environ({"OPENAI_BASE_URL": fake.base_url, "OPENAI_API_KEY": "sk-test-digest-key"})
+    app.llm = LLMSummariser(settings, env, app.store, backoff_base=0.01)
+    return app
+
+
+def overview_reply(en: str, zh: str):
+    from fakes.openai_server import chat_json
+
+    return chat_json({"overview": {"en": en, "zh": zh}})
+
+
+async def test_grounded_overview_is_kept_and_prompt_carries_the_stories(db_url, fake_llm):
+    app = await llm_app(fake_llm, db_url)
+    seed_stories(app.store, MONDAY_8AM_SH)
+    digest = build_digest(app.settings, app.store, app.settings.digests[0], now=MONDAY_8AM_SH)
+    en = "China cut its rare earth mining quota by 12%. The US set a 25% steel tariff with a 90 days grace period."
+    zh = "中国将稀土开采配额下调12%。美国对钢材征收25%关税，宽限期90天。"
+    fake_llm.queue(overview_reply(en, zh))
+    try:
+        with_overview = await add_overview(app, digest)
+    finally:
+        await app.llm.aclose()
+    assert with_overview.overview == {"en": en, "zh": zh}
+    assert with_overview.sections == digest.sections
+    body = fake_llm.bodies[0]
+    user = fake_llm.message_text(body, "user")
+    system = fake_llm.message_text(body, "system")
+    assert "<stories>" in user and "China trims rare earth mining quota" in user and "4,000 tonnes" in user
+    assert "en, zh" in system and "Rare earths" in system
+    assert en.split(".")[0] in render_digest_text(with_overview)
+
+
+async def test_overview_with_invented_number_is_cut(db_url, fake_llm):
+    app = await llm_app(fake_llm, db_url)
+    seed_stories(app.store, MONDAY_8AM_SH)
+    digest = build_digest(app.settings, app.store, app.settings.digests[0], now=MONDAY_8AM_SH)
+    fake_llm.queue(overview_reply(
+        "China cut its rare earth mining quota by 12%. Prices jumped 37% on the news. Tariffs dominated the day.",
+        "中国将稀土开采配额下调12%。消息传出后价格上涨37%。关税是当天焦点。"))
+    try:
+        got = (await add_overview(app, digest)).overview
+    finally:
+        await app.llm.aclose()
+    assert got == {"en": "China cut its rare earth mining quota by 12%. Tariffs dominated the day.",
+                   "zh": "中国将稀土开采配额下调12%。关税是当天焦点。"}
+    assert "37" not in str(got)
+
+
+async def test_overview_with_only_invented_numbers_is_dropped(db_url, fake_llm):
+    app = await llm_app(fake_llm, db_url)
+    seed_stories(app.store, MONDAY_8AM_SH)
+    digest = build_digest(app.settings, app.store, app.settings.digests[0], now=MONDAY_8AM_SH)
+    fake_llm.queue(overview_reply("Exports fell 41% in total.", "出口总计下降41%。"))
+    try:
+        got = await add_overview(app, digest)
+    finally:
+        await app.llm.aclose()
+    assert got.overview is None
+    assert "41" not in render_digest_text(got)
+
+
+async def test_overview_skipped_without_llm_or_on_llm_failure(db_url, fake_llm):
+    from fakes.openai_server import server_error
+
+    settings = make_settings()
+    plain = make_app(settings, db_url)
+    seed_stories(plain.store, MONDAY_8AM_SH)
+    digest = build_digest(settings, plain.store, settings.digests[0], now=MONDAY_8AM_SH)
+    assert (await add_overview(plain, digest)).overview is None  # app.llm is None: extractive digest
+
+    app = await llm_app(fake_llm, db_url)
+    fake_llm.queue(server_error(500))
+    try:
+        got = await add_overview(app, digest)
+    finally:
+        await app.llm.aclose()
+    assert got.overview is None and got.sections == digest.sections
+    assert fake_llm.calls == 1
+    # An empty digest has nothing to summarise: no call at all.
+    empty = build_digest(settings, plain.store, settings.digests[0], now=MONDAY_8AM_SH + timedelta(days=5))
+    assert (await add_overview(app, empty)).overview is None and fake_llm.calls == 1
+
+
+async def test_run_digest_stores_the_grounded_overview(db_url, fake_llm):
+    app = await llm_app(fake_llm, db_url)
+    seed_stories(app.store, MONDAY_8AM_SH)
+    fake_llm.queue(overview_reply("Steel tariffs rose to 25%, up from 10%.", "钢材关税升至25%。"))
+    try:
+        assert await run_digest(app, app.settings.digests[0], MONDAY_8AM_SH) is True
+    finally:
+        await app.llm.aclose()
+    doc = Digest.model_validate(app.store.get_digest_run("oncall:2024-03-11")["doc"])
+    # "10%" is in no brief: the whole English sentence goes; the Chinese one stands.
+    assert doc.overview == {"zh": "钢材关税升至25%。"}
+
+
+def test_digest_jobs_follow_a_config_reload(db_url):
+    app = make_app(make_settings(), db_url)
+    scheduler = AsyncIOScheduler(timezone=UTC)
+    add_digest_jobs(scheduler, app)
+    app.settings = Settings.model_validate({"topics": TOPICS, "digests": [
+        {"name": "evening", "cron": "30 18 * * 1-5", "timezone": "America/New_York", "to": ["console"],
+         "grace": "30m"}]})
+    add_digest_jobs(scheduler, app)
+    jobs = {job.id: job for job in scheduler.get_jobs()}
+    assert set(jobs) == {"digest:evening", "digests-catch-up"}
+    assert jobs["digest:evening"].misfire_grace_time == 1800
+    assert str(jobs["digest:evening"].trigger) == str(build_cron_trigger("30 18 * * 1-5", "America/New_York"))
+    app.settings = Settings.model_validate({"topics": TOPICS})
+    add_digest_jobs(scheduler, app)
+    assert scheduler.get_jobs() == []
+
+
+async def test_cron_job_runs_the_latest_scheduled_digest(db_url):
+    settings = make_settings(to=["console"])
+    cfg = settings.digests[0]
+    app = make_app(settings, db_url)
+    scheduler = AsyncIOScheduler(timezone=UTC)
+    add_digest_jobs(scheduler, app)
+    job = scheduler.get_job("digest:oncall")
+    before = scheduled_fire_time(cfg, utcnow())
+    await job.func(*job.args)
+    await job.func(*job.args)  # a second firing the same day posts nothing more
+    after = scheduled_fire_time(cfg, utcnow())
+    runs = app.store.digest_runs("oncall")
+    assert len(runs) == 1 and as_utc(runs[0]["scheduled_for"]) in {before, after}
+    assert [r.target for r in app.store.outbox_rows()] == ["console"]

@@ -15,7 +15,6 @@ import pytest
 from bot.config import FetchConfig
 from bot.feeds.fetch import FEED_ACCEPT, PAGE_ACCEPT, Fetcher, parse_retry_after
 from bot.feeds.netguard import BlockedAddress, is_public_ip, make_transport, redact_url
-from bot.metrics import FETCH_ERRORS
 from loopback import Reply
 
 FEED = b"""<?xml version="1.0" encoding="utf-8"?>
@@ -113,13 +112,6 @@ async def test_http_error_statuses(http_server, fetcher, status, kind, gone):
     assert result.gone is gone
     assert result.body is None
     assert "/status" in result.error and str(status) in result.error
-
-
-async def test_error_kinds_are_counted_in_metrics(http_server, fetcher):
-    url = http_server.route("/gone", Reply(410, b""))
-    before = FETCH_ERRORS.labels("gone")._value.get()
-    await fetcher.fetch(url)
-    assert FETCH_ERRORS.labels("gone")._value.get() == before + 1
 
 
 async def test_rate_limited_with_retry_after_seconds(http_server, fetcher):

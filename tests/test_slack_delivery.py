@@ -363,3 +363,19 @@ async def test_digest_delivery_resumes_after_partial_post(slack):
     assert [m["metadata"]["event_payload"]["key"] for m in posted] == [
         "digest-morning-2024-05-12#1/2", "digest-morning-2024-05-12#2/2"]
     assert [m["text"] for m in posted] == [t for t, _ in parts]
+
+
+async def test_retry_without_history_scope_still_posts(slack, caplog):
+    slack.script("conversations.history", Scripted(error="missing_scope"))
+    ts = await deliverer(slack).deliver_brief(TARGET, en_brief(), delivery_key="k-scope", attempt=2)
+    assert [m["ts"] for m in slack.posted(CHANNEL)] == [ts]
+    assert "cannot check for an earlier copy" in caplog.text
+
+
+def test_digest_overview_in_both_languages():
+    digest = make_digest(per_topic=1).model_copy(update={"overview": {
+        "en": "Quota cuts & <!here> tariffs dominated.", "zh": "配额削减与关税成为焦点。"}})
+    [(_, blocks)] = render_digest(digest, make_settings())
+    texts = [b["text"]["text"] for b in blocks if b["type"] == "section"]
+    assert "Quota cuts &amp; &lt;!here&gt; tariffs dominated." in texts
+    assert "配额削减与关税成为焦点。" in texts

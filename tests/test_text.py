@@ -98,7 +98,8 @@ def test_strip_boilerplate_keeps_body_sentences_that_look_similar():
         "人民币兑美元中间价报7.1782，较上日调升12个基点，市场人士认为关税冲击有限。\n"
         "The index rose 2.1% as investors weighed the tariff news and the outlook for demand in Europe.\n"
         "The Dow fell 1.7% to 38,500 points on tariff fears.\n"
-        "上证指数收跌0.56%，报3342.01点"
+        "上证指数收跌0.56%，报3342.01点\n"
+        "稀土集团创始人张三表示，出口管制将持续"
     )
     assert strip_boilerplate(body) == body
 
@@ -172,3 +173,33 @@ def test_normalise_for_match():
     assert normalise_for_match("  Rare\u3000EARTH\n\tＴａｒｉｆｆ　２５％ ") == "rare earth tariff 25%"
     assert normalise_for_match("稀土（出口）") == "稀土(出口)"
     assert normalise_for_match("Straße") == normalise_for_match("STRASSE")
+
+
+# --------------------------------------------------------------------------- properties
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_TEXTY = st.text(alphabet=st.sampled_from(list("ab AZ.!?。！？；…,，\n1.5%U.S稀土关税\"”")), max_size=80)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_TEXTY)
+def test_split_sentences_returns_ordered_verbatim_substrings(text):
+    sentences = split_sentences(text)
+    position = 0
+    for sentence in sentences:
+        assert sentence == sentence.strip() and sentence
+        found = text.find(sentence, position)
+        assert found >= 0, (text, sentence)
+        position = found + len(sentence)
+    # Nothing with letters or digits is lost: only punctuation-only fragments may be dropped.
+    assert sum(c.isalnum() for c in "".join(sentences)) == sum(c.isalnum() for c in text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=200))
+def test_cleaners_never_crash(text):
+    assert isinstance(html_to_text(text), str)
+    assert isinstance(strip_boilerplate(text), str)
+    assert detect_language(text) in ("en", "zh")

@@ -316,11 +316,10 @@ def render_brief_compact(brief: Brief, settings: Settings | None = None,
             lines.append(f"**{trim(other_title, 80)}**")
         if summary:
             lines.append(summary)
-    figure_line = f"**Key figures / 关键数字:** {figures}" if figures else ""
-    per_line = max(40, (budget - len(figure_line) - 2 * len(lines)) // max(1, len(lines)))
-    text = "\n".join(trim(line, per_line) for line in lines)
+    figure_line = trim(f"**Key figures / 关键数字:** {figures}", 200) if figures else ""
+    text = "\n".join(_fair_share(lines, budget - len(figure_line) - len(lines)))
     if figure_line:
-        text = f"{text}\n{trim(figure_line, 200)}" if text else trim(figure_line, 200)
+        text = f"{text}\n{figure_line}" if text else figure_line
     embed.description = trim(text, max(1, budget)) or None
     return fit_embed(embed, total_limit=limit)
 

@@ -11,6 +11,10 @@ from bot.delivery.base import DeliveryError
 from bot.models import Brief, Digest
 
 
+# How far back a retried delivery looks for its own line; retries follow crashes closely.
+TAIL_BYTES = 4 * 1024 * 1024
+
+
 class JsonlDeliverer:
     def __init__(self, settings: Settings | None = None):
         self.settings = settings
@@ -30,13 +34,29 @@ class JsonlDeliverer:
             # A full disk or a permission problem may be fixed by the operator: retry later.
             raise DeliveryError(f"cannot append to {path}: {exc.strerror or exc}") from exc
 
+    def _already_written(self, target: Target, marker: str) -> bool:
+        """After a crash between append and outbox commit, the line may already be there."""
+        path = self._path(target)
+        try:
+            with open(path, "rb") as fh:
+                fh.seek(max(0, path.stat().st_size - TAIL_BYTES))
+                tail = fh.read()
+        except OSError:
+            return False
+        return marker.encode() in tail
+
     async def deliver_brief(self, target: Target, brief: Brief, *, delivery_key: str, attempt: int) -> str | None:
+        # A brief goes to a target once, so its id identifies its line (the line keeps the documented form).
+        if attempt > 1 and self._already_written(target, json.dumps({"id": brief.id})[1:-1]):
+            return None
         self._append(target, brief.to_json_dict())
         return None
 
     async def deliver_digest(self, target: Target, digest: Digest, *, delivery_key: str, attempt: int) -> str | None:
-        self._append(target, {"digest": digest.to_json_dict()})
-        return None
+        if attempt > 1 and self._already_written(target, json.dumps({"delivery_key": delivery_key})[1:-1]):
+            return delivery_key
+        self._append(target, {"digest": digest.to_json_dict(), "delivery_key": delivery_key})
+        return delivery_key
 
     async def aclose(self) -> None:
         pass

@@ -86,7 +86,8 @@ class Dispatcher:
     async def dispatch_once(self, limit: int = 200) -> int:
         """Deliver due rows; returns how many were sent. Concurrent calls in one process queue up."""
         async with self._lock:
-            rows = self.app.store.claim_outbox(self.app.worker_id, OUTBOX_LEASE, limit=limit)
+            lease = timedelta(seconds=self.app.env.lease_seconds) if self.app.env.lease_seconds else OUTBOX_LEASE
+            rows = self.app.store.claim_outbox(self.app.worker_id, lease, limit=limit)
             if not rows:
                 metrics.OUTBOX_BACKLOG.set(self.app.store.outbox_backlog())
                 return 0
@@ -124,7 +125,8 @@ class Dispatcher:
         if deliverer is None:
             store.outbox_failed(row.id, f"no adapter for target kind {target.kind}")
             return "failed"
-        key = f"briefbot-{row.kind}-{row.id}"
+        # Stable across retries of this row, and unique even if the database is ever recreated.
+        key = f"briefbot:{row.kind}:{row.ref_id}:{row.id}"
         attempt = row.attempts + 1
         try:
             if row.kind == "brief":

@@ -457,9 +457,22 @@ class SlackDeliverer:
     async def _find_posted(self, target: Target, channel: str, keys: set[str]) -> dict[str, str]:
         """ts of recent bot messages in `channel` whose metadata carries one of `keys`."""
         oldest = f"{time.time() - self.history_lookback.total_seconds():.6f}"
-        reply = await self._call(target, "conversations.history", self.client.conversations_history,
-                                 channel=channel, include_all_metadata=True, oldest=oldest,
-                                 limit=self.history_limit)
+        try:
+            reply = await self.client.conversations_history(channel=channel, include_all_metadata=True,
+                                                            oldest=oldest, limit=self.history_limit)
+        except SlackApiError as exc:
+            data = exc.response.data if isinstance(getattr(exc.response, "data", None), dict) else {}
+            if data.get("error") == "missing_scope":
+                # An app installed without channels:history/groups:history can still post: deliver
+                # (at least once) rather than fail the brief; say how to get exactly-once back.
+                log.warning("%s: cannot check for an earlier copy before retrying (missing scope %s); posting "
+                            "anyway - add it (see slack-manifest.yaml) and reinstall to avoid duplicates",
+                            target, data.get("needed") or "channels:history/groups:history")
+                return {}
+            raise self._api_error(target, channel, "conversations.history", exc) from None
+        except Exception as exc:
+            raise DeliveryError(f"{target}: conversations.history failed ({type(exc).__name__}: "
+                                f"{self._scrub(str(exc))}); will retry") from None
         found: dict[str, str] = {}
         for message in reply.get("messages") or []:
             metadata = message.get("metadata") or {}

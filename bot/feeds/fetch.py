@@ -22,7 +22,6 @@ import httpx
 
 from bot.config import FetchConfig
 from bot.feeds.netguard import BlockedAddress, DNSResolutionError, make_transport, redact_url
-from bot.metrics import FETCH_ERRORS
 
 log = logging.getLogger("briefbot.fetch")
 
@@ -325,7 +324,7 @@ class Fetcher:
 
     def _error(self, url: str, current: str, kind: str, message: str, http_status: int | None = None,
                retry_after: float | None = None) -> FetchResult:
-        FETCH_ERRORS.labels(kind).inc()
+        # Not counted in metrics.FETCH_ERRORS here: the poller counts feed failures (incl. parse errors).
         log.info("fetch error (%s): %s", kind, message)
         return FetchResult(url=url, status="error", http_status=http_status, final_url=current,
                            error_kind=kind, error=message, retry_after=retry_after, gone=kind == "gone")

@@ -123,7 +123,21 @@ def make_engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
         # psycopg 3 is the driver we ship; plain postgresql:// would ask for psycopg2.
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    if engine.dialect.name == "postgresql":
+        event.listen(engine, "connect", _postgres_session_utc)
+    return engine
+
+
+def _postgres_session_utc(dbapi_conn, _record) -> None:
+    """Sessions in UTC whatever the server's TimeZone: timestamps come back in UTC, and a naive
+    datetime (if one slips through) means UTC as it does on SQLite."""
+    autocommit = dbapi_conn.autocommit
+    dbapi_conn.autocommit = True  # a SET inside a later-rolled-back transaction would be undone
+    try:
+        dbapi_conn.execute("SET TIME ZONE 'UTC'")
+    finally:
+        dbapi_conn.autocommit = autocommit
 
 
 class Store:
@@ -376,7 +390,10 @@ class Store:
         claimed: list[OutboxRow] = []
         for row_id in ids:
             with self.engine.begin() as c:
-                res = c.execute(update(t.outbox).where(t.outbox.c.id == row_id, t.outbox.c.status == "pending", free)
+                # Re-checked in the UPDATE: another worker may have sent, retried (later due) or
+                # leased the row since the SELECT above.
+                res = c.execute(update(t.outbox).where(t.outbox.c.id == row_id, t.outbox.c.status == "pending",
+                                                       t.outbox.c.next_attempt_at <= now, free)
                                 .values(lease_owner=owner, lease_until=now + lease))
                 if res.rowcount == 1:
                     row = c.execute(select(t.outbox).where(t.outbox.c.id == row_id)).first()
@@ -488,7 +505,9 @@ class Store:
                                     func.sum(t.llm_usage.c.prompt_tokens).label("prompt_tokens"),
                                     func.sum(t.llm_usage.c.completion_tokens).label("completion_tokens"))
                              .group_by(t.llm_usage.c.day).order_by(t.llm_usage.c.day.desc()).limit(days)).all()
-        return [dict(r._mapping) for r in rows]
+        # PostgreSQL sums BIGINT as NUMERIC (Decimal); callers do float arithmetic on these.
+        return [{k: int(v) if k.endswith("tokens") and v is not None else v for k, v in r._mapping.items()}
+                for r in rows]
 
     # ----------------------------------------------------------------- generic leases
     def try_lease(self, name: str, owner: str, ttl: timedelta, now: datetime | None = None) -> bool:

@@ -1,14 +1,133 @@
-"""Schema creation/migration at start-up."""
+"""Schema migrations (Alembic), run in-process at start-up by `Store.create()`.
+
+No alembic.ini is needed: the Alembic config is built here, pointing at the migrations
+shipped inside the package (bot/migrations). `upgrade()`:
+
+- brings an empty database to the newest revision;
+- adopts a database made before migrations existed (tables present, no alembic_version
+  table): it is stamped with the baseline revision, whose schema it has, then upgraded;
+- is safe when several workers start at once: the whole upgrade runs in one transaction
+  that first takes a lock (PostgreSQL: a transaction-scoped advisory lock; SQLite:
+  BEGIN IMMEDIATE, the database write lock). The second worker waits, then finds the
+  schema at head and does nothing.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import zlib
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
 
-from bot.store.schema import metadata
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Connection, Engine
 
 if TYPE_CHECKING:
     from bot.store import Store
 
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+# The revision whose schema equals what `metadata.create_all` made before Alembic was adopted.
+BASELINE_REVISION = "0001"
+# Any fixed 64-bit key names "the briefbot schema migration" for pg_advisory_xact_lock.
+PG_MIGRATION_LOCK_KEY = zlib.crc32(b"briefbot:schema-migration")
+# A table every pre-Alembic briefbot database has.
+_SENTINEL_TABLE = "feeds"
 
-def upgrade(store: "Store") -> None:
-    metadata.create_all(store.engine)
+
+class MigrationError(RuntimeError):
+    """The database schema could not be brought to the wanted revision."""
+
+
+def alembic_config(connection: Connection | None = None, script_location: str | Path | None = None) -> Config:
+    """An Alembic Config built in code; `connection` is handed to env.py (see bot/migrations/env.py)."""
+    cfg = Config()
+    location = str(script_location or MIGRATIONS_DIR)
+    # ConfigParser interpolates '%': escape it so any path works.
+    cfg.set_main_option("script_location", location.replace("%", "%%"))
+    cfg.set_main_option("path_separator", "os")
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+@lru_cache(maxsize=8)
+def _heads(location: str) -> tuple[str, ...]:
+    return tuple(ScriptDirectory.from_config(alembic_config(script_location=location)).get_heads())
+
+
+def head_revision(script_location: str | Path | None = None) -> str:
+    heads = _heads(str(script_location or MIGRATIONS_DIR))
+    if len(heads) != 1:
+        raise MigrationError(f"migrations in {script_location or MIGRATIONS_DIR} have {len(heads)} heads "
+                             f"({', '.join(heads) or 'none'}); merge them into one")
+    return heads[0]
+
+
+def _current(conn: Connection) -> str | None:
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def current_revision(store: "Store") -> str | None:
+    """The revision the database is at, or None (empty or pre-Alembic database)."""
+    with store.engine.connect() as conn:
+        return _current(conn)
+
+
+@contextmanager
+def _migration_transaction(engine: Engine) -> Iterator[Connection]:
+    """One connection, inside one transaction, holding the cross-process migration lock."""
+    with engine.connect() as conn:
+        dialect = conn.dialect.name
+        if dialect == "sqlite":
+            # Rebuilding a table in batch mode drops it; with foreign keys on, that would cascade
+            # deletes into child tables. The pragma only takes effect outside a transaction.
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            conn.commit()
+            pass  # waits (busy_timeout) for another migrating worker
+        elif dialect == "postgresql":
+            # Released by COMMIT/ROLLBACK; DDL is transactional on PostgreSQL, so a crash leaves nothing half-done.
+            pass
+        else:
+            conn.begin()
+        try:
+            yield conn
+            if dialect == "sqlite":
+                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise MigrationError(f"migration left {len(broken)} rows violating foreign keys, "
+                                         f"first in table {broken[0][0]!r}; rolled back")
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+        finally:
+            if dialect == "sqlite":
+                conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                conn.commit()
+
+
+def upgrade(store: "Store", revision: str = "head", script_location: str | Path | None = None) -> None:
+    """Bring the store's schema to `revision` (default: the newest)."""
+    target = head_revision(script_location) if revision == "head" else revision
+    with store.engine.connect() as conn:
+        # Fast path for every start but the first after an upgrade: no lock, no Alembic run.
+        if _current(conn) == target:
+            return
+    with _migration_transaction(store.engine) as conn:
+        tables = set(inspect(conn).get_table_names())
+        cfg = alembic_config(conn, script_location)
+        if "alembic_version" not in tables and _SENTINEL_TABLE in tables:
+            command.stamp(cfg, BASELINE_REVISION)
+        command.upgrade(cfg, revision)
+
+
+def downgrade(store: "Store", revision: str, script_location: str | Path | None = None) -> None:
+    """Step the schema back to `revision` (for operators rolling back a release; data in dropped
+    columns/tables is lost)."""
+    with _migration_transaction(store.engine) as conn:
+        command.downgrade(alembic_config(conn, script_location), revision)

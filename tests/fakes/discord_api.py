@@ -15,11 +15,16 @@ Routes (all under /api/v10):
   POST /interactions/{id}/{token}/callback           -> `callbacks`
   PUT  /applications/{app}/commands, /applications/{app}/guilds/{guild}/commands -> `command_syncs`
 
+Gateway (enough for `briefbot run` to receive commands): GET /gateway/bot names ws://…/gateway, where
+the fake sends HELLO, answers IDENTIFY with READY and heartbeats with ACK, and `dispatch(...)` pushes
+events such as INTERACTION_CREATE to every connected client.
+
 Failures are scripted per path with `fail(...)` / `rate_limit(...)`, consumed in order.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 from dataclasses import dataclass, field
@@ -83,10 +88,16 @@ class FakeDiscord:
         self._ids = itertools.count(1_100_000_000_000_000_001)
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
+        self.gateway_received: list[dict] = []
+        self._sockets: list[web.WebSocketResponse] = []
+        self._sequence = itertools.count(1)
+        self.identified = asyncio.Event()
+        self._recorded = asyncio.Condition()
 
     # ----------------------------------------------------------------- lifecycle
     async def start(self) -> "FakeDiscord":
         app = web.Application()
+        app.router.add_get("/gateway", self._gateway)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -96,6 +107,8 @@ class FakeDiscord:
         return self
 
     async def stop(self) -> None:
+        for ws in list(self._sockets):
+            await ws.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -138,6 +151,45 @@ class FakeDiscord:
                 "code": 0}
         self._scripts.setdefault(path, []).extend(Scripted(429, body, headers) for _ in range(times))
 
+    async def wait_for(self, predicate, timeout: float = 10.0) -> None:
+        """Wait until `predicate()` holds after some request; a guard against hanging, not a timing test."""
+        async def waiter() -> None:
+            async with self._recorded:
+                await self._recorded.wait_for(predicate)
+        await asyncio.wait_for(waiter(), timeout)
+
+    # ----------------------------------------------------------------- gateway
+    @property
+    def gateway_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/gateway"
+
+    async def dispatch(self, event: str, data: dict) -> None:
+        frame = json.dumps({"op": 0, "s": next(self._sequence), "t": event, "d": data})
+        for ws in list(self._sockets):
+            await ws.send_str(frame)
+
+    async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self._sockets.append(ws)
+        # Uncompressed text frames: discord.py only decompresses binary frames.
+        await ws.send_str(json.dumps({"op": 10, "s": None, "t": None, "d": {"heartbeat_interval": 41250}}))
+        try:
+            async for msg in ws:
+                frame = json.loads(msg.data)
+                self.gateway_received.append(frame)
+                if frame.get("op") == 1:
+                    await ws.send_str(json.dumps({"op": 11, "s": None, "t": None, "d": None}))
+                elif frame.get("op") == 2:
+                    ready = {"v": 10, "user": self._bot_user(), "guilds": [], "session_id": "fake-session",
+                             "resume_gateway_url": self.gateway_url, "shard": [0, 1],
+                             "application": {"id": self.application_id, "flags": 0}}
+                    await ws.send_str(json.dumps({"op": 0, "s": next(self._sequence), "t": "READY", "d": ready}))
+                    self.identified.set()
+        finally:
+            self._sockets.remove(ws)
+        return ws
+
     # ----------------------------------------------------------------- views for assertions
     def requests_to(self, path: str, method: str | None = None) -> list[Recorded]:
         return [r for r in self.requests if r.path == path and (method is None or r.method == method)]
@@ -151,6 +203,13 @@ class FakeDiscord:
 
     # ----------------------------------------------------------------- request handling
     async def _handle(self, request: web.Request) -> web.Response:
+        try:
+            return await self._route(request)
+        finally:
+            async with self._recorded:
+                self._recorded.notify_all()
+
+    async def _route(self, request: web.Request) -> web.Response:
         raw = await request.read()
         try:
             body = json.loads(raw) if raw else None
@@ -178,7 +237,7 @@ class FakeDiscord:
         if method == "GET" and path == "/oauth2/applications/@me":
             return json_response(self._application())
         if method == "GET" and path in ("/gateway/bot", "/gateway"):
-            return json_response({"url": "ws://127.0.0.1:1", "shards": 1, "session_start_limit": {
+            return json_response({"url": self.gateway_url, "shards": 1, "session_start_limit": {
                 "total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}})
         if method == "POST" and len(parts) == 3 and parts[0] == "channels" and parts[2] == "messages":
             return self._create_message(parts[1], rec)

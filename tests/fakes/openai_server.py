@@ -153,6 +153,13 @@ class FakeOpenAI:
         with self._lock:
             self._script.extend(replies)
 
+    def reset(self) -> None:
+        """Forget script and recordings, so one server can serve many tests (start/stop is slow)."""
+        with self._lock:
+            self._script.clear()
+            self.bodies.clear()
+            self.headers.clear()
+
     @property
     def pending(self) -> int:
         with self._lock:

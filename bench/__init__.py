@@ -1,0 +1,1 @@
+"""briefbot benchmarks: `python -m bench.run` (see BENCHMARKS.md)."""

@@ -1,0 +1,196 @@
+"""P1 cold poll and P2 warm (304) re-poll of N feeds × M items.
+
+Baseline for P1: what a user would write first — a sequential `feedparser.parse(url)` loop.
+briefbot: `Poller.poll_all()` over a fresh SQLite database (extractive, no delivery targets),
+i.e. fetch + parse + identify + topic filter + story matching + briefs + storage.
+
+Run twice: with 0 ms server latency (loopback, pure CPU: the bound is parsing) and with a
+publisher-like latency (default 100 ms per response), which is what a real poll waits on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import cProfile
+import io
+import logging
+import pstats
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import Result, fmt_s, make_env, make_settings
+from bench.corpus import make_corpus
+from bench.servers import FeedServer, write_manifest
+
+
+def naive_poll(urls: list[str]) -> tuple[float, float, int]:
+    """The baseline: one feed after another with feedparser's own HTTP. (wall s, cpu s, entries)."""
+    import feedparser
+
+    entries = 0
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    for url in urls:
+        entries += len(feedparser.parse(url).entries)
+    return time.perf_counter() - wall0, time.process_time() - cpu0, entries
+
+
+async def _briefbot_polls(settings, env, rounds: int, profile_to: Path | None = None) -> list[dict]:
+    from bot.pipeline import Poller, build_app, close_app
+
+    setup0 = time.perf_counter()
+    app = build_app(settings, env)
+    setup = time.perf_counter() - setup0
+    poller = Poller(app)
+    out = []
+    try:
+        for n in range(rounds):
+            profiler = cProfile.Profile() if (profile_to and n == 0) else None
+            wall0, cpu0 = time.perf_counter(), time.process_time()
+            if profiler:
+                profiler.enable()
+            reports = await poller.poll_all(force=True)
+            if profiler:
+                profiler.disable()
+            wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+            outcomes: dict[str, int] = {}
+            for r in reports:
+                outcomes[r.outcome] = outcomes.get(r.outcome, 0) + 1
+            out.append({"wall": wall, "cpu": cpu, "outcomes": outcomes, "setup": setup,
+                        "briefs": sum(len(r.new_briefs) for r in reports),
+                        "merged": sum(r.merged for r in reports),
+                        "irrelevant": sum(r.irrelevant for r in reports), "old": sum(r.old for r in reports),
+                        "errors": [r.error for r in reports if r.outcome == "error"][:3]})
+            if profiler:
+                stream = io.StringIO()
+                stats = pstats.Stats(profiler, stream=stream)
+                stats.sort_stats("tottime").print_stats(25)
+                stats.sort_stats("cumulative").print_stats(40)
+                profile_to.write_text(stream.getvalue())
+                out[-1]["profile"] = str(profile_to)
+                out[-1]["hot"] = _hot_spots(profiler)
+    finally:
+        await close_app(app)
+        app.store.close()
+    return out
+
+
+def _hot_spots(profiler: cProfile.Profile, top: int = 8) -> list[tuple[str, float, float]]:
+    """(function, own seconds, share of total) of the functions that cost most themselves."""
+    stats = pstats.Stats(profiler)
+    total = sum(v[2] for v in stats.stats.values()) or 1.0
+    rows = sorted(stats.stats.items(), key=lambda kv: kv[1][2], reverse=True)[:top]
+    out = []
+    for (filename, line, func), v in rows:
+        short = filename.split("site-packages/")[-1].split("/main/")[-1]
+        out.append((f"{short}:{line}({func})", v[2], v[2] / total))
+    return out
+
+
+def _category_split(profiler_hot: list[tuple[str, float, float]]) -> str:
+    return "; ".join(f"{name} {own:.2f}s ({share:.0%})" for name, own, share in profiler_hot)
+
+
+def run(n_feeds: int = 1000, items: int = 20, latency_ms: float = 100.0, hosts: int = 50,
+        profile: bool = True, workdir: Path | None = None, log=print) -> list[Result]:
+    logging.getLogger("briefbot").setLevel(logging.ERROR)
+    work = Path(workdir or tempfile.mkdtemp(prefix="briefbot-bench-p1-"))
+    feeds = make_corpus(n_feeds, items)
+    from bench.corpus import render_feed
+
+    write_manifest(work / "feeds", {f.path: (f.content_type, [(0.0, render_feed(f))]) for f in feeds})
+    total_bytes = sum(len(render_feed(f)) for f in feeds)
+    relevant = sum(it.relevant for f in feeds for it in f.items)
+    results: list[Result] = []
+    with FeedServer(work / "feeds", hosts=hosts, latency_ms=0) as server:
+        urls = [server.url(f.path, f.index) for f in feeds]
+        feed_cfg = [{"name": f.name, "url": u, "every": "10m"} for f, u in zip(feeds, urls)]
+        settings = make_settings(feed_cfg, source_dir=work)
+        runs: dict[float, dict] = {}
+        for latency in ([0.0, latency_ms] if latency_ms else [0.0]):
+            server.control(latency_ms=latency, reset=True)
+            log(f"P1 latency {latency:g} ms: naive sequential feedparser loop over {n_feeds} feeds …")
+            server_cpu0 = server.cpu_seconds()
+            n_wall, n_cpu, n_entries = naive_poll(urls)
+            naive_server_cpu = server.cpu_seconds() - server_cpu0
+            db = work / f"p1-{int(latency)}ms.db"
+            log(f"P1 latency {latency:g} ms: briefbot poll_all (cold{', then warm 304' if latency == 0 else ''}) …")
+            server.control(reset=True)
+            server_cpu0 = server.cpu_seconds()
+            rounds = 2 if latency == 0 else 1
+            polls = asyncio.run(_briefbot_polls(settings, make_env(f"sqlite:///{db}"), rounds))
+            stats = server.stats()
+            bot_server_cpu = server.cpu_seconds() - server_cpu0
+            runs[latency] = {"naive": {"wall": n_wall, "cpu": n_cpu, "entries": n_entries,
+                                       "server_cpu": naive_server_cpu},
+                             "cold": polls[0], "warm": polls[1] if len(polls) > 1 else None,
+                             "server": stats, "server_cpu": bot_server_cpu}
+            log(f"   naive {n_wall:.2f}s, briefbot cold {polls[0]['wall']:.2f}s"
+                + (f", warm {polls[1]['wall']:.3f}s" if len(polls) > 1 else ""))
+        hot = None
+        if profile:
+            log("P1 profile: cProfile of one more cold poll (0 ms latency) …")
+            server.control(latency_ms=0, reset=True)
+            prof = asyncio.run(_briefbot_polls(settings, make_env(f"sqlite:///{work / 'p1-profile.db'}"), 1,
+                                               profile_to=work / "p1-profile.txt"))
+            hot = prof[0].get("hot")
+    corpus_note = (f"{n_feeds} feeds × {items} items ({n_feeds * items} entries, {relevant} on-topic), "
+                   f"RSS 2.0 + Atom, 30% Chinese (10% GBK), {total_bytes / 1e6:.1f} MB, on {hosts} loopback hosts; "
+                   f"server in its own process")
+    for latency, r in runs.items():
+        naive, cold = r["naive"], r["cold"]
+        speedup = naive["wall"] / cold["wall"]
+        key = "P1" if latency == max(runs) else "P1-cpu"
+        label = (f"cold poll, {latency:g} ms publisher latency" if latency
+                 else "cold poll, 0 ms latency (CPU bound)")
+        details = [
+            corpus_note,
+            f"naive loop: {naive['wall']:.2f} s wall, {naive['cpu']:.2f} s CPU, {naive['entries']} entries parsed; "
+            f"server CPU {naive['server_cpu']:.2f} s",
+            f"briefbot: {cold['wall']:.2f} s wall, {cold['cpu']:.2f} s CPU "
+            f"({cold['cpu'] / n_feeds * 1000:.1f} ms CPU/feed), outcomes {cold['outcomes']}; "
+            f"{cold['briefs']} briefs, {cold['merged']} merged into stories, {cold['irrelevant']} off-topic; "
+            f"setup (schema + {n_feeds} feed rows) {cold['setup']:.2f} s not included; "
+            f"server CPU {r['server_cpu']:.2f} s (not the bottleneck)",
+        ]
+        if cold["errors"]:
+            details.append(f"errors: {cold['errors']}")
+        results.append(Result(
+            key=key, name=f"P1 {label}", figure=f"{cold['wall']:.2f} s", baseline=f"{naive['wall']:.2f} s (naive)",
+            ratio=f"{speedup:.1f}× faster" if speedup >= 1 else f"{1 / speedup:.1f}× slower",
+            target="≥ 20× faster" if key == "P1" else "— (shows the CPU bound)",
+            passed=(speedup >= 20) if key == "P1" else None, details=details,
+            data={"latency_ms": latency, **{k: v for k, v in r.items() if k != "warm"}}))
+    warm = runs[0.0]["warm"]
+    cold0 = runs[0.0]["cold"]
+    cpu_per_feed = warm["cpu"] / n_feeds * 1000
+    stats = runs[0.0]["server"]
+    results.append(Result(
+        key="P2", name="P2 warm re-poll, all feeds 304",
+        figure=f"{warm['wall']:.2f} s wall, {cpu_per_feed:.2f} ms CPU/feed",
+        baseline=f"cold: {cold0['wall']:.2f} s, {cold0['cpu'] / n_feeds * 1000:.1f} ms CPU/feed",
+        ratio=f"{cold0['wall'] / warm['wall']:.1f}× faster than cold",
+        target="< 2 s wall and < 1 ms CPU/feed",
+        passed=warm["wall"] < 2.0 and cpu_per_feed < 1.0,
+        details=[f"{n_feeds} feeds, outcomes {warm['outcomes']}; server answered {stats['not_modified']} × 304 "
+                 f"of {stats['requests']} requests over both rounds; 0 ms latency; process CPU via "
+                 f"time.process_time()"],
+        data={"warm": warm, "cold": cold0}))
+    if hot:
+        results[-1].data["hot"] = hot
+        for r in results:
+            r.data["profile_hot"] = hot
+    return results
+
+
+if __name__ == "__main__":
+    import sys
+
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 100
+    for res in run(n_feeds=n, items=20, latency_ms=float(sys.argv[2]) if len(sys.argv) > 2 else 100):
+        print(res.key, res.figure, res.baseline, res.ratio, res.verdict)
+        for d in res.details:
+            print("   ", d)
+        if "hot" in res.data:
+            for h in res.data["hot"]:
+                print("   hot:", h)

@@ -1,0 +1,245 @@
+"""Schema migrations (Alembic, run in-process by Store.create) on SQLite and a real PostgreSQL."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import threading
+from datetime import datetime, timezone
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from pg import pg_server, pg_url  # noqa: F401  (pytest fixtures)
+from sqlalchemy import create_engine, inspect, insert, select
+
+from bot.models import Brief, Source
+from bot.store import ItemRecord, Store
+from bot.store import schema as t
+from bot.store.migrate import (
+    BASELINE_REVISION,
+    MIGRATIONS_DIR,
+    MigrationError,
+    current_revision,
+    downgrade,
+    head_revision,
+    upgrade,
+)
+from bot.store.schema import metadata
+
+# A later release's migration, written the way a developer would: changes to `briefs` (the
+# parent of two foreign keys) and a new table. SQLite cannot change a column type in place,
+# so batch mode rebuilds `briefs` and drops the old one: with foreign keys enforced, that
+# drop would cascade-delete every brief_topics/brief_sources row.
+SECOND_REVISION = '''"""Briefs remember who edited them; per-target delivery notes.
+
+Revision ID: 0002
+Revises: 0001
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.batch_alter_table("briefs") as batch:
+        batch.add_column(sa.Column("edited_by", sa.String(100), nullable=True))
+        # Tags like "zh-Hant-TW" need more than 8 characters.
+        batch.alter_column("language", type_=sa.String(16), existing_type=sa.String(8))
+    op.create_table(
+        "delivery_notes",
+        sa.Column("target", sa.Text, primary_key=True),
+        sa.Column("note", sa.Text, nullable=False),
+    )
+
+
+def downgrade():
+    op.drop_table("delivery_notes")
+    with op.batch_alter_table("briefs") as batch:
+        batch.alter_column("language", type_=sa.String(8), existing_type=sa.String(16))
+        batch.drop_column("edited_by")
+'''
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_db_url(request, tmp_path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/briefbot.db"
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def migrations_v2(tmp_path):
+    """A copy of the shipped migrations plus a second revision."""
+    location = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, location, ignore=shutil.ignore_patterns("__pycache__"))
+    (location / "versions" / "0002_edited_by.py").write_text(SECOND_REVISION, encoding="utf-8")
+    return location
+
+
+def schema_diffs(store: Store) -> list:
+    with store.engine.connect() as conn:
+        return compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
+
+
+def sample_brief(brief_id: str = "b_0123456789abcdef") -> Brief:
+    return Brief(id=brief_id, topics=["rare-earth"], mode="extractive",
+                 title={"en": "Gallium export licences resume", "zh": "镓出口许可恢复发放"},
+                 summary={"en": "Licences for 40 tonnes of gallium were approved.", "zh": "批准了40吨镓的出口许可。"},
+                 sources=[Source(url="https://metals.example/gallium", feed="metals-wire",
+                                 title="Gallium export licences resume",
+                                 published=datetime(2026, 3, 2, 7, 0, tzinfo=timezone.utc))],
+                 created=datetime(2026, 3, 2, 8, 30, tzinfo=timezone.utc))
+
+
+def store_one_brief(store: Store) -> Brief:
+    brief = sample_brief()
+    item = ItemRecord(feed="metals-wire", item_key="k1", guid="g1", link="https://metals.example/gallium",
+                      link_key="l1", content_key="c1", title=brief.title["en"], published=None,
+                      status="briefed", topics=["rare-earth"])
+    store.ensure_feed("metals-wire", "https://metals.example/feed.xml")
+    assert store.save_new_brief(brief, item, ["jsonl:out/briefs.jsonl"], {"lang": "en"}, language="en")
+    return brief
+
+
+def count(store: Store, table) -> int:
+    with store.engine.connect() as conn:
+        return len(conn.execute(select(table)).all())
+
+
+def test_empty_database_is_upgraded_to_head_matching_schema(any_db_url):
+    store = Store(any_db_url)
+    try:
+        assert current_revision(store) is None
+        store.create()
+        assert current_revision(store) == head_revision() == BASELINE_REVISION
+        # The migrations build exactly what bot/store/schema.py declares (types, indexes, constraints).
+        assert schema_diffs(store) == []
+        store.create()  # a restart: nothing to do, nothing breaks
+        assert current_revision(store) == BASELINE_REVISION
+        store_one_brief(store)
+    finally:
+        store.close()
+
+
+def test_pre_alembic_sqlite_database_is_stamped_and_keeps_its_data(tmp_path):
+    url = f"sqlite:///{tmp_path}/old.db"
+    # A database from before migrations: made by create_all, holding a brief, no alembic_version.
+    legacy = create_engine(url)
+    metadata.create_all(legacy)
+    legacy.dispose()
+    store = Store(url)
+    try:
+        brief = store_one_brief(store)
+        assert "alembic_version" not in inspect(store.engine).get_table_names()
+        store.create()
+        assert current_revision(store) == BASELINE_REVISION
+        assert store.get_brief(brief.id) == brief
+        assert store.latest_briefs("rare-earth") == [brief]
+        assert [r.status for r in store.outbox_rows()] == ["pending"]
+    finally:
+        store.close()
+
+
+def test_second_revision_upgrades_an_existing_database_and_rolls_back(any_db_url, migrations_v2):
+    store = Store(any_db_url)
+    try:
+        store.create()
+        brief = store_one_brief(store)
+        assert count(store, t.brief_topics) == 1 and count(store, t.brief_sources) == 1
+        assert head_revision(migrations_v2) == "0002"
+
+        upgrade(store, script_location=migrations_v2)
+        assert current_revision(store) == "0002"
+        tables = inspect(store.engine)
+        assert "edited_by" in {c["name"] for c in tables.get_columns("briefs")}
+        assert "delivery_notes" in tables.get_table_names()
+        # Existing rows survive, including child rows of the rebuilt `briefs` table.
+        assert store.get_brief(brief.id) == brief
+        assert count(store, t.brief_topics) == 1 and count(store, t.brief_sources) == 1
+        assert store.latest_briefs("rare-earth") == [brief]
+        with store.engine.connect() as conn:
+            assert conn.execute(select(t.briefs.c.id)).scalars().all() == [brief.id]
+        # The running code's schema (0001) now differs from the database: the new column and table.
+        assert {d[0] if isinstance(d, tuple) else d[0][0] for d in schema_diffs(store)} >= \
+            {"remove_table", "remove_column", "modify_type"}
+
+        downgrade(store, "0001", script_location=migrations_v2)
+        assert current_revision(store) == "0001"
+        assert "edited_by" not in {c["name"] for c in inspect(store.engine).get_columns("briefs")}
+        assert schema_diffs(store) == []
+        assert store.get_brief(brief.id) == brief and count(store, t.brief_topics) == 1
+
+        upgrade(store, script_location=migrations_v2)  # and forward again
+        assert current_revision(store) == "0002"
+        assert store.get_brief(brief.id) == brief
+    finally:
+        store.close()
+
+
+def test_second_revision_applies_to_a_pre_alembic_database(tmp_path, migrations_v2):
+    url = f"sqlite:///{tmp_path}/old.db"
+    legacy = create_engine(url)
+    metadata.create_all(legacy)
+    legacy.dispose()
+    store = Store(url)
+    try:
+        brief = store_one_brief(store)
+        upgrade(store, script_location=migrations_v2)  # stamp 0001, then 0001 -> 0002
+        assert current_revision(store) == "0002"
+        assert store.get_brief(brief.id) == brief and count(store, t.brief_topics) == 1
+        conn = sqlite3.connect(f"{tmp_path}/old.db")
+        try:
+            assert conn.execute("SELECT edited_by FROM briefs").fetchall() == [(None,)]
+        finally:
+            conn.close()
+    finally:
+        store.close()
+
+
+def test_workers_starting_at_once_migrate_once(any_db_url):
+    """Several workers run Store.create() on the same fresh database at the same moment."""
+    workers = 4
+    barrier = threading.Barrier(workers)
+    errors: list[BaseException] = []
+    stores = [Store(any_db_url) for _ in range(workers)]
+
+    def start(store: Store) -> None:
+        try:
+            barrier.wait(timeout=30)
+            store.create()
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(s,)) for s in stores]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=60)
+    try:
+        assert errors == []
+        assert current_revision(stores[0]) == BASELINE_REVISION
+        with stores[0].engine.connect() as conn:
+            from sqlalchemy import text
+
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0001"]
+        assert schema_diffs(stores[0]) == []
+    finally:
+        for s in stores:
+            s.close()
+
+
+def test_branched_migrations_are_refused_with_a_clear_error(tmp_path, migrations_v2):
+    # A second 0002-like revision also branching from 0001: two heads, ambiguous "head".
+    other = SECOND_REVISION.replace('revision = "0002"', 'revision = "0002b"')
+    (migrations_v2 / "versions" / "0002b_other.py").write_text(other, encoding="utf-8")
+    store = Store(f"sqlite:///{tmp_path}/x.db")
+    try:
+        with pytest.raises(MigrationError, match="2 heads"):
+            upgrade(store, script_location=migrations_v2)
+    finally:
+        store.close()
