@@ -74,12 +74,13 @@ def build_timeline(n_feeds: int, n_items: int, start: float, spread: float, seed
     return feeds, manifest, appear
 
 
-def run(interval: int = 60, n_items: int = 24, n_feeds: int = 6, cycles: float = 2.5,
-        workdir: Path | None = None, log=print) -> list[Result]:
+def run(interval: int = 60, n_items: int = 24, n_feeds: int = 6, cycles: float = 2.5, warmup: float = 8.0,
+        spread: float | None = None, workdir: Path | None = None, log=print) -> list[Result]:
+    """`warmup`: seconds before the first item appears (the bot's first, quiet poll of old history
+    happens meanwhile); `spread`: seconds over which items appear (default interval × cycles)."""
     work = Path(workdir or tempfile.mkdtemp(prefix="briefbot-bench-p4-"))
-    warmup = 8.0  # the first (quiet) poll of history happens right at start
     start = time.time() + warmup
-    spread = interval * cycles
+    spread = interval * cycles if spread is None else spread
     feeds, manifest, appear = build_timeline(n_feeds, n_items, start, spread)
     write_manifest(work / "feeds", manifest)
     with FeedServer(work / "feeds", hosts=n_feeds) as server, CountingLLM() as llm, TimedSlack() as slack:

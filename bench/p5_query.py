@@ -128,7 +128,8 @@ def bench_store(url: str, n: int, rounds: int, naive_rounds: int, log) -> dict:
         topics = list(TOPIC_SHARES)
         for topic in topics:  # the answers must be real: 5 newest briefs of that topic
             got = qs.run(topic).briefs
-            assert len(got) == 5 and all(topic in b.topics for b in got), (topic, len(got))
+            assert got and all(topic in b.topics for b in got), (topic, len(got))
+            assert len(got) == 5 or n < 10_000, (topic, len(got))
             assert [b.id for b in got] == [b.id for b in naive_latest(store, topic)], topic
         qs.run("tariff")  # warm caches (statement cache, pages) once, as a running bot has
         times, worst = _measure(lambda tp: qs.run(tp), topics, rounds)

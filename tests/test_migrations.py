@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-import threading
+import subprocess
+import sys
+import time
 from datetime import datetime, timezone
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from pg import pg_server, pg_url  # noqa: F401  (pytest fixtures)
-from sqlalchemy import create_engine, inspect, insert, select
+from sqlalchemy import create_engine, inspect, select, text
 
 from bot.models import Brief, Source
 from bot.store import ItemRecord, Store
@@ -201,36 +203,52 @@ def test_second_revision_applies_to_a_pre_alembic_database(tmp_path, migrations_
         store.close()
 
 
-def test_workers_starting_at_once_migrate_once(any_db_url):
-    """Several workers run Store.create() on the same fresh database at the same moment."""
+# A worker process: imports, says it is ready, waits for the starting gun, then migrates.
+WORKER = """
+import sys, time
+from pathlib import Path
+from bot.store import Store
+url, ready, go = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+ready.touch()
+while not go.exists():
+    time.sleep(0.002)
+store = Store(url)
+store.create()
+store.close()
+"""
+
+
+def test_worker_processes_starting_at_once_migrate_once(any_db_url, tmp_path):
+    """Several `briefbot run` processes call Store.create() on one fresh database at the same moment."""
     workers = 4
-    barrier = threading.Barrier(workers)
-    errors: list[BaseException] = []
-    stores = [Store(any_db_url) for _ in range(workers)]
-
-    def start(store: Store) -> None:
-        try:
-            barrier.wait(timeout=30)
-            store.create()
-        except BaseException as exc:  # collected and asserted below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=start, args=(s,)) for s in stores]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(timeout=60)
+    go = tmp_path / "go"
+    procs = [subprocess.Popen([sys.executable, "-c", WORKER, any_db_url, str(tmp_path / f"ready-{i}"), str(go)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in range(workers)]
     try:
-        assert errors == []
-        assert current_revision(stores[0]) == BASELINE_REVISION
-        with stores[0].engine.connect() as conn:
-            from sqlalchemy import text
-
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0001"]
-        assert schema_diffs(stores[0]) == []
+        deadline = time.monotonic() + 60
+        while not all((tmp_path / f"ready-{i}").exists() for i in range(workers)):
+            assert time.monotonic() < deadline, "worker processes did not start"
+            assert all(p.poll() is None for p in procs), [p.communicate() for p in procs if p.poll() is not None]
+            time.sleep(0.01)
+        go.touch()
+        results = [(p.wait(timeout=60), p.stderr.read()) for p in procs]
     finally:
-        for s in stores:
-            s.close()
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            p.stdout.close()
+            p.stderr.close()
+    assert [code for code, _ in results] == [0] * workers, [err[-2000:] for _, err in results]
+    store = Store(any_db_url)
+    try:
+        assert current_revision(store) == BASELINE_REVISION
+        with store.engine.connect() as conn:
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0001"]
+        assert schema_diffs(store) == []
+    finally:
+        store.close()
 
 
 def test_branched_migrations_are_refused_with_a_clear_error(tmp_path, migrations_v2):

@@ -14,6 +14,7 @@ shipped inside the package (bot/migrations). `upgrade()`:
 
 from __future__ import annotations
 
+import threading
 import zlib
 from contextlib import contextmanager
 from functools import lru_cache
@@ -37,6 +38,8 @@ BASELINE_REVISION = "0001"
 PG_MIGRATION_LOCK_KEY = zlib.crc32(b"briefbot:schema-migration")
 # A table every pre-Alembic briefbot database has.
 _SENTINEL_TABLE = "feeds"
+# Alembic keeps the running migration context in module globals: one run per process at a time.
+_ALEMBIC_IN_PROCESS = threading.Lock()
 
 
 class MigrationError(RuntimeError):
@@ -88,10 +91,10 @@ def _migration_transaction(engine: Engine) -> Iterator[Connection]:
             # deletes into child tables. The pragma only takes effect outside a transaction.
             conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
             conn.commit()
-            pass  # waits (busy_timeout) for another migrating worker
+            conn.exec_driver_sql("BEGIN IMMEDIATE")  # waits (busy_timeout) for another migrating worker
         elif dialect == "postgresql":
             # Released by COMMIT/ROLLBACK; DDL is transactional on PostgreSQL, so a crash leaves nothing half-done.
-            pass
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_MIGRATION_LOCK_KEY})
         else:
             conn.begin()
         try:
@@ -118,7 +121,7 @@ def upgrade(store: "Store", revision: str = "head", script_location: str | Path 
         # Fast path for every start but the first after an upgrade: no lock, no Alembic run.
         if _current(conn) == target:
             return
-    with _migration_transaction(store.engine) as conn:
+    with _ALEMBIC_IN_PROCESS, _migration_transaction(store.engine) as conn:
         tables = set(inspect(conn).get_table_names())
         cfg = alembic_config(conn, script_location)
         if "alembic_version" not in tables and _SENTINEL_TABLE in tables:
@@ -129,5 +132,5 @@ def upgrade(store: "Store", revision: str = "head", script_location: str | Path 
 def downgrade(store: "Store", revision: str, script_location: str | Path | None = None) -> None:
     """Step the schema back to `revision` (for operators rolling back a release; data in dropped
     columns/tables is lost)."""
-    with _migration_transaction(store.engine) as conn:
+    with _ALEMBIC_IN_PROCESS, _migration_transaction(store.engine) as conn:
         command.downgrade(alembic_config(conn, script_location), revision)
