@@ -116,7 +116,7 @@ def _categories(profiler: cProfile.Profile) -> dict[str, float]:
 
 
 def run(n_feeds: int = 1000, items: int = 20, latency_ms: float = 100.0, hosts: int = 50,
-        profile: bool = True, profile_feeds: int = 300, workdir: Path | None = None, log=print) -> list[Result]:
+        profile: bool = True, profile_feeds: int = 200, workdir: Path | None = None, log=print) -> list[Result]:
     logging.getLogger("briefbot").setLevel(logging.ERROR)
     work = Path(workdir or tempfile.mkdtemp(prefix="briefbot-bench-p1-"))
     feeds = make_corpus(n_feeds, items)

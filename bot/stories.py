@@ -56,6 +56,9 @@ _GLOSSARY: dict[str, tuple[str, ...]] = {
     "smuggling": ("smuggled", "smuggling", "走私"),
 }
 
+_GENERIC_ENTITIES = {"china", "us", "rare-earth", "tariff", "export-control", "name:china", "name:chinese",
+                     "name:beijing", "name:washington", "name:tariffs", "name:rare"}
+
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _STOP = set("the a an of to in on for and or with by as at from is are was were be been has have had "
             "its it this that after over under new says said will would could may might amid".split())
@@ -146,7 +149,8 @@ def similarity(a: StorySignature, b: StorySignature) -> float:
     if not set(a.topics) & set(b.topics):
         return 0.0
     numbers = _numbers_shared(a.numbers, b.numbers)
-    shared_entities = len(set(a.entities) & set(b.entities))
+    # Entities every story in this domain mentions say nothing about *which* story it is.
+    shared_entities = len((set(a.entities) & set(b.entities)) - _GENERIC_ENTITIES)
     title_sim = 0.0
     if a.lang == b.lang and a.title_tokens and b.title_tokens:
         ta, tb = set(a.title_tokens), set(b.title_tokens)
@@ -158,11 +162,11 @@ def similarity(a: StorySignature, b: StorySignature) -> float:
     score = 0.0
     if numbers >= 2:
         score = max(score, 0.9)
-    if numbers >= 1 and (shared_entities >= 3 or title_sim >= 0.25):
+    if numbers >= 1 and (shared_entities >= 2 or title_sim >= 0.3):
         score = max(score, 0.8)
-    if title_sim >= 0.5:
+    if title_sim >= 0.6:
         score = max(score, 0.75)
-    if title_sim >= 0.3 and shared_entities >= 4:
+    if title_sim >= 0.4 and shared_entities >= 3:
         score = max(score, 0.7)
     return score
 
