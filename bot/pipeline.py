@@ -26,7 +26,7 @@ from bot.stories import StorySignature, find_same_story, make_signature, STORY_W
 from bot.store import ItemRecord, Store
 from bot.summarise import Article
 from bot.summarise.extractive import extractive_content
-from bot.text import detect_language
+from bot.text import defang_links, detect_language
 from bot.topics import TopicMatcher
 
 log = logging.getLogger("briefbot.pipeline")
@@ -243,7 +243,8 @@ class Poller:
         """Join the item to an existing story or make a new brief. Returns brief id, "merged" or "irrelevant"."""
         numbers = _signature_numbers(article.title + "\n" + article.text)
         sig = make_signature(article.title, article.text, article.lang, article.topics, numbers, article.published)
-        source = Source(url=article.url, feed=article.feed, title=article.title, published=article.published)
+        source = Source(url=article.url, feed=article.feed, title=defang_links(article.title),
+                        published=article.published)
         while True:
             async with self._story_lock:
                 since = (article.published or utcnow()) - STORY_WINDOW
@@ -324,6 +325,10 @@ class Poller:
                 title, summary = llm_brief.title, llm_brief.summary
                 figures = llm_brief.figures or figures
         figures = [_fill_labels(f, settings) for f in figures]
+        # Feed and model text may carry URLs; only the sources may be links in a posted brief.
+        title, summary = ({k: defang_links(v) for k, v in d.items()} for d in (title, summary))
+        figures = [f.model_copy(update={"label": {k: defang_links(v) for k, v in f.label.items()}})
+                   for f in figures]
         brief = Brief(id=new_brief_id(article.feed, record.item_key), topics=article.topics, title=title,
                       summary=summary, figures=figures, sources=[source], mode=mode)
         record.status = "briefed"

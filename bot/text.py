@@ -419,3 +419,22 @@ def normalise_for_match(text: str) -> str:
     if not text:
         return ""
     return _WS_RE.sub(" ", unicodedata.normalize("NFKC", text)).strip().casefold()
+
+
+# Chat clients turn URLs in message text into links (Slack even without <...>, Discord also
+# inside [text](url)); a brief may only link to its sources, so other URLs are shown defanged.
+_LINKISH_RE = re.compile(r"(?i)\b(?:(?:https?|ftp)://|www\.)[^\s<>\"'()\[\]]+")
+
+
+def defang_links(text: str) -> str:
+    """`https://evil.example/x` -> `hxxps://evil[.]example/x`: readable, never clickable. Idempotent."""
+    def defang(match: re.Match) -> str:
+        url = match.group(0)
+        scheme, sep, rest = url.partition("://")
+        if not sep:
+            scheme, rest = "", url
+        host, slash, path = rest.partition("/")
+        scheme = re.sub(r"(?i)^(h)tt(ps?)$", r"\1xx\2", scheme) if scheme else ""
+        return (scheme + sep if sep else "") + host.replace(".", "[.]") + slash + path
+
+    return _LINKISH_RE.sub(defang, text or "")

@@ -28,12 +28,19 @@ KEY_FIGURES = {"en": "Key figures: ", "zh": "关键数字："}
 SEPARATOR = {"en": "; ", "zh": "；"}
 
 
+def _is_heading(sentence: str, lang: str) -> bool:
+    """Section headings ("Rare Earth", "一、谈判进展") read badly as summary sentences."""
+    if sentence.endswith((".", "!", "?", "。", "！", "？", "…", "\"", "”")):
+        return False
+    return len(sentence.split()) < 6 if lang == "en" else len(sentence) < 16
+
+
 def lead_sentences(text: str, lang: str, keyword_hits=None, figure_texts: list[str] | None = None) -> list[str]:
     """Up to three sentences: the lead, then the sentences that carry topic words or figures.
 
     Kept in article order so the summary reads naturally.
     """
-    sentences = [s.strip() for s in split_sentences(text, lang) if len(s.strip()) >= 8]
+    sentences = [s.strip() for s in split_sentences(text, lang) if not _is_heading(s.strip(), lang)]
     if not sentences:
         return []
     budget = MAX_SUMMARY_CHARS.get(lang, 480)
@@ -78,6 +85,9 @@ def extractive_content(article: Article, settings: Settings, keyword_hits=None,
                        max_figures: int = 6) -> tuple[dict[str, str], dict[str, str], list[Figure]]:
     """(title, summary, figures) per configured language, all copied or labelled, never invented."""
     figures = extract_figures(article.text, article.lang, max_figures=max_figures)
+    if any(f.unit for f in figures):
+        # A bare number ("Group 1", "3") says little without its unit once real figures exist.
+        figures = [f for f in figures if f.unit]
     lead = lead_sentences(article.text, article.lang, keyword_hits, [f.text for f in figures])
     joiner = "" if article.lang == "zh" else " "
     title: dict[str, str] = {}
