@@ -22,7 +22,7 @@ from bot.feeds.parse import FeedParseError, ParsedEntry, parse_feed
 from bot.figures import find_numbers
 from bot.items import identify
 from bot.models import Brief, Figure, Source, new_brief_id, utcnow
-from bot.stories import StorySignature, find_same_story, make_signature, STORY_WINDOW
+from bot.stories import STORY_WINDOW, StoryIndex, StorySignature, find_same_story, make_signature
 from bot.store import ItemRecord, Store
 from bot.summarise import Article
 from bot.summarise.extractive import extractive_content
@@ -35,6 +35,8 @@ log = logging.getLogger("briefbot.pipeline")
 FEED_LEASE = timedelta(minutes=5)
 # Published times further in the future than this are publisher clock errors: use fetch time.
 FUTURE_SLACK = timedelta(minutes=30)
+# How often other workers' new stories are read into this process's story index.
+STORY_REFRESH = timedelta(seconds=5)
 SIGNIFICANT_KINDS = {"percent", "money", "quantity", "duration", "count"}
 
 
@@ -95,6 +97,26 @@ class Poller:
         self._story_lock = asyncio.Lock()
         # Stories being summarised right now: (signature, future resolving to the brief id or None).
         self._pending: list[tuple[StorySignature, asyncio.Future]] = []
+        # Signatures never change once a story exists, so they are read from the store once.
+        self._stories = StoryIndex()
+        self._stories_read_at: datetime | None = None
+
+    def _recent_stories(self, now: datetime) -> StoryIndex:
+        """The story index, topped up with stories other workers (or earlier runs) created.
+
+        This process's own stories enter the index as they are made; other workers' stories are
+        read every few seconds (a same-second race between workers is a documented residual)."""
+        if self._stories_read_at is not None and now - self._stories_read_at < STORY_REFRESH:
+            return self._stories
+        # Overlap the last read generously: other workers' clocks and commits lag a little.
+        since = now - STORY_WINDOW - STORY_WINDOW / 2 if self._stories_read_at is None \
+            else self._stories_read_at - timedelta(minutes=10)
+        for story_id, signature, _lang in self.store.story_candidates(since, limit=None):
+            if story_id not in self._stories:
+                self._stories.add(story_id, StorySignature.from_dict(signature))
+        self._stories_read_at = now
+        self._stories.evict_published_before(now - 2 * STORY_WINDOW)
+        return self._stories
 
     @property
     def settings(self) -> Settings:
@@ -196,13 +218,15 @@ class Poller:
         allowed_topics = self.settings.feed_topics(feed)
         seen_in_this_body: set[str] = set()
         quiet: list[ItemRecord] = []
-        for entry in entries:
-            ident = identify(entry.guid, entry.link, entry.title, entry.text, entry.published)
+        idents = [identify(e.guid, e.link, e.title, e.text, e.published) for e in entries]
+        # One query for the whole document instead of one per entry.
+        known = self.store.known_item_keys(feed.name, idents)
+        for entry, ident in zip(entries, idents):
             if ident.item_key in seen_in_this_body:
                 continue  # duplicate GUIDs inside one feed document
             seen_in_this_body.add(ident.item_key)
-            if self.store.find_item(feed.name, ident.item_key, ident.link_key, ident.content_key):
-                continue
+            if known & {ident.item_key, ident.link_key, ident.content_key} - {None}:
+                continue  # seen before, possibly under another GUID (same link or same content)
             published = entry.published
             if published and published > now + FUTURE_SLACK:
                 published = now
@@ -247,9 +271,7 @@ class Poller:
                         published=article.published)
         while True:
             async with self._story_lock:
-                since = (article.published or utcnow()) - STORY_WINDOW
-                candidates = [(bid, StorySignature.from_dict(s)) for bid, s, _ in self.store.story_candidates(since)]
-                match = find_same_story(sig, candidates)
+                match = self._recent_stories(utcnow()).find_same_story(sig)
                 pending = None
                 if match is None:
                     pending = next((fut for psig, fut in self._pending
@@ -327,14 +349,13 @@ class Poller:
         figures = [_fill_labels(f, settings) for f in figures]
         # Feed and model text may carry URLs; only the sources may be links in a posted brief.
         title, summary = ({k: defang_links(v) for k, v in d.items()} for d in (title, summary))
-        figures = [f.model_copy(update={"label": {k: defang_links(v) for k, v in f.label.items()}})
-                   for f in figures]
         brief = Brief(id=new_brief_id(article.feed, record.item_key), topics=article.topics, title=title,
                       summary=summary, figures=figures, sources=[source], mode=mode)
         record.status = "briefed"
         targets = [str(t) for t in settings.targets_for(article.topics)]
         if not self.store.save_new_brief(brief, record, targets, sig.to_dict(), language=article.lang):
             return None
+        self._stories.add(brief.id, sig)
         metrics.BRIEFS.labels(mode).inc()
         metrics.ITEMS.labels("briefed").inc()
         log.info("new %s brief %s: %s (%s) → %d target(s)", mode, brief.id, article.title, article.feed,
@@ -343,7 +364,8 @@ class Poller:
 
 
 def _fill_labels(figure: Figure, settings: Settings) -> Figure:
-    """Every figure carries a label in every brief language (kind-based when unknown)."""
+    """Every figure carries a label in every brief language (kind-based when unknown), without live links."""
+    figure = figure.model_copy(update={"label": {k: defang_links(v) for k, v in figure.label.items()}})
     if all(figure.label.get(lang) for lang in settings.languages):
         return figure
     label = dict(figure.label)

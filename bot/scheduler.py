@@ -169,8 +169,10 @@ class BotRunner:
         await self._stop.wait()
 
     async def stop(self) -> None:
+        # Pause (no new jobs) rather than shut down first: APScheduler's asyncio executor cancels
+        # running jobs on shutdown, which would cut an in-flight poll or delivery short.
         if self.scheduler is not None and self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
+            self.scheduler.pause()
         pending = [t for t in self._inflight if not t.done() and t is not asyncio.current_task()]
         if pending:
             log.info("waiting up to %ss for %d in-flight job(s)", SHUTDOWN_GRACE_SECONDS, len(pending))
@@ -178,6 +180,8 @@ class BotRunner:
             for task in still:
                 # Cancelled deliveries stay pending in the outbox (their lease expires); nothing is lost.
                 task.cancel()
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
         for service in reversed(self._services):
             try:
                 await service.stop()

@@ -181,6 +181,65 @@ def _published(sig: StorySignature) -> datetime | None:
         return None
 
 
+class StoryIndex:
+    """Recent stories' signatures, indexed by the signals that can make two articles one story.
+
+    A match needs a shared figure, shared title words or shared specific entities, so only
+    stories sharing at least one of those are compared — not every story of the last 48 h.
+    """
+
+    def __init__(self) -> None:
+        self._sigs: dict[str, StorySignature] = {}
+        self._by_key: dict[object, set[str]] = {}
+
+    @staticmethod
+    def _keys(sig: StorySignature) -> set:
+        keys: set = {("n",) + tuple(n) for n in sig.numbers}
+        keys |= {("t", tok) for tok in sig.title_tokens}
+        keys |= {("e", e) for e in sig.entities if e not in _GENERIC_ENTITIES}
+        return keys
+
+    def __contains__(self, story_id: str) -> bool:
+        return story_id in self._sigs
+
+    def __len__(self) -> int:
+        return len(self._sigs)
+
+    def add(self, story_id: str, sig: StorySignature) -> None:
+        if story_id in self._sigs:
+            return
+        self._sigs[story_id] = sig
+        for key in self._keys(sig):
+            self._by_key.setdefault(key, set()).add(story_id)
+
+    def evict_published_before(self, cutoff: datetime) -> None:
+        old = [sid for sid, sig in self._sigs.items() if (_published(sig) or cutoff) < cutoff]
+        for sid in old:
+            for key in self._keys(self._sigs.pop(sid)):
+                ids = self._by_key.get(key)
+                if ids is not None:
+                    ids.discard(sid)
+                    if not ids:
+                        del self._by_key[key]
+
+    def find_same_story(self, sig: StorySignature) -> str | None:
+        # similarity() can only reach SAME_STORY with a shared figure or two shared title words
+        # (its entity rules also need title overlap), so only those stories are compared.
+        by_number: set[str] = set()
+        title_hits: dict[str, int] = {}
+        for key in self._keys(sig):
+            ids = self._by_key.get(key)
+            if not ids:
+                continue
+            if key[0] == "n":
+                by_number |= ids
+            elif key[0] == "t":
+                for sid in ids:
+                    title_hits[sid] = title_hits.get(sid, 0) + 1
+        ids = by_number | {sid for sid, hits in title_hits.items() if hits >= 2}
+        return find_same_story(sig, [(sid, self._sigs[sid]) for sid in sorted(ids)])
+
+
 def find_same_story(sig: StorySignature, candidates: list[tuple[str, StorySignature]]) -> str | None:
     """The id of the best-matching candidate story, or None."""
     best_id, best = None, 0.0

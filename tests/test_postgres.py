@@ -7,6 +7,7 @@ The contract tests run on SQLite too, so the two backends are held to the same b
 from __future__ import annotations
 
 import json
+from collections import Counter
 import os
 import random
 import signal
@@ -26,11 +27,12 @@ from feedgen import TOPICS, Entry, atom, rss
 from loopback import LoopbackServer, Reply, Request
 from pg import pg_server, pg_url  # noqa: F401  (pytest fixtures)
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from bot.models import Brief, Digest, Figure, Source, utcnow
 from bot.store import ItemRecord, Store, as_utc
 from bot.store import schema as t
+from bot.store.migrate import PG_MIGRATION_LOCK_KEY, current_revision, head_revision
 
 MINUTE = timedelta(minutes=1)
 
@@ -356,7 +358,7 @@ def story(k: int, feed: int) -> Entry:
         title = f"{w[0].title()} {w[1]} rare earth {w[2]} {w[3]}"
         body = (f"{w[0].title()} said its {w[1]} plant will ship {q} tonnes of rare earth oxide to {w[4]} buyers. "
                 f"Output at {w[5]} is expected to stay steady.")
-    return Entry(title, body, guid=f"story-{k}-feed-{feed}", link=f"https://outlet{feed}.example/news/{k}")
+    return Entry(title, body, guid=f"urn:briefbot-test:story-{k}-feed-{feed}", link=f"https://outlet{feed}.example/news/{k}")
 
 
 def duplicate_pair(d: int, feed_a: int, feed_b: int) -> tuple[Entry, Entry]:
@@ -365,17 +367,17 @@ def duplicate_pair(d: int, feed_a: int, feed_b: int) -> tuple[Entry, Entry]:
     a = [word(20000 + 20 * d + i) for i in range(10)]
     first = Entry(f"{a[0].title()} {a[1]} rare earth {a[2]} {a[3]}",
                   f"{a[0].title()} cut rare earth export quotas to {q} tonnes, down {pct} from last year.",
-                  guid=f"dup-{d}-feed-{feed_a}", link=f"https://outlet{feed_a}.example/dup/{d}")
+                  guid=f"urn:briefbot-test:dup-{d}-feed-{feed_a}", link=f"https://outlet{feed_a}.example/dup/{d}")
     second = Entry(f"{a[5].title()} {a[6]} {a[7]} rare earth {a[8]}",
                    f"Quotas for rare earth exports fall {pct} to {q} tonnes, {a[5].title()} reports from {a[9]}.",
-                   guid=f"dup-{d}-feed-{feed_b}", link=f"https://outlet{feed_b}.example/dup/{d}")
+                   guid=f"urn:briefbot-test:dup-{d}-feed-{feed_b}", link=f"https://outlet{feed_b}.example/dup/{d}")
     return first, second
 
 
 def irrelevant(feed: int) -> Entry:
     w = [word(40000 + 10 * feed + i) for i in range(3)]
     return Entry(f"{w[0].title()} wins the {w[1]} cup final", f"A late goal in {w[2]} sealed the match 3-1.",
-                 guid=f"football-feed-{feed}", link=f"https://outlet{feed}.example/sport/{feed}")
+                 guid=f"urn:briefbot-test:football-feed-{feed}", link=f"https://outlet{feed}.example/sport/{feed}")
 
 
 @dataclass
@@ -404,7 +406,7 @@ def build_fleet() -> Fleet:
         round1[fb].insert(0, second)
         duplicates.append(((feed_name(fa), first.guid), (feed_name(fb), second.guid)))
     round2 = {f: [story(1000 + f, f)] + entries for f, entries in round1.items()}
-    relevant1 = {(feed_name(f), e.guid) for f, es in round1.items() for e in es if not e.guid.startswith("football")}
+    relevant1 = {(feed_name(f), e.guid) for f, es in round1.items() for e in es if "football" not in e.guid}
     relevant2 = {(feed_name(f), es[0].guid) for f, es in round2.items()}
     irrelevant_ = {(feed_name(f), irrelevant(f).guid) for f in range(FEEDS)}
     return Fleet(round1, round2, relevant1, relevant2, irrelevant_, duplicates)
@@ -415,29 +417,40 @@ class FeedFarm:
 
     def __init__(self, fleet: Fleet):
         self.fleet = fleet
-        self.round = 1
         self.fetches: dict[str, list[float]] = {}
         self._lock = threading.Lock()
+        self.round = 0
+        self._replies: dict[int, Reply] = {}
+        self.start_round(1)
         self.server = LoopbackServer()
         self.server.route("*", self._serve)
+
+    def start_round(self, number: int) -> None:
+        """Publish the round's documents (rendered once: an unchanged feed answers byte-identical bodies)."""
+        entries = self.fleet.round1 if number == 1 else self.fleet.round2
+        delay = KILL_ROUND_DELAY if number == 2 else 0.0
+        replies = {}
+        for f, es in entries.items():
+            if f % 2:
+                replies[f] = Reply(200, atom(es, title=f"Outlet {f}"), content_type="application/atom+xml",
+                                   delay=delay)
+            elif f % 10 == 4:
+                replies[f] = Reply(200, rss(es, title=f"Outlet {f}", encoding="gbk"),
+                                   content_type="text/xml; charset=gbk", delay=delay)
+            else:
+                replies[f] = Reply(200, rss(es, title=f"Outlet {f}"), content_type="application/rss+xml",
+                                   delay=delay)
+        with self._lock:
+            self.round, self._replies = number, replies
 
     def url(self, f: int) -> str:
         return self.server.url(f"/feeds/{feed_name(f)}.xml")
 
     def _serve(self, req: Request) -> Reply:
         name = req.path.rsplit("/", 1)[-1].removesuffix(".xml")
-        f = int(name.rsplit("-", 1)[-1])
         with self._lock:
             self.fetches.setdefault(name, []).append(time.monotonic())
-            current = self.round
-        entries = (self.fleet.round1 if current == 1 else self.fleet.round2)[f]
-        delay = KILL_ROUND_DELAY if current == 2 else 0.0
-        if f % 2:
-            return Reply(200, atom(entries, title=f"Outlet {f}"), content_type="application/atom+xml", delay=delay)
-        if f % 10 == 4:
-            return Reply(200, rss(entries, title=f"Outlet {f}", encoding="gbk"),
-                         content_type="text/xml; charset=gbk", delay=delay)
-        return Reply(200, rss(entries, title=f"Outlet {f}"), content_type="application/rss+xml", delay=delay)
+            return self._replies[int(name.rsplit("-", 1)[-1])]
 
 
 def free_port() -> int:
@@ -513,6 +526,12 @@ class Observer:
         rows = self.store.outbox_rows()
         return bool(rows) and all(r.status == "sent" for r in rows) and len(rows) == len(self.brief_ids())
 
+    def waiting_on_locks(self) -> int:
+        with self.store.engine.connect() as c:
+            return c.execute(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+                                  "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                                  )).scalar_one()
+
     def leased_by(self, owner: str) -> set[str]:
         with self.store.engine.connect() as c:
             return set(c.execute(select(t.feeds.c.name).where(t.feeds.c.lease_owner == owner,
@@ -564,6 +583,12 @@ def test_three_workers_share_200_feeds_and_survive_a_killed_worker(pg_url, tmp_p
     }, allow_unicode=True), encoding="utf-8")
     out = tmp_path / "out" / "briefs.jsonl"
     obs = Observer(pg_url)
+    # Start the workers together: hold the schema-migration lock until all three wait on it, as
+    # if they were started at once on three hosts (otherwise the first to finish importing claims
+    # every feed before the others exist).
+    gate = obs.store.engine.connect()
+    gate.execute(text("SELECT pg_advisory_lock(:key)"), {"key": PG_MIGRATION_LOCK_KEY})
+    gate.commit()
     workers = [start_worker(i, tmp_path, pg_url, config) for i in range(3)]
 
     def diagnostics() -> str:
@@ -573,30 +598,44 @@ def test_three_workers_share_200_feeds_and_survive_a_killed_worker(pg_url, tmp_p
             parts.append(f"--- worker {i} (pid {w.proc.pid}, exit {w.proc.poll()}):\n" + "\n".join(tail))
         try:
             items = obs.items()
-            parts.append(f"items: {len(items)}, briefs: {len(obs.brief_ids())}, "
-                         f"outbox: {[(r.status, r.attempts) for r in obs.store.outbox_rows()][:10]}…")
+            wanted = fleet.relevant1 | (fleet.relevant2 if farm.round == 2 else set())
+            missing = [k for k in wanted if items.get(k, ("",))[0] not in ("briefed", "merged")]
+            outbox = Counter((r.status, r.attempts) for r in obs.store.outbox_rows())
+            parts.append(f"items recorded: {len(items)}, relevant not briefed: {len(missing)} {missing[:3]}, "
+                         f"briefs: {len(obs.brief_ids())}, outbox (status, attempts): {dict(outbox)}")
         except Exception as exc:  # the database itself may be the problem
             parts.append(f"database unreadable: {exc}")
         return "\n".join(parts)
 
     try:
-        # ---- round 1: 3 workers, 200 feeds, no coordinator.
+        # ---- round 1: 3 workers, 200 feeds, no coordinator (they even migrate the empty database at once).
+        wait_for("all workers waiting to migrate", lambda: obs.waiting_on_locks() == len(workers), 60, diagnostics)
+        gate.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": PG_MIGRATION_LOCK_KEY})
+        gate.commit()
+        wait_for("the workers to create the schema", lambda: current_revision(obs.store) == head_revision(), 60,
+                 diagnostics)
         wait_for("all round-1 items briefed and delivered", lambda: obs.done(fleet.relevant1), 90, diagnostics)
         assert all(w.proc.poll() is None for w in workers), diagnostics()
         briefs1, split1 = check_exactly_once(obs, fleet, fleet.relevant1, out)
-        # The work was shared: every worker polled feeds and delivered briefs.
+        # Each feed was parsed once (its document then stays byte-identical), by whichever worker
+        # claimed it; across the workers every brief was sent exactly once.
         polls = [w.metric("briefbot_polls_total", outcome="ok") for w in workers]
         sent = [w.metric("briefbot_deliveries_total", target="jsonl", outcome="sent") for w in workers]
-        assert all(p > 0 for p in polls), polls
-        assert sum(sent) == briefs1, (sent, briefs1)  # across workers, each brief was sent once
+        assert sum(polls) == FEEDS, polls
+        assert sum(sent) == briefs1, (sent, briefs1)
 
-        # ---- round 2: a new story in every feed; feeds answer slowly, and one worker is killed
+        # ---- round 2: a new story in every feed; feeds answer slowly, and a worker is killed
         # while it holds feed leases.
-        with farm._lock:
-            farm.round = 2
-        victim, survivors = workers[0], workers[1:]
-        wait_for("the victim to lease feeds in round 2", lambda: bool(obs.leased_by(victim.worker_id)), 60,
-                 diagnostics)
+        farm.start_round(2)
+        holders: dict[str, Worker] = {}
+
+        def someone_holds_leases() -> bool:
+            holders.update({w.worker_id: w for w in workers if obs.leased_by(w.worker_id)})
+            return bool(holders)
+
+        wait_for("a worker to lease feeds in round 2", someone_holds_leases, 60, diagnostics)
+        victim = next(iter(holders.values()))
+        survivors = [w for w in workers if w is not victim]
         victim.proc.send_signal(signal.SIGKILL)
         victim.proc.wait(timeout=10)
         held = obs.leased_by(victim.worker_id)
@@ -630,5 +669,7 @@ def test_three_workers_share_200_feeds_and_survive_a_killed_worker(pg_url, tmp_p
                 w.proc.kill()
                 w.proc.wait()
         farm.server.stop()
+        gate.close()
         obs.store.close()
+    # The survivors shut down cleanly on SIGTERM.
     assert [w.proc.returncode for w in survivors] == [0, 0], diagnostics()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import calendar
 import io
 import re
+import xml.sax
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from urllib.parse import urljoin
@@ -165,7 +166,9 @@ def parse_feed(body: bytes, content_type: str | None, url: str) -> ParsedFeed:
     problem = _describe(exc) if result.get("bozo") else None
     if content_type is None and isinstance(exc, feedparser.NonXMLContentType):
         problem = None  # the server sent no Content-Type at all; the XML itself is fine
-    if not version and not entries:
+    # Broken XML that yielded nothing is a failure (visible in `briefbot feeds`), not an empty "ok" feed.
+    broken_xml = isinstance(exc, xml.sax.SAXException)
+    if not entries and (not version or broken_xml):
         looks_html = _HTML_RE.search(body[:4096]) is not None or "html" in (content_type or "").lower()
         if looks_html:
             raise FeedParseError(url, "got an HTML page, not an RSS/Atom feed (is the feed URL right?)")

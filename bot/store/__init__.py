@@ -224,14 +224,24 @@ class Store:
             row = c.execute(select(t.items).where(t.items.c.feed == feed, or_(*conds)).limit(1)).first()
         return dict(row._mapping) if row else None
 
-    def known_item_keys(self, feed: str, item_keys: Iterable[str]) -> set[str]:
-        keys = list(item_keys)
-        if not keys:
+    def known_item_keys(self, feed: str, idents: Iterable) -> set[str]:
+        """Which of these identities (bot.items.ItemIdentity) a feed has seen: matching item, link or
+        content keys, in one query (GUID churn is caught through the link and content keys)."""
+        idents = list(idents)
+        item_keys = [i.item_key for i in idents]
+        link_keys = [i.link_key for i in idents if i.link_key]
+        content_keys = [i.content_key for i in idents if i.content_key]
+        if not idents:
             return set()
+        conds = [t.items.c.item_key.in_(item_keys)]
+        if link_keys:
+            conds.append(t.items.c.link_key.in_(link_keys))
+        if content_keys:
+            conds.append(t.items.c.content_key.in_(content_keys))
         with self.engine.connect() as c:
-            rows = c.execute(select(t.items.c.item_key).where(t.items.c.feed == feed,
-                                                              t.items.c.item_key.in_(keys))).all()
-        return {r[0] for r in rows}
+            rows = c.execute(select(t.items.c.item_key, t.items.c.link_key, t.items.c.content_key)
+                             .where(t.items.c.feed == feed, or_(*conds))).all()
+        return {key for row in rows for key in row if key}
 
     def record_items(self, records: list[ItemRecord], now: datetime | None = None) -> None:
         """Record entries that produce no brief (irrelevant, too old) as seen."""
@@ -242,18 +252,25 @@ class Store:
             for rec in records:
                 self._insert_item(c, rec, now)
 
-    def _insert_item(self, c, rec: ItemRecord, now: datetime) -> bool:
-        try:
-            with c.begin_nested():
-                c.execute(insert(t.items).values(
-                    feed=rec.feed, item_key=rec.item_key, guid=rec.guid, link=rec.link, link_key=rec.link_key,
-                    content_key=rec.content_key, title=rec.title, published=rec.published, seen_at=now,
-                    status=rec.status, topics=rec.topics, brief_id=rec.brief_id))
-            c.execute(update(t.feeds).where(t.feeds.c.name == rec.feed)
-                      .values(items_total=t.feeds.c.items_total + 1))
-            return True
-        except IntegrityError:
-            return False  # already recorded by a concurrent worker
+    def _insert_item(self, c, rec: ItemRecord, now: datetime, savepoint: bool = True) -> bool:
+        row = insert(t.items).values(
+            feed=rec.feed, item_key=rec.item_key, guid=rec.guid, link=rec.link, link_key=rec.link_key,
+            content_key=rec.content_key, title=rec.title, published=rec.published, seen_at=now,
+            status=rec.status, topics=rec.topics, brief_id=rec.brief_id)
+        if savepoint:
+            try:
+                with c.begin_nested():
+                    c.execute(row)
+            except IntegrityError:
+                return False  # already recorded by a concurrent worker
+        else:
+            # No savepoint: with pysqlite, a SAVEPOINT that opens the transaction commits on its
+            # RELEASE, which would split the item from the rest of the caller's transaction (a crash
+            # in between loses the brief). A duplicate raises IntegrityError and the caller rolls back.
+            c.execute(row)
+        c.execute(update(t.feeds).where(t.feeds.c.name == rec.feed)
+                  .values(items_total=t.feeds.c.items_total + 1))
+        return True
 
     # ----------------------------------------------------------------- briefs
     def save_new_brief(self, brief: Brief, item: ItemRecord, targets: list[str], signature: dict | None,
@@ -264,21 +281,22 @@ class Store:
         before commit leaves nothing, so the next poll briefs the item again: no loss, no double.
         """
         now = now or utcnow()
-        with self.engine.begin() as c:
-            item.brief_id = brief.id
-            if not self._insert_item(c, item, now):
-                c.rollback()
-                return False
-            c.execute(insert(t.briefs).values(
-                id=brief.id, doc=brief.to_json_dict(), mode=brief.mode, created=brief.created, updated=now,
-                published=brief.published, language=language, search_text=_search_text(brief),
-                signature=signature))
-            for topic in brief.topics:
-                c.execute(insert(t.brief_topics).values(brief_id=brief.id, topic=topic, created=brief.created))
-            for s in brief.sources:
-                c.execute(insert(t.brief_sources).values(brief_id=brief.id, url=s.url, feed=s.feed,
-                                                         title=s.title, published=s.published, added=now))
-            self._enqueue(c, "brief", brief.id, targets, now)
+        try:
+            with self.engine.begin() as c:
+                item.brief_id = brief.id
+                self._insert_item(c, item, now, savepoint=False)
+                c.execute(insert(t.briefs).values(
+                    id=brief.id, doc=brief.to_json_dict(), mode=brief.mode, created=brief.created, updated=now,
+                    published=brief.published, language=language, search_text=_search_text(brief),
+                    signature=signature))
+                for topic in brief.topics:
+                    c.execute(insert(t.brief_topics).values(brief_id=brief.id, topic=topic, created=brief.created))
+                for s in brief.sources:
+                    c.execute(insert(t.brief_sources).values(brief_id=brief.id, url=s.url, feed=s.feed,
+                                                             title=s.title, published=s.published, added=now))
+                self._enqueue(c, "brief", brief.id, targets, now)
+        except IntegrityError:
+            return False  # another worker recorded the item (or the brief) first; nothing changed
         return True
 
     def add_source_to_brief(self, brief_id: str, source: Source, item: ItemRecord,
@@ -289,11 +307,16 @@ class Store:
         `brief`, when given, replaces the stored document (e.g. merged figures).
         """
         now = now or utcnow()
+        try:
+            return self._add_source(brief_id, source, item, brief, signature, now)
+        except IntegrityError:
+            return False  # the item was recorded first by another worker; nothing changed
+
+    def _add_source(self, brief_id: str, source: Source, item: ItemRecord, brief: Brief | None,
+                    signature: dict | None, now: datetime) -> bool:
         with self.engine.begin() as c:
             item.brief_id = brief_id
-            if not self._insert_item(c, item, now):
-                c.rollback()
-                return False
+            self._insert_item(c, item, now, savepoint=False)
             row = c.execute(select(t.briefs.c.doc).where(t.briefs.c.id == brief_id)).first()
             if row is None:
                 c.rollback()
@@ -352,12 +375,12 @@ class Store:
             rows = c.execute(q.order_by(t.briefs.c.created.desc())).all()
         return [Brief.model_validate(r.doc) for r in rows]
 
-    def story_candidates(self, since: datetime, limit: int = 500) -> list[tuple[str, dict, str | None]]:
+    def story_candidates(self, since: datetime, limit: int | None = 500) -> list[tuple[str, dict, str | None]]:
         """(brief id, signature, language) of recent stories, for cross-outlet matching."""
+        q = (select(t.briefs.c.id, t.briefs.c.signature, t.briefs.c.language)
+             .where(t.briefs.c.created >= since).order_by(t.briefs.c.created.desc()))
         with self.engine.connect() as c:
-            rows = c.execute(select(t.briefs.c.id, t.briefs.c.signature, t.briefs.c.language)
-                             .where(t.briefs.c.created >= since)
-                             .order_by(t.briefs.c.created.desc()).limit(limit)).all()
+            rows = c.execute(q.limit(limit) if limit else q).all()
         return [(r.id, r.signature or {}, r.language) for r in rows]
 
     def count_briefs(self) -> int:
@@ -365,14 +388,30 @@ class Store:
             return c.execute(select(func.count()).select_from(t.briefs)).scalar_one()
 
     # ----------------------------------------------------------------- outbox
+    def _insert_ignoring_duplicates(self, c, table, rows: list[dict]) -> None:
+        """INSERT … ON CONFLICT DO NOTHING: no savepoint, so it never splits the caller's transaction
+        (with pysqlite a SAVEPOINT that opens a transaction commits on its own release)."""
+        if not rows:
+            return
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        elif self.engine.dialect.name == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        else:  # other databases: one savepoint per row
+            for row in rows:
+                try:
+                    with c.begin_nested():
+                        c.execute(insert(table).values(**row))
+                except IntegrityError:
+                    pass
+            return
+        c.execute(dialect_insert(table).on_conflict_do_nothing(), rows)
+
     def _enqueue(self, c, kind: str, ref_id: str, targets: list[str], now: datetime) -> None:
-        for target in targets:
-            try:
-                with c.begin_nested():
-                    c.execute(insert(t.outbox).values(kind=kind, ref_id=ref_id, target=target, status="pending",
-                                                      attempts=0, created=now, next_attempt_at=now))
-            except IntegrityError:
-                pass  # already queued: a delivery is unique per (kind, ref, target)
+        # A delivery is unique per (kind, ref, target): queuing it again is a no-op.
+        self._insert_ignoring_duplicates(c, t.outbox, [
+            dict(kind=kind, ref_id=ref_id, target=target, status="pending", attempts=0, created=now,
+                 next_attempt_at=now) for target in targets])
 
     def enqueue(self, kind: str, ref_id: str, targets: list[str], now: datetime | None = None) -> None:
         with self.engine.begin() as c:

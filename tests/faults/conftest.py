@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import pytest
 
-from faults.support import DropProxy  # noqa: F401  (re-exported for tests)
 from fakes.openai_server import FakeOpenAI
 from loopback import LoopbackServer
 
@@ -22,9 +21,16 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "fault(name): the test injects this fault (counted in the fault-suite summary)")
 
 
+# Fault tests written before the marker existed, counted without touching their files.
+_UNMARKED_FAULTS = {"test_kill_9_at_random_points_loses_and_duplicates_nothing":
+                    "process: kill -9 at random points of poll+deliver, 50 rounds"}
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         names = [m.args[0] if m.args else item.name for m in item.iter_markers("fault")]
+        if not names and item.name in _UNMARKED_FAULTS and "faults" in item.nodeid:
+            names = [_UNMARKED_FAULTS[item.name]]
         if names:
             _FAULTS[item.nodeid] = names
 
