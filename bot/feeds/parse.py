@@ -148,6 +148,39 @@ def _describe(exc: BaseException | None) -> str:
     return f"malformed XML ({name}: {message})" if message else f"malformed XML ({name})"
 
 
+_CJK_RE = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _retry_as_chinese(body: bytes, headers: dict, result) -> "feedparser.FeedParserDict | None":
+    """GBK bytes labelled UTF-8 everywhere come out as Latin-1 mojibake; Chinese publishers do this.
+
+    When the declared charset failed and the bytes decode cleanly as GB18030 with Chinese text,
+    parse again as GB18030 instead of recording mojibake items as seen forever.
+    """
+    if not result.get("bozo") or (result.get("encoding") or "").lower().replace("-", "") in ("gb18030", "gbk",
+                                                                                              "gb2312"):
+        return None
+    try:
+        body.decode("utf-8")
+        return None  # valid UTF-8: the label was right
+    except UnicodeDecodeError:
+        pass
+    try:
+        text = body.decode("gb18030")
+    except UnicodeDecodeError:
+        return None
+    if len(_CJK_RE.findall(text)) < 4:
+        return None
+    retry = feedparser.parse(io.BytesIO(body), response_headers={**headers,
+                                                                 "content-type": "application/xml; charset=gb18030"})
+    if not retry.get("entries"):
+        return None
+    retry["bozo"] = 1
+    retry["bozo_exception"] = feedparser.CharacterEncodingOverride(
+        "document declared as UTF-8 is GB18030/GBK: decoded as GB18030")
+    return retry
+
+
 def parse_feed(body: bytes, content_type: str | None, url: str) -> ParsedFeed:
     """Parse feed bytes; raises FeedParseError when there is nothing usable."""
     if not body or not body.strip():
@@ -158,6 +191,9 @@ def parse_feed(body: bytes, content_type: str | None, url: str) -> ParsedFeed:
         headers["content-type"] = content_type
     # BytesIO, not bytes: feedparser treats a bare string argument as a possible URL or file path.
     result = feedparser.parse(io.BytesIO(body), response_headers=headers)
+    recovered = _retry_as_chinese(body, headers, result)
+    if recovered is not None:
+        result = recovered
     version = result.get("version") or ""
     base = url
     entries = [e for e in (_to_entry(raw, base) for raw in result.get("entries") or []) if e is not None]

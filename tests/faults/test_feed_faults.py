@@ -348,16 +348,17 @@ async def test_missing_charset_uses_the_xml_declaration(server, tmp_path, db_url
 
 
 @pytest.mark.fault("feed: charset wrong everywhere (GBK bytes declared UTF-8)")
-async def test_charset_wrong_everywhere_is_recorded_not_fatal(server, tmp_path, db_url, caplog):
+async def test_charset_wrong_everywhere_is_recovered_as_gbk(server, tmp_path, db_url, caplog):
     body = rss([ZH_TARIFF], encoding="gbk").replace(b'encoding="gbk"', b'encoding="utf-8"')
     server.route("/bad.xml", Reply(200, body, content_type="text/xml; charset=utf-8"))
     async with feed_app(server, tmp_path, db_url, server.url("/bad.xml" + BAD_QUERY)) as app:
         reports = await poll_and_deliver(app)
-    # Undecodable text cannot be matched to a topic: no garbled brief, and the problem is on record.
-    assert reports["bad"].outcome == "ok" and reports["bad"].new_briefs == []
-    assert "charset mislabelled" in app.store.feed_state("bad").last_problem
+    # Invalid UTF-8 that decodes cleanly as GB18030 is read as Chinese, not recorded as mojibake.
+    assert reports["bad"].outcome == "ok" and len(reports["bad"].new_briefs) == 1
+    assert "GB18030" in app.store.feed_state("bad").last_problem
     assert warnings_about(caplog, "feed bad parsed with problems")
-    assert [b["sources"][0]["feed"] for b in delivered(tmp_path)] == ["healthy"]
+    zh = next(b for b in delivered(tmp_path) if b["sources"][0]["feed"] == "bad")
+    assert zh["title"]["zh"] == ZH_TARIFF.title
 
 
 @pytest.mark.fault("feed: duplicate GUIDs inside one feed")
