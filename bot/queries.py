@@ -162,7 +162,8 @@ class QueryService:
 
 def _health(s: FeedState) -> FeedHealth:
     # Only states, never URLs: webhook/feed URLs may carry tokens.
-    return FeedHealth(name=s.name, status=s.disabled_reason and "disabled" or (s.last_status or "never polled"),
+    status = "disabled" if s.disabled_reason else (s.last_status or "never polled")
+    return FeedHealth(name=s.name, status=status,
                       last_fetch=s.last_fetch_at, last_success=s.last_success_at, failures=s.failures,
                       last_error=s.last_error, next_attempt=s.next_poll_at, items=s.items_total,
                       disabled_reason=s.disabled_reason)
