@@ -12,7 +12,7 @@ from bot.config import Settings, Target
 from bot.delivery.base import DeliveryError
 from bot.delivery.slack import SlackDeliverer, _fit, escape, render_brief, render_digest
 from bot.models import Brief, Digest, DigestSection, Figure, Source
-from fakes.slack_api import BOT_TOKEN, OK, Channel, FakeSlack, Scripted
+from fakes.slack_api import BOT_TOKEN, OK, Channel, FakeSlack, Scripted, mrkdwn_texts
 
 CHANNEL = "C0BRIEFS1"
 TARGET = Target("slack", CHANNEL)
@@ -64,14 +64,6 @@ def zh_brief() -> Brief:
     )
 
 
-def mrkdwn_texts(blocks: list[dict]) -> list[str]:
-    out = []
-    for b in blocks:
-        if b.get("text", {}).get("type") == "mrkdwn":
-            out.append(b["text"]["text"])
-        out += [f["text"] for f in b.get("fields", [])]
-        out += [e["text"] for e in b.get("elements", []) if e.get("type") == "mrkdwn"]
-    return out
 
 
 @pytest.fixture

@@ -365,3 +365,14 @@ class FakeSlack:
                 if ws in self._sockets:
                     self._sockets.remove(ws)
         return ws
+
+
+def mrkdwn_texts(blocks: list[dict]) -> list[str]:
+    """Every mrkdwn string in Block Kit blocks: where Slack would expand mentions and links."""
+    out = []
+    for block in blocks:
+        if block.get("text", {}).get("type") == "mrkdwn":
+            out.append(block["text"]["text"])
+        out += [f["text"] for f in block.get("fields", [])]
+        out += [e["text"] for e in block.get("elements", []) if e.get("type") == "mrkdwn"]
+    return out

@@ -16,6 +16,7 @@ from bot.delivery.slack import _safe_url, render_brief, render_digest
 from bot.feeds.parse import FeedParseError, parse_feed
 from bot.figures import extract_figures, find_numbers
 from bot.models import Brief, Digest, DigestSection, Figure, Source
+from fakes.slack_api import mrkdwn_texts
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -124,14 +125,6 @@ brief_strategy = st.builds(
     mode=st.sampled_from(["extractive", "llm"]))
 
 
-def _mrkdwn(blocks: list[dict]) -> list[str]:
-    out = []
-    for block in blocks:
-        if block.get("text", {}).get("type") == "mrkdwn":
-            out.append(block["text"]["text"])
-        out += [f["text"] for f in block.get("fields", [])]
-        out += [e["text"] for e in block.get("elements", []) if e.get("type") == "mrkdwn"]
-    return out
 
 
 def _assert_no_slack_mention(texts: list[str], brief_urls: list[str]) -> None:
@@ -148,7 +141,7 @@ def _assert_no_slack_mention(texts: list[str], brief_urls: list[str]) -> None:
 def test_slack_rendering_never_lets_a_mention_through(brief):
     text, blocks = render_brief(brief)
     assert len(blocks) <= 50
-    _assert_no_slack_mention(_mrkdwn(blocks) + [text], [s.url for s in brief.sources])
+    _assert_no_slack_mention(mrkdwn_texts(blocks) + [text], [s.url for s in brief.sources])
     assert blocks[0]["text"]["type"] == "plain_text"
 
 
@@ -161,7 +154,7 @@ def test_slack_digest_rendering_never_lets_a_mention_through(briefs):
                                             briefs=briefs)])
     for text, blocks in render_digest(digest):
         urls = [s.url for b in briefs for s in b.sources]
-        _assert_no_slack_mention(_mrkdwn(blocks) + [text], urls)
+        _assert_no_slack_mention(mrkdwn_texts(blocks) + [text], urls)
 
 
 @FUZZ

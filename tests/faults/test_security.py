@@ -40,7 +40,7 @@ from bot.summarise.article import enrich_article
 from faults.support import OPENAI_KEY, lines, poll_and_deliver
 from fakes.discord_api import FakeDiscord
 from fakes.openai_server import _error
-from fakes.slack_api import BOT_TOKEN, FakeSlack, Scripted
+from fakes.slack_api import BOT_TOKEN, FakeSlack, Scripted, mrkdwn_texts
 from feedgen import Entry, make_env, make_settings, rss
 from loopback import Reply
 
@@ -266,14 +266,6 @@ SOURCE_URL = "https://wire.example/curbs"
 MENTION_RE = re.compile(r"<[!@#]")
 
 
-def _mrkdwn_texts(blocks: list[dict]) -> list[str]:
-    out = []
-    for block in blocks:
-        if block.get("text", {}).get("type") == "mrkdwn":
-            out.append(block["text"]["text"])
-        out += [f["text"] for f in block.get("fields", [])]
-        out += [e["text"] for e in block.get("elements", []) if e.get("type") == "mrkdwn"]
-    return out
 
 
 async def test_posted_briefs_ping_nobody_and_link_only_to_sources(server, tmp_path, db_url):
@@ -301,7 +293,7 @@ async def test_posted_briefs_ping_nobody_and_link_only_to_sources(server, tmp_pa
     # Slack: the only <...> tokens are links to the source; no bare URL other than the source.
     header = slack_call["blocks"][0]["text"]
     assert header["type"] == "plain_text"  # never parsed for mentions or links
-    texts = _mrkdwn_texts(slack_call["blocks"]) + [slack_call["text"]]
+    texts = mrkdwn_texts(slack_call["blocks"]) + [slack_call["text"]]
     for text in texts:
         assert not MENTION_RE.search(text), text
         for token in re.findall(r"<([^>]*)>", text):
