@@ -52,25 +52,39 @@ def date_parts(value: float) -> tuple[int, int, int]:
 
 # --------------------------------------------------------------------------- width folding
 
+class _FoldTable(dict):
+    """str.translate table: each non-ASCII character to its NFKC form when that is one character.
+
+    Filled lazily (a news text uses few distinct characters), so folding runs at C speed."""
+
+    def __missing__(self, code: int) -> str:
+        ch = chr(code)
+        if ch.isascii() or ch == "，":
+            folded = ch  # the full-width comma depends on its neighbours: see fold_width
+        else:
+            folded = unicodedata.normalize("NFKC", ch)
+            if len(folded) != 1:
+                folded = ch
+        self[code] = folded
+        return folded
+
+
+_FOLD_TABLE = _FoldTable()
+_FULLWIDTH_THOUSANDS_RE = re.compile("(?<=[０-９])，(?=[０-９])")
+
+
 def fold_width(text: str) -> str:
     """Full-width/compatibility forms -> ASCII, one character for one, so offsets stay valid.
 
     The full-width comma is Chinese punctuation ("5种，12家") unless it sits between
     full-width digits ("３，０００"), where it is a thousands separator.
     """
-    out = []
-    n = len(text)
-    for i, ch in enumerate(text):
-        if ch.isascii():
-            out.append(ch)
-        elif ch == "，":
-            prev = text[i - 1] if i else ""
-            nxt = text[i + 1] if i + 1 < n else ""
-            out.append("," if "０" <= prev <= "９" and "０" <= nxt <= "９" else ch)
-        else:
-            folded = unicodedata.normalize("NFKC", ch)
-            out.append(folded if len(folded) == 1 else ch)
-    return "".join(out)
+    if text.isascii():
+        return text
+    if "，" in text:
+        # Decided on the original neighbours, before they are folded themselves.
+        text = _FULLWIDTH_THOUSANDS_RE.sub(",", text)
+    return text.translate(_FOLD_TABLE)
 
 
 # --------------------------------------------------------------------------- numerals

@@ -23,7 +23,7 @@ from bot.figures import find_numbers
 from bot.items import identify
 from bot.models import Brief, Figure, Source, new_brief_id, utcnow
 from bot.stories import STORY_WINDOW, StoryIndex, StorySignature, find_same_story, make_signature
-from bot.store import ItemRecord, Store
+from bot.store import FeedState, ItemRecord, Store
 from bot.summarise import Article
 from bot.summarise.extractive import extractive_content
 from bot.text import defang_links, detect_language
@@ -140,59 +140,80 @@ class Poller:
     async def poll_feed(self, feed: FeedConfig, force: bool = False) -> PollReport:
         owner = self.app.worker_id
         lease = timedelta(seconds=self.app.env.lease_seconds) if self.app.env.lease_seconds else FEED_LEASE
-        if not self.store.claim_feed(feed.name, owner, lease, force=force):
+        # The claim returns the feed's state, and the UPDATE recording the poll's outcome also ends the
+        # lease: a 304 costs two statements. The finally below only releases a poll that never got
+        # as far as recording an outcome (an exception on the way, or cancellation).
+        state = self.store.claim_feed_state(feed.name, owner, lease, force=force)
+        if state is None:
             state = self.store.feed_state(feed.name)
             outcome = "disabled" if state and state.disabled_reason else "skipped"
             return PollReport(feed.name, outcome)
+        recorded = False
         try:
-            return await self._poll_claimed(feed)
+            report = await self._poll_claimed(feed, state, owner)
+            recorded = True
+            return report
         except Exception as exc:  # one broken feed must never stop the others
             log.exception("poll of feed %s failed unexpectedly", feed.name, extra={"feed": feed.name})
-            self._record_failure(feed, "internal", f"internal error: {type(exc).__name__}: {exc}", None)
+            self._record_failure(feed, "internal", f"internal error: {type(exc).__name__}: {exc}", None,
+                                 release_owner=owner)
+            recorded = True
             return PollReport(feed.name, "error", error=str(exc))
         finally:
-            self.store.release_feed(feed.name, owner)
+            if not recorded:
+                self.store.release_feed(feed.name, owner)
 
-    async def _poll_claimed(self, feed: FeedConfig) -> PollReport:
-        state = self.store.feed_state(feed.name)
+    async def _poll_claimed(self, feed: FeedConfig, state: FeedState, owner: str) -> PollReport:
+        """Poll a claimed feed; every outcome is recorded with an UPDATE that also ends `owner`'s lease."""
         now = utcnow()
         result: FetchResult = await self.app.fetcher.fetch(feed.url, etag=state.etag,
                                                            last_modified=state.last_modified)
         if result.status == "error":
             self._record_failure(feed, result.error_kind or "error", result.error or "fetch failed",
-                                 result.retry_after, gone=result.gone)
+                                 result.retry_after, gone=result.gone, state=state, release_owner=owner)
             return PollReport(feed.name, "error", error=result.error)
         next_poll = now + feed.every
         common = dict(last_fetch_at=now, last_success_at=now, failures=0, last_error=None, next_poll_at=next_poll,
                       etag=result.etag or state.etag, last_modified=result.last_modified or state.last_modified)
         metrics.LAST_SUCCESSFUL_POLL.set(now.timestamp())
         if result.status == "not-modified":
-            self.store.update_feed(feed.name, last_status="not-modified", **common)
+            self.store.update_feed(feed.name, last_status="not-modified", release_owner=owner, **common)
             metrics.POLLS.labels("not-modified").inc()
             return PollReport(feed.name, "not-modified")
         body = result.body or b""
         body_hash = hashlib.sha256(body).hexdigest()
         if body_hash == state.body_hash:
             # Servers without validators still cost no parsing when nothing changed.
-            self.store.update_feed(feed.name, last_status="unchanged", **common)
+            self.store.update_feed(feed.name, last_status="unchanged", release_owner=owner, **common)
             metrics.POLLS.labels("unchanged").inc()
             return PollReport(feed.name, "unchanged")
         try:
-            parsed = parse_feed(body, result.content_type, result.final_url or feed.url)
+            # parse_feed is pure and CPU-bound: in a worker thread, the event loop keeps fetching
+            # other feeds meanwhile (expat and much of the parsing release the GIL only in part, but
+            # the requests of other feeds are sent and their bytes read while a feed is parsed).
+            import os
+            if os.environ.get("INLINE"):
+                parsed = parse_feed(body, result.content_type, result.final_url or feed.url)
+            else:
+                parsed = await asyncio.to_thread(parse_feed, body, result.content_type, result.final_url or feed.url)
         except FeedParseError as exc:
-            self._record_failure(feed, "parse", str(exc), None)
+            self._record_failure(feed, "parse", str(exc), None, state=state, release_owner=owner)
             return PollReport(feed.name, "error", error=str(exc))
         report = await self._process_entries(feed, parsed.entries, first_poll=not state.first_polled, now=now)
         self.store.update_feed(feed.name, last_status="ok", body_hash=body_hash, first_polled=True,
-                               last_problem=parsed.problem, **common)
+                               last_problem=parsed.problem, release_owner=owner, **common)
         if parsed.problem:
             log.warning("feed %s parsed with problems: %s", feed.name, parsed.problem, extra={"feed": feed.name})
         metrics.POLLS.labels("ok").inc()
         return report
 
     def _record_failure(self, feed: FeedConfig, kind: str, error: str, retry_after: float | None,
-                        gone: bool = False) -> None:
-        state = self.store.feed_state(feed.name)
+                        gone: bool = False, state: FeedState | None = None,
+                        release_owner: str | None = None) -> None:
+        """Count a failed poll and back off. `state`: the feed's state as claimed (read again when not
+        given); `release_owner`: end that owner's lease in the same UPDATE."""
+        if state is None:
+            state = self.store.feed_state(feed.name)
         failures = (state.failures if state else 0) + 1
         now = utcnow()
         backoff = min(feed.every * (2 ** min(failures - 1, 16)), self.settings.fetch.max_backoff)
@@ -204,7 +225,7 @@ class Poller:
                       next_poll_at=now + backoff)
         if gone:
             values["disabled_reason"] = f"feed gone (HTTP 410) at {now:%Y-%m-%d %H:%M} UTC; fix the URL in feeds.yaml"
-        self.store.update_feed(feed.name, **values)
+        self.store.update_feed(feed.name, release_owner=release_owner, **values)
         metrics.POLLS.labels("error").inc()
         metrics.FETCH_ERRORS.labels(kind).inc()
         log.warning("feed %s: %s (failure %d, next try in %s)", feed.name, error, failures,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 import signal
 from datetime import datetime, timedelta, timezone
 
@@ -78,13 +79,16 @@ class BotRunner:
         now = datetime.now(timezone.utc)
         for job_id, feed in wanted.items():
             seconds = feed.every.total_seconds()
+            # A random first-poll offset lets several workers started together share the first cycle
+            # (otherwise the first one up claims nearly every feed).
+            first_run = now + timedelta(seconds=random.uniform(0, min(15.0, seconds * 0.1)))
             # Jitter spreads many feeds over the interval instead of a thundering herd.
             trigger = IntervalTrigger(seconds=seconds, jitter=min(30, int(seconds * 0.1)))
             existing = self.scheduler.get_job(job_id)
             if existing is not None:
                 existing.reschedule(trigger)
                 continue
-            self.scheduler.add_job(self.poll_job, trigger, args=[feed.name], id=job_id, next_run_time=now,
+            self.scheduler.add_job(self.poll_job, trigger, args=[feed.name], id=job_id, next_run_time=first_run,
                                    max_instances=1, coalesce=True, misfire_grace_time=int(seconds))
 
     def _mtime(self) -> float | None:

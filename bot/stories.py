@@ -68,13 +68,13 @@ def _norm(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold()
 
 
-def _entity_patterns() -> list[tuple[str, re.Pattern]]:
+def _entity_patterns() -> list[tuple[str, tuple[str, ...], re.Pattern]]:
     out = []
     for canon, names in _GLOSSARY.items():
         alts = []
         for n in names:
             alts.append(re.escape(n) if _CJK.search(n) else r"(?<![\w])" + re.escape(n) + r"(?![\w])")
-        out.append((canon, re.compile("|".join(alts))))
+        out.append((canon, names, re.compile("|".join(alts))))
     return out
 
 
@@ -83,7 +83,10 @@ _ENTITY_PATTERNS = _entity_patterns()
 
 def entities_in(text: str) -> set[str]:
     norm = _norm(text)
-    found = {canon for canon, pat in _ENTITY_PATTERNS if pat.search(norm)}
+    # A pattern can only match where one of its names occurs literally: the substring test (fast)
+    # spares most of the word-boundary regex searches (slow: they cannot skip ahead to a literal).
+    found = {canon for canon, names, pat in _ENTITY_PATTERNS
+             if any(name in norm for name in names) and pat.search(norm)}
     # Capitalised multi-letter words in English are likely names (companies, people, places).
     for word in re.findall(r"\b[A-Z][a-zA-Z]{3,}\b", text):
         if word.lower() not in _STOP:

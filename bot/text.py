@@ -276,16 +276,19 @@ def _is_cjk(ch: str) -> bool:
             or 0xF900 <= code <= 0xFAFF)
 
 
+# The same ranges as _is_cjk, and ASCII letters: counted by the regex engine, not a Python loop.
+_CJK_CHAR_RE = re.compile("[\u4e00-\u9fff\u3400-\u4dbf\U00020000-\U0002a6df\uf900-\ufaff]")
+_ASCII_LETTER_RE = re.compile("[A-Za-z]")
+
+
 def detect_language(text: str) -> str:
     """"zh" when CJK ideographs make up a fair share of the letters, else "en"."""
-    cjk = latin = 0
-    for ch in text or "":
-        if _is_cjk(ch):
-            cjk += 1
-        elif ch.isascii() and ch.isalpha():
-            latin += 1
+    if not text:
+        return "en"
+    cjk = len(_CJK_CHAR_RE.findall(text))
     if not cjk:
         return "en"
+    latin = len(_ASCII_LETTER_RE.findall(text))
     # One ideograph carries roughly a word; English words average ~5 letters, so weigh accordingly.
     return "zh" if cjk * 5 >= latin * 1 else "en"
 

@@ -29,11 +29,27 @@ def _phrase_pattern(phrase: str) -> str:
     return r"(?<![\w])" + r"[\s\-]+".join(parts) + r"(?![\w])"
 
 
+def _required_literal(phrase: str) -> str:
+    """A substring every match of `_phrase_pattern(phrase)` contains (its longest word)."""
+    phrase = _normalise(phrase)
+    if _CJK_RE.search(phrase):
+        return phrase
+    return max((p for p in re.split(r"[\s\-]+", phrase) if p), key=len, default="")
+
+
+def _may_match(literals: tuple[str, ...], norm: str) -> bool:
+    return any(literal in norm for literal in literals)
+
+
 @dataclass
 class _CompiledTopic:
     name: str
     keywords: re.Pattern
     exclude: re.Pattern | None
+    # Substring tests before the regexes: word-boundary patterns cannot skip ahead to a literal,
+    # and most entries contain none of a topic's words.
+    keyword_literals: tuple[str, ...] = ()
+    exclude_literals: tuple[str, ...] = ()
 
 
 class TopicMatcher:
@@ -42,7 +58,9 @@ class TopicMatcher:
         for name, cfg in settings.topics.items():
             keywords = re.compile("|".join(_phrase_pattern(k) for k in cfg.keywords))
             exclude = re.compile("|".join(_phrase_pattern(k) for k in cfg.exclude)) if cfg.exclude else None
-            self._topics.append(_CompiledTopic(name, keywords, exclude))
+            self._topics.append(_CompiledTopic(name, keywords, exclude,
+                                               tuple(_required_literal(k) for k in cfg.keywords),
+                                               tuple(_required_literal(k) for k in cfg.exclude or ())))
 
     def match(self, text: str, allowed: list[str] | None = None) -> list[str]:
         """Topics whose keywords occur in `text` and whose exclude phrases do not."""
@@ -51,11 +69,14 @@ class TopicMatcher:
         for topic in self._topics:
             if allowed is not None and topic.name not in allowed:
                 continue
-            if topic.keywords.search(norm) and not (topic.exclude and topic.exclude.search(norm)):
-                found.append(topic.name)
+            if not (_may_match(topic.keyword_literals, norm) and topic.keywords.search(norm)):
+                continue
+            if topic.exclude and _may_match(topic.exclude_literals, norm) and topic.exclude.search(norm):
+                continue
+            found.append(topic.name)
         return found
 
     def keyword_hits(self, text: str) -> int:
         """How many keyword occurrences a sentence has (used to pick lead sentences)."""
         norm = _normalise(text)
-        return sum(len(t.keywords.findall(norm)) for t in self._topics)
+        return sum(len(t.keywords.findall(norm)) for t in self._topics if _may_match(t.keyword_literals, norm))

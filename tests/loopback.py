@@ -48,6 +48,10 @@ class Reply:
 Handler = Callable[[Request], Reply]
 
 
+class _QueuedServer(ThreadingHTTPServer):
+    request_queue_size = 128
+
+
 class LoopbackServer:
     def __init__(self) -> None:
         self.routes: dict[str, Reply | Handler] = {}
@@ -111,10 +115,13 @@ class LoopbackServer:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _H)
+        # Bursts of parallel fetches overflow the default listen backlog of 5.
+        self.httpd = _QueuedServer(("127.0.0.1", 0), _H)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        # A short poll interval makes shutdown (once per test) quick.
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True)
 
     @property
     def base_url(self) -> str:

@@ -91,7 +91,8 @@ def schema_diffs(store: Store) -> list:
 def sample_brief(brief_id: str = "b_0123456789abcdef") -> Brief:
     return Brief(id=brief_id, topics=["rare-earth"], mode="extractive",
                  title={"en": "Gallium export licences resume", "zh": "镓出口许可恢复发放"},
-                 summary={"en": "Licences for 40 tonnes of gallium were approved.", "zh": "批准了40吨镓的出口许可。"},
+                 summary={"en": "Licences for 40 tonnes of gallium were approved.",
+                          "zh": "批准了40吨镓的出口许可。"},
                  sources=[Source(url="https://metals.example/gallium", feed="metals-wire",
                                  title="Gallium export licences resume",
                                  published=datetime(2026, 3, 2, 7, 0, tzinfo=timezone.utc))],

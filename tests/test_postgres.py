@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from collections import Counter
 import os
-import random
 import signal
 import socket
 import subprocess
@@ -111,6 +110,16 @@ def test_feeds_state_claims_and_timezones(store):
     assert not store.claim_feed("trade-desk", "w1", lease, now=now + MINUTE)  # not due yet
     assert store.claim_feed("trade-desk", "w1", lease, now=now + MINUTE, force=True)
     store.release_feed("trade-desk", "w1")
+    # Claim and read the state in one statement; record the poll and release the lease in another.
+    state = store.claim_feed_state("trade-desk", "w1", lease, now=now + 11 * MINUTE)
+    assert state is not None and state.name == "trade-desk" and state.next_poll_at == now + 10 * MINUTE
+    assert store.claim_feed_state("trade-desk", "w2", lease, now=now + 11 * MINUTE) is None
+    store.update_feed("trade-desk", release_owner="w2", last_status="ok")  # not w2's lease: it stays
+    assert not store.claim_feed("trade-desk", "w2", lease, now=now + 11 * MINUTE, force=True)
+    store.update_feed("trade-desk", release_owner="w1", last_status="ok", next_poll_at=now + 20 * MINUTE)
+    assert store.feed_state("trade-desk").last_status == "ok"
+    assert store.claim_feed("trade-desk", "w2", lease, now=now + 11 * MINUTE, force=True)
+    store.release_feed("trade-desk", "w2")
     store.update_feed("trade-desk", disabled_reason="feed gone (HTTP 410)")
     assert not store.claim_feed("trade-desk", "w1", lease, now=now + 20 * MINUTE, force=True)
 
@@ -121,7 +130,8 @@ def test_items_briefs_and_queries(store):
     store.record_items([quiet])
     store.record_items([quiet])  # recorded already (a second worker): ignored, not an error
     assert store.feed_state("metals-wire").items_total == 1
-    assert store.known_item_keys("metals-wire", ["k-football", "k-unknown"]) == {"k-football"}
+    known = store.known_item_keys("metals-wire", ["k-football", "k-unknown"])
+    assert "k-football" in known and "k-unknown" not in known
     # GUID churn: a new key with the same canonical link finds the earlier record.
     assert store.find_item("metals-wire", "k-new-guid", "link-k-football", None)["item_key"] == "k-football"
     assert store.find_item("trade-desk", "k-football", None, None) is None
@@ -232,14 +242,14 @@ def test_digest_runs_llm_cache_usage_and_leases(store):
 
 # --------------------------------------------------------------------------- claims under concurrency
 
-def race(workers: int, fn) -> list:
+def run_race(url: str, workers: int, fn) -> list:
     """Run fn(worker_index, store) in `workers` threads, each with its own Store (own connections),
     released together by a barrier. Returns the results in worker order."""
     barrier = threading.Barrier(workers)
     results: list = [None] * workers
     errors: list[BaseException] = []
 
-    def run(i: int, url: str) -> None:
+    def run(i: int) -> None:
         s = Store(url)
         try:
             barrier.wait(timeout=30)
@@ -249,12 +259,7 @@ def race(workers: int, fn) -> list:
         finally:
             s.close()
 
-    return results, errors, run
-
-
-def run_race(url: str, workers: int, fn) -> list:
-    results, errors, run = race(workers, fn)
-    threads = [threading.Thread(target=run, args=(i, url)) for i in range(workers)]
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(workers)]
     for th in threads:
         th.start()
     for th in threads:
@@ -358,7 +363,8 @@ def story(k: int, feed: int) -> Entry:
         title = f"{w[0].title()} {w[1]} rare earth {w[2]} {w[3]}"
         body = (f"{w[0].title()} said its {w[1]} plant will ship {q} tonnes of rare earth oxide to {w[4]} buyers. "
                 f"Output at {w[5]} is expected to stay steady.")
-    return Entry(title, body, guid=f"urn:briefbot-test:story-{k}-feed-{feed}", link=f"https://outlet{feed}.example/news/{k}")
+    return Entry(title, body, guid=f"urn:briefbot-test:story-{k}-feed-{feed}",
+                 link=f"https://outlet{feed}.example/news/{k}")
 
 
 def duplicate_pair(d: int, feed_a: int, feed_b: int) -> tuple[Entry, Entry]:
@@ -389,7 +395,9 @@ class Fleet:
     relevant1: set[tuple[str, str]]  # (feed name, guid)
     relevant2: set[tuple[str, str]]
     irrelevant: set[tuple[str, str]]
-    duplicates: list[tuple[tuple[str, str], tuple[str, str]]]
+    # Same story in two feeds at once (round 1) / the second outlet a round later.
+    simultaneous: list[tuple[tuple[str, str], tuple[str, str]]]
+    staggered: list[tuple[tuple[str, str], tuple[str, str]]]
 
 
 def feed_name(f: int) -> str:
@@ -397,19 +405,32 @@ def feed_name(f: int) -> str:
 
 
 def build_fleet() -> Fleet:
-    round1: dict[int, list[Entry]] = {f: [story(2 * f, f), story(2 * f + 1, f), irrelevant(f)] for f in range(FEEDS)}
-    duplicates = []
-    for d in range(DUPLICATE_PAIRS):
-        fa, fb = 11 * d + 3, 11 * d + 103
+    # One new story per feed and round, a second one in every fourth feed, one off-topic item each.
+    # (Few enough briefs overall that every story stays among the matcher's 500 recent candidates.)
+    round1: dict[int, list[Entry]] = {
+        f: [story(2 * f, f)] + ([story(2 * f + 1, f)] if f % 4 == 0 else []) + [irrelevant(f)]
+        for f in range(FEEDS)}
+    round2 = {f: [story(1000 + f, f)] + list(entries) for f, entries in round1.items()}
+    simultaneous, staggered = [], []
+    for d in range(2 * DUPLICATE_PAIRS):
+        fa = 11 * d + 3
+        fb = (fa + 100) % FEEDS
         first, second = duplicate_pair(d, fa, fb)
+        pair = ((feed_name(fa), first.guid), (feed_name(fb), second.guid))
         round1[fa].append(first)
-        round1[fb].insert(0, second)
-        duplicates.append(((feed_name(fa), first.guid), (feed_name(fb), second.guid)))
-    round2 = {f: [story(1000 + f, f)] + entries for f, entries in round1.items()}
+        round2[fa].append(first)
+        if d < DUPLICATE_PAIRS:
+            round1[fb].insert(0, second)
+            round2[fb].insert(1, second)
+            simultaneous.append(pair)
+        else:
+            round2[fb].insert(1, second)
+            staggered.append(pair)
     relevant1 = {(feed_name(f), e.guid) for f, es in round1.items() for e in es if "football" not in e.guid}
-    relevant2 = {(feed_name(f), es[0].guid) for f, es in round2.items()}
+    relevant2 = {(feed_name(f), e.guid) for f, es in round2.items() for e in es
+                 if "football" not in e.guid} - relevant1
     irrelevant_ = {(feed_name(f), irrelevant(f).guid) for f in range(FEEDS)}
-    return Fleet(round1, round2, relevant1, relevant2, irrelevant_, duplicates)
+    return Fleet(round1, round2, relevant1, relevant2, irrelevant_, simultaneous, staggered)
 
 
 class FeedFarm:
@@ -423,6 +444,9 @@ class FeedFarm:
         self._replies: dict[int, Reply] = {}
         self.start_round(1)
         self.server = LoopbackServer()
+        # Three workers open ~200 connections at once; the socketserver default backlog of 5 drops
+        # handshakes and stalls fetches for seconds (SYN-ACK retransmits), which is not what is tested.
+        self.server.httpd.socket.listen(1024)
         self.server.route("*", self._serve)
 
     def start_round(self, number: int) -> None:
@@ -546,7 +570,7 @@ def jsonl_ids(path: Path) -> list[str]:
 
 def check_exactly_once(obs: Observer, fleet: Fleet, relevant: set[tuple[str, str]], out: Path) -> tuple[int, int]:
     """Every relevant item is in exactly one brief, every brief delivered exactly once. Returns
-    (briefs, duplicate pairs that became two briefs)."""
+    (briefs, simultaneous duplicate pairs that became two briefs)."""
     items = obs.items()
     briefs = obs.brief_ids()
     missing = [k for k in relevant if items.get(k, ("",))[0] not in ("briefed", "merged")]
@@ -554,12 +578,17 @@ def check_exactly_once(obs: Observer, fleet: Fleet, relevant: set[tuple[str, str
     assert all(items[k][1] in briefs for k in relevant)  # each points at a stored brief
     assert all(items[k] == ("irrelevant", None) for k in fleet.irrelevant)
     # Distinct stories are never merged: every item other than a duplicate's is its own brief.
-    dup_items = {k for pair in fleet.duplicates for k in pair}
+    dup_items = {k for pair in fleet.simultaneous + fleet.staggered for k in pair}
     assert all(items[k][0] == "briefed" for k in relevant - dup_items)
-    split = sum(1 for a, b in fleet.duplicates if items[a][1] != items[b][1])
-    # A duplicate pair is one story; two workers briefing both halves in the same instant is the
-    # documented residual risk (then it is two briefs, each delivered once, never a lost item).
-    assert len(briefs) == len(relevant) - len(fleet.duplicates) + split
+    # An outlet that reports a story after another worker briefed it joins that brief (the
+    # story match goes through the shared database, not one process's memory).
+    staggered = [(a, b) for a, b in fleet.staggered if b in relevant]
+    for a, b in staggered:
+        assert items[a][0] == "briefed" and items[b] == ("merged", items[a][1]), (a, b)
+    # Both halves of a story arriving at two workers in the same instant may become two briefs:
+    # the documented residual risk (each is still delivered once, and no item is lost).
+    split = sum(1 for a, b in fleet.simultaneous if items[a][1] != items[b][1])
+    assert len(briefs) == len(relevant) - len(fleet.simultaneous) + split - len(staggered)
     assert {items[k][1] for k in relevant if items[k][0] == "briefed"} == briefs
     rows = obs.store.outbox_rows()
     assert sorted(r.ref_id for r in rows) == sorted(briefs)  # one delivery per brief and target
@@ -570,6 +599,10 @@ def check_exactly_once(obs: Observer, fleet: Fleet, relevant: set[tuple[str, str
     return len(briefs), split
 
 
+# About 75 s here: round 2 waits for the 30 s poll interval, the takeover for the next one. The
+# waits below have their own deadlines (with diagnostics); this only stops pytest-timeout's 120 s
+# default from cutting a slow CI machine short.
+@pytest.mark.timeout(300)
 def test_three_workers_share_200_feeds_and_survive_a_killed_worker(pg_url, tmp_path):
     fleet = build_fleet()
     farm = FeedFarm(fleet)
@@ -646,7 +679,7 @@ def test_three_workers_share_200_feeds_and_survive_a_killed_worker(pg_url, tmp_p
                  diagnostics)
         assert all(w.proc.poll() is None for w in survivors), diagnostics()
         briefs, split = check_exactly_once(obs, fleet, relevant, out)
-        assert briefs == briefs1 + len(fleet.relevant2) and split == split1
+        assert briefs == briefs1 + len(fleet.relevant2) - len(fleet.staggered) and split == split1
         # The dead worker's feeds were taken over once its leases expired: polled again after the kill.
         items = obs.items()
         for name in held:

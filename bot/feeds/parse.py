@@ -100,13 +100,24 @@ def _plain(value: str, detail: dict | None) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def _entry_html(entry) -> tuple[str, str, str]:
-    """(summary_html, content_html, richest_html)."""
+def _entry_html(entry) -> tuple[str, str, str, str]:
+    """(summary_html, content_html, richest_html, richest as plain text).
+
+    Each HTML variant is converted to text once: the choice of the richest and the entry's text
+    need the same conversion (an RSS item's summary is usually also its only content)."""
+    texts: dict[str, str] = {}
+
+    def text_of(html: str) -> str:
+        text = texts.get(html)
+        if text is None:
+            text = texts[html] = html_to_text(html)
+        return text
+
     summary = entry.get("summary") or ""
     contents = [c.get("value") or "" for c in entry.get("content") or [] if isinstance(c, dict)]
-    content = max(contents, key=lambda v: len(html_to_text(v)), default="")
-    richest = max((content, summary), key=lambda v: len(html_to_text(v)))
-    return summary, content, richest
+    content = max(contents, key=lambda v: len(text_of(v)), default="")
+    richest = max((content, summary), key=lambda v: len(text_of(v)))
+    return summary, content, richest, text_of(richest)
 
 
 def _entry_link(entry, base: str) -> str | None:
@@ -124,8 +135,8 @@ def _entry_link(entry, base: str) -> str | None:
 
 def _to_entry(entry, base: str) -> ParsedEntry | None:
     title = _plain(entry.get("title") or "", entry.get("title_detail"))
-    summary_html, content_html, richest = _entry_html(entry)
-    text = strip_boilerplate(html_to_text(richest))
+    summary_html, content_html, _richest, richest_text = _entry_html(entry)
+    text = strip_boilerplate(richest_text)
     if not title and not text:
         return None
     guid = (entry.get("id") or "").strip() or None

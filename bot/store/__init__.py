@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
-from sqlalchemy import and_, create_engine, delete, event, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, case, create_engine, delete, event, func, insert, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -74,6 +74,12 @@ class ItemRecord:
     status: str
     topics: list[str]
     brief_id: str | None = None
+
+
+def _item_row(rec: ItemRecord, now: datetime) -> dict:
+    return dict(feed=rec.feed, item_key=rec.item_key, guid=rec.guid, link=rec.link, link_key=rec.link_key,
+                content_key=rec.content_key, title=rec.title, published=rec.published, seen_at=now,
+                status=rec.status, topics=rec.topics, brief_id=rec.brief_id)
 
 
 def _row_to_feed_state(row) -> FeedState:
@@ -145,6 +151,61 @@ class Store:
         self.url = url
         self.engine = make_engine(url)
         self.is_postgres = self.engine.dialect.name == "postgresql"
+        self._build_statements()
+
+    def _build_statements(self) -> None:
+        """The statements of the poll path, built once with bound parameters.
+
+        Building a Core statement (coercing every value into a bind parameter) costs more CPU than
+        SQLite takes to run it; a warm poll is little more than these statements, a cold one runs
+        them for every entry. Values travel as execution parameters instead.
+        """
+        f, i = t.feeds.c, t.items.c
+        by_name = f.name == bindparam("feed_name")
+        free = or_(f.lease_until.is_(None), f.lease_until < bindparam("now"), f.lease_owner == bindparam("owner"))
+        due = or_(f.next_poll_at.is_(None), f.next_poll_at <= bindparam("now"))
+        claims = {}
+        for force in (False, True):
+            cond = [by_name, f.disabled_reason.is_(None), free] + ([] if force else [due])
+            claims[force] = update(t.feeds).where(and_(*cond)).values(lease_owner=bindparam("owner"),
+                                                                       lease_until=bindparam("until"))
+        self._claim_feed_stmt = claims
+        # RETURNING (SQLite >= 3.35, PostgreSQL) hands back the claimed feed's state in the same statement.
+        self._claim_returns_state = bool(self.engine.dialect.update_returning)
+        self._claim_feed_returning_stmt = {force: stmt.returning(*t.feeds.c) for force, stmt in claims.items()}
+        self._feed_state_stmt = select(t.feeds).where(by_name)
+        # SET columns come from the execution parameters' keys (one cached compilation per key set).
+        self._update_feed_stmt = update(t.feeds).where(by_name)
+        # The same, also ending this owner's lease: SET expressions see the row as it was, so both
+        # CASEs test the old owner. Another owner's lease (taken after ours expired) stays.
+        ours = f.lease_owner == bindparam("release_owner")
+        self._update_feed_release_stmt = update(t.feeds).where(by_name).values(
+            lease_owner=case((ours, None), else_=f.lease_owner), lease_until=case((ours, None), else_=f.lease_until))
+        self._release_feed_stmt = update(t.feeds).where(by_name, f.lease_owner == bindparam("owner")).values(
+            lease_owner=None, lease_until=None)
+        self._count_items_stmt = update(t.feeds).where(by_name).values(
+            items_total=f.items_total + bindparam("added", type_=t.feeds.c.items_total.type))
+        self._insert_item_stmt = insert(t.items)
+        self._insert_item_ignoring_stmt = self._on_conflict_do_nothing(t.items)
+        self._known_items_stmt = select(i.item_key, i.link_key, i.content_key).where(
+            i.feed == bindparam("feed_name"),
+            or_(i.item_key.in_(bindparam("item_keys", expanding=True)),
+                i.link_key.in_(bindparam("link_keys", expanding=True)),
+                i.content_key.in_(bindparam("content_keys", expanding=True))))
+        self._insert_brief_stmt = insert(t.briefs)
+        self._insert_brief_topic_stmt = insert(t.brief_topics)
+        self._insert_brief_source_stmt = insert(t.brief_sources)
+        self._insert_outbox_ignoring_stmt = self._on_conflict_do_nothing(t.outbox)
+
+    def _on_conflict_do_nothing(self, table):
+        """INSERT … ON CONFLICT DO NOTHING for this database, or None where the dialect has none."""
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        elif self.engine.dialect.name == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        else:
+            return None
+        return dialect_insert(table).on_conflict_do_nothing()
 
     # ----------------------------------------------------------------- schema
     def create(self) -> None:
@@ -175,7 +236,7 @@ class Store:
 
     def feed_state(self, name: str) -> FeedState | None:
         with self.engine.connect() as c:
-            row = c.execute(select(t.feeds).where(t.feeds.c.name == name)).first()
+            row = c.execute(self._feed_state_stmt, {"feed_name": name}).first()
         return _row_to_feed_state(row) if row else None
 
     def feed_states(self) -> list[FeedState]:
@@ -183,13 +244,25 @@ class Store:
             rows = c.execute(select(t.feeds).order_by(t.feeds.c.name)).all()
         return [_row_to_feed_state(r) for r in rows]
 
-    def update_feed(self, name: str, **values: Any) -> None:
+    def update_feed(self, name: str, *, release_owner: str | None = None, **values: Any) -> None:
+        """Set feed state fields. With `release_owner`, the same UPDATE also ends that owner's lease
+        (as `release_feed` would), so recording a poll's result and releasing the feed is one statement."""
         allowed = set(t.feeds.c.keys()) - {"name"}
         unknown = set(values) - allowed
         if unknown:
             raise ValueError(f"unknown feed state fields: {sorted(unknown)}")
+        if release_owner is not None and {"lease_owner", "lease_until"} & set(values):
+            raise ValueError("update_feed: set the lease fields or release_owner, not both")
+        if not values and release_owner is None:
+            return
+        params = {"feed_name": name, **values}
+        if release_owner is not None:
+            stmt = self._update_feed_release_stmt
+            params["release_owner"] = release_owner
+        else:
+            stmt = self._update_feed_stmt
         with self.engine.begin() as c:
-            c.execute(update(t.feeds).where(t.feeds.c.name == name).values(**values))
+            c.execute(stmt, params)
 
     def claim_feed(self, name: str, owner: str, lease: timedelta, now: datetime | None = None,
                    force: bool = False) -> bool:
@@ -199,18 +272,28 @@ class Store:
         re-evaluates the WHERE after the first commits and matches no row).
         """
         now = now or utcnow()
-        cond = [t.feeds.c.name == name, t.feeds.c.disabled_reason.is_(None),
-                or_(t.feeds.c.lease_until.is_(None), t.feeds.c.lease_until < now, t.feeds.c.lease_owner == owner)]
-        if not force:
-            cond.append(or_(t.feeds.c.next_poll_at.is_(None), t.feeds.c.next_poll_at <= now))
         with self.engine.begin() as c:
-            res = c.execute(update(t.feeds).where(and_(*cond)).values(lease_owner=owner, lease_until=now + lease))
+            res = c.execute(self._claim_feed_stmt[force],
+                            {"feed_name": name, "owner": owner, "now": now, "until": now + lease})
         return res.rowcount == 1
+
+    def claim_feed_state(self, name: str, owner: str, lease: timedelta, now: datetime | None = None,
+                         force: bool = False) -> FeedState | None:
+        """`claim_feed` that also returns the claimed feed's state (None: not claimed), read in the
+        claiming statement itself (UPDATE … RETURNING) where the database supports it."""
+        now = now or utcnow()
+        params = {"feed_name": name, "owner": owner, "now": now, "until": now + lease}
+        with self.engine.begin() as c:
+            if self._claim_returns_state:
+                row = c.execute(self._claim_feed_returning_stmt[force], params).first()
+            else:
+                claimed = c.execute(self._claim_feed_stmt[force], params).rowcount == 1
+                row = c.execute(self._feed_state_stmt, {"feed_name": name}).first() if claimed else None
+        return _row_to_feed_state(row) if row else None
 
     def release_feed(self, name: str, owner: str) -> None:
         with self.engine.begin() as c:
-            c.execute(update(t.feeds).where(t.feeds.c.name == name, t.feeds.c.lease_owner == owner)
-                      .values(lease_owner=None, lease_until=None))
+            c.execute(self._release_feed_stmt, {"feed_name": name, "owner": owner})
 
     # ----------------------------------------------------------------- items
     def find_item(self, feed: str, item_key: str, link_key: str | None, content_key: str | None) -> dict | None:
@@ -225,51 +308,58 @@ class Store:
         return dict(row._mapping) if row else None
 
     def known_item_keys(self, feed: str, idents: Iterable) -> set[str]:
-        """Which of these identities (bot.items.ItemIdentity) a feed has seen: matching item, link or
-        content keys, in one query (GUID churn is caught through the link and content keys)."""
+        """Which of these identities (bot.items.ItemIdentity, or bare item keys) a feed has seen:
+        matching item, link or content keys, in one query (GUID churn is caught through the link
+        and content keys)."""
         idents = list(idents)
-        item_keys = [i.item_key for i in idents]
-        link_keys = [i.link_key for i in idents if i.link_key]
-        content_keys = [i.content_key for i in idents if i.content_key]
         if not idents:
             return set()
-        conds = [t.items.c.item_key.in_(item_keys)]
-        if link_keys:
-            conds.append(t.items.c.link_key.in_(link_keys))
-        if content_keys:
-            conds.append(t.items.c.content_key.in_(content_keys))
+        params = {"feed_name": feed,
+                  "item_keys": [getattr(i, "item_key", i) for i in idents],
+                  "link_keys": [i.link_key for i in idents if getattr(i, "link_key", None)],
+                  "content_keys": [i.content_key for i in idents if getattr(i, "content_key", None)]}
         with self.engine.connect() as c:
-            rows = c.execute(select(t.items.c.item_key, t.items.c.link_key, t.items.c.content_key)
-                             .where(t.items.c.feed == feed, or_(*conds))).all()
+            rows = c.execute(self._known_items_stmt, params).all()
         return {key for row in rows for key in row if key}
 
     def record_items(self, records: list[ItemRecord], now: datetime | None = None) -> None:
-        """Record entries that produce no brief (irrelevant, too old) as seen."""
+        """Record entries that produce no brief (irrelevant, too old) as seen.
+
+        One multi-row INSERT … ON CONFLICT DO NOTHING (an entry another worker recorded first is
+        skipped) and one `items_total` update per feed counting only the rows really inserted."""
         if not records:
             return
         now = now or utcnow()
+        rows = [_item_row(rec, now) for rec in records]
         with self.engine.begin() as c:
-            for rec in records:
-                self._insert_item(c, rec, now)
+            if self._insert_item_ignoring_stmt is None:  # no ON CONFLICT: a savepoint per entry
+                for rec in records:
+                    self._insert_item(c, rec, now)
+                return
+            by_feed: dict[str, list[dict]] = {}
+            for row in rows:
+                by_feed.setdefault(row["feed"], []).append(row)
+            for feed, feed_rows in by_feed.items():
+                # Count the rows RETURNING hands back (a skipped duplicate returns none): executemany's
+                # rowcount is -1 on PostgreSQL, where SQLAlchemy batches the rows into one statement.
+                added = len(c.execute(self._insert_item_ignoring_stmt.returning(t.items.c.id), feed_rows).all())
+                if added > 0:
+                    c.execute(self._count_items_stmt, {"feed_name": feed, "added": added})
 
     def _insert_item(self, c, rec: ItemRecord, now: datetime, savepoint: bool = True) -> bool:
-        row = insert(t.items).values(
-            feed=rec.feed, item_key=rec.item_key, guid=rec.guid, link=rec.link, link_key=rec.link_key,
-            content_key=rec.content_key, title=rec.title, published=rec.published, seen_at=now,
-            status=rec.status, topics=rec.topics, brief_id=rec.brief_id)
+        row = _item_row(rec, now)
         if savepoint:
             try:
                 with c.begin_nested():
-                    c.execute(row)
+                    c.execute(self._insert_item_stmt, row)
             except IntegrityError:
                 return False  # already recorded by a concurrent worker
         else:
             # No savepoint: with pysqlite, a SAVEPOINT that opens the transaction commits on its
             # RELEASE, which would split the item from the rest of the caller's transaction (a crash
             # in between loses the brief). A duplicate raises IntegrityError and the caller rolls back.
-            c.execute(row)
-        c.execute(update(t.feeds).where(t.feeds.c.name == rec.feed)
-                  .values(items_total=t.feeds.c.items_total + 1))
+            c.execute(self._insert_item_stmt, row)
+        c.execute(self._count_items_stmt, {"feed_name": rec.feed, "added": 1})
         return True
 
     # ----------------------------------------------------------------- briefs
@@ -285,15 +375,17 @@ class Store:
             with self.engine.begin() as c:
                 item.brief_id = brief.id
                 self._insert_item(c, item, now, savepoint=False)
-                c.execute(insert(t.briefs).values(
+                c.execute(self._insert_brief_stmt, dict(
                     id=brief.id, doc=brief.to_json_dict(), mode=brief.mode, created=brief.created, updated=now,
                     published=brief.published, language=language, search_text=_search_text(brief),
                     signature=signature))
-                for topic in brief.topics:
-                    c.execute(insert(t.brief_topics).values(brief_id=brief.id, topic=topic, created=brief.created))
-                for s in brief.sources:
-                    c.execute(insert(t.brief_sources).values(brief_id=brief.id, url=s.url, feed=s.feed,
-                                                             title=s.title, published=s.published, added=now))
+                if brief.topics:
+                    c.execute(self._insert_brief_topic_stmt, [
+                        dict(brief_id=brief.id, topic=topic, created=brief.created) for topic in brief.topics])
+                if brief.sources:
+                    c.execute(self._insert_brief_source_stmt, [
+                        dict(brief_id=brief.id, url=s.url, feed=s.feed, title=s.title, published=s.published,
+                             added=now) for s in brief.sources])
                 self._enqueue(c, "brief", brief.id, targets, now)
         except IntegrityError:
             return False  # another worker recorded the item (or the brief) first; nothing changed
@@ -393,11 +485,8 @@ class Store:
         (with pysqlite a SAVEPOINT that opens a transaction commits on its own release)."""
         if not rows:
             return
-        if self.engine.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        elif self.engine.dialect.name == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        else:  # other databases: one savepoint per row
+        stmt = self._insert_outbox_ignoring_stmt if table is t.outbox else self._on_conflict_do_nothing(table)
+        if stmt is None:  # other databases: one savepoint per row
             for row in rows:
                 try:
                     with c.begin_nested():
@@ -405,7 +494,7 @@ class Store:
                 except IntegrityError:
                     pass
             return
-        c.execute(dialect_insert(table).on_conflict_do_nothing(), rows)
+        c.execute(stmt, rows)
 
     def _enqueue(self, c, kind: str, ref_id: str, targets: list[str], now: datetime) -> None:
         # A delivery is unique per (kind, ref, target): queuing it again is a no-op.
