@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from bot import metrics
 from bot.app import App
-from bot.config import Env, FeedConfig, Settings
+from bot.config import Env, FeedConfig, Settings, format_duration
 from bot.feeds.fetch import Fetcher, FetchResult
 from bot.feeds.parse import FeedParseError, ParsedEntry, parse_feed
 from bot.figures import find_numbers
@@ -281,7 +281,7 @@ class Poller:
             metrics.ITEMS.labels(outcome).inc(getattr(report, outcome))
         if first_poll and report.old:
             log.info("feed %s: first poll, %d entries older than %s recorded as seen", feed.name, report.old,
-                     max_age, extra={"feed": feed.name})
+                     format_duration(max_age), extra={"feed": feed.name})
         return report
 
     async def _brief_item(self, article: Article, record: ItemRecord) -> str | None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, Env, load_config, parse_duration, parse_target
+from bot.config import ConfigError, Env, format_duration, load_config, parse_duration, parse_target
 
 GOOD = """\
 languages: [en, zh]
@@ -98,6 +98,7 @@ def test_durations_and_targets():
     assert parse_duration("90s") == timedelta(seconds=90)
     assert parse_duration("2h") == timedelta(hours=2)
     assert parse_duration(45) == timedelta(seconds=45)
+    assert [format_duration(parse_duration(v)) for v in ("90s", "10m", "24h", "2d")] == ["90s", "10m", "1d", "2d"]
     with pytest.raises(ValueError):
         parse_duration("-5m")
     hook = parse_target("discord-webhook:https://discord.com/api/webhooks/123/SECRETTOKEN")
