@@ -59,6 +59,12 @@ _GLOSSARY: dict[str, tuple[str, ...]] = {
 _GENERIC_ENTITIES = {"china", "us", "rare-earth", "tariff", "export-control", "name:china", "name:chinese",
                      "name:beijing", "name:washington", "name:tariffs", "name:rare"}
 
+# Headline words every story on this beat uses ("China raises tariffs …", "稀土出口 …").
+_GENERIC_TITLE_WORDS = {"china", "chinese", "us", "u", "s", "beijing", "washington", "tariff", "tariffs", "rare",
+                        "earth", "earths", "export", "exports", "controls", "control", "trade", "price", "prices",
+                        "raises", "cuts", "new", "says", "over", "on", "稀土", "关税", "中国", "美国", "出口",
+                        "中美", "管制", "贸易"}
+
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _STOP = set("the a an of to in on for and or with by as at from is are was were be been has have had "
             "its it this that after over under new says said will would could may might amid".split())
@@ -154,10 +160,14 @@ def similarity(a: StorySignature, b: StorySignature) -> float:
     numbers = _numbers_shared(a.numbers, b.numbers)
     # Entities every story in this domain mentions say nothing about *which* story it is.
     shared_entities = len((set(a.entities) & set(b.entities)) - _GENERIC_ENTITIES)
-    title_sim = 0.0
+    title_sim = words_sim = 0.0
     if a.lang == b.lang and a.title_tokens and b.title_tokens:
         ta, tb = set(a.title_tokens), set(b.title_tokens)
-        title_sim = len(ta & tb) / len(ta | tb)
+        title_sim = _jaccard(ta, tb)
+        # Positive evidence needs the words that say *which* story: not its numbers (counted
+        # separately) and not the words every headline on this beat shares.
+        words_sim = _jaccard({w for w in ta if not w.isdigit()} - _GENERIC_TITLE_WORDS,
+                             {w for w in tb if not w.isdigit()} - _GENERIC_TITLE_WORDS)
     if numbers == 0 and a.numbers and b.numbers and title_sim < 0.8:
         # Both carry figures and none agree: a new day's price report or another seizure,
         # not another outlet's version of the same story.
@@ -165,13 +175,18 @@ def similarity(a: StorySignature, b: StorySignature) -> float:
     score = 0.0
     if numbers >= 2:
         score = max(score, 0.9)
-    if numbers >= 1 and (shared_entities >= 2 or title_sim >= 0.3):
+    # One shared figure is common by chance ("25%", "90 days"): it needs the same specific words too.
+    if numbers >= 1 and (shared_entities >= 2 or words_sim >= 0.4):
         score = max(score, 0.8)
-    if title_sim >= 0.6:
+    if words_sim >= 0.6:
         score = max(score, 0.75)
-    if title_sim >= 0.4 and shared_entities >= 3:
+    if words_sim >= 0.4 and shared_entities >= 3:
         score = max(score, 0.7)
     return score
+
+
+def _jaccard(a: set, b: set) -> float:
+    return len(a & b) / len(a | b) if a and b else 0.0
 
 
 SAME_STORY = 0.7

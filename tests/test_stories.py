@@ -55,3 +55,11 @@ def test_outside_time_window_never_merges():
 def test_different_topics_never_merge():
     tariff_only = sig("Tariff on 12 European firms", "4.5% and 615,000 yuan per tonne.", topics=("tariff",))
     assert find_same_story(tariff_only, [("m", MAGNETS)]) is None
+
+
+def test_same_tariff_rate_on_different_goods_is_two_stories():
+    soy = sig("China raises tariffs 25% on US soybeans", "Beijing will raise tariffs on US soybeans to 25% "
+              "from next month.", topics=("tariff",))
+    evs = sig("US raises tariffs 25% on Chinese EVs", "Washington will raise tariffs on Chinese electric "
+              "vehicles to 25% from next month.", topics=("tariff",), hours=3)
+    assert find_same_story(evs, [("s", soy)]) is None

@@ -92,7 +92,13 @@ def test_health_metrics_and_json_logs(server, tmp_path):
             *_get(f"http://127.0.0.1:{port}/healthz")), proc)
         wait_for(lambda: lines(tmp_path / "out" / "briefs.jsonl"), proc)
         wait_for(lambda: lines(tmp_path / "out" / "digests.jsonl"), proc)
-        status, text = _get(f"http://127.0.0.1:{port}/metrics")
+
+        def metrics_after_both_polls():
+            # Feeds start at random offsets within their first interval: wait for the broken one too.
+            code, body = _get(f"http://127.0.0.1:{port}/metrics")
+            return (code, body) if code == 200 and sample(body, "briefbot_polls_total", outcome="error") else None
+
+        status, text = wait_for(metrics_after_both_polls, proc)
     finally:
         err = stop_bot(proc)
 
