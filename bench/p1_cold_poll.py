@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import Result, fmt_s, make_env, make_settings
+from bench.common import Result, make_env, make_settings
 from bench.corpus import make_corpus
 from bench.servers import FeedServer, write_manifest
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bench.common import Result, make_env, make_settings
 from bench.corpus import FeedSpec, Item, render_feed
-from bench.fake_llm import CountingLLM, request_tokens
+from bench.fake_llm import CountingLLM
 from bench.servers import FeedServer, write_manifest
 
 STORIES = [

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 from bench.botproc import BotProcess, bare_import_rss, write_config

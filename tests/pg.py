@@ -124,3 +124,11 @@ def pg_url(pg_server: PgServer):
         yield pg_server.url(name)
     finally:
         drop_database(pg_server, name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_db_url(request, tmp_path) -> str:
+    """The same test on SQLite and on the embedded PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/briefbot.db"
+    return request.getfixturevalue("pg_url")

@@ -16,7 +16,6 @@ import pytest
 from pydantic import BaseModel
 
 from bot.config import Env, LLMConfig, Settings, TopicConfig
-from bot.metrics import REGISTRY
 from bot.store import Store
 from bot.summarise import Article
 from bot.summarise.llm import (
@@ -29,6 +28,8 @@ from bot.summarise.llm import (
 )
 from bot.summarise.prompts import PromptError, load_prompt, parse_prompt
 from fakes.openai_server import (
+    SleepRecorder,
+    metric,
     FakeOpenAI,
     bad_request,
     chat,
@@ -97,18 +98,8 @@ def zh_article() -> Article:
                    text=ZH_TEXT, lang="zh", topics=["rare_earths"])
 
 
-class SleepRecorder:
-    """Stands in for asyncio.sleep: records what the summariser asked to wait, returns at once."""
-
-    def __init__(self) -> None:
-        self.calls: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.calls.append(seconds)
 
 
-def metric(name: str, **labels) -> float:
-    return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
 @pytest.fixture(scope="module")

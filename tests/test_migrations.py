@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from pg import pg_server, pg_url  # noqa: F401  (pytest fixtures)
+from pg import any_db_url, pg_server, pg_url  # noqa: F401  (pytest fixtures)
 from sqlalchemy import create_engine, inspect, select, text
 
 from bot.models import Brief, Source
@@ -67,11 +67,6 @@ def downgrade():
 '''
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def any_db_url(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/briefbot.db"
-    return request.getfixturevalue("pg_url")
 
 
 @pytest.fixture

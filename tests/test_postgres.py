@@ -24,7 +24,7 @@ import pytest
 import yaml
 from feedgen import TOPICS, Entry, atom, rss
 from loopback import LoopbackServer, Reply, Request
-from pg import pg_server, pg_url  # noqa: F401  (pytest fixtures)
+from pg import any_db_url, pg_server, pg_url  # noqa: F401  (pytest fixtures)
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select, text
 
@@ -36,11 +36,6 @@ from bot.store.migrate import PG_MIGRATION_LOCK_KEY, current_revision, head_revi
 MINUTE = timedelta(minutes=1)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def any_db_url(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/briefbot.db"
-    return request.getfixturevalue("pg_url")
 
 
 @pytest.fixture

@@ -185,3 +185,20 @@ class FakeOpenAI:
     @staticmethod
     def message_text(body: dict, role: str) -> str:
         return "\n".join(m.get("content") or "" for m in body.get("messages", []) if m.get("role") == role)
+
+
+class SleepRecorder:
+    """Stands in for asyncio.sleep in LLMSummariser: records the waits asked for, returns at once."""
+
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+
+
+def metric(name: str, **labels) -> float:
+    """A Prometheus sample from briefbot's registry (0 when it has not been recorded yet)."""
+    from bot.metrics import REGISTRY
+
+    return REGISTRY.get_sample_value(name, labels) or 0.0

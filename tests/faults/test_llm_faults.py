@@ -14,12 +14,11 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from bot.metrics import REGISTRY
 from bot.models import utcnow
 from bot.pipeline import build_app, close_app
 from bot.summarise.llm import LLMSummariser
 from faults.support import OPENAI_KEY, closed_port_url, lines, log_text, poll_and_deliver
-from fakes.openai_server import chat, chat_json, rate_limited, server_error
+from fakes.openai_server import SleepRecorder, chat, chat_json, metric, rate_limited, server_error
 from feedgen import Entry, make_env, make_settings, rss
 from loopback import Reply
 
@@ -56,18 +55,8 @@ def good_quota(**changes) -> dict:
     return reply
 
 
-class SleepRecorder:
-    """Records the waits the summariser asks for and yields without waiting (asserted by value)."""
-
-    def __init__(self) -> None:
-        self.calls: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.calls.append(seconds)
 
 
-def metric(name: str, **labels) -> float:
-    return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
 @pytest.fixture(autouse=True)
