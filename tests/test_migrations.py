@@ -124,13 +124,17 @@ def test_empty_database_is_upgraded_to_head_matching_schema(any_db_url):
         store.close()
 
 
-def test_pre_alembic_sqlite_database_is_stamped_and_keeps_its_data(tmp_path):
+def pre_alembic_sqlite(tmp_path) -> str:
+    """A database from before migrations: made by create_all, no alembic_version table."""
     url = f"sqlite:///{tmp_path}/old.db"
-    # A database from before migrations: made by create_all, holding a brief, no alembic_version.
     legacy = create_engine(url)
     metadata.create_all(legacy)
     legacy.dispose()
-    store = Store(url)
+    return url
+
+
+def test_pre_alembic_sqlite_database_is_stamped_and_keeps_its_data(tmp_path):
+    store = Store(pre_alembic_sqlite(tmp_path))
     try:
         brief = store_one_brief(store)
         assert "alembic_version" not in inspect(store.engine).get_table_names()
@@ -180,11 +184,7 @@ def test_second_revision_upgrades_an_existing_database_and_rolls_back(any_db_url
 
 
 def test_second_revision_applies_to_a_pre_alembic_database(tmp_path, migrations_v2):
-    url = f"sqlite:///{tmp_path}/old.db"
-    legacy = create_engine(url)
-    metadata.create_all(legacy)
-    legacy.dispose()
-    store = Store(url)
+    store = Store(pre_alembic_sqlite(tmp_path))
     try:
         brief = store_one_brief(store)
         upgrade(store, script_location=migrations_v2)  # stamp 0001, then 0001 -> 0002

@@ -28,6 +28,7 @@ from pg import any_db_url, pg_server, pg_url  # noqa: F401  (pytest fixtures)
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select, text
 
+from bot.items import ItemIdentity
 from bot.models import Brief, Digest, Figure, Source, utcnow
 from bot.store import ItemRecord, Store, as_utc
 from bot.store import schema as t
@@ -125,8 +126,9 @@ def test_items_briefs_and_queries(store):
     store.record_items([quiet])
     store.record_items([quiet])  # recorded already (a second worker): ignored, not an error
     assert store.feed_state("metals-wire").items_total == 1
-    known = store.known_item_keys("metals-wire", ["k-football", "k-unknown"])
-    assert "k-football" in known and "k-unknown" not in known
+    known = store.known_item_keys("metals-wire", [ItemIdentity("k-football", None, None),
+                                                  ItemIdentity("k-unknown", "link-unknown", None)])
+    assert "k-football" in known and not known & {"k-unknown", "link-unknown"}
     # GUID churn: a new key with the same canonical link finds the earlier record.
     assert store.find_item("metals-wire", "k-new-guid", "link-k-football", None)["item_key"] == "k-football"
     assert store.find_item("trade-desk", "k-football", None, None) is None

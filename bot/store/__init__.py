@@ -308,16 +308,15 @@ class Store:
         return dict(row._mapping) if row else None
 
     def known_item_keys(self, feed: str, idents: Iterable) -> set[str]:
-        """Which of these identities (bot.items.ItemIdentity, or bare item keys) a feed has seen:
-        matching item, link or content keys, in one query (GUID churn is caught through the link
-        and content keys)."""
+        """Which of these identities (bot.items.ItemIdentity) a feed has seen: matching item, link or
+        content keys, in one query (GUID churn is caught through the link and content keys)."""
         idents = list(idents)
         if not idents:
             return set()
         params = {"feed_name": feed,
-                  "item_keys": [getattr(i, "item_key", i) for i in idents],
-                  "link_keys": [i.link_key for i in idents if getattr(i, "link_key", None)],
-                  "content_keys": [i.content_key for i in idents if getattr(i, "content_key", None)]}
+                  "item_keys": [i.item_key for i in idents],
+                  "link_keys": [i.link_key for i in idents if i.link_key],
+                  "content_keys": [i.content_key for i in idents if i.content_key]}
         with self.engine.connect() as c:
             rows = c.execute(self._known_items_stmt, params).all()
         return {key for row in rows for key in row if key}
