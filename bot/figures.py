@@ -911,7 +911,8 @@ def _score(number: Number, folded_lower: str) -> float:
     return score
 
 
-def extract_figures(text: str, lang: str | None = None, max_figures: int = 6) -> list[Figure]:
+def extract_figures(text: str, lang: str | None = None, max_figures: int = 6,
+                    numbers: list[Number] | None = None) -> list[Figure]:
     """The key figures of an article: story-carrying amounts first, each with a bilingual label.
 
     `Figure.text` is a verbatim substring of `text`. The label in the article's language comes from
@@ -925,7 +926,8 @@ def extract_figures(text: str, lang: str | None = None, max_figures: int = 6) ->
         lang = detect_language(text)
     other = "zh" if lang == "en" else "en"
     folded_lower = fold_width(text).lower()
-    all_numbers = find_numbers(text)
+    # Callers that already ran find_numbers(text) pass its result, so a text is parsed once.
+    all_numbers = find_numbers(text) if numbers is None else numbers
     # Label context stops at neighbouring numbers: "5月镓出口量降至1.2吨" -> "镓出口量降至".
     neighbours = {n.start: (all_numbers[i - 1].end if i else 0,
                             all_numbers[i + 1].start if i + 1 < len(all_numbers) else len(text))

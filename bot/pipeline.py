@@ -19,7 +19,7 @@ from bot.app import App
 from bot.config import Env, FeedConfig, Settings, format_duration
 from bot.feeds.fetch import Fetcher, FetchResult
 from bot.feeds.parse import FeedParseError, ParsedEntry, parse_feed
-from bot.figures import find_numbers
+from bot.figures import Number, extract_figures, find_numbers
 from bot.items import identify
 from bot.models import Brief, Figure, Source, new_brief_id, utcnow
 from bot.stories import STORY_WINDOW, StoryIndex, StorySignature, find_same_story, make_signature
@@ -76,9 +76,10 @@ async def close_app(app: App) -> None:
             log.debug("error while closing %r", closer, exc_info=True)
 
 
-def _signature_numbers(text: str) -> list[tuple[float, str]]:
+def _signature_numbers(text: str, numbers: list[Number] | None = None) -> list[tuple[float, str]]:
+    """(value, unit) of the figures that can identify a story; `numbers` = find_numbers(text) if known."""
     out = []
-    for n in find_numbers(text):
+    for n in find_numbers(text) if numbers is None else numbers:
         if n.kind in SIGNIFICANT_KINDS and n.value is not None:
             # Tiny bare counts ("3 items") are too common to identify a story.
             if n.kind == "count" and n.value < 10:
@@ -286,7 +287,9 @@ class Poller:
 
     async def _brief_item(self, article: Article, record: ItemRecord) -> str | None:
         """Join the item to an existing story or make a new brief. Returns brief id, "merged" or "irrelevant"."""
-        numbers = _signature_numbers(article.title + "\n" + article.text)
+        # The body's numbers are parsed once and serve the signature, the figures and any merge.
+        body_numbers = find_numbers(article.text)
+        numbers = _signature_numbers(article.title) + _signature_numbers(article.text, body_numbers)
         sig = make_signature(article.title, article.text, article.lang, article.topics, numbers, article.published)
         source = Source(url=article.url, feed=article.feed, title=defang_links(article.title),
                         published=article.published)
@@ -306,10 +309,10 @@ class Poller:
                 match = await asyncio.shield(pending)
                 if match is None:
                     continue  # that attempt produced no brief; decide again
-            return self._merge(match, article, record, source, sig)
+            return self._merge(match, article, record, source, body_numbers)
         brief_id = None
         try:
-            brief_id = await self._new_brief(article, record, source, sig)
+            brief_id = await self._new_brief(article, record, source, sig, body_numbers)
             return brief_id
         finally:
             self._pending = [(s, f) for s, f in self._pending if f is not future]
@@ -317,7 +320,7 @@ class Poller:
                 future.set_result(brief_id if brief_id not in (None, "irrelevant") else None)
 
     def _merge(self, brief_id: str, article: Article, record: ItemRecord, source: Source,
-               sig: StorySignature) -> str | None:
+               body_numbers: list[Number]) -> str | None:
         brief = self.store.get_brief(brief_id)
         if brief is None:
             return None
@@ -325,9 +328,7 @@ class Poller:
         record.status = "merged"
         updated = brief.model_copy(deep=True)
         known = {(f.value, f.unit) for f in updated.figures}
-        from bot.figures import extract_figures
-
-        for fig in extract_figures(article.text, article.lang, max_figures=6):
+        for fig in extract_figures(article.text, article.lang, max_figures=6, numbers=body_numbers):
             if len(updated.figures) >= 6:
                 break
             if (fig.value, fig.unit) not in known and fig.value is not None:
@@ -347,10 +348,11 @@ class Poller:
         return None
 
     async def _new_brief(self, article: Article, record: ItemRecord, source: Source,
-                         sig: StorySignature) -> str | None:
+                         sig: StorySignature, body_numbers: list[Number]) -> str | None:
         settings = self.settings
         mode = "extractive"
-        title, summary, figures = extractive_content(article, settings, self.matcher.keyword_hits)
+        title, summary, figures = extractive_content(article, settings, self.matcher.keyword_hits,
+                                                     numbers=body_numbers)
         if self.app.llm is not None:
             from bot.summarise.article import enrich_article
 
