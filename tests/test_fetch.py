@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import socket
+import zlib
 import threading
 import time
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
-import httpx
+import aiohttp
 import pytest
 
 from bot.config import FetchConfig
 from bot.feeds.fetch import FEED_ACCEPT, PAGE_ACCEPT, Fetcher, parse_retry_after
-from bot.feeds.netguard import BlockedAddress, is_public_ip, make_transport, redact_url
+from bot.feeds.netguard import BlockedAddress, is_public_ip, make_connector, redact_url
 from loopback import Reply
 
 FEED = b"""<?xml version="1.0" encoding="utf-8"?>
@@ -251,6 +253,158 @@ async def test_gzip_bomb_is_refused(http_server, fetcher):
     assert "/bomb.xml" in result.error
 
 
+async def test_corrupt_gzip_body_is_a_server_error(http_server, fetcher):
+    url = http_server.route("/broken.xml", Reply(200, b"\x1f\x8b\x08\x00not really gzip at all",
+                                                 headers={"Content-Encoding": "gzip"},
+                                                 content_type="application/rss+xml"))
+    result = await fetcher.fetch(url)
+    assert result.error_kind == "server-error"
+    assert "corrupt compressed body" in result.error and "/broken.xml" in result.error
+
+
+async def test_raw_deflate_body_is_decoded(http_server, fetcher):
+    # RFC says zlib-wrapped deflate; many servers send raw deflate. Both are read.
+    raw = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    url = http_server.route("/raw.xml", Reply(200, raw.compress(FEED) + raw.flush(),
+                                              headers={"Content-Encoding": "deflate"},
+                                              content_type="application/rss+xml"))
+    result = await fetcher.fetch(url)
+    assert result.status == "ok" and result.body == FEED
+
+
+# --------------------------------------------------------------------------- connection handling
+
+
+async def test_cookies_set_by_a_feed_are_not_sent_back(http_server, fetcher):
+    http_server.route("/cookie.xml", Reply(200, FEED, headers={"Set-Cookie": "session=abc123; Path=/"},
+                                           content_type="application/rss+xml"))
+    # A host name, not an IP literal: an ordinary cookie jar keeps cookies only for names.
+    url = f"http://localhost:{http_server.port}/cookie.xml"
+    await fetcher.fetch(url)
+    await fetcher.fetch(url)
+    assert [r.header("cookie") for r in http_server.requests_to("/cookie.xml")] == [None, None]
+
+
+async def test_proxy_from_the_environment_is_ignored(http_server, monkeypatch):
+    # A proxy would make the connection for us, out of the SSRF guard's sight.
+    from loopback import LoopbackServer
+
+    with LoopbackServer() as proxy:
+        proxy.route("*", Reply(502, b"proxied", content_type="text/plain"))
+        for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY"):
+            monkeypatch.setenv(name, proxy.base_url)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        url = http_server.route("/direct.xml", Reply(200, FEED, content_type="application/rss+xml"))
+        async with Fetcher(cfg(), allow_private=True) as f:
+            result = await f.fetch(url)
+        assert result.status == "ok" and result.body == FEED
+        assert proxy.requests == []
+
+
+class RawServer:
+    """A bare TCP server for what the HTTP server cannot do: count connections, cut a body short."""
+
+    def __init__(self, respond):
+        self.respond = respond  # (connection socket) -> None; runs once per accepted connection
+        self.connections = 0
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn):
+        with conn:
+            try:
+                self.respond(conn)
+            except OSError:
+                pass
+
+    def close(self):
+        self.sock.close()
+
+
+def _read_request(conn) -> bytes:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(4096)
+        if not chunk:
+            return b""
+        data += chunk
+    return data
+
+
+async def test_repolls_answered_304_reuse_one_keep_alive_connection(fetcher):
+    def answer_304_forever(conn):
+        while _read_request(conn):
+            conn.sendall(b'HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\nContent-Length: 0\r\n\r\n')
+
+    server = RawServer(answer_304_forever)
+    try:
+        results = [await fetcher.fetch(f"http://127.0.0.1:{server.port}/feed.xml", etag='"v1"') for _ in range(5)]
+    finally:
+        server.close()
+    assert [r.status for r in results] == ["not-modified"] * 5
+    assert results[-1].etag == '"v1"'
+    assert server.connections == 1
+
+
+async def test_connection_dropped_mid_body_is_a_connect_error(fetcher):
+    def cut_short(conn):
+        _read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nContent-Length: 5000\r\n\r\n"
+                     + FEED[:100])
+
+    server = RawServer(cut_short)
+    try:
+        result = await fetcher.fetch(f"http://127.0.0.1:{server.port}/feed.xml?token=T0KEN")
+    finally:
+        server.close()
+    assert result.status == "error" and result.error_kind == "connect"
+    assert "connection failed" in result.error and "/feed.xml" in result.error
+    assert "T0KEN" not in result.error
+
+
+async def test_malformed_response_is_a_connect_error_without_the_url_query(fetcher):
+    def bad_header(conn):
+        _read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nNot A Header Line\r\nContent-Length: 3\r\n\r\nabc")
+
+    server = RawServer(bad_header)
+    try:
+        result = await fetcher.fetch(f"http://127.0.0.1:{server.port}/feed.xml?token=T0KEN")
+    finally:
+        server.close()
+    assert result.error_kind == "connect" and "invalid HTTP response" in result.error
+    assert "/feed.xml" in result.error and "T0KEN" not in result.error
+
+
+def test_fetcher_built_outside_an_event_loop_works_in_each_loop_it_is_used_from(http_server):
+    # The app is built before the loop runs; CLI commands may run the loop more than once.
+    url = http_server.route("/feed.xml", Reply(200, FEED, content_type="application/rss+xml"))
+    f = Fetcher(cfg(), allow_private=True)
+    first = asyncio.run(f.fetch(url))
+
+    async def fetch_then_close():
+        try:
+            return await f.fetch(url)
+        finally:
+            await f.aclose()
+
+    second = asyncio.run(fetch_then_close())
+    assert first.status == second.status == "ok"
+    with pytest.raises(RuntimeError, match="closed"):
+        asyncio.run(f.fetch(url))
+
+
 # --------------------------------------------------------------------------- deadlines and concurrency
 
 
@@ -328,19 +482,39 @@ async def test_fetcher_refuses_loopback_when_private_not_allowed(http_server, ho
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
-async def test_guarded_transport_refuses_then_allows(http_server, host):
+async def test_guarded_connector_refuses_then_allows(http_server, host):
+    # The connector alone, without the Fetcher's URL checks: the refusal happens at connect time,
+    # for a name (via the resolver) and for an IP literal (via the socket factory) alike.
     http_server.route("/feed.xml", Reply(200, FEED))
     url = f"http://{host}:{http_server.port}/feed.xml"
-    async with httpx.AsyncClient(transport=make_transport(allow_private=False)) as client:
+    async with aiohttp.ClientSession(connector=make_connector(allow_private=False)) as session:
         with pytest.raises(BlockedAddress) as refused:
-            await client.get(url)
-    assert url in str(refused.value)
+            await session.get(url)
+    assert "127.0.0.1" in str(refused.value) and host in str(refused.value)
     assert "non-public" in str(refused.value)
     assert http_server.requests_to("/feed.xml") == []
 
-    async with httpx.AsyncClient(transport=make_transport(allow_private=True)) as client:
-        response = await client.get(url)
-    assert response.status_code == 200 and response.content == FEED
+    async with aiohttp.ClientSession(connector=make_connector(allow_private=True)) as session:
+        async with session.get(url) as response:
+            assert response.status == 200 and await response.read() == FEED
+
+
+async def test_guarded_connector_honours_allowed_networks(http_server):
+    http_server.route("/feed.xml", Reply(200, FEED))
+    url = f"http://localhost:{http_server.port}/feed.xml"
+    # localhost may also answer ::1, which 127.0.0.1/32 does not cover: allow both loopbacks.
+    connector = make_connector(allow_private=False, allowed_networks=("127.0.0.1/32", "::1/128"))
+    async with aiohttp.ClientSession(connector=connector) as session:
+        async with session.get(url) as response:
+            assert response.status == 200 and await response.read() == FEED
+        with pytest.raises(BlockedAddress) as refused:
+            await session.get("http://10.0.0.7/admin")
+    assert refused.value.address in (None, "10.0.0.7") and "10.0.0.7" in str(refused.value)
+
+
+def test_guarded_connector_owns_its_resolver():
+    with pytest.raises(ValueError, match="use_dns_cache"):
+        make_connector(allow_private=False, use_dns_cache=True)
 
 
 async def test_fetcher_with_private_allowed_reaches_localhost(http_server):

@@ -1,10 +1,13 @@
 """HTTP fetching of feeds and article pages: polite, bounded, and never raising for network trouble.
 
-One shared httpx client (HTTP/1.1 keep-alive pool) behind a global and a per-host semaphore.
-Every fetch has an overall deadline on top of connect/read timeouts, so a server that drips one
+One shared aiohttp session (HTTP/1.1 keep-alive pool) behind a global and a per-host semaphore.
+aiohttp rather than httpx because a warm re-poll is mostly tiny 304 exchanges, where the client's
+own per-request overhead is the cost: aiohttp's is about a quarter of httpx + httpcore + anyio's.
+Every fetch has an overall deadline on top of the connect timeout, so a server that drips one
 byte a second cannot hold a slot. Redirects are followed by hand so each hop goes through the
-SSRF guard and loops are caught. Bodies are decoded here (gzip/deflate) with a size cap and a
-compression-ratio guard, so a small gzip bomb cannot inflate into gigabytes in memory.
+SSRF guard (bot.feeds.netguard: every new connection is resolved and vetted) and loops are caught.
+Bodies are decoded here (gzip/deflate) with a size cap and a compression-ratio guard, so a small
+gzip bomb cannot inflate into gigabytes in memory.
 """
 
 from __future__ import annotations
@@ -16,12 +19,12 @@ import time
 import zlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit
 
-import httpx
+import aiohttp
 
 from bot.config import FetchConfig
-from bot.feeds.netguard import BlockedAddress, DNSResolutionError, make_transport, redact_url
+from bot.feeds.netguard import BlockedAddress, GuardedResolver, make_connector, redact_url
 
 log = logging.getLogger("briefbot.fetch")
 
@@ -38,6 +41,8 @@ BOMB_RATIO = 100
 # Below this decoded size the ratio is not judged (tiny, highly repetitive bodies are fine).
 BOMB_MIN_DECODED = 1024 * 1024
 _CONNECT_TIMEOUT_CAP = 10.0
+# Idle keep-alive connections are closed after this long (publishers drop them around then anyway).
+_KEEPALIVE_SECONDS = 30.0
 
 
 @dataclass
@@ -141,23 +146,60 @@ class Fetcher:
     def __init__(self, fetch_cfg: FetchConfig, allow_private: bool, *, allowed_networks: tuple[str, ...] = ()):
         self.cfg = fetch_cfg
         self.allow_private = allow_private
+        self.allowed_networks = tuple(allowed_networks)
         self.deadline_seconds = fetch_cfg.timeout.total_seconds()
-        limits = httpx.Limits(max_connections=fetch_cfg.concurrency,
-                              max_keepalive_connections=fetch_cfg.concurrency, keepalive_expiry=30.0)
-        timeout = httpx.Timeout(self.deadline_seconds, connect=min(_CONNECT_TIMEOUT_CAP, self.deadline_seconds))
-        self._client = httpx.AsyncClient(
-            transport=make_transport(allow_private, allowed_networks, limits=limits, http1=True, http2=False),
-            timeout=timeout,
-            follow_redirects=False,
-            # Proxy settings from the environment would route around the SSRF guard's address check.
-            trust_env=False,
-            headers={"User-Agent": fetch_cfg.user_agent, "Accept-Encoding": ACCEPT_ENCODING},
-        )
+        # Checks IP-literal hosts up front, so every spelling of one (127.1, 0x7f000001, ...) is named
+        # as refused; the connector's own guard still vets every address it connects to.
+        self._literal_guard = GuardedResolver(allow_private, self.allowed_networks)
+        self._headers = {"User-Agent": fetch_cfg.user_agent, "Accept-Encoding": ACCEPT_ENCODING}
+        # Created on first use: an aiohttp session belongs to the running event loop, and the app may
+        # be built before the loop runs.
+        self._session: aiohttp.ClientSession | None = None
+        self._session_loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
         self._global = asyncio.Semaphore(fetch_cfg.concurrency)
         self._per_host: dict[str, asyncio.Semaphore] = {}
 
+    def _client(self) -> aiohttp.ClientSession:
+        session = self._session
+        if session is not None and self._session_loop is asyncio.get_running_loop():
+            return session
+        if self._closed:
+            raise RuntimeError("Fetcher is closed: cannot fetch after aclose()")
+        if session is not None:
+            # Used from a new event loop (e.g. a second asyncio.run): the old session's connections
+            # belong to the old loop and cannot be closed from this one; let them go.
+            log.debug("fetcher: new event loop, starting a new HTTP session")
+            session.detach()
+        self._session_loop = asyncio.get_running_loop()
+        connector = make_connector(
+            self.allow_private, self.allowed_networks,
+            limit=self.cfg.concurrency, limit_per_host=self.cfg.per_host, keepalive_timeout=_KEEPALIVE_SECONDS,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(total=None, connect=min(_CONNECT_TIMEOUT_CAP, self.deadline_seconds),
+                                          sock_connect=min(_CONNECT_TIMEOUT_CAP, self.deadline_seconds)),
+            headers=self._headers,
+            # Proxy settings from the environment would route around the SSRF guard's address check.
+            trust_env=False,
+            # Bodies are decoded by _BoundedDecoder, under the size cap and the ratio guard.
+            auto_decompress=False,
+            # Feeds have no business setting state in the bot; a cookie could also leak across hosts.
+            cookie_jar=aiohttp.DummyCookieJar(),
+            raise_for_status=False,
+        )
+        return self._session
+
     async def aclose(self) -> None:
-        await self._client.aclose()
+        self._closed = True
+        session, self._session = self._session, None
+        if session is None:
+            return
+        if self._session_loop is asyncio.get_running_loop():
+            await session.close()
+        else:
+            session.detach()  # its loop is gone: nothing left to close it with
 
     async def __aenter__(self) -> "Fetcher":
         return self
@@ -182,8 +224,7 @@ class Fetcher:
 
     # ------------------------------------------------------------------ internals
 
-    def _host_semaphore(self, url: str) -> asyncio.Semaphore:
-        parts = urlsplit(url)
+    def _host_semaphore(self, parts: SplitResult) -> asyncio.Semaphore:
         key = f"{(parts.hostname or '').lower()}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
         sem = self._per_host.get(key)
         if sem is None:
@@ -191,126 +232,143 @@ class Fetcher:
         return sem
 
     async def _fetch(self, url: str, headers: dict[str, str]) -> FetchResult:
-        shown = redact_url(url)
         current = url
         try:
-            _check_url(url)
+            parts = _check_url(url)
             async with self._global:
                 deadline: float | None = None
-                seen = {_normalise_for_loop(url)}
+                seen = {_normalise_for_loop(parts)}
                 hops = 0
                 while True:
-                    async with self._host_semaphore(current):
+                    self._literal_guard.check_literal(parts.hostname or "")
+                    async with self._host_semaphore(parts):
                         # The deadline starts once we hold a slot: queueing is not the server's fault.
                         if deadline is None:
                             deadline = asyncio.get_running_loop().time() + self.deadline_seconds
                         try:
                             async with asyncio.timeout_at(deadline):
                                 result, location = await self._one_hop(url, current, headers)
-                        except TimeoutError:
-                            raise _FetchError("timeout", f"fetching {shown} took longer than "
+                        except TimeoutError as exc:
+                            if isinstance(exc, aiohttp.ServerTimeoutError):
+                                raise  # aiohttp's own connect timeout: reported below, by phase
+                            raise _FetchError("timeout", f"fetching {redact_url(url)} took longer than "
                                               f"{self.deadline_seconds:g}s") from None
                     if location is None:
                         return result
                     hops += 1
                     if hops > self.cfg.max_redirects:
                         raise _FetchError("too-many-redirects",
-                                          f"{shown}: more than {self.cfg.max_redirects} redirects")
-                    key = _normalise_for_loop(location)
-                    if key in seen:
-                        raise _FetchError("redirect-loop", f"{shown}: redirect loop at {redact_url(location)}")
-                    seen.add(key)
+                                          f"{redact_url(url)}: more than {self.cfg.max_redirects} redirects")
                     try:
-                        _check_url(location)
+                        parts = _check_url(location)
                     except _FetchError as exc:
-                        raise _FetchError("bad-url", f"{shown}: redirect to unusable URL "
+                        raise _FetchError("bad-url", f"{redact_url(url)}: redirect to unusable URL "
                                           f"({exc.message})") from None
+                    key = _normalise_for_loop(parts)
+                    if key in seen:
+                        raise _FetchError("redirect-loop",
+                                          f"{redact_url(url)}: redirect loop at {redact_url(location)}")
+                    seen.add(key)
                     current = location
         except _FetchError as exc:
             return self._error(url, current, exc.kind, exc.message, exc.http_status, exc.retry_after)
         except BlockedAddress as exc:
             # Name the original URL as configured and, if different, the hop that was refused.
-            where = shown if current == url else f"{shown} (redirected to {redact_url(current)})"
+            where = redact_url(url) if current == url \
+                else f"{redact_url(url)} (redirected to {redact_url(current)})"
             what = f"{exc.host} resolves to non-public address {exc.address}" \
                 if exc.address and exc.address != exc.host else f"{exc.host} is a non-public address"
             return self._error(url, current, "blocked-private",
                                f"refused to fetch {where}: {what} (set BRIEFBOT_ALLOW_PRIVATE_URLS=1 to allow)")
-        except httpx.TimeoutException as exc:
-            return self._error(url, current, "timeout", f"{shown}: {_timeout_phase(exc)} timed out")
-        except httpx.ConnectError as exc:
-            if isinstance(exc.__cause__, DNSResolutionError) or "resolve" in str(exc).lower() \
-                    or "name or service not known" in str(exc).lower():
-                return self._error(url, current, "dns", f"{shown}: cannot resolve host "
-                                   f"{urlsplit(current).hostname!r}")
-            return self._error(url, current, "connect", f"{shown}: cannot connect ({_brief(exc)})")
-        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
-            return self._error(url, current, "bad-url", f"{shown}: invalid URL ({_brief(exc)})")
-        except httpx.TransportError as exc:
+        except aiohttp.ServerTimeoutError as exc:
+            return self._error(url, current, "timeout", f"{redact_url(url)}: {_timeout_phase(exc)} timed out")
+        except aiohttp.ClientConnectorDNSError:
+            return self._error(url, current, "dns", f"{redact_url(url)}: cannot resolve host "
+                               f"{urlsplit(current).hostname!r}")
+        except aiohttp.ClientConnectorError as exc:
+            return self._error(url, current, "connect", f"{redact_url(url)}: cannot connect ({_brief(exc)})")
+        except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError, UnicodeError) as exc:
+            # UnicodeError: a host name that cannot be IDNA-encoded.
+            return self._error(url, current, "bad-url", f"{redact_url(url)}: invalid URL ({_brief(exc)})")
+        except (aiohttp.ClientError, OSError) as exc:
             # Connection dropped mid-response, protocol violations, ...
-            return self._error(url, current, "connect", f"{shown}: connection failed ({_brief(exc)})")
+            return self._error(url, current, "connect",
+                               f"{redact_url(url)}: connection failed ({_brief(exc)})")
         except zlib.error as exc:
-            return self._error(url, current, "server-error", f"{shown}: corrupt compressed body ({exc})")
+            return self._error(url, current, "server-error",
+                               f"{redact_url(url)}: corrupt compressed body ({exc})")
 
     async def _one_hop(self, original: str, url: str, headers: dict[str, str]
                        ) -> tuple[FetchResult | None, str | None]:
         """One request. Returns (result, None) when done, or (None, next_url) for a redirect."""
-        shown = redact_url(original)
-        request = self._client.build_request("GET", url, headers=headers)
-        response = await self._client.send(request, stream=True)
+        response = await self._client().request("GET", url, headers=headers, allow_redirects=False)
         try:
-            status = response.status_code
+            status = response.status
             if status in _REDIRECT_STATUSES:
-                location = response.headers.get("location")
+                location = response.headers.get("Location")
                 if not location:
-                    raise _FetchError("server-error", f"{shown}: HTTP {status} redirect without Location",
-                                      status)
-                return None, urljoin(str(response.url), location.strip())
-            retry_after = parse_retry_after(response.headers.get("retry-after"))
-            if status == 304:
-                return FetchResult(url=original, status="not-modified", http_status=304,
-                                   etag=response.headers.get("etag"),
-                                   last_modified=response.headers.get("last-modified"),
-                                   final_url=url), None
-            if status == 404:
-                raise _FetchError("not-found", f"{shown}: HTTP 404 not found", status)
-            if status == 410:
-                raise _FetchError("gone", f"{shown}: HTTP 410 gone (the publisher removed it)", status)
-            if status == 429:
-                wait = f", retry after {retry_after:g}s" if retry_after is not None else ""
-                raise _FetchError("rate-limited", f"{shown}: HTTP 429 too many requests{wait}", status,
-                                  retry_after)
-            if status >= 500:
-                raise _FetchError("server-error", f"{shown}: HTTP {status} server error", status, retry_after)
-            if status >= 400:
-                raise _FetchError("http-4xx", f"{shown}: HTTP {status}", status, retry_after)
-            if status >= 300 or status < 200:
-                raise _FetchError("server-error", f"{shown}: unexpected HTTP {status}", status)
-            body = await self._read_body(response, shown)
-            return FetchResult(
-                url=original, status="ok", http_status=status, body=body,
-                content_type=response.headers.get("content-type"),
-                etag=response.headers.get("etag"), last_modified=response.headers.get("last-modified"),
-                final_url=url,
-            ), None
-        finally:
-            await response.aclose()
+                    raise _FetchError("server-error",
+                                      f"{redact_url(original)}: HTTP {status} redirect without Location", status)
+                result: tuple[FetchResult | None, str | None] = (None, urljoin(url, location.strip()))
+            elif status == 304:
+                result = FetchResult(url=original, status="not-modified", http_status=304,
+                                     etag=response.headers.get("ETag"),
+                                     last_modified=response.headers.get("Last-Modified"),
+                                     final_url=url), None
+            else:
+                result = await self._final_response(response, original, url)
+        except BaseException:
+            # Unread or half-read body: the connection cannot be reused.
+            response.close()
+            raise
+        # Fully read (or bodiless): the connection goes back to the pool for the next poll.
+        response.release()
+        return result
 
-    async def _read_body(self, response: httpx.Response, shown: str) -> bytes:
+    async def _final_response(self, response: aiohttp.ClientResponse, original: str, url: str
+                              ) -> tuple[FetchResult, None]:
+        status = response.status
+        shown = redact_url(original)
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        if status == 404:
+            raise _FetchError("not-found", f"{shown}: HTTP 404 not found", status)
+        if status == 410:
+            raise _FetchError("gone", f"{shown}: HTTP 410 gone (the publisher removed it)", status)
+        if status == 429:
+            wait = f", retry after {retry_after:g}s" if retry_after is not None else ""
+            raise _FetchError("rate-limited", f"{shown}: HTTP 429 too many requests{wait}", status,
+                              retry_after)
+        if status >= 500:
+            raise _FetchError("server-error", f"{shown}: HTTP {status} server error", status, retry_after)
+        if status >= 400:
+            raise _FetchError("http-4xx", f"{shown}: HTTP {status}", status, retry_after)
+        if status >= 300 or status < 200:
+            raise _FetchError("server-error", f"{shown}: unexpected HTTP {status}", status)
+        body = await self._read_body(response, shown)
+        return FetchResult(
+            url=original, status="ok", http_status=status, body=body,
+            content_type=response.headers.get("Content-Type"),
+            etag=response.headers.get("ETag"), last_modified=response.headers.get("Last-Modified"),
+            final_url=url,
+        ), None
+
+    async def _read_body(self, response: aiohttp.ClientResponse, shown: str) -> bytes:
         limit = self.cfg.max_bytes
-        declared = response.headers.get("content-length")
+        declared = response.headers.get("Content-Length")
         if declared and declared.isdigit() and int(declared) > limit:
             raise _FetchError("too-large", f"{shown}: body of {int(declared)} bytes exceeds the "
-                              f"{limit}-byte limit", response.status_code)
-        decoder = _BoundedDecoder(response.headers.get("content-encoding"))
+                              f"{limit}-byte limit", response.status)
+        decoder = _BoundedDecoder(response.headers.get("Content-Encoding"))
         body = bytearray()
         raw_total = 0
-        async for chunk in response.aiter_raw():
+        # The session does not decompress (auto_decompress=False): these are the bytes on the wire.
+        async for chunk in response.content.iter_any():
             raw_total += len(chunk)
             body += decoder.decode(chunk, limit - len(body)) if decoder.compressed else chunk
-            self._check_size(body, raw_total, limit, decoder.compressed, shown, response.status_code)
+            self._check_size(body, raw_total, limit, decoder.compressed, shown, response.status)
         if decoder.compressed:
             body += decoder.flush(limit - len(body))
-            self._check_size(body, raw_total, limit, True, shown, response.status_code)
+            self._check_size(body, raw_total, limit, True, shown, response.status)
         return bytes(body)
 
     @staticmethod
@@ -330,7 +388,7 @@ class Fetcher:
                            error_kind=kind, error=message, retry_after=retry_after, gone=kind == "gone")
 
 
-def _check_url(url: str) -> None:
+def _check_url(url: str) -> SplitResult:
     try:
         parts = urlsplit(url)
         parts.port  # raises ValueError for a non-numeric port
@@ -340,21 +398,30 @@ def _check_url(url: str) -> None:
         raise _FetchError("bad-url", f"{redact_url(url)}: only http(s) URLs can be fetched")
     if not parts.hostname:
         raise _FetchError("bad-url", f"{redact_url(url)}: URL has no host")
+    return parts
 
 
-def _normalise_for_loop(url: str) -> str:
-    parts = urlsplit(url)
+def _normalise_for_loop(parts: SplitResult) -> str:
     port = parts.port or (443 if parts.scheme == "https" else 80)
     return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}{parts.path or '/'}?{parts.query}"
 
 
-def _timeout_phase(exc: httpx.TimeoutException) -> str:
-    return {httpx.ConnectTimeout: "connect", httpx.ReadTimeout: "read", httpx.WriteTimeout: "write",
-            httpx.PoolTimeout: "waiting for a connection"}.get(type(exc), "request")
+def _timeout_phase(exc: aiohttp.ServerTimeoutError) -> str:
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return "connect"
+    if isinstance(exc, aiohttp.SocketTimeoutError):
+        return "read"
+    return "request"
 
 
 def _brief(exc: Exception) -> str:
-    text = str(exc) or type(exc).__name__
+    # Some aiohttp errors put the full request URL in str(exc); its query string may hold a token.
+    if isinstance(exc, aiohttp.ClientResponseError):
+        text = "invalid HTTP response: " + " ".join(str(exc.message).split())
+    elif isinstance(exc, aiohttp.InvalidURL):
+        text = str(exc.description or "not a usable URL")
+    else:
+        text = str(exc) or type(exc).__name__
     return text if len(text) <= 200 else text[:200] + "…"
 
 

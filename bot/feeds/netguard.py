@@ -2,25 +2,26 @@
 so a hostile feed could point the bot at 169.254.169.254 or an internal admin port.
 
 The check runs when the TCP connection is made, on the very addresses we connect to: a hostname
-is resolved once, every answer is checked, and the socket goes to a checked IP. Checking the URL
-before the request would not be enough — DNS can answer differently a moment later (rebinding),
-and redirects reach hosts the caller never saw.
+is resolved once (by `GuardedResolver`, which aiohttp's connector asks for every new connection),
+every answer is checked, and the socket goes only to the checked IPs. Checking the URL before the
+request would not be enough — DNS can answer differently a moment later (rebinding), and redirects
+reach hosts the caller never saw. aiohttp does not ask the resolver about IP literals, so the
+socket factory checks the address of every socket it creates as well: nothing connects unvetted.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import re
 import socket
 import typing
 from urllib.parse import urlsplit, urlunsplit
 
-import anyio
-import httpcore
-import httpx
-from httpcore._backends.auto import AutoBackend
-from httpcore._backends.base import SOCKET_OPTION, AsyncNetworkBackend, AsyncNetworkStream
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
 
-__all__ = ["BlockedAddress", "DNSResolutionError", "GuardedBackend", "is_public_ip", "make_transport",
+__all__ = ["BlockedAddress", "DNSResolutionError", "GuardedResolver", "is_public_ip", "make_connector",
            "redact_url"]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -42,6 +43,10 @@ _EXTRA_BLOCKED = [ipaddress.ip_network(n) for n in (
     "2001:db8::/32",      # documentation
 )]
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# Legacy numeric IPv4 spellings the C library still accepts: 2130706433, 0x7f000001, 0177.0.0.1, 127.1.
+_LEGACY_IPV4 = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+)){0,3}", re.IGNORECASE)
+# What aiohttp's own resolver reports for numeric answers: the connector must not look them up again.
+_NUMERIC_FLAGS = socket.AI_NUMERICHOST | socket.AI_NUMERICSERV
 
 
 class BlockedAddress(Exception):
@@ -58,8 +63,8 @@ class BlockedAddress(Exception):
         return BlockedAddress(self.host, self.address, url)
 
 
-class DNSResolutionError(httpcore.ConnectError):
-    """The host name did not resolve; httpx turns it into ConnectError, kept as its __cause__."""
+class DNSResolutionError(OSError):
+    """The host name did not resolve; aiohttp wraps it in ClientConnectorDNSError."""
 
 
 def redact_url(url: str) -> str:
@@ -97,107 +102,116 @@ def is_public_ip(ip: str | IPAddress) -> bool:
     return not any(addr in net for net in _EXTRA_BLOCKED if net.version == addr.version)
 
 
-class GuardedBackend(AsyncNetworkBackend):
-    """httpcore network backend that resolves, vets and connects to the vetted IP itself."""
+def ip_literal(host: str) -> str | None:
+    """The address an IP-literal host names (any spelling the C library accepts), else None."""
+    host = host.strip("[]")
+    try:
+        return str(ipaddress.ip_address(host.split("%", 1)[0]))
+    except ValueError:
+        pass
+    if _LEGACY_IPV4.fullmatch(host):
+        try:
+            return socket.inet_ntoa(socket.inet_aton(host))
+        except OSError:
+            return None
+    return None
 
-    def __init__(self, allow_private: bool = False, inner: AsyncNetworkBackend | None = None,
-                 allowed_networks: typing.Iterable[str] = ()):
+
+class GuardedResolver(AbstractResolver):
+    """aiohttp resolver that refuses a host if ANY of its addresses is non-public.
+
+    aiohttp connects only to the addresses a resolver returns, so the answer that was checked is
+    the answer that is used: no second lookup for a rebinding DNS server to change. Pair it with
+    `use_dns_cache=False` (see `make_connector`) so every new connection is resolved and checked
+    afresh rather than served from a cache filled under an earlier answer.
+    """
+
+    def __init__(self, allow_private: bool = False, allowed_networks: typing.Iterable[str] = ()):
         self.allow_private = allow_private
         # Explicit exceptions (e.g. one internal feed server) without opening every private range.
         self.allowed_networks = [ipaddress.ip_network(n, strict=False) for n in allowed_networks]
-        self._inner = inner or AutoBackend()
 
     def is_allowed(self, ip: str) -> bool:
         if self.allow_private or is_public_ip(ip):
             return True
         try:
-            addr = ipaddress.ip_address(ip.split("%", 1)[0])
+            addr = ipaddress.ip_address(ip.split("%", 1)[0].strip("[]"))
         except ValueError:
             return False
         return any(addr in net for net in self.allowed_networks if net.version == addr.version)
 
-    async def _resolve(self, host: str, port: int) -> list[str]:
+    def check_literal(self, host: str) -> None:
+        """Raise BlockedAddress if `host` is an IP literal (in any spelling) that may not be reached."""
+        if self.allow_private:
+            return
+        address = ip_literal(host)
+        if address is not None and not self.is_allowed(address):
+            raise BlockedAddress(host.strip("[]"), address)
+
+    async def resolve(self, host: str, port: int = 0,
+                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+        literal = ip_literal(host)
+        if literal is not None:
+            if not self.is_allowed(literal):
+                raise BlockedAddress(host, literal)
+            return [_result(host, literal, port, socket.AF_INET6 if ":" in literal else socket.AF_INET)]
+        loop = asyncio.get_running_loop()
         try:
-            return [str(ipaddress.ip_address(host.split("%", 1)[0].strip("[]")))]
-        except ValueError:
-            pass
-        try:
-            infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, family=family)
         except (OSError, UnicodeError) as exc:
             raise DNSResolutionError(f"cannot resolve host {host!r}: {exc}") from exc
-        addresses: list[str] = []
-        for _family, _type, _proto, _canon, sockaddr in infos:
+        results: list[ResolveResult] = []
+        seen: set[str] = set()
+        for info_family, _type, _proto, _canon, sockaddr in infos:
+            if info_family == socket.AF_INET6 and len(sockaddr) < 3:
+                continue  # IPv6 answer on a Python built without IPv6
             ip = str(sockaddr[0])
-            if ip not in addresses:
-                addresses.append(ip)
-        if not addresses:
-            raise DNSResolutionError(f"cannot resolve host {host!r}: no addresses")
-        return addresses
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: typing.Iterable[SOCKET_OPTION] | None = None,
-    ) -> AsyncNetworkStream:
-        try:
-            with anyio.fail_after(timeout):
-                addresses = await self._resolve(host, port)
-        except TimeoutError as exc:
-            raise httpcore.ConnectTimeout(f"timed out resolving {host!r}") from exc
-        # Refuse if *any* answer is non-public: a name that mixes public and private answers
-        # is exactly what a rebinding attacker would serve.
-        for ip in addresses:
+            if info_family == socket.AF_INET6 and sockaddr[3]:
+                ip = f"{ip.split('%', 1)[0]}%{sockaddr[3]}"  # link-local needs its scope to be reached
+            if ip in seen:
+                continue
+            seen.add(ip)
+            # Refuse if *any* answer is non-public: a name that mixes public and private answers
+            # is exactly what a rebinding attacker would serve.
             if not self.is_allowed(ip):
-                raise BlockedAddress(host, ip)
-        last_error: Exception | None = None
-        for ip in addresses:
-            try:
-                return await self._inner.connect_tcp(ip, port, timeout=timeout, local_address=local_address,
-                                                     socket_options=socket_options)
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                last_error = exc
-        assert last_error is not None
-        raise last_error
+                raise BlockedAddress(host, ip.split("%", 1)[0])
+            results.append(_result(host, ip, int(sockaddr[1]) or port, info_family))
+        if not results:
+            raise DNSResolutionError(f"cannot resolve host {host!r}: no addresses")
+        return results
 
-    async def connect_unix_socket(self, path: str, timeout: float | None = None,
-                                  socket_options: typing.Iterable[SOCKET_OPTION] | None = None
-                                  ) -> AsyncNetworkStream:
-        raise BlockedAddress(f"unix:{path}")
+    async def close(self) -> None:
+        pass
 
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
+    def socket_factory(self, addr_info: tuple) -> socket.socket:
+        """Creates each socket aiohttp connects; the last check, on the exact address it will reach.
 
-
-class GuardedTransport(httpx.AsyncHTTPTransport):
-    """AsyncHTTPTransport whose connections go through GuardedBackend; refusals name the URL."""
-
-    def __init__(self, allow_private: bool = False, allowed_networks: typing.Iterable[str] = (),
-                 **kwargs: typing.Any):
-        if kwargs.get("proxy") is not None or kwargs.get("uds") is not None:
-            raise ValueError("the SSRF guard cannot vet connections made through a proxy or unix socket")
-        super().__init__(**kwargs)
-        # httpx does not expose network_backend; the pool reads this attribute for every new connection.
-        pool = self._pool
-        if not isinstance(pool, httpcore.AsyncConnectionPool) or not hasattr(pool, "_network_backend"):
-            raise RuntimeError("unsupported httpx/httpcore version: cannot install the SSRF guard")
-        pool._network_backend = GuardedBackend(allow_private, allowed_networks=allowed_networks)
-        self.allow_private = allow_private
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        try:
-            return await super().handle_async_request(request)
-        except BlockedAddress as exc:
-            raise exc.with_url(str(request.url)) from None
+        It catches what the resolver never sees: aiohttp skips the resolver for IP-literal hosts.
+        """
+        family, type_, proto, _canon, sockaddr = addr_info
+        ip = str(sockaddr[0])
+        if not self.is_allowed(ip):
+            raise BlockedAddress(ip)
+        return socket.socket(family=family, type=type_, proto=proto)
 
 
-def make_transport(allow_private: bool, allowed_networks: typing.Iterable[str] = (),
-                   **pool_kwargs: typing.Any) -> httpx.AsyncHTTPTransport:
-    """An httpx transport that refuses non-public addresses unless `allow_private`.
+def _result(hostname: str, ip: str, port: int, family: int) -> ResolveResult:
+    return ResolveResult(hostname=hostname, host=ip, port=port, family=family, proto=0, flags=_NUMERIC_FLAGS)
+
+
+def make_connector(allow_private: bool, allowed_networks: typing.Iterable[str] = (),
+                   **connector_kwargs: typing.Any) -> aiohttp.TCPConnector:
+    """An aiohttp connector that refuses non-public addresses unless `allow_private`.
 
     `allowed_networks` (CIDRs) are reachable even when private ones are refused.
-    `pool_kwargs` go to httpx.AsyncHTTPTransport (limits=, http2=, retries=, verify=, ...).
+    `connector_kwargs` go to aiohttp.TCPConnector (limit=, limit_per_host=, keepalive_timeout=, ...);
+    the resolver, socket factory and DNS cache are the guard's and cannot be overridden.
+    Use the connector with a session that has `trust_env=False` and no `proxy=`: a proxy would make
+    the connection on our behalf, out of the guard's sight.
     """
-    return GuardedTransport(allow_private=allow_private, allowed_networks=allowed_networks, **pool_kwargs)
+    for owned in ("resolver", "socket_factory", "use_dns_cache"):
+        if owned in connector_kwargs:
+            raise ValueError(f"make_connector: {owned}= is set by the SSRF guard")
+    resolver = GuardedResolver(allow_private, allowed_networks)
+    return aiohttp.TCPConnector(resolver=resolver, socket_factory=resolver.socket_factory,
+                                use_dns_cache=False, **connector_kwargs)

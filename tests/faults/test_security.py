@@ -16,7 +16,6 @@ import time
 from urllib.parse import urlencode
 
 import aiohttp
-import httpcore
 import pytest
 
 from bot import cli
@@ -27,7 +26,7 @@ from bot.delivery.outbox import Dispatcher
 from bot.delivery.slack import SlackDeliverer
 from bot.discord_app import render_feeds as discord_render_feeds
 from bot.feeds.fetch import Fetcher
-from bot.feeds.netguard import BlockedAddress, GuardedBackend
+from bot.feeds.netguard import BlockedAddress, GuardedResolver
 from bot.feeds.parse import FeedParseError, parse_feed
 from bot.logs import setup_logging
 from bot.models import Brief, Source
@@ -66,23 +65,13 @@ async def test_ssrf_every_spelling_of_loopback_is_refused_at_connect(server, hos
     assert server.requests == []  # refused before any byte was sent
 
 
-class _RecordingBackend:
-    """Stands in for the network: records which IP the guard let through, connects nowhere."""
-
-    def __init__(self) -> None:
-        self.connected: list[str] = []
-
-    async def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
-        self.connected.append(host)
-        raise httpcore.ConnectError(f"test: not connecting to {host}")
-
-
 @pytest.fixture
 def rebinding_dns(monkeypatch):
     """`rebind.test` answers a public address first, then loopback (a DNS-rebinding attacker);
-    `mixed.test` answers both at once."""
+    `mixed.test` answers both at once; `flip.test` answers loopback first, then a private address."""
     real = socket.getaddrinfo
-    answers = {"rebind.test": [["93.184.215.14"], ["127.0.0.1"]], "mixed.test": [["93.184.215.14", "10.1.2.3"]]}
+    answers = {"rebind.test": [["93.184.215.14"], ["127.0.0.1"]], "mixed.test": [["93.184.215.14", "10.1.2.3"]],
+               "flip.test": [["127.0.0.1"], ["10.1.2.3"]]}
     asked: list[str] = []
 
     def getaddrinfo(host, port, *args, **kwargs):
@@ -98,20 +87,59 @@ def rebinding_dns(monkeypatch):
 
 
 async def test_dns_rebinding_cannot_slip_a_private_address_past_the_check(rebinding_dns):
-    inner = _RecordingBackend()
-    backend = GuardedBackend(allow_private=False, inner=inner)
-    # First answer public: the connection goes to exactly the address that was checked.
-    with pytest.raises(httpcore.ConnectError):
-        await backend.connect_tcp("rebind.test", 80, timeout=2)
-    # Second answer loopback: refused; the socket never goes there.
+    resolver = GuardedResolver(allow_private=False)
+    # First answer public: the connector is handed exactly the address that was checked, as a
+    # numeric answer it will not look up again.
+    first = await resolver.resolve("rebind.test", 80)
+    assert [(r["host"], r["port"]) for r in first] == [("93.184.215.14", 80)]
+    assert first[0]["flags"] & socket.AI_NUMERICHOST
+    # Second answer loopback: refused; nothing is handed to the connector.
     with pytest.raises(BlockedAddress) as refused:
-        await backend.connect_tcp("rebind.test", 80, timeout=2)
-    assert refused.value.address == "127.0.0.1"
-    # Mixed answers (public + private) are refused outright.
+        await resolver.resolve("rebind.test", 80)
+    assert refused.value.host == "rebind.test" and refused.value.address == "127.0.0.1"
+    # Mixed answers (public + private) are refused outright, naming the private one.
+    with pytest.raises(BlockedAddress) as mixed:
+        await resolver.resolve("mixed.test", 80)
+    assert mixed.value.address == "10.1.2.3"
+    assert rebinding_dns == ["rebind.test", "rebind.test", "mixed.test"]  # one lookup per resolution
+
+
+async def test_resolver_allowed_networks_and_literals():
+    resolver = GuardedResolver(allow_private=False, allowed_networks=("127.0.0.0/8",))
+    assert [r["host"] for r in await resolver.resolve("127.0.0.1", 80)] == ["127.0.0.1"]  # no DNS for literals
+    assert resolver.is_allowed("127.9.9.9") and not resolver.is_allowed("10.0.0.1")
     with pytest.raises(BlockedAddress):
-        await backend.connect_tcp("mixed.test", 80, timeout=2)
-    assert inner.connected == ["93.184.215.14"]
-    assert rebinding_dns == ["rebind.test", "rebind.test", "mixed.test"]  # one resolution per connection
+        await resolver.resolve("::1", 80)  # IPv6 loopback is not in the allowed IPv4 network
+    # Legacy spellings of an IP literal are judged by the address they name.
+    resolver.check_literal("2130706433")  # 127.0.0.1: allowed here
+    with pytest.raises(BlockedAddress) as refused:
+        resolver.check_literal("0x0a000001")
+    assert refused.value.address == "10.0.0.1"
+    resolver.check_literal("feeds.example.org")  # names are left to the resolver
+    with pytest.raises(BlockedAddress):
+        resolver.socket_factory((socket.AF_INET, socket.SOCK_STREAM, 6, "", ("169.254.169.254", 80)))
+
+
+async def test_changed_dns_answer_is_vetted_again_on_the_next_connection(server, rebinding_dns):
+    # flip.test first answers the test server's loopback address (allowed), then a private one.
+    # The server closes each connection, so the second fetch needs a new one: no DNS cache may serve
+    # the old, vetted answer, and the new answer is refused before any byte is sent.
+    server.route("/feed.xml", Reply(200, FEED_BODY, content_type=RSS, headers={"Connection": "close"}))
+    async with Fetcher(FetchConfig(timeout="2s"), allow_private=False, allowed_networks=("127.0.0.1/32",)) as f:
+        first = await f.fetch(f"http://flip.test:{server.port}/feed.xml")
+        second = await f.fetch(f"http://flip.test:{server.port}/feed.xml")
+    assert first.status == "ok", first.error
+    assert second.error_kind == "blocked-private"
+    assert "flip.test resolves to non-public address 10.1.2.3" in second.error
+    assert len(server.requests) == 1
+    assert rebinding_dns == ["flip.test", "flip.test"]
+
+
+async def test_mixed_public_and_private_answers_are_refused_end_to_end(server, rebinding_dns):
+    async with guarded_fetcher() as fetcher:
+        result = await fetcher.fetch(f"http://mixed.test:{server.port}/feed.xml")
+    assert result.error_kind == "blocked-private" and "10.1.2.3" in result.error
+    assert server.requests == []
 
 
 async def test_hostname_resolving_to_loopback_is_refused_end_to_end(server, rebinding_dns):
