@@ -1,4 +1,5 @@
-"""`briefbot run` as a real subprocess, with its memory watched through /proc."""
+"""`briefbot run` as a real subprocess, with its memory and CPU watched through /proc — summed over
+the process tree, so the feed-parser worker process counts too."""
 
 from __future__ import annotations
 
@@ -35,6 +36,47 @@ def proc_status(pid: int) -> dict[str, int]:
     return out
 
 
+def descendants(pid: int) -> list[int]:
+    """Child processes of `pid`, recursively (the bot's feed-parser worker and its helpers)."""
+    out: list[int] = []
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return out
+    for task in tasks:
+        try:
+            children = [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+        for child in children:
+            out.append(child)
+            out.extend(descendants(child))
+    return out
+
+
+def tree_status(pid: int) -> dict[str, int]:
+    """proc_status summed over the process and its descendants: the memory the bot really holds.
+    VmHWM summed is an upper bound of the tree's peak (each process's peak, whenever it was)."""
+    total: dict[str, int] = {}
+    for member in [pid, *descendants(pid)]:
+        for key, value in proc_status(member).items():
+            total[key] = total.get(key, 0) + value
+    total["processes"] = 1 + len(descendants(pid))
+    return total
+
+
+def process_cpu_seconds(pid: int, include_reaped_children: bool = True) -> float:
+    """utime + stime of a live process (+ its waited-for children's), in seconds."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12])
+    if include_reaped_children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def bare_import_rss() -> dict[str, int]:
     """Baseline: peak RSS of `python -c "import bot.cli"`, read by that process at its end."""
     code = ("import bot.cli, pathlib;"
@@ -50,7 +92,7 @@ class BotProcess:
     def __init__(self, config: Path, env: dict[str, str], log_path: Path):
         self.config, self.extra_env, self.log_path = config, env, log_path
         self.proc: subprocess.Popen | None = None
-        self.samples: list[tuple[float, int]] = []  # (seconds since start, VmRSS kB)
+        self.samples: list[tuple[float, int]] = []  # (seconds since start, VmRSS kB of the process tree)
         self.started = 0.0
         self._stop_sampling = threading.Event()
         self._sampler: threading.Thread | None = None
@@ -72,9 +114,9 @@ class BotProcess:
 
     def _sample(self) -> None:
         while not self._stop_sampling.wait(0.25):
-            status = proc_status(self.proc.pid)
-            if not status:
+            if not proc_status(self.proc.pid):
                 return
+            status = tree_status(self.proc.pid)
             self.samples.append((time.monotonic() - self.started, status.get("VmRSS", 0)))
             self.final_status = status
 
@@ -85,9 +127,8 @@ class BotProcess:
         """SIGTERM (graceful shutdown), after reading the peak RSS while the process still exists."""
         if self.proc is None:
             return -1
-        status = proc_status(self.proc.pid)
-        if status:
-            self.final_status = status
+        if proc_status(self.proc.pid):
+            self.final_status = tree_status(self.proc.pid)
         self._stop_sampling.set()
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -100,8 +141,8 @@ class BotProcess:
         return self.proc.returncode
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """CPU of the bot and its worker processes (live and finished)."""
+        return sum(process_cpu_seconds(pid) for pid in [self.proc.pid, *descendants(self.proc.pid)])
 
     def log_tail(self, chars: int = 3000) -> str:
         try:

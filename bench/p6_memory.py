@@ -68,8 +68,10 @@ def run(n_feeds: int = 1000, items: int = 20, interval: int = 30, duration: floa
         f"{n_feeds} feeds × {items} items, {interval} s interval, {duration:.0f} s ≈ {duration / interval:.0f} cycles; "
         f"feed server saw {stats['requests']} requests ({stats['ok']} × 200, {stats['not_modified']} × 304); "
         f"{delivered} briefs delivered to jsonl; bot CPU {cpu:.1f} s; still running at the end: {alive}; exit {code}",
-        f"VmHWM {peak_kb / 1024:.1f} MiB (peak), VmRSS at the end {rss_end / 1024:.1f} MiB, "
-        f"peak during the first (cold) cycle {max(first_cycle or [0]) / 1024:.1f} MiB; "
+        f"process tree of {bot.final_status.get('processes', 1)} (bot + feed-parser worker + helpers), summed: "
+        f"VmHWM {peak_kb / 1024:.1f} MiB (sum of each process's peak, an upper bound), VmRSS at the end {rss_end / 1024:.1f} MiB, "
+        f"peak sampled tree VmRSS {max([kb for _t, kb in bot.samples] or [0]) / 1024:.1f} MiB, "
+        f"during the first (cold) cycle {max(first_cycle or [0]) / 1024:.1f} MiB; "
         f"bare `import bot.cli` {base_kb / 1024:.1f} MiB",
     ]
     if not alive:

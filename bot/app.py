@@ -21,6 +21,7 @@ class App:
     worker_id: str = field(default_factory=default_worker_id)
     # Set up lazily by the pipeline / adapters (see bot.pipeline.build_app):
     fetcher: Any = None  # bot.feeds.fetch.Fetcher
+    parser: Any = None  # bot.feeds.parse_pool.FeedParser
     llm: Any = None  # bot.summarise.llm.LLMSummariser | None (None = extractive only)
     deliverers: dict[str, Any] = field(default_factory=dict)  # target kind -> Deliverer
     console_stream: Any = None  # where the console target writes (default sys.stdout)

@@ -58,7 +58,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    env = Env.from_environ()
+    try:
+        env = Env.from_environ()
+    except ConfigError as exc:
+        print(f"briefbot: config error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     # The demo is read by a person: human log lines even when piped.
     setup_logging(args.log_level, secrets=env.secrets, json_logs=False if args.command == "demo" else None)
     try:

@@ -385,6 +385,14 @@ def _env_flag(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
+def _env_count(name: str, value: str | None) -> int | None:
+    if value is None:
+        return None
+    if not value.isdigit():
+        raise ConfigError("environment", None, name, f"expected a whole number ≥ 0, got {value!r}")
+    return int(value)
+
+
 @dataclass(frozen=True)
 class Env:
     """Secrets and endpoints: from the environment only, never from feeds.yaml."""
@@ -405,6 +413,8 @@ class Env:
     metrics_port: int | None
     # Overrides feed/outbox lease durations (seconds); tests and fast failover use it.
     lease_seconds: float | None = None
+    # Feed-parsing worker processes; None = one when a second core is usable, 0 = parse inline.
+    parse_workers: int | None = None
 
     @property
     def llm_enabled(self) -> bool:
@@ -445,4 +455,5 @@ class Env:
             port=port("PORT"),
             metrics_port=port("METRICS_PORT"),
             lease_seconds=float(opt("BRIEFBOT_LEASE_SECONDS")) if opt("BRIEFBOT_LEASE_SECONDS") else None,
+            parse_workers=_env_count("BRIEFBOT_PARSE_WORKERS", opt("BRIEFBOT_PARSE_WORKERS")),
         )

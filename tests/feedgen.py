@@ -67,5 +67,8 @@ def make_settings(tmp_path, feeds: list[dict], targets: list[str] | None = None,
 
 
 def make_env(db_url: str, **overrides) -> Env:
-    env = Env.from_environ({"DATABASE_URL": db_url, "BRIEFBOT_ALLOW_PRIVATE_URLS": "1"})
+    # In-process tests parse inline (no worker process per test); tests/test_parse_pool.py and the
+    # tests that run `briefbot` as a subprocess cover the default, a parser process.
+    env = Env.from_environ({"DATABASE_URL": db_url, "BRIEFBOT_ALLOW_PRIVATE_URLS": "1",
+                            "BRIEFBOT_PARSE_WORKERS": "0"})
     return Env(**{**env.__dict__, **overrides})

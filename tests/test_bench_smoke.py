@@ -13,11 +13,9 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench import p1_cold_poll, p3_llm_economy, p4_latency, p5_query, p6_memory  # noqa: E402
-from bench.run import render  # noqa: E402
-from bench.common import machine, percentile  # noqa: E402
+from bench import p1_cold_poll, p3_llm_economy, p4_latency, p5_query, p6_memory
+from bench.run import render
+from bench.common import machine, percentile
 
 pytestmark = pytest.mark.timeout(180)
 
