@@ -240,6 +240,39 @@ _DATE_RES = [
     ("en_the_d", re.compile(r"\b[Tt]he\s+(?P<d>[0-9]{1,2})(?:st|nd|rd|th)\b(?!\s*[A-Za-z0-9])")),
 ]
 
+# For each date pattern, what every match of it contains, cheapest test first: one of some
+# characters (substring tests), then looser patterns that start with a literal or a character
+# class, so the regex engine skips ahead to them. The date patterns themselves start with
+# lookbehinds or \b and are tried at every position, and most texts hold no date at all.
+_MONTH_STEMS = "(?:" + "|".join(sorted({m.capitalize()[:3] for m in _MONTHS})) + ")"  # every _MON starts so
+_MONTH_STEM_RE = re.compile(_MONTH_STEMS)
+_DATE_NEEDS: dict[str, tuple[str | re.Pattern, ...]] = {
+    "cn_ymd": ("年", re.compile(r"[0-9]{4}\s?年")),
+    "cn_md": ("月", re.compile(r"[0-9]\s?月\s?[0-9]{1,2}\s?[日号]")),
+    "cn_m": ("月", re.compile(r"[0-9]\s?月")),
+    "cn_d": ("日号", re.compile(r"[0-9]\s?[日号]")),
+    "cn_ymd_words": ("年", re.compile(r"[〇零一二三四五六七八九]{4}年")),
+    "cn_md_words": ("月", re.compile(r"[一二三四五六七八九十]{1,3}月")),
+    "iso": ("-/.", re.compile(r"[-/.][0-9]{1,2}[-/.][0-9]")),
+    "en_mdy": (_MONTH_STEM_RE, re.compile(_MONTH_STEMS + r"[a-z]*\.?\s+[0-9]")),
+    "en_dmy": (_MONTH_STEM_RE, re.compile(r"[0-9](?:st|nd|rd|th)?\s+(?:of\s+)?" + _MONTH_STEMS)),
+    "en_my": (_MONTH_STEM_RE, re.compile(_MONTH_STEMS + r"[a-z]*\.?,?\s+[0-9]")),
+    "en_the_d": (re.compile(r"[0-9](?:st|nd|rd|th)"),),
+}
+assert set(_DATE_NEEDS) == {name for name, _ in _DATE_RES}
+
+
+def _may_hold(norm: str, needs: tuple[str | re.Pattern, ...], known: dict) -> bool:
+    """Whether `norm` passes every test in `needs` (a str: one of its characters occurs);
+    `known` keeps the outcomes of tests already run on `norm` (several patterns share one)."""
+    for need in needs:
+        if need not in known:
+            known[need] = any(c in norm for c in need) if isinstance(need, str) else need.search(norm) is not None
+        if not known[need]:
+            return False
+    return True
+
+
 _EN_NUMBER_WORD = "|".join(sorted(list(_EN_SMALL) + list(_EN_TENS) + ["hundred"] + list(_EN_SCALES),
                                   key=len, reverse=True))
 _EN_LEAD_WORD = "|".join(sorted(list(_EN_SMALL) + list(_EN_TENS), key=len, reverse=True))
@@ -249,6 +282,62 @@ _CORE_RE = re.compile(
     r"|(?i:(?P<en>\b(?:a(?=[\s-]+(?:hundred|thousand|million|billion|trillion)\b)|" + _EN_LEAD_WORD + r")"
     r"(?:(?:[\s-]+and)?[\s-]+(?:" + _EN_NUMBER_WORD + r"))*\b))"
 )
+
+# Where a _CORE_RE match can start. Its three alternatives begin with disjoint characters (an
+# ASCII digit, a Chinese numeral, a letter) and none can contain the others' first characters,
+# so trying _CORE_RE anchored at these positions finds exactly what finditer() finds — without
+# trying the whole pattern at every position (it starts with lookbehinds and \b, so the regex
+# engine cannot skip ahead, and the English branch alone cost most of find_numbers).
+_DIGIT_RUN_RE = re.compile(r"[0-9]+")  # "ar" never starts after a digit: (?<![0-9.])
+_CN_NUMERALS = "零〇一二两三四五六七八九十百千万亿"
+_CN_NUMERAL_RUN_RE = re.compile("[" + _CN_NUMERALS + "]+")
+# On the lower-cased text, every position where the "en" alternative can match: a number word
+# (case-sensitive literals) after a character that is not an ASCII word character (lower-cased,
+# only those and K are; a word after one is not at a word boundary). A character class first
+# lets the engine skip ahead. Non-ASCII letters that match ASCII ones case-insensitively but do
+# not lower-case to them would escape this: texts with those take the plain finditer.
+_EN_START_WORDS = r"(?:a(?=[\s-]+(?:hundred|thousand|million|billion|trillion))|" + _EN_LEAD_WORD + ")"
+_EN_START_RE = re.compile(r"[^a-z0-9_]" + _EN_START_WORDS)  # the word starts one character in
+_EN_START_AT_0_RE = re.compile(_EN_START_WORDS)
+_CASE_FOLD_ODDITIES = "\u0130\u0131\u017f\u212a"  # İ ı ſ K: (?i) matches ASCII, lower() does not
+
+
+def _core_matches(norm: str):
+    """The matches of _CORE_RE.finditer(norm), in order."""
+    if any(c in norm for c in _CASE_FOLD_ODDITIES):
+        yield from _CORE_RE.finditer(norm)
+        return
+    lowered = norm.lower()
+    if len(lowered) != len(norm):
+        yield from _CORE_RE.finditer(norm)
+        return
+    starts = [m.start() for m in _DIGIT_RUN_RE.finditer(norm)]
+    starts += [m.start() + 1 for m in _EN_START_RE.finditer(lowered)]
+    if _EN_START_AT_0_RE.match(lowered):
+        starts.append(0)
+    has_cn = False
+    for m in _CN_NUMERAL_RUN_RE.finditer(norm):
+        starts.append(m.start())
+        has_cn = True
+    starts.sort()
+    starts.append(len(norm))  # sentinel: catch up on Chinese numerals after the last match
+    end = 0
+    match = _CORE_RE.match
+    for start in starts:
+        # A Chinese numeral match also starts where the previous match ended inside a run of
+        # numerals ("三点五万": "三点五", then "万"): finditer tries that position next, and a
+        # numeral always matches there.
+        while has_cn and 0 < end < start and norm[end] in _CN_NUMERALS:
+            m = match(norm, end)
+            yield m
+            end = m.end()
+        if start < end or start == len(norm):
+            continue
+        m = match(norm, start)
+        if m:
+            yield m
+            end = m.end()
+
 
 _CURRENCY_PREFIX_RE = re.compile(
     r"(?:(?P<sym>US\$|U\.S\.\s?\$|HK\$|A\$|C\$|S\$|\$|¥|€|£)"
@@ -263,10 +352,21 @@ _WORD_CURRENCY = {"rmb": "CNY", "cny": "CNY", "usd": "USD", "hkd": "HKD", "eur":
                   "yuan": "CNY", "renminbi": "CNY",
                   "euro": "EUR", "euros": "EUR", "yen": "JPY", "dollar": "USD", "dollars": "USD"}
 
-_PERCENT_PREFIX_RE = re.compile(r"百分之\Z")
+_PERCENT_PREFIX = "百分之"
 _PER_PREFIX_RE = re.compile(r"每\s?(?P<per>公斤|千克|吨|股)[\u4e00-\u9fff]{0,4}\Z")
 _ORDINAL_PREFIX_RE = re.compile(r"(?:第|#|(?<![A-Za-z])No\.?\s?)\Z")
-_VAGUE_PREFIX_RE = re.compile(r"(?:数|几|若干)\Z")
+_VAGUE_PREFIXES = ("数", "几", "若干")
+# The characters a match of the \Z-anchored prefix patterns can end with (besides whitespace):
+# a search that cannot succeed is skipped (each tries every position of the head).
+_ORDINAL_LAST = frozenset("第#o.")
+_CURRENCY_LAST = frozenset("$¥€£BYDRP币元")
+_ASCII_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+
+def _may_end(head: str, last_chars: frozenset[str]) -> bool:
+    last = head[-1:]
+    return last in last_chars or last.isspace()
+
 
 _CN_MAGNITUDES = {"万亿": 1e12, "千亿": 1e11, "百亿": 1e10, "十亿": 1e9, "亿": 1e8, "千万": 1e7, "百万": 1e6,
                   "十万": 1e5, "万": 1e4, "千": 1e3, "百": 1e2}
@@ -362,7 +462,10 @@ def _free(claimed: bytearray, start: int, end: int) -> bool:
 
 def _find_dates(norm: str, claimed: bytearray) -> list[_Raw]:
     found: list[_Raw] = []
+    known: dict = {}
     for name, regex in _DATE_RES:
+        if not _may_hold(norm, _DATE_NEEDS[name], known):
+            continue
         for m in regex.finditer(norm):
             start, end = m.span()
             if not _free(claimed, start, end):
@@ -439,8 +542,10 @@ def _parse_suffix(norm: str, core: re.Match, raw: _Raw, pos: int) -> int:
     # Magnitude: Chinese and English numerals include theirs, except after 多/余 ("三十多万吨").
     if is_arabic or core.group("cn") is not None:
         m = _CN_MAGNITUDE_RE.match(norm, pos) or (_EN_MAGNITUDE_RE.match(norm, pos) if is_arabic else None)
-        if m:
-            raw.multiplier = _CN_MAGNITUDES.get(m.group("mag")) or _EN_MAGNITUDES[m.group("mag").lower()]
+        # Case-insensitive matching also takes look-alikes ("mıllıon", dotless ı) with no entry here.
+        multiplier = m and (_CN_MAGNITUDES.get(m.group("mag")) or _EN_MAGNITUDES.get(m.group("mag").lower()))
+        if multiplier:
+            raw.multiplier = multiplier
             raw.has_magnitude = True
             pos = m.end()
         else:
@@ -456,7 +561,8 @@ def _parse_suffix(norm: str, core: re.Match, raw: _Raw, pos: int) -> int:
     elif core.group("en") is not None:
         # "two million" is inside the words; "five bn" is rare but harmless to accept.
         m = _EN_MAGNITUDE_RE.match(norm, pos)
-        if m and m.group("mag").lower() not in ("thousand", "million", "billion", "trillion"):
+        if m and m.group("mag").lower() not in ("thousand", "million", "billion", "trillion") \
+                and m.group("mag").lower() in _EN_MAGNITUDES:
             raw.multiplier = _EN_MAGNITUDES[m.group("mag").lower()]
             raw.has_magnitude = True
             pos = m.end()
@@ -519,7 +625,7 @@ def _looks_like_year(raw: _Raw, core: re.Match) -> bool:
 
 def _find_general(norm: str, claimed: bytearray) -> list[_Raw]:
     found: list[_Raw] = []
-    for core in _CORE_RE.finditer(norm):
+    for core in _core_matches(norm):
         start, end = core.span()
         if not _free(claimed, start, end):
             continue
@@ -532,9 +638,9 @@ def _find_general(norm: str, claimed: bytearray) -> list[_Raw]:
         head = norm[max(0, start - 12):start]
 
         # Not a quantity at all: ordinals, list/issue numbers, times, versions, model names.
-        if _ORDINAL_PREFIX_RE.search(head):
+        if _may_end(head, _ORDINAL_LAST) and _ORDINAL_PREFIX_RE.search(head):
             continue
-        if is_cn and _VAGUE_PREFIX_RE.search(head):
+        if is_cn and head.endswith(_VAGUE_PREFIXES):
             continue  # 数十家 "dozens of", not ten
         if is_arabic:
             nxt = norm[end:end + 2]
@@ -544,18 +650,17 @@ def _find_general(norm: str, claimed: bytearray) -> list[_Raw]:
                 continue  # version-like 3.5.1
 
         raw = _Raw(start, end, base, precision, spelled)
-        prefix = _CURRENCY_PREFIX_RE.search(head)
+        prefix = _CURRENCY_PREFIX_RE.search(head) if _may_end(head, _CURRENCY_LAST) else None
         if prefix:
             sym = prefix.group("sym")
             raw.currency = (_SYMBOL_CURRENCY[sym] if sym else
                             _WORD_CURRENCY[(prefix.group("code") or prefix.group("cn")).lower()])
             raw.start = start - (len(head) - prefix.start())
-        elif is_arabic and re.search(r"[A-Za-z]-?\Z", head):
+        elif is_arabic and (head[-1:] in _ASCII_LETTERS or head[-1:] == "-" and head[-2:-1] in _ASCII_LETTERS):
             continue  # Q1, G7, A320, COVID-19: part of a name, not a figure
 
         pos = _parse_suffix(norm, core, raw, end)
-        percent_prefix = _PERCENT_PREFIX_RE.search(head)
-        if percent_prefix and raw.kind == "number" and raw.unit == "":
+        if head.endswith(_PERCENT_PREFIX) and raw.kind == "number" and raw.unit == "":
             raw.kind, raw.unit = "percent", "%"
             raw.start = start - 3
         if raw.kind == "money" and not raw.per:

@@ -27,15 +27,17 @@ def canonical_link(url: str | None) -> str | None:
         return url.strip() or None
     if not parts.netloc:
         return url.strip() or None
+    # Most links have no query: nothing to parse, sort and re-encode.
     query = urlencode(sorted((k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-                             if not _TRACKING_PARAMS.match(k)))
+                             if not _TRACKING_PARAMS.match(k))) if parts.query else ""
     path = parts.path.rstrip("/") or "/"
     host = parts.netloc.lower().removeprefix("www.")
     return urlunsplit(("https" if parts.scheme in ("http", "https") else parts.scheme, host, path, query, ""))
 
 
 def _content_norm(text: str) -> str:
-    return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text)).strip().casefold()
+    # str.split() splits on exactly the characters \s matches: the same as sub(r"\s+", " ").strip(), faster.
+    return " ".join(unicodedata.normalize("NFKC", text).split()).casefold()
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,8 @@ def identify(guid: str | None, link: str | None, title: str, text: str,
              published: datetime | None) -> ItemIdentity:
     canon = canonical_link(link)
     link_key = _h(canon) if canon else None
-    content = _content_norm(title) + "\x1f" + _content_norm(text)[:600]
+    title_norm = _content_norm(title)
+    content = title_norm + "\x1f" + _content_norm(text)[:600]
     content_key = _h(content) if title or text else None
     if guid and guid.strip():
         item_key = "g:" + _h(guid.strip())
@@ -57,5 +60,5 @@ def identify(guid: str | None, link: str | None, title: str, text: str,
         item_key = "l:" + link_key
     else:
         stamp = published.isoformat() if published else ""
-        item_key = "h:" + _h(_content_norm(title) + "\x1f" + stamp)
+        item_key = "h:" + _h(title_norm + "\x1f" + stamp)
     return ItemIdentity(item_key, link_key, content_key)

@@ -98,6 +98,7 @@ class Poller:
 
     def __init__(self, app: App):
         self.app = app
+        self.app.parser.start()
         self.matcher = TopicMatcher(app.settings)
         self._story_lock = asyncio.Lock()
         # Stories being summarised right now: (signature, future resolving to the brief id or None).

@@ -8,6 +8,7 @@ the rules are conservative: numbers or several entities must agree, not just the
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -74,27 +75,41 @@ def _norm(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold()
 
 
-def _entity_patterns() -> list[tuple[str, tuple[str, ...], re.Pattern]]:
+def _entity_patterns() -> list[tuple[str, tuple[str, ...], frozenset[str], re.Pattern]]:
+    """(canonical id, CJK names, first words of the other names, pattern of all names) per entity."""
     out = []
     for canon, names in _GLOSSARY.items():
         alts = []
         for n in names:
-            alts.append(re.escape(n) if _CJK.search(n) else r"(?<![\w])" + re.escape(n) + r"(?![\w])")
-        out.append((canon, names, re.compile("|".join(alts))))
+            # "(?<![\w])name" written as "name(?<![\w]name)": the same matches, but a pattern that
+            # starts with a literal lets the regex engine skip ahead to it.
+            alts.append(re.escape(n) if _CJK.search(n)
+                        else re.escape(n) + r"(?<![\w]" + re.escape(n) + r")(?![\w])")
+        cjk = tuple(n for n in names if _CJK.search(n))
+        first_words = frozenset(_WORD.match(n).group() for n in names if not _CJK.search(n))
+        out.append((canon, cjk, first_words, re.compile("|".join(alts))))
     return out
 
 
+_WORD = re.compile(r"\w+")
+# r"\b[A-Z][a-zA-Z]{3,}\b" with the word-start test after the capital (the same matches): a
+# character class first lets the regex engine skip ahead instead of testing \b everywhere.
+_CAPITALISED = re.compile(r"[A-Z](?<!\w[A-Z])[a-zA-Z]{3,}\b")
 _ENTITY_PATTERNS = _entity_patterns()
 
 
 def entities_in(text: str) -> set[str]:
     norm = _norm(text)
-    # A pattern can only match where one of its names occurs literally: the substring test (fast)
-    # spares most of the word-boundary regex searches (slow: they cannot skip ahead to a literal).
-    found = {canon for canon, names, pat in _ENTITY_PATTERNS
-             if any(name in norm for name in names) and pat.search(norm)}
+    # A CJK name matches as a plain substring. Any other name matches only between non-word
+    # characters, so its first word is then a whole word of the text: a set lookup (fast) spares
+    # most of the word-boundary regex searches (slow: they cannot skip ahead to a literal).
+    words = set(_WORD.findall(norm))
+    has_cjk = _CJK.search(norm) is not None
+    found = {canon for canon, cjk, first_words, pat in _ENTITY_PATTERNS
+             if has_cjk and any(name in norm for name in cjk)
+             or (not words.isdisjoint(first_words) and pat.search(norm))}
     # Capitalised multi-letter words in English are likely names (companies, people, places).
-    for word in re.findall(r"\b[A-Z][a-zA-Z]{3,}\b", text):
+    for word in _CAPITALISED.findall(text):
         if word.lower() not in _STOP:
             found.add("name:" + word.lower())
     return found
@@ -143,31 +158,67 @@ def make_signature(title: str, text: str, lang: str, topics: list[str], numbers:
     )
 
 
-def _numbers_shared(a: list[tuple[float, str]], b: list[tuple[float, str]]) -> int:
+class _Features:
+    """What similarity() reads from a signature, as sets built once (a signature never changes).
+
+    An index keeps one per story, so scoring a candidate is a few set operations, not list-to-set
+    conversions and date parsing on every comparison."""
+
+    __slots__ = ("lang", "topics", "titles", "words", "entities", "numbers", "number_set", "by_unit",
+                 "published")
+
+    def __init__(self, sig: StorySignature) -> None:
+        self.lang = sig.lang
+        self.topics = frozenset(sig.topics)
+        self.titles = frozenset(sig.title_tokens)
+        # The words that say *which* story: not its numbers (counted separately) and not the words
+        # every headline on this beat shares.
+        self.words = frozenset(w for w in self.titles if not w.isdigit()) - _GENERIC_TITLE_WORDS
+        # Entities every story in this domain mentions say nothing about *which* story it is.
+        self.entities = frozenset(sig.entities) - _GENERIC_ENTITIES
+        self.numbers = [(value, unit) for value, unit in sig.numbers]  # pairs may be lists: hashable here
+        self.number_set = frozenset(self.numbers)
+        by_unit: dict[str, list[float]] = {}
+        for value, unit in self.numbers:
+            by_unit.setdefault(unit, []).append(value)
+        self.by_unit = by_unit
+        self.published = _published(sig)
+
+
+def _same_value(va: float, vb: float) -> bool:
+    return abs(va - vb) <= 1e-9 * max(abs(va), 1.0)
+
+
+def _features_numbers_shared(a: _Features, b: _Features) -> int:
+    """How many of a's figures b shares (same unit, value within tolerance): an exact hit is a set
+    lookup; only a miss compares values, and only those of b in the same unit."""
     shared = 0
-    for va, ua in a:
-        for vb, ub in b:
-            if ua == ub and abs(va - vb) <= 1e-9 * max(abs(va), 1.0):
-                shared += 1
-                break
+    number_set, by_unit = b.number_set, b.by_unit
+    for number in a.numbers:
+        if number in number_set:
+            shared += 1
+            continue
+        va, ua = number
+        values = by_unit.get(ua)
+        if values and any(_same_value(va, vb) for vb in values):
+            shared += 1
     return shared
 
 
 def similarity(a: StorySignature, b: StorySignature) -> float:
     """0..1 score that two articles report the same story; >= SAME_STORY means merge."""
-    if not set(a.topics) & set(b.topics):
+    return _similarity(_Features(a), _Features(b))
+
+
+def _similarity(a: _Features, b: _Features) -> float:
+    if a.topics.isdisjoint(b.topics):
         return 0.0
-    numbers = _numbers_shared(a.numbers, b.numbers)
-    # Entities every story in this domain mentions say nothing about *which* story it is.
-    shared_entities = len((set(a.entities) & set(b.entities)) - _GENERIC_ENTITIES)
+    numbers = _features_numbers_shared(a, b)
+    shared_entities = len(a.entities & b.entities)
     title_sim = words_sim = 0.0
-    if a.lang == b.lang and a.title_tokens and b.title_tokens:
-        ta, tb = set(a.title_tokens), set(b.title_tokens)
-        title_sim = _jaccard(ta, tb)
-        # Positive evidence needs the words that say *which* story: not its numbers (counted
-        # separately) and not the words every headline on this beat shares.
-        words_sim = _jaccard({w for w in ta if not w.isdigit()} - _GENERIC_TITLE_WORDS,
-                             {w for w in tb if not w.isdigit()} - _GENERIC_TITLE_WORDS)
+    if a.lang == b.lang and a.titles and b.titles:
+        title_sim = _jaccard(a.titles, b.titles)
+        words_sim = _jaccard(a.words, b.words)
     if numbers == 0 and a.numbers and b.numbers and title_sim < 0.8:
         # Both carry figures and none agree: a new day's price report or another seizure,
         # not another outlet's version of the same story.
@@ -176,20 +227,24 @@ def similarity(a: StorySignature, b: StorySignature) -> float:
     if numbers >= 2:
         score = max(score, 0.9)
     # One shared figure is common by chance ("25%", "90 days"): it needs the same specific words too.
-    if numbers >= 1 and (shared_entities >= 2 or words_sim >= 0.4):
+    if numbers >= 1 and (shared_entities >= 2 or words_sim >= WORDS_SIM):
         score = max(score, 0.8)
     if words_sim >= 0.6:
         score = max(score, 0.75)
-    if words_sim >= 0.4 and shared_entities >= 3:
+    if words_sim >= WORDS_SIM and shared_entities >= 3:
         score = max(score, 0.7)
     return score
 
 
-def _jaccard(a: set, b: set) -> float:
+def _jaccard(a: set | frozenset, b: set | frozenset) -> float:
     return len(a & b) / len(a | b) if a and b else 0.0
 
 
 SAME_STORY = 0.7
+# The least specific-word similarity any rule above SAME_STORY accepts, and the least whole-title
+# similarity that lets two articles with disagreeing figures still be one story.
+WORDS_SIM = 0.4
+TITLE_SIM = 0.8
 
 
 def _published(sig: StorySignature) -> datetime | None:
@@ -199,74 +254,169 @@ def _published(sig: StorySignature) -> datetime | None:
         return None
 
 
+def _number_bucket(value: float) -> float:
+    """A coarse, monotone rounding of a figure (8 significant digits; 7 decimals below 1).
+
+    Every bucket is wider than the tolerance window of `_same_value` (3e-9 relative with margin),
+    so the values within tolerance of `v` lie in the buckets of its window's two ends."""
+    return float(f"{value:.7e}") if abs(value) >= 1.0 else round(value, 7)
+
+
+def _number_keys(value: float, unit: str) -> set[tuple[str, float]]:
+    """The index keys under which the figures within similarity()'s tolerance of `value` are filed."""
+    if not math.isfinite(value):
+        return {(unit, value)}  # an absurdly long digit string parses as inf: only itself is equal
+    margin = 1.5e-9 * max(abs(value), 1.0)
+    return {(unit, _number_bucket(value - margin)), (unit, _number_bucket(value + margin))}
+
+
+def _rarest(sizes: dict[str, int], tokens: frozenset, least: int) -> tuple[int, list[str]]:
+    """(cost, tokens): the `len(tokens) - least + 2` rarest of `tokens` (by posting size), two of
+    which any set sharing `least` of `tokens` contains; cost bounds the work their pairs take."""
+    rarest = sorted(tokens, key=sizes.__getitem__)[:len(tokens) - least + 2]
+    return sum(sizes[t] * (len(rarest) - 1 - i) for i, t in enumerate(rarest)), rarest
+
+
+def _least_overlap(size: int, jaccard: float) -> int:
+    """The fewest shared elements a set of `size` needs with another to reach `jaccard` with it
+    (|A ∩ B| >= jaccard * |A ∪ B| >= jaccard * |A|), never more than the exact bound."""
+    return max(1, math.ceil(jaccard * size - 1e-9))
+
+
 class StoryIndex:
     """Recent stories' signatures, indexed by the signals that can make two articles one story.
 
-    A match needs a shared figure, shared title words or shared specific entities, so only
-    stories sharing at least one of those are compared — not every story of the last 48 h.
+    A lookup scores only the stories that could reach SAME_STORY, found through the query's rarest
+    signals, so it costs about the number of plausible matches rather than of recent stories.
+    similarity() reaches SAME_STORY only with
+
+    * a figure within its tolerance (found through the figure's rounding buckets), or
+    * the same language and specific title words in common (words_sim >= WORDS_SIM) — and, when
+      both carry figures and none agree, whole titles alike too (title_sim >= TITLE_SIM).
+
+    A story that shares at least `k >= 2` of the query's `n` tokens shares two of any `n - k + 2`
+    of them (prefix filtering), so it is in the intersection of two postings of the query's
+    rarest tokens; common tokens ("rare", "earth", "出口") are never read. Of what that yields,
+    only the stories a plain index of shared figures or two shared title words would offer, and
+    that the bounds above do not rule out, are scored — in id order, like `find_same_story`.
     """
 
     def __init__(self) -> None:
-        self._sigs: dict[str, StorySignature] = {}
-        self._by_key: dict[object, set[str]] = {}
+        self._features: dict[str, _Features] = {}
+        self._by_number: dict[tuple[str, float], set[str]] = {}
+        # Title tokens of stories with figures and of those without: the bounds differ.
+        self._by_token: dict[str, set[str]] = {}
+        self._numberless_by_token: dict[str, set[str]] = {}
 
-    @staticmethod
-    def _keys(sig: StorySignature) -> set:
-        keys: set = {("n",) + tuple(n) for n in sig.numbers}
-        keys |= {("t", tok) for tok in sig.title_tokens}
-        keys |= {("e", e) for e in sig.entities if e not in _GENERIC_ENTITIES}
-        return keys
+    def _postings(self, feats: _Features):
+        for value, unit in feats.numbers:
+            yield self._by_number, (unit, _number_bucket(value))
+        by_token = self._by_token if feats.numbers else self._numberless_by_token
+        for token in feats.titles:
+            yield by_token, token
 
     def __contains__(self, story_id: str) -> bool:
-        return story_id in self._sigs
+        return story_id in self._features
 
     def __len__(self) -> int:
-        return len(self._sigs)
+        return len(self._features)
 
     def add(self, story_id: str, sig: StorySignature) -> None:
-        if story_id in self._sigs:
+        if story_id in self._features:
             return
-        self._sigs[story_id] = sig
-        for key in self._keys(sig):
-            self._by_key.setdefault(key, set()).add(story_id)
+        feats = self._features[story_id] = _Features(sig)
+        for postings, key in self._postings(feats):
+            postings.setdefault(key, set()).add(story_id)
 
     def evict_published_before(self, cutoff: datetime) -> None:
-        old = [sid for sid, sig in self._sigs.items() if (_published(sig) or cutoff) < cutoff]
+        old = [sid for sid, feats in self._features.items() if (feats.published or cutoff) < cutoff]
         for sid in old:
-            for key in self._keys(self._sigs.pop(sid)):
-                ids = self._by_key.get(key)
+            for postings, key in self._postings(self._features.pop(sid)):
+                ids = postings.get(key)
                 if ids is not None:
                     ids.discard(sid)
                     if not ids:
-                        del self._by_key[key]
+                        del postings[key]
+
+    @staticmethod
+    def _sharing(postings: dict[str, set[str]], mine: _Features, least_words: int,
+                 least_titles: int | None) -> set[str]:
+        """Stories in `postings` sharing two title tokens with `mine`, `least_words` of its specific
+        words and, when given, `least_titles` of its title tokens — or a superset of them.
+
+        A story sharing k >= 2 of n tokens shares two of any n - k + 2 of them, so it holds both
+        tokens of a pair drawn from the query's n - k + 2 rarest; pairs' postings are intersected
+        (at C speed). With k = 1 word, the plain index's second shared token pairs with it."""
+        if not postings:
+            return set()
+        sizes = {t: len(postings.get(t, ())) for t in mine.titles}
+        options: list[tuple[int, list[str] | None]] = []
+        if least_words >= 2:
+            options.append(_rarest(sizes, mine.words, least_words))
+        else:
+            options.append((sum(sizes[w] for w in mine.words), None))
+        if least_titles is not None:
+            options.append(_rarest(sizes, mine.titles, least_titles))
+        _cost, rarest = min(options, key=lambda option: option[0])
+        if rarest is None:
+            pairs = [(w, t) for w in mine.words if sizes[w] for t in mine.titles if t != w]
+        else:
+            pairs = [(a, b) for i, a in enumerate(rarest) for b in rarest[i + 1:]]
+        found: set[str] = set()
+        for a, b in pairs:
+            if sizes[a] and sizes[b]:
+                found |= postings[a] & postings[b]
+        return found
+
+    def candidates(self, sig: StorySignature, feats: _Features | None = None) -> list[str]:
+        """Sorted ids of the stories to score against `sig`: every story that shares a figure or two
+        title tokens with it and that similarity() could score SAME_STORY or more — few others."""
+        mine = feats or _Features(sig)
+        stories = self._features
+        found: set[str] = set()
+        for value, unit in mine.numbers:
+            for key in _number_keys(value, unit):
+                found |= self._by_number.get(key, set())
+        # A plain index compares only stories with a shared figure or two shared title words.
+        found = {sid for sid in found if not mine.number_set.isdisjoint(stories[sid].number_set)
+                 or len(mine.titles & stories[sid].titles) >= 2}
+        if mine.words:
+            # Without a figure in common: same language, >= 2 shared title tokens (plain index),
+            # enough shared specific words, and with figures on both sides enough shared tokens.
+            least_words = _least_overlap(len(mine.words), WORDS_SIM)
+            least_titles = max(2, _least_overlap(len(mine.titles), TITLE_SIM))
+            by_words = self._sharing(self._numberless_by_token, mine, least_words, None)
+            by_words |= self._sharing(self._by_token, mine, least_words, least_titles if mine.numbers else None)
+            for sid in by_words - found:
+                other = stories[sid]
+                if other.lang != mine.lang:
+                    continue
+                shared_titles = len(mine.titles & other.titles)
+                if shared_titles >= 2 and len(mine.words & other.words) >= least_words \
+                        and (not (mine.numbers and other.numbers) or shared_titles >= least_titles):
+                    found.add(sid)
+        return sorted(found)
 
     def find_same_story(self, sig: StorySignature) -> str | None:
-        # similarity() can only reach SAME_STORY with a shared figure or two shared title words
-        # (its entity rules also need title overlap), so only those stories are compared.
-        by_number: set[str] = set()
-        title_hits: dict[str, int] = {}
-        for key in self._keys(sig):
-            ids = self._by_key.get(key)
-            if not ids:
-                continue
-            if key[0] == "n":
-                by_number |= ids
-            elif key[0] == "t":
-                for sid in ids:
-                    title_hits[sid] = title_hits.get(sid, 0) + 1
-        ids = by_number | {sid for sid, hits in title_hits.items() if hits >= 2}
-        return find_same_story(sig, [(sid, self._sigs[sid]) for sid in sorted(ids)])
+        mine = _Features(sig)
+        return _best_match(mine, [(sid, self._features[sid]) for sid in self.candidates(sig, mine)])
 
 
 def find_same_story(sig: StorySignature, candidates: list[tuple[str, StorySignature]]) -> str | None:
     """The id of the best-matching candidate story, or None."""
+    mine = _Features(sig)
+    # Stories on other topics score 0: not worth building their features.
+    return _best_match(mine, [(story_id, _Features(other)) for story_id, other in candidates
+                              if not mine.topics.isdisjoint(other.topics)])
+
+
+def _best_match(mine: _Features, candidates: list[tuple[str, _Features]]) -> str | None:
+    """The first candidate with the highest score >= SAME_STORY within the story window."""
     best_id, best = None, 0.0
-    mine = _published(sig)
     for story_id, other in candidates:
-        theirs = _published(other)
-        if mine and theirs and abs(mine - theirs) > STORY_WINDOW:
+        if mine.published and other.published and abs(mine.published - other.published) > STORY_WINDOW:
             continue
-        score = similarity(sig, other)
+        score = _similarity(mine, other)
         if score >= SAME_STORY and score > best:
             best_id, best = story_id, score
     return best_id

@@ -26,7 +26,12 @@ def _phrase_pattern(phrase: str) -> str:
         return re.escape(phrase)
     # Hyphens and spaces are interchangeable in feeds ("rare-earth" / "rare earth").
     parts = [re.escape(p) for p in re.split(r"[\s\-]+", phrase) if p]
-    return r"(?<![\w])" + r"[\s\-]+".join(parts) + r"(?![\w])"
+    if not parts:
+        return r"(?<![\w])(?![\w])"
+    # "(?<![\w])word…" written as "word(?<![\w]word)…": the same matches, but a pattern that
+    # starts with a literal lets the regex engine skip ahead to it instead of trying every position.
+    parts[0] = parts[0] + r"(?<![\w]" + parts[0] + ")"
+    return r"[\s\-]+".join(parts) + r"(?![\w])"
 
 
 def _required_literal(phrase: str) -> str:

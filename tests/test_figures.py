@@ -568,3 +568,68 @@ def test_find_numbers_never_breaks_on_noise(text):
         assert text[n.start:n.end] == n.text
         assert n.kind in ("percent", "money", "quantity", "duration", "count", "date", "number")
         assert n.value >= 0
+
+
+# --------------------------------------------------------------------------- fast scanning = plain scanning
+
+_SCAN_TOKENS = (list("0123456789０１２,.，-/:%$ \n\t") + list("零〇一二两三四五六七八九十百千万亿点年月日号个多余成吨元数第")
+                + ["one", "Two", "THREE", "seventeen", "seventy", "hundred", "thousand", "million", "a", "A", "and",
+                   "often", "money", "weight", "someone", "the", "The", "th", "st", "June", "Sept.", "May", "March",
+                   "of", "US$", "HK$", "RMB", "No.", "百分之", "若干", "fıve", "İ", "ſix", "K", "x", "_", "é", "2025",
+                   "2025-06-09", "6月9日", "二〇二五年", "三点五万", "十五"])
+_scan_texts = st.lists(st.sampled_from(_SCAN_TOKENS), max_size=30).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_scan_texts)
+def test_core_scan_finds_what_finditer_finds(text):
+    from bot.figures import _CORE_RE, _core_matches, fold_width
+
+    norm = fold_width(text)
+    expected = [(m.span(), m.group("ar"), m.group("cn"), m.group("en")) for m in _CORE_RE.finditer(norm)]
+    assert [(m.span(), m.group("ar"), m.group("cn"), m.group("en")) for m in _core_matches(norm)] == expected
+
+
+@pytest.mark.parametrize("text", ["三点五万吨", "增长三点五倍达二十万", "five million and 3 seventy-two", "Twenty-one", "often money",
+                                  "a hundred and a thousand", "fıve million", "ſeven tonnes", "x5 5x 3.5.1 10:30"])
+def test_core_scan_on_tricky_texts(text):
+    from bot.figures import _CORE_RE, _core_matches, fold_width
+
+    norm = fold_width(text)
+    assert [m.span() for m in _core_matches(norm)] == [m.span() for m in _CORE_RE.finditer(norm)]
+
+
+@settings(max_examples=400, deadline=None)
+@given(_scan_texts)
+def test_date_pattern_prefilters_never_skip_a_date(text):
+    from bot.figures import _DATE_NEEDS, _DATE_RES, _may_hold, fold_width
+
+    norm = fold_width(text)
+    for name, regex in _DATE_RES:
+        if regex.search(norm):
+            assert _may_hold(norm, _DATE_NEEDS[name], {}), (name, norm)
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("On June 9, 2025 the ministry said", 20250609), ("the 9th of Sept. 2025", 20250909), ("2025/6/9", 20250609),
+    ("二〇二五年六月九日", 20250609), ("6 月 9 号", 609), ("since May 2025", 20250500), ("本月9号起", 9),
+    ("from May, 2025 on", 20250500), ("the 12th of March", 312),
+])
+def test_dates_still_found_behind_prefilters(text, expected):
+    dates = [n.value for n in find_numbers(text) if n.kind == "date"]
+    assert dates == [expected]
+
+
+@pytest.mark.parametrize("text,unit", [("GBP 5 million", "GBP"), ("RMB 30 billion", "CNY"), ("HK$ 80 million", "HKD"),
+                                       ("人民币 50 亿", "CNY"), ("CAD 3.5 bn", "CAD"), ("EUR 12", "EUR"),
+                                       ("GBP5 million", "GBP")])
+def test_currency_before_the_figure(text, unit):
+    assert [(n.kind, n.unit) for n in find_numbers(text)] == [("money", unit)]
+
+
+def test_magnitude_look_alikes_are_plain_numbers_not_a_crash():
+    # Case-insensitive matching lets "mıllıon" (dotless ı) and "MİLLİON" through the magnitude pattern;
+    # they are not magnitudes, and an item containing them must not fail its feed's every poll.
+    numbers = find_numbers("Output rose to 5 mıllıon tonnes, 3 MİLLİON; two mıllıon")
+    assert [(n.value, n.text) for n in numbers] == [(5.0, "5"), (3.0, "3")]
+    assert find_numbers("Output rose to 5 million tonnes")[0].value == 5_000_000

@@ -1,9 +1,21 @@
 """Same-story decisions: merge other outlets' versions, never two different stories."""
 
+import json
+import random
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from bot.pipeline import _signature_numbers
-from bot.stories import find_same_story, make_signature
+from bot.stories import (
+    SAME_STORY,
+    StoryIndex,
+    StorySignature,
+    entities_in,
+    find_same_story,
+    make_signature,
+    similarity,
+)
 
 NOW = datetime(2026, 11, 21, 8, 0, tzinfo=timezone.utc)
 
@@ -63,3 +75,92 @@ def test_same_tariff_rate_on_different_goods_is_two_stories():
     evs = sig("US raises tariffs 25% on Chinese EVs", "Washington will raise tariffs on Chinese electric "
               "vehicles to 25% from next month.", topics=("tariff",), hours=3)
     assert find_same_story(evs, [("s", soy)]) is None
+
+
+# --------------------------------------------------------------------------- the story index
+
+def _random_signature(rng: random.Random) -> StorySignature:
+    """A signature from a small vocabulary, so that many pairs share figures, words and entities."""
+    lang = rng.choice(["en", "en", "zh"])
+    vocab = (["lynas", "gallium", "smelters", "baotou", "quota", "magnet", "licences", "rare", "earth", "china",
+              "tariffs", "25", "90"] if lang == "en" else ["稀土", "出口", "镓出", "口管", "管制", "包头", "海关", "滞留"])
+    values = [(25.0, "%"), (90.0, "day"), (1200.0, "t"), (615000.0, "CNY/t"), (12.5, "%"), (3.2e9, "USD")]
+    numbers = set()
+    for _ in range(rng.choice([0, 0, 1, 2, 3])):
+        value, unit = rng.choice(values)
+        # Now and then a value within similarity()'s tolerance of a listed one, but not equal to it.
+        numbers.add((value * (1 + rng.choice([0, 0, 0, 4e-10, -7e-10])), unit))
+    published = NOW - timedelta(hours=rng.uniform(0, 60))
+    return StorySignature(lang=lang, topics=sorted(rng.sample(["rare-earth", "tariff"], rng.choice([1, 2]))),
+                          title_tokens=sorted(rng.sample(vocab, rng.randint(0, 6))),
+                          entities=sorted(rng.sample(["china", "us", "lynas", "mofcom", "name:baotou", "gallium",
+                                                      "customs", "eu"], rng.randint(0, 5))),
+                          numbers=sorted(numbers), published=published.isoformat())
+
+
+def _plain_candidates(sig: StorySignature,
+                      stories: list[tuple[str, StorySignature]]) -> list[tuple[str, StorySignature]]:
+    """What an index of shared figures and shared title tokens offers: an exact shared figure or
+    two shared title tokens (the comparison set StoryIndex must reproduce)."""
+    return [(sid, other) for sid, other in sorted(stories)
+            if set(sig.numbers) & set(other.numbers) or len(set(sig.title_tokens) & set(other.title_tokens)) >= 2]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_index_offers_every_story_similarity_would_merge(seed):
+    rng = random.Random(seed)
+    index, stories, merges = StoryIndex(), [], 0
+    for i in range(400):
+        sig = _random_signature(rng)
+        plain = _plain_candidates(sig, stories)
+        offered = set(index.candidates(sig))
+        for sid, other in plain:
+            if similarity(sig, other) >= SAME_STORY:
+                assert sid in offered, (sig, other)
+        assert offered <= {sid for sid, _ in plain}
+        match = index.find_same_story(sig)
+        assert match == find_same_story(sig, plain)
+        if match is None:
+            sid = f"s{rng.randrange(10**6):06d}-{i}"  # ids not in insertion order: ties go to the lowest id
+            index.add(sid, sig)
+            stories.append((sid, sig))
+        else:
+            merges += 1
+    assert merges > 20 and len(index) == len(stories)
+
+
+def test_figure_within_tolerance_still_finds_the_story():
+    # Two renderings of one figure within similarity()'s tolerance (1e-9 relative), on either side
+    # of a rounding boundary of the index's figure buckets (8 significant digits).
+    first = StorySignature(lang="en", topics=["tariff"], title_tokens=["gallium", "lynas"],
+                           entities=["lynas", "mofcom"], numbers=[(1_000_000_049.6, "USD")], published=NOW.isoformat())
+    second = StorySignature(lang="zh", topics=["tariff"], title_tokens=["包头", "镓出"], entities=["lynas", "mofcom"],
+                            numbers=[(1_000_000_050.4, "USD")], published=NOW.isoformat())
+    assert similarity(second, first) >= SAME_STORY
+    index = StoryIndex()
+    index.add("a", first)
+    assert index.find_same_story(second) is None  # a plain index would not offer it: no exact figure or words
+    third = StorySignature(lang="en", topics=["tariff"], title_tokens=["gallium", "lynas", "quota"],
+                           entities=["lynas", "mofcom"], numbers=[(1_000_000_050.4, "USD")], published=NOW.isoformat())
+    assert index.find_same_story(third) == "a"
+
+
+def test_index_forgets_evicted_stories_and_loads_stored_signatures():
+    stored = MAGNETS.to_dict()
+    assert set(stored) == {"lang", "topics", "title_tokens", "entities", "numbers", "published"}
+    loaded = StorySignature.from_dict(json.loads(json.dumps(stored)))  # as read back from the database
+    index = StoryIndex()
+    index.add("m", loaded)
+    other = sig("Beijing grants magnet permits to a dozen EU companies",
+                "Beijing granted export licences to 12 European firms; NdPr oxide gained 4.5% to 615,000 yuan "
+                "per tonne.", hours=2)
+    assert index.find_same_story(other) == "m"
+    index.evict_published_before(NOW + timedelta(hours=1))
+    assert "m" not in index and len(index) == 0
+    assert index.find_same_story(other) is None and index.candidates(other) == []
+
+
+def test_entity_names_need_word_boundaries_except_in_chinese():
+    assert entities_in("The U.S.-China talks; MP材料 and 稀土") >= {"us", "china", "mp-materials", "rare-earth"}
+    assert not entities_in("Chinas tariffsx and euro bonds") & {"china", "tariff", "eu"}
+    assert "mofcom" in entities_in("the Commerce Ministry said") and "mofcom" not in entities_in("ecommerce ministry")

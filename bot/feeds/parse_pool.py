@@ -6,8 +6,9 @@ matching stories and writing to the store. A thread would not help (parsing hold
 
 Workers are started with "spawn", not fork: the bot process holds database connections, sockets
 and scheduler threads that a forked child must not inherit. A worker that dies (a parser crash on
-a hostile document, the OOM killer) costs only the feed it was parsing: that poll is recorded as
-a parse error and the next parse starts a fresh worker.
+a hostile document, the OOM killer) costs only the feeds it was parsing at that moment: those
+polls are recorded as parse errors (retried at the next interval) and the next parse starts a
+fresh worker.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import logging
 import multiprocessing
 import os
 import signal
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from bot.feeds.parse import FeedParseError, ParsedFeed, parse_feed
@@ -58,33 +59,51 @@ class FeedParser:
         self.workers = max(0, workers)
         self._executor: ProcessPoolExecutor | None = None
 
-    def _pool(self) -> ProcessPoolExecutor:
-        if self._executor is None:
-            self._executor = ProcessPoolExecutor(max_workers=self.workers,
-                                                 mp_context=multiprocessing.get_context("spawn"),
-                                                 initializer=_ignore_stop_signals)
-        return self._executor
+    def start(self) -> None:
+        """Start the workers now, so their imports overlap the bot's start-up, not its first poll."""
+        for _ in range(self.workers):
+            self._submit(int)  # a no-op job: the pool spawns a worker for it
 
-    async def parse(self, body: bytes, content_type: str | None, url: str) -> ParsedFeed:
+    def _submit(self, fn, *args) -> Future | None:
+        """Submit to the worker pool (started on first use); None once parsing has fallen back to inline."""
         if not self.workers:
-            return parse_feed(body, content_type, url)
-        pool = self._pool()
+            return None
         try:
-            job = pool.submit(_parse_in_worker, body, content_type, url)
+            for attempt in (1, 2):
+                if self._executor is None:
+                    self._executor = ProcessPoolExecutor(max_workers=self.workers,
+                                                         mp_context=multiprocessing.get_context("spawn"),
+                                                         initializer=_ignore_stop_signals)
+                try:
+                    return self._executor.submit(fn, *args)
+                except BrokenProcessPool:
+                    # A worker died under another feed a moment ago: start a fresh pool, once.
+                    if attempt == 2:
+                        raise
+                    self._discard(self._executor)
         except (OSError, RuntimeError) as exc:
-            # No worker can start here (process limits, an unguarded __main__ under spawn): the
-            # document is not at fault, so parse inline from now on rather than fail every feed.
+            # No worker can start here (process limits, an unguarded __main__ under spawn): no
+            # document is at fault, so parse inline from now on rather than fail every feed.
             log.warning("cannot start a feed parser process (%s); parsing in the main process", exc)
             self.close()
             self.workers = 0
+            return None
+
+    def _discard(self, pool: ProcessPoolExecutor) -> None:
+        if self._executor is pool:
+            self._executor = None
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    async def parse(self, body: bytes, content_type: str | None, url: str) -> ParsedFeed:
+        job = self._submit(_parse_in_worker, body, content_type, url)
+        if job is None:
             return parse_feed(body, content_type, url)
+        pool = self._executor
         try:
             outcome = await asyncio.wrap_future(job)
         except BrokenProcessPool:
             # Not retried inline: if this document crashed the parser, it would crash the bot too.
-            if self._executor is pool:
-                self._executor = None
-                pool.shutdown(wait=False, cancel_futures=True)
+            self._discard(pool)
             log.error("feed parser process died while parsing %s; starting a new one", url)
             raise FeedParseError(url, "the parser process died while reading this document") from None
         if isinstance(outcome, str):
