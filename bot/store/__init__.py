@@ -195,7 +195,9 @@ class Store:
         self._insert_brief_stmt = insert(t.briefs)
         self._insert_brief_topic_stmt = insert(t.brief_topics)
         self._insert_brief_source_stmt = insert(t.brief_sources)
-        self._insert_outbox_ignoring_stmt = self._on_conflict_do_nothing(t.outbox)
+        # Built once: INSERT … ON CONFLICT DO NOTHING per table (None where the dialect has none).
+        self._insert_ignoring_stmts = {table.name: self._on_conflict_do_nothing(table)
+                                       for table in (t.outbox, t.brief_sources)}
 
     def _on_conflict_do_nothing(self, table):
         """INSERT … ON CONFLICT DO NOTHING for this database, or None where the dialect has none."""
@@ -408,26 +410,28 @@ class Store:
         with self.engine.begin() as c:
             item.brief_id = brief_id
             self._insert_item(c, item, now, savepoint=False)
-            row = c.execute(select(t.briefs.c.doc).where(t.briefs.c.id == brief_id)).first()
-            if row is None:
-                c.rollback()
-                return False
-            doc = brief.to_json_dict() if brief else dict(row.doc)
-            existing = {(s["feed"], s["url"]) for s in doc["sources"]}
-            if (source.feed, source.url) not in existing:
+            if brief is None:
+                row = c.execute(select(t.briefs.c.doc).where(t.briefs.c.id == brief_id)).first()
+                if row is None:
+                    c.rollback()
+                    return False
+                doc = dict(row.doc)
+            else:
+                doc = brief.to_json_dict()
+            searchable = brief
+            if (source.feed, source.url) not in {(s["feed"], s["url"]) for s in doc["sources"]}:
                 doc["sources"].append(source.model_dump(mode="json"))
-            try:
-                with c.begin_nested():
-                    c.execute(insert(t.brief_sources).values(brief_id=brief_id, url=source.url, feed=source.feed,
-                                                             title=source.title, published=source.published,
-                                                             added=now))
-            except IntegrityError:
-                pass
+                searchable = None
+            self._insert_ignoring_duplicates(c, t.brief_sources, [dict(
+                brief_id=brief_id, url=source.url, feed=source.feed, title=source.title,
+                published=source.published, added=now)])
             values: dict[str, Any] = {"doc": doc, "updated": now,
-                                      "search_text": _search_text(Brief.model_validate(doc))}
+                                      "search_text": _search_text(searchable or Brief.model_validate(doc))}
             if signature is not None:
                 values["signature"] = signature
-            c.execute(update(t.briefs).where(t.briefs.c.id == brief_id).values(**values))
+            if c.execute(update(t.briefs).where(t.briefs.c.id == brief_id).values(**values)).rowcount == 0:
+                c.rollback()  # the brief is gone (pruned): the item stays unrecorded, to be briefed anew
+                return False
         return True
 
     def get_brief(self, brief_id: str) -> Brief | None:
@@ -484,7 +488,8 @@ class Store:
         (with pysqlite a SAVEPOINT that opens a transaction commits on its own release)."""
         if not rows:
             return
-        stmt = self._insert_outbox_ignoring_stmt if table is t.outbox else self._on_conflict_do_nothing(table)
+        stmt = self._insert_ignoring_stmts[table.name] if table.name in self._insert_ignoring_stmts \
+            else self._on_conflict_do_nothing(table)
         if stmt is None:  # other databases: one savepoint per row
             for row in rows:
                 try:

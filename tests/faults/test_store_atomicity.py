@@ -49,6 +49,10 @@ def test_failed_merge_leaves_no_item_behind(store):
     assert store.add_source_to_brief("b_missing00000000", Source(url="https://wire.example/m", feed="wire", title="m"),
                                      _item("merged", status="merged")) is False
     assert store.find_item("wire", "merged", None, None) is None
+    # The same with the merged document in hand (the pipeline's path: no read inside the transaction).
+    assert store.add_source_to_brief("b_missing00000000", Source(url="https://wire.example/m", feed="wire", title="m"),
+                                     _item("merged", status="merged"), brief=_brief("b_missing00000000")) is False
+    assert store.find_item("wire", "merged", None, None) is None
 
 
 def test_duplicate_item_is_refused_without_side_effects(store):
