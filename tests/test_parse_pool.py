@@ -1,10 +1,7 @@
-"""Feed parsing in a worker process: same results as inline, errors named, a dead worker replaced."""
+"""Feed parsing in a worker process: same results as inline, errors named. (A worker that dies:
+tests/faults/test_parser_worker.py.)"""
 
 from __future__ import annotations
-
-import asyncio
-import os
-import signal
 
 import pytest
 
@@ -28,43 +25,6 @@ async def test_worker_process_gives_the_inline_result_and_names_bad_documents():
         with pytest.raises(FeedParseError) as raised:
             await parser.parse(b"<html><body>Not a feed</body></html>", "text/html", URL)
         assert raised.value.url == URL and "HTML page" in raised.value.reason
-    finally:
-        parser.close()
-
-
-async def test_a_worker_dying_mid_parse_fails_that_feed_only_and_is_replaced():
-    parser = FeedParser(workers=1)
-    try:
-        await parser.parse(rss(ENTRIES), "application/rss+xml", URL)
-        # A document that keeps the worker busy for about two seconds (60 paragraphs per item).
-        big = rss([Entry(f"Tariff item {i}", "<p>Duty text.</p> " * 60, guid=f"g{i}") for i in range(2000)])
-        in_flight = asyncio.create_task(parser.parse(big, "application/rss+xml", URL))
-        await asyncio.sleep(0.3)
-        (pid,) = parser.worker_pids()
-        os.kill(pid, signal.SIGKILL)  # as the OOM killer would
-        with pytest.raises(FeedParseError) as raised:
-            await in_flight
-        assert raised.value.url == URL and "parser process died" in raised.value.reason
-        # The next feed gets a fresh worker.
-        parsed = await parser.parse(rss(ENTRIES), "application/rss+xml", URL)
-        assert [e.title for e in parsed.entries] == [e.title for e in ENTRIES]
-        assert parser.worker_pids() and parser.worker_pids() != [pid]
-    finally:
-        parser.close()
-
-
-async def test_a_worker_that_died_between_feeds_costs_nothing():
-    parser = FeedParser(workers=1)
-    try:
-        await parser.parse(rss(ENTRIES), "application/rss+xml", URL)
-        (pid,) = parser.worker_pids()
-        os.kill(pid, signal.SIGKILL)
-        for _ in range(100):  # until the pool has noticed
-            if parser._executor._broken:
-                break
-            await asyncio.sleep(0.05)
-        parsed = await parser.parse(rss(ENTRIES), "application/rss+xml", URL)
-        assert len(parsed.entries) == 2 and parser.workers == 1
     finally:
         parser.close()
 

@@ -18,6 +18,8 @@ import logging
 import multiprocessing
 import os
 import signal
+import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -37,11 +39,21 @@ def default_parse_workers() -> int:
     return 1 if usable >= 2 else 0
 
 
-def _ignore_stop_signals() -> None:
+def _worker_setup() -> None:
     # Ctrl-C and SIGTERM reach the whole process group; the bot decides when its workers stop
     # (close() below), so a worker must not die mid-parse with a KeyboardInterrupt traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # If the bot itself is killed (kill -9, OOM), nobody will tell the worker to stop, and a worker
+    # blocked on its job queue does not notice: leave as soon as the parent is gone.
+    parent = os.getppid()
+
+    def exit_when_orphaned() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=exit_when_orphaned, name="orphan-watch", daemon=True).start()
 
 
 def _parse_in_worker(body: bytes, content_type: str | None, url: str) -> ParsedFeed | str:
@@ -55,9 +67,15 @@ def _parse_in_worker(body: bytes, content_type: str | None, url: str) -> ParsedF
 class FeedParser:
     """`await parse(body, content_type, url)`: parse_feed, inline (workers=0) or in worker processes."""
 
+    # Pools in a row whose workers died before finishing any job: no document does that; a worker
+    # that cannot start does (the code on disk replaced under a running bot, a broken install).
+    BARREN_POOLS_BEFORE_INLINE = 3
+
     def __init__(self, workers: int):
         self.workers = max(0, workers)
         self._executor: ProcessPoolExecutor | None = None
+        self._pool_served = False  # has the current pool finished a job?
+        self._barren_pools = 0
 
     def start(self) -> None:
         """Start the workers now, so their imports overlap the bot's start-up, not its first poll."""
@@ -73,9 +91,13 @@ class FeedParser:
                 if self._executor is None:
                     self._executor = ProcessPoolExecutor(max_workers=self.workers,
                                                          mp_context=multiprocessing.get_context("spawn"),
-                                                         initializer=_ignore_stop_signals)
+                                                         initializer=_worker_setup)
+                    self._pool_served = False
+                pool = self._executor
                 try:
-                    return self._executor.submit(fn, *args)
+                    job = pool.submit(fn, *args)
+                    job.add_done_callback(lambda done, pool=pool: self._note_served(pool, done))
+                    return job
                 except BrokenProcessPool:
                     # A worker died under another feed a moment ago: start a fresh pool, once.
                     if attempt == 2:
@@ -89,10 +111,21 @@ class FeedParser:
             self.workers = 0
             return None
 
+    def _note_served(self, pool: ProcessPoolExecutor, job: Future) -> None:
+        # Runs in the pool's management thread; a plain flag write is safe under the GIL.
+        if pool is self._executor and not job.cancelled() and job.exception() is None:
+            self._pool_served = True
+
     def _discard(self, pool: ProcessPoolExecutor) -> None:
-        if self._executor is pool:
-            self._executor = None
-            pool.shutdown(wait=False, cancel_futures=True)
+        if self._executor is not pool:
+            return  # already replaced by another feed's failure
+        self._executor = None
+        pool.shutdown(wait=False, cancel_futures=True)
+        self._barren_pools = 0 if self._pool_served else self._barren_pools + 1
+        if self._barren_pools >= self.BARREN_POOLS_BEFORE_INLINE:
+            log.error("feed parser processes died %d times in a row before finishing any document; parsing in "
+                      "the main process from now on (restart the bot after an upgrade)", self._barren_pools)
+            self.workers = 0
 
     async def parse(self, body: bytes, content_type: str | None, url: str) -> ParsedFeed:
         job = self._submit(_parse_in_worker, body, content_type, url)
