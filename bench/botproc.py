@@ -33,6 +33,14 @@ def proc_status(pid: int) -> dict[str, int]:
                 out[key] = int(value.split()[0])
     except OSError:
         pass
+    try:
+        # Pss: each page divided by the processes sharing it, so summing over the bot's processes
+        # does not count the interpreter and libraries they share twice (summed VmRSS does).
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                out["Pss"] = int(line.split()[1])
+    except OSError:
+        pass
     return out
 
 
@@ -92,7 +100,8 @@ class BotProcess:
     def __init__(self, config: Path, env: dict[str, str], log_path: Path):
         self.config, self.extra_env, self.log_path = config, env, log_path
         self.proc: subprocess.Popen | None = None
-        self.samples: list[tuple[float, int]] = []  # (seconds since start, VmRSS kB of the process tree)
+        # (seconds since start, Pss kB summed over the process tree, VmRSS kB of the bot process itself)
+        self.samples: list[tuple[float, int, int]] = []
         self.started = 0.0
         self._stop_sampling = threading.Event()
         self._sampler: threading.Thread | None = None
@@ -116,8 +125,9 @@ class BotProcess:
         while not self._stop_sampling.wait(0.25):
             if not proc_status(self.proc.pid):
                 return
+            own = proc_status(self.proc.pid)
             status = tree_status(self.proc.pid)
-            self.samples.append((time.monotonic() - self.started, status.get("VmRSS", 0)))
+            self.samples.append((time.monotonic() - self.started, status.get("Pss", 0), own.get("VmRSS", 0)))
             self.final_status = status
 
     def alive(self) -> bool:
@@ -127,8 +137,9 @@ class BotProcess:
         """SIGTERM (graceful shutdown), after reading the peak RSS while the process still exists."""
         if self.proc is None:
             return -1
-        if proc_status(self.proc.pid):
-            self.final_status = tree_status(self.proc.pid)
+        own = proc_status(self.proc.pid)
+        if own:
+            self.final_status = {**tree_status(self.proc.pid), "own_VmHWM": own.get("VmHWM", 0)}
         self._stop_sampling.set()
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)

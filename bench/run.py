@@ -134,8 +134,8 @@ def render(results: list[Result], meta: dict) -> str:
     ]
     kept = meta.get("kept_from")
     if kept:
-        lines += [f"{', '.join(kept['keys'])} were not re-measured: they come from the earlier run of {kept['when']} "
-                  f"(`{kept['command'].strip()}`), before the poll-path changes described below.", ""]
+        lines += [f"{', '.join(kept['keys'])} come from the earlier run of {kept['when']} "
+                  f"(`{kept['command'].strip()}`); the rest was re-measured as stated above.", ""]
     lines += [
         "| # | Benchmark | Measured | Baseline (same run) | Ratio | Target | Result |",
         "|---|---|---|---|---|---|---|",

@@ -16,7 +16,8 @@ import pytest
 
 from bot.config import FetchConfig
 from bot.feeds.fetch import FEED_ACCEPT, PAGE_ACCEPT, Fetcher, parse_retry_after
-from bot.feeds.netguard import BlockedAddress, is_public_ip, make_connector, redact_url
+from bot.feeds.netguard import BlockedAddress, is_public_ip, make_connector
+from bot.feeds.urls import redact_url
 from loopback import Reply
 
 FEED = b"""<?xml version="1.0" encoding="utf-8"?>

@@ -24,7 +24,8 @@ from urllib.parse import SplitResult, urljoin, urlsplit
 import aiohttp
 
 from bot.config import FetchConfig
-from bot.feeds.netguard import BlockedAddress, GuardedResolver, make_connector, redact_url
+from bot.feeds.netguard import BlockedAddress, GuardedResolver, make_connector
+from bot.feeds.urls import redact_url
 
 log = logging.getLogger("briefbot.fetch")
 

@@ -16,13 +16,13 @@ import ipaddress
 import re
 import socket
 import typing
-from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-__all__ = ["BlockedAddress", "DNSResolutionError", "GuardedResolver", "is_public_ip", "make_connector",
-           "redact_url"]
+from bot.feeds.urls import redact_url
+
+__all__ = ["BlockedAddress", "DNSResolutionError", "GuardedResolver", "is_public_ip", "make_connector"]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -65,19 +65,6 @@ class BlockedAddress(Exception):
 
 class DNSResolutionError(OSError):
     """The host name did not resolve; aiohttp wraps it in ClientConnectorDNSError."""
-
-
-def redact_url(url: str) -> str:
-    """URL without userinfo, query string and fragment: those may carry tokens."""
-    try:
-        parts = urlsplit(str(url))
-        host = parts.hostname or ""
-        if ":" in host:
-            host = f"[{host}]"
-        netloc = host + (f":{parts.port}" if parts.port else "")
-        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-    except ValueError:
-        return "<invalid URL>"
 
 
 def is_public_ip(ip: str | IPAddress) -> bool:

@@ -17,7 +17,7 @@ from urllib.parse import urljoin
 import feedparser
 
 from bot.feeds.fastpath import parse_common_feed
-from bot.feeds.netguard import redact_url
+from bot.feeds.urls import redact_url
 from bot.text import html_to_text, strip_boilerplate
 
 __all__ = ["ParsedEntry", "ParsedFeed", "FeedParseError", "parse_feed"]

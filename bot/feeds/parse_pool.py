@@ -17,13 +17,11 @@ import asyncio
 import logging
 import multiprocessing
 import os
-import signal
-import threading
-import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from bot.feeds.parse import FeedParseError, ParsedFeed, parse_feed
+from bot.feeds.parse_worker import parse_in_worker, worker_setup
 
 log = logging.getLogger("briefbot.parse")
 
@@ -37,31 +35,6 @@ def default_parse_workers() -> int:
     except (AttributeError, OSError):
         usable = os.cpu_count() or 1
     return 1 if usable >= 2 else 0
-
-
-def _worker_setup() -> None:
-    # Ctrl-C and SIGTERM reach the whole process group; the bot decides when its workers stop
-    # (close() below), so a worker must not die mid-parse with a KeyboardInterrupt traceback.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    # If the bot itself is killed (kill -9, OOM), nobody will tell the worker to stop, and a worker
-    # blocked on its job queue does not notice: leave as soon as the parent is gone.
-    parent = os.getppid()
-
-    def exit_when_orphaned() -> None:
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os._exit(0)
-
-    threading.Thread(target=exit_when_orphaned, name="orphan-watch", daemon=True).start()
-
-
-def _parse_in_worker(body: bytes, content_type: str | None, url: str) -> ParsedFeed | str:
-    # FeedParseError does not survive pickling with its two fields; send the reason as text.
-    try:
-        return parse_feed(body, content_type, url)
-    except FeedParseError as exc:
-        return exc.reason
 
 
 class FeedParser:
@@ -91,7 +64,7 @@ class FeedParser:
                 if self._executor is None:
                     self._executor = ProcessPoolExecutor(max_workers=self.workers,
                                                          mp_context=multiprocessing.get_context("spawn"),
-                                                         initializer=_worker_setup)
+                                                         initializer=worker_setup)
                     self._pool_served = False
                 pool = self._executor
                 try:
@@ -128,7 +101,7 @@ class FeedParser:
             self.workers = 0
 
     async def parse(self, body: bytes, content_type: str | None, url: str) -> ParsedFeed:
-        job = self._submit(_parse_in_worker, body, content_type, url)
+        job = self._submit(parse_in_worker, body, content_type, url)
         if job is None:
             return parse_feed(body, content_type, url)
         pool = self._executor

@@ -113,8 +113,8 @@ def test_workers_that_cannot_start_fall_back_to_inline_parsing(tmp_path):
         "    body = pathlib.Path(sys.argv[1]).read_bytes()\n"
         "    parser = FeedParser(workers=1)\n"
         "    await parser.parse(body, 'application/rss+xml', 'https://wire.example/f')\n"
-        "    pool_py = pathlib.Path(sys.argv[2])\n"
-        "    pool_py.write_text(pool_py.read_text().replace('_worker_setup', '_renamed_setup'))\n"
+        "    worker_py = pathlib.Path(sys.argv[2])\n"
+        "    worker_py.write_text(worker_py.read_text().replace('def worker_setup', 'def renamed_setup'))\n"
         "    parser.close()  # workers started from now on import the changed module\n"
         "    outcomes = []\n"
         "    for _ in range(6):\n"
@@ -126,7 +126,7 @@ def test_workers_that_cannot_start_fall_back_to_inline_parsing(tmp_path):
         "    print(' '.join(outcomes), parser.workers, flush=True)\n"
         "if __name__ == '__main__':\n"
         "    asyncio.run(main())\n")
-    done = subprocess.run([sys.executable, str(script), str(feed), str(tmp_path / "bot" / "feeds" / "parse_pool.py")],
+    done = subprocess.run([sys.executable, str(script), str(feed), str(tmp_path / "bot" / "feeds" / "parse_worker.py")],
                           capture_output=True, text=True, timeout=120, cwd=tmp_path,
                           env={**os.environ, "PYTHONPATH": str(tmp_path)})
     assert done.returncode == 0, done.stderr[-2000:]
