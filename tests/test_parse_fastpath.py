@@ -119,3 +119,14 @@ def test_documents_outside_the_common_case_go_to_feedparser(reason, body):
     assert parse_common_feed(body, "application/xml", URL) is None, reason
     # ... and parse_feed still reads them (through feedparser) exactly as before.
     assert_same_as_feedparser(body, "application/xml")
+
+
+@pytest.mark.parametrize("uri", ["https://wire.example/a/1", "/a/2", "a3", "http:///extra/slashes", "HTTPS:////x.example/y",
+                                 "urn:uuid:1234", "tag:wire.example,2025:1", "http://[::1", "", "mailto:desk@wire.example",
+                                 "//cdn.example/x", "?page=2", "#frag"])
+def test_url_join_matches_feedparser(uri):
+    from feedparser.urls import _urljoin as feedparser_urljoin
+
+    from bot.feeds.fastpath import _urljoin
+
+    assert _urljoin(URL, uri) == feedparser_urljoin(URL, uri)

@@ -18,9 +18,8 @@ import re
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 
-# feedparser's own date parsers and URL join, so both paths give the same values for odd input.
-from feedparser.datetimes import _parse_date as feedparser_parse_date
-from feedparser.urls import _urljoin
+from urllib.parse import urljoin
+
 from lxml import etree
 
 __all__ = ["FastFeed", "parse_common_feed"]
@@ -40,6 +39,18 @@ _RSS_MODELLED = frozenset({"title", "link", "guid", "description", "pubDate", "a
 _ATOM_IGNORED = frozenset({_ATOM + "category", _ATOM + "rights", _ATOM + "contributor"})
 _ATOM_MODELLED = frozenset({_ATOM + n for n in ("title", "link", "id", "summary", "content", "published",
                                                 "updated", "author")})
+
+# feedparser drops extra slashes after the scheme ("http:///x" -> "http://x") before joining; the
+# same rule here keeps item identities (GUIDs and links) equal on both paths.
+_EXTRA_SLASHES_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+-.]*://)(/*)(.*?)")
+
+
+def _urljoin(base: str, uri: str) -> str:
+    try:
+        return urljoin(base, _EXTRA_SLASHES_RE.sub(r"\1\3", uri))
+    except ValueError:
+        return ""
+
 
 _XML_DECL_ENCODING_RE = re.compile(rb'^<\?xml[^>]*?encoding\s*=\s*["\']([A-Za-z0-9._:-]+)["\']')
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -106,6 +117,10 @@ def _date(value: str) -> datetime | None:
         when = None
     if when is not None and when.tzinfo is not None and 1900 < when.year < 9999:
         return when.astimezone(timezone.utc).replace(microsecond=0)
+    # Anything else (W3C-DTF variants, Korean, Greek, Hungarian dates ...) through feedparser's own
+    # date parsers, imported only then.
+    from feedparser.datetimes import _parse_date as feedparser_parse_date
+
     parsed = feedparser_parse_date(value)
     if not parsed:
         return None

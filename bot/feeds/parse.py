@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from urllib.parse import urljoin
 
-import feedparser
-
 from bot.feeds.fastpath import parse_common_feed
 from bot.feeds.urls import redact_url
 from bot.text import html_to_text, strip_boilerplate
@@ -142,6 +140,8 @@ def _to_entry(entry, base: str) -> ParsedEntry | None:
 
 
 def _describe(exc: BaseException | None) -> str:
+    import feedparser
+
     if exc is None:
         return "malformed feed"
     name = type(exc).__name__
@@ -158,12 +158,14 @@ def _describe(exc: BaseException | None) -> str:
 _CJK_RE = re.compile(r"[\u4e00-\u9fff]")
 
 
-def _retry_as_chinese(body: bytes, headers: dict, result) -> "feedparser.FeedParserDict | None":
+def _retry_as_chinese(body: bytes, headers: dict, result) -> dict | None:
     """GBK bytes labelled UTF-8 everywhere come out as Latin-1 mojibake; Chinese publishers do this.
 
     When the declared charset failed and the bytes decode cleanly as GB18030 with Chinese text,
     parse again as GB18030 instead of recording mojibake items as seen forever.
     """
+    import feedparser
+
     if not result.get("bozo") or (result.get("encoding") or "").lower().replace("-", "") in ("gb18030", "gbk",
                                                                                               "gb2312"):
         return None
@@ -203,6 +205,9 @@ def parse_feed(body: bytes, content_type: str | None, url: str) -> ParsedFeed:
 
 def _parse_with_feedparser(body: bytes, content_type: str | None, url: str) -> ParsedFeed:
     """Every document the fast path declines (tests run both paths over every fixture: they agree)."""
+    # Imported here, not at the top: most feeds never need it, and it costs every process that
+    # parses (the bot and its parser worker) ~3 MB of heap.
+    import feedparser
     headers = {"content-location": url}
     if content_type:
         headers["content-type"] = content_type

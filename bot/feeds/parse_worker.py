@@ -1,6 +1,6 @@
 """What runs inside a feed-parser worker process (see bot.feeds.parse_pool).
 
-Kept apart from the pool so a worker imports only the parser (lxml, feedparser, text helpers),
+Kept apart from the pool so a worker imports only the parser (lxml, text helpers; feedparser when a document needs it),
 not asyncio, aiohttp or the rest of the bot: a worker's memory counts against the bot's.
 """
 
