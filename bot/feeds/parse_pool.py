@@ -64,7 +64,7 @@ class FeedParser:
                 if self._executor is None:
                     self._executor = ProcessPoolExecutor(max_workers=self.workers,
                                                          mp_context=multiprocessing.get_context("spawn"),
-                                                         initializer=worker_setup)
+                                                         initializer=worker_setup, initargs=(os.getpid(),))
                     self._pool_served = False
                 pool = self._executor
                 try:

@@ -16,17 +16,17 @@ from bot.feeds.parse import FeedParseError, ParsedFeed, parse_feed
 __all__ = ["parse_in_worker", "worker_setup"]
 
 
-def worker_setup() -> None:
+def worker_setup(bot_pid: int) -> None:
     # Ctrl-C and SIGTERM reach the whole process group; the bot decides when its workers stop
     # (FeedParser.close()), so a worker must not die mid-parse with a KeyboardInterrupt traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # If the bot itself is killed (kill -9, OOM), nobody will tell the worker to stop, and a worker
-    # blocked on its job queue does not notice: leave as soon as the parent is gone.
-    parent = os.getppid()
-
+    # blocked on its job queue does not notice: leave as soon as the parent is gone. The bot's pid
+    # comes from the bot, not from getppid() here: the bot may already have died while this worker
+    # was still importing, and then getppid() names whoever adopted the orphan.
     def exit_when_orphaned() -> None:
-        while os.getppid() == parent:
+        while os.getppid() == bot_pid:
             time.sleep(1.0)
         os._exit(0)
 

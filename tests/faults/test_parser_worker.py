@@ -63,16 +63,22 @@ async def test_a_worker_that_died_between_feeds_costs_nothing():
 
 
 
-@pytest.mark.fault("parser worker: the bot is killed -9")
-def test_worker_leaves_when_the_bot_is_killed(tmp_path):
+@pytest.mark.parametrize("moment", [
+    pytest.param("after a parse", marks=pytest.mark.fault("parser worker: the bot is killed -9")),
+    pytest.param("while the worker starts", marks=pytest.mark.fault("parser worker: the bot is killed -9 "
+                                                                    "while its worker is still starting")),
+])
+def test_worker_leaves_when_the_bot_is_killed(tmp_path, moment):
     # kill -9 of the bot must not leave an orphaned parser process behind (it ignores SIGTERM).
+    first = ("    await parser.parse(sys.stdin.buffer.read(), 'application/rss+xml', 'https://wire.example/f')\n"
+             if moment == "after a parse" else "    parser.start()\n")
     script = tmp_path / "bot_like.py"
     script.write_text(
         "import asyncio, sys\n"
         "from bot.feeds.parse_pool import FeedParser\n"
         "async def main():\n"
         "    parser = FeedParser(workers=1)\n"
-        "    await parser.parse(sys.stdin.buffer.read(), 'application/rss+xml', 'https://wire.example/f')\n"
+        + first +
         "    print(parser.worker_pids()[0], flush=True)\n"
         "    await asyncio.sleep(60)\n"
         "if __name__ == '__main__':\n"
