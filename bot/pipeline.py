@@ -101,7 +101,6 @@ class Poller:
         self.app.parser.start()
         self.matcher = TopicMatcher(app.settings)
         self._story_lock = asyncio.Lock()
-        self._feed_slots = asyncio.Semaphore(app.settings.fetch.concurrency)
         # Stories being summarised right now: (signature, future resolving to the brief id or None).
         self._pending: list[tuple[StorySignature, asyncio.Future]] = []
         # Signatures never change once a story exists, so they are read from the store once.
@@ -145,14 +144,6 @@ class Poller:
         return list(await asyncio.gather(*(self.poll_feed(f, force=force) for f in feeds)))
 
     async def poll_feed(self, feed: FeedConfig, force: bool = False) -> PollReport:
-        # Feeds in progress are capped at the fetch concurrency: fetching is cheap and parsing runs
-        # in a worker, so without the cap a cold start of 1,000 feeds fetches and parses them all
-        # while the event loop is still briefing the first ones, holding every body and parsed
-        # feed in memory at once. The slot is taken before the lease, so waiting costs no lease time.
-        async with self._feed_slots:
-            return await self._poll_feed(feed, force)
-
-    async def _poll_feed(self, feed: FeedConfig, force: bool) -> PollReport:
         owner = self.app.worker_id
         lease = timedelta(seconds=self.app.env.lease_seconds) if self.app.env.lease_seconds else FEED_LEASE
         # The claim returns the feed's state, and the UPDATE recording the poll's outcome also ends the
