@@ -84,7 +84,7 @@ def run(n_feeds: int = 1000, items: int = 20, interval: int = 30, duration: floa
     if not alive:
         details.append(f"bot log tail: {bot.log_tail(800)!r}")
     return [Result(
-        key="P6", name=f"P6 peak RSS of `run`, {n_feeds} feeds, several cycles",
+        key="P6", name=f"P6 peak memory of `run`, {n_feeds} feeds, several cycles",
         figure=f"{peak_kb / 1024:.1f} MiB (bot + parser worker, Pss)",
         baseline=f"{base_kb / 1024:.1f} MiB (import bot.cli)",
         ratio=f"{peak_kb / max(1, base_kb):.1f}× the bare import (+{(peak_kb - base_kb) / 1024:.1f} MiB)",

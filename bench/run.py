@@ -229,7 +229,7 @@ def _limits_text(results: list[Result], profile: dict | None) -> list[str]:
                 f"Cold-poll floor: **{floor_ms:.1f} ms of event-loop CPU per feed** (P1-cpu: "
                 f"{cpu.data['cold']['main_cpu']:.1f} s in the event loop + "
                 f"{cpu.data['cold']['cpu'] - cpu.data['cold']['main_cpu']:.1f} s in the parser worker for "
-                f"{cpu.data['cold']['outcomes']} feeds at 0 ms latency); the naive loop needs "
+                f"{sum(cpu.data['cold']['outcomes'].values())} feeds at 0 ms latency); the naive loop needs "
                 f"{naive0_ms:.1f} ms per feed at 0 ms, most of it feedparser.", "",
                 "| Publisher latency | naive loop | briefbot | ratio | bound (latency + naive) / loop CPU floor | ≥ 20× |",
                 "|---|---|---|---|---|---|"]
@@ -250,8 +250,8 @@ def _limits_text(results: list[Result], profile: dict | None) -> list[str]:
             "everything else (RSS 0.9x/1.0, broken XML, DOCTYPEs and HTML entities, xml:base, XHTML content, "
             "charsets that need guessing). `parse_feed` on the corpus: 14.6 → 3.1 ms/feed. "
             "`tests/test_parse_fastpath.py` runs both paths over the bench corpus, every fixture and edge-case "
-            "documents and requires identical entries (feedparser's own date parsers and URL join are reused "
-            "for odd values).",
+            "documents and requires identical entries (odd dates go through feedparser's own date parsers; "
+            "its URL-join rule is reproduced and tested against it).",
             "2. **Parsing on the second core**: `bot/feeds/parse_pool.py` runs `parse_feed` in one spawned worker "
             "process (default when two cores are usable; `BRIEFBOT_PARSE_WORKERS=0` parses inline). A worker "
             "killed mid-parse costs only the feeds it was parsing and is replaced. The benchmark counts the "
@@ -268,16 +268,20 @@ def _limits_text(results: list[Result], profile: dict | None) -> list[str]:
             "",
             "Left (in order of payoff):",
             "",
-            "1. **Database writes are now the largest share of the event loop** (~5–6 ms/feed at 1000 feeds): "
-            "one transaction per new brief and per merge, ~1 ms each through SQLAlchemy. Writing a feed's briefs "
+            "1. **Database writes** (about 4 ms of the event loop's ~11 ms per feed at 1000 feeds; 37 % of its "
+            "own time in the profile above): one transaction per new brief and per merge, ~1 ms each through "
+            "SQLAlchemy. Writing a feed's briefs "
             "in one transaction (claiming items with `ON CONFLICT DO NOTHING … RETURNING`) would about halve it, "
             "but it reworks the exactly-once path that the kill -9 and three-worker tests guard.",
             "2. **Per-entry analysis** (identity, topics, numbers, story signature, extractive text: ~4 ms/feed) "
             "is pure and could run in the parser worker too, at the price of sending the settings to the worker "
             "and restarting it on config reload.",
             "3. At 100 ms per response the 20× target needs the whole cold poll of 1000 feeds × 20 items "
-            "(~3000 briefs, ~2000 merges) within ~5.5 s, i.e. ~5 ms of event-loop CPU per feed — below what "
-            "the database writes alone cost today."]
+            "(~3000 briefs, ~2000 merges) within ~5.7 s, i.e. ~5 ms of event-loop CPU per feed: items 1 and "
+            "2 together, or more processes (several `briefbot run` workers on PostgreSQL already split the "
+            "feeds between them, docs/scaling.md).",
+            "4. At 500 ms the poll is bound by the fetch concurrency (`fetch.concurrency`, 32: 1000 feeds × "
+            "0.5 s / 32 ≈ 15.6 s), not by CPU; raise it for many slow publishers."]
     return out
 
 
