@@ -65,11 +65,12 @@ def descendants(pid: int) -> list[int]:
 def tree_status(pid: int) -> dict[str, int]:
     """proc_status summed over the process and its descendants: the memory the bot really holds.
     VmHWM summed is an upper bound of the tree's peak (each process's peak, whenever it was)."""
+    members = [pid, *descendants(pid)]
     total: dict[str, int] = {}
-    for member in [pid, *descendants(pid)]:
+    for member in members:
         for key, value in proc_status(member).items():
             total[key] = total.get(key, 0) + value
-    total["processes"] = 1 + len(descendants(pid))
+    total["processes"] = len(members)
     return total
 
 

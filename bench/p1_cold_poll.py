@@ -69,12 +69,10 @@ async def _briefbot_polls(settings, env, rounds: int, profile_to: Path | None = 
                 profiler.disable()
             wall, cpu = time.perf_counter() - wall0, _bot_cpu(app) - cpu0
             main_cpu = time.process_time() - main0
-            worker_cpu = sum(process_cpu_seconds(pid) for pid in app.parser.worker_pids())
             outcomes: dict[str, int] = {}
             for r in reports:
                 outcomes[r.outcome] = outcomes.get(r.outcome, 0) + 1
             out.append({"wall": wall, "cpu": cpu, "outcomes": outcomes, "setup": setup, "main_cpu": main_cpu,
-                        "worker_cpu_total": worker_cpu,
                         "briefs": sum(len(r.new_briefs) for r in reports),
                         "merged": sum(r.merged for r in reports),
                         "irrelevant": sum(r.irrelevant for r in reports), "old": sum(r.old for r in reports),

@@ -488,8 +488,7 @@ class Store:
         (with pysqlite a SAVEPOINT that opens a transaction commits on its own release)."""
         if not rows:
             return
-        stmt = self._insert_ignoring_stmts[table.name] if table.name in self._insert_ignoring_stmts \
-            else self._on_conflict_do_nothing(table)
+        stmt = self._insert_ignoring_stmts[table.name]
         if stmt is None:  # other databases: one savepoint per row
             for row in rows:
                 try:
