@@ -14,8 +14,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from bot.models import Figure
+if TYPE_CHECKING:
+    from bot.models import Figure
 
 __all__ = ["Number", "find_numbers", "extract_figures", "values_match", "supports", "generic_label", "fold_width",
            "date_parts", "KINDS"]
@@ -1023,6 +1025,9 @@ def extract_figures(text: str, lang: str | None = None, max_figures: int = 6,
     `Figure.text` is a verbatim substring of `text`. The label in the article's language comes from
     the words around the figure; the other language gets a kind/unit label, never a translation.
     """
+    # Imported here: the feed-parser worker process runs find_numbers and need not load pydantic.
+    from bot.models import Figure
+
     if not text or max_figures <= 0:
         return []
     if lang not in ("en", "zh"):

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timezone
-from typing import Literal
+from typing import Iterable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+# Key figures a brief lists at most (a merged source adds its own up to this).
+MAX_FIGURES = 6
 
 # Per-language text, e.g. {"en": "...", "zh": "..."}; keys follow config `languages`.
 Bilingual = dict[str, str]
@@ -57,6 +60,23 @@ class Brief(BaseModel):
     def to_json_dict(self) -> dict:
         """The documented JSON form (jsonl target, `briefbot brief --json`)."""
         return self.model_dump(mode="json")
+
+    def add_source(self, source: Source, figures: Iterable[Figure] = (), topics: Iterable[str] = ()) -> None:
+        """Join another outlet's report of this story, in place: its source, the topics it adds and
+        those of its figures not listed yet (up to MAX_FIGURES). A later source never costs a new
+        summary; each figure it adds stands in that source."""
+        known = {(f.value, f.unit) for f in self.figures}
+        for fig in figures:
+            if len(self.figures) >= MAX_FIGURES:
+                break
+            if fig.value is not None and (fig.value, fig.unit) not in known:
+                self.figures.append(fig)
+                known.add((fig.value, fig.unit))
+        for topic in topics:
+            if topic not in self.topics:
+                self.topics.append(topic)
+        if (source.feed, source.url) not in {(s.feed, s.url) for s in self.sources}:
+            self.sources.append(source)
 
     @property
     def published(self) -> datetime | None:

@@ -20,14 +20,14 @@ from bot.config import Env, FeedConfig, Settings, format_duration
 from bot.feeds.fetch import Fetcher, FetchResult
 from bot.feeds.parse import FeedParseError, ParsedEntry
 from bot.feeds.parse_pool import FeedParser, default_parse_workers
-from bot.figures import Number, extract_figures, find_numbers
-from bot.items import identify
-from bot.models import Brief, Figure, Source, new_brief_id, utcnow
+from bot.entries import EntryFacts, entry_facts
+from bot.figures import Number, extract_figures
+from bot.models import MAX_FIGURES, Brief, Figure, Source, new_brief_id, utcnow
 from bot.stories import STORY_WINDOW, StoryIndex, StorySignature, find_same_story, make_signature
-from bot.store import FeedState, ItemRecord, Store
+from bot.store import FeedState, FeedUpdate, ItemRecord, NewBrief, PollWrites, Store, StoryJoin
 from bot.summarise import Article
 from bot.summarise.extractive import extractive_content
-from bot.text import defang_links, detect_language
+from bot.text import defang_links
 from bot.topics import TopicMatcher
 
 log = logging.getLogger("briefbot.pipeline")
@@ -38,6 +38,9 @@ FEED_LEASE = timedelta(minutes=5)
 FUTURE_SLACK = timedelta(minutes=30)
 # How often other workers' new stories are read into this process's story index.
 STORY_REFRESH = timedelta(seconds=5)
+# Without an LLM a feed's entries are decided without a pause; a long document still yields
+# to other feeds' requests every this many on-topic entries.
+YIELD_EVERY = 32
 SIGNIFICANT_KINDS = {"percent", "money", "quantity", "duration", "count"}
 
 
@@ -80,10 +83,10 @@ async def close_app(app: App) -> None:
             log.debug("error while closing %r", closer, exc_info=True)
 
 
-def _signature_numbers(text: str, numbers: list[Number] | None = None) -> list[tuple[float, str]]:
-    """(value, unit) of the figures that can identify a story; `numbers` = find_numbers(text) if known."""
+def _signature_numbers(numbers: list[Number]) -> list[tuple[float, str]]:
+    """(value, unit) of the figures (find_numbers of a title or body) that can identify a story."""
     out = []
-    for n in find_numbers(text) if numbers is None else numbers:
+    for n in numbers:
         if n.kind in SIGNIFICANT_KINDS and n.value is not None:
             # Tiny bare counts ("3 items") are too common to identify a story.
             if n.kind == "count" and n.value < 10:
@@ -194,13 +197,15 @@ class Poller:
             metrics.POLLS.labels("unchanged").inc()
             return PollReport(feed.name, "unchanged")
         try:
-            parsed = await self.app.parser.parse(body, result.content_type, result.final_url or feed.url)
+            parsed = await self.app.parser.parse(body, result.content_type, result.final_url or feed.url,
+                                                 self.matcher)
         except FeedParseError as exc:
             self._record_failure(feed, "parse", str(exc), None, state=state, release_owner=owner)
             return PollReport(feed.name, "error", error=str(exc))
-        report = await self._process_entries(feed, parsed.entries, first_poll=not state.first_polled, now=now)
-        self.store.update_feed(feed.name, last_status="ok", body_hash=body_hash, first_polled=True,
-                               last_problem=parsed.problem, release_owner=owner, **common)
+        # The feed's new state is written with the entries' decisions, in the same transaction.
+        done = FeedUpdate(feed.name, dict(last_status="ok", body_hash=body_hash, first_polled=True,
+                                          last_problem=parsed.problem, **common), release_owner=owner)
+        report = await self._process_entries(feed, parsed.entries, not state.first_polled, now, done)
         if parsed.problem:
             log.warning("feed %s parsed with problems: %s", feed.name, parsed.problem, extra={"feed": feed.name})
         metrics.POLLS.labels("ok").inc()
@@ -232,16 +237,45 @@ class Poller:
 
     # ----------------------------------------------------------------- entries
     async def _process_entries(self, feed: FeedConfig, entries: list[ParsedEntry], first_poll: bool,
-                               now: datetime) -> PollReport:
+                               now: datetime, feed_update: FeedUpdate) -> PollReport:
+        """Decide every new entry, then write the decisions with the feed's new state (`feed_update`,
+        which also ends the lease) in one transaction.
+
+        Decisions are written before every await (and so before any other feed runs): another
+        feed can only ever find, join or wait on stories that are stored. Without an LLM there is
+        no await between entries, so a feed's decisions are one write — except that a long
+        document yields (after a write) every YIELD_EVERY on-topic entries."""
         report = PollReport(feed.name, "ok")
+        writes = PollWrites()
+        try:
+            await self._decide_entries(feed, entries, now, writes, report)
+            writes.feed_update = feed_update
+            self._write(writes, report)
+        finally:
+            # Stories decided but never written (an exception on the way) leave the index, or later
+            # entries would join a story that does not exist. Their entries stay unrecorded and are
+            # read again next poll (the feed's new body hash is stored by the last write only).
+            for new in writes.new_briefs:
+                self._stories.discard(new.brief.id)
+        for outcome in ("old", "irrelevant"):
+            metrics.ITEMS.labels(outcome).inc(getattr(report, outcome))
+        if first_poll and report.old:
+            log.info("feed %s: first poll, %d entries older than %s recorded as seen", feed.name, report.old,
+                     format_duration(feed.max_age or self.settings.max_age), extra={"feed": feed.name})
+        return report
+
+    async def _decide_entries(self, feed: FeedConfig, entries: list[ParsedEntry], now: datetime,
+                              writes: PollWrites, report: PollReport) -> None:
         max_age = feed.max_age or self.settings.max_age
         allowed_topics = self.settings.feed_topics(feed)
         seen_in_this_body: set[str] = set()
-        quiet: list[ItemRecord] = []
-        idents = [identify(e.guid, e.link, e.title, e.text, e.published) for e in entries]
+        # Worked out next to the parser (another core); computed here only if the parser did not.
+        facts = [e.facts or entry_facts(e, self.matcher) for e in entries]
         # One query for the whole document instead of one per entry.
-        known = self.store.known_item_keys(feed.name, idents)
-        for entry, ident in zip(entries, idents):
+        known = self.store.known_item_keys(feed.name, [f.ident for f in facts])
+        on_topic = 0
+        for entry, fact in zip(entries, facts):
+            ident = fact.ident
             if ident.item_key in seen_in_this_body:
                 continue  # duplicate GUIDs inside one feed document
             seen_in_this_body.add(ident.item_key)
@@ -255,43 +289,54 @@ class Poller:
                                 published=published, status="", topics=[])
             if published and now - published > max_age:
                 record.status = "old"
-                quiet.append(record)
+                writes.quiet.append(record)
                 report.old += 1
                 continue
-            topics = self.matcher.match(entry.title + "\n" + entry.text, allowed_topics)
+            topics = [t for t in fact.topics if t in allowed_topics]
             if not topics:
                 record.status = "irrelevant"
-                quiet.append(record)
+                writes.quiet.append(record)
                 report.irrelevant += 1
                 continue
             record.topics = topics
-            # Let the event loop run before each on-topic entry (the costly ones, ~1 ms each): without
-            # a yield no other feed's request is sent or response read meanwhile. Skipped entries
-            # cost microseconds and need none.
-            await asyncio.sleep(0)
+            on_topic += 1
+            if on_topic % YIELD_EVERY == 0:
+                # A long first poll (~0.3 ms per on-topic entry) still lets other feeds' requests go out.
+                self._write(writes, report)
+                await asyncio.sleep(0)
             article = Article(feed=feed.name, url=entry.link or feed.url, title=entry.title, text=entry.text,
-                              lang=detect_language(entry.title + "\n" + entry.text), topics=topics,
-                              published=published or now)
-            outcome = await self._brief_item(article, record)
-            if outcome == "merged":
-                report.merged += 1
-            elif outcome == "irrelevant":
-                report.irrelevant += 1
-            elif outcome:
-                report.new_briefs.append(outcome)
-        self.store.record_items(quiet, now)
-        for outcome in ("old", "irrelevant"):
-            metrics.ITEMS.labels(outcome).inc(getattr(report, outcome))
-        if first_poll and report.old:
-            log.info("feed %s: first poll, %d entries older than %s recorded as seen", feed.name, report.old,
-                     format_duration(max_age), extra={"feed": feed.name})
-        return report
+                              lang=fact.lang, topics=topics, published=published or now)
+            await self._brief_item(article, record, fact, writes, report)
 
-    async def _brief_item(self, article: Article, record: ItemRecord) -> str | None:
-        """Join the item to an existing story or make a new brief. Returns brief id, "merged" or "irrelevant"."""
-        # The body's numbers are parsed once and serve the signature, the figures and any merge.
-        body_numbers = find_numbers(article.text)
-        numbers = _signature_numbers(article.title) + _signature_numbers(article.text, body_numbers)
+    def _write(self, writes: PollWrites, report: PollReport) -> None:
+        """Store the decisions so far (one transaction) and account for what was stored."""
+        if not writes:
+            return
+        written = self.store.write_poll(writes)
+        writes.clear()
+        for new in written.dropped_briefs:
+            self._stories.discard(new.brief.id)  # another worker recorded its entry first
+        for new in written.briefs:
+            brief = new.brief
+            report.new_briefs.append(brief.id)
+            metrics.BRIEFS.labels(brief.mode).inc()
+            metrics.ITEMS.labels("briefed").inc()
+            source = brief.sources[0]
+            log.info("new %s brief %s: %s (%s) → %d target(s)", brief.mode, brief.id, source.title, source.feed,
+                     len(new.targets), extra={"feed": source.feed, "brief_id": brief.id})
+        for join in written.joins:
+            report.merged += 1
+            metrics.STORY_MERGES.inc()
+            metrics.ITEMS.labels("merged").inc()
+            log.info("item joined story %s: %s (%s)", join.brief_id, join.source.title, join.source.feed,
+                     extra={"feed": join.source.feed, "brief_id": join.brief_id})
+
+    async def _brief_item(self, article: Article, record: ItemRecord, fact: EntryFacts, writes: PollWrites,
+                          report: PollReport) -> None:
+        """Join the item to an existing story or make a new brief (decisions go to `writes`)."""
+        # The body's numbers are parsed once and serve the signature, the figures and any join.
+        body_numbers = fact.body_numbers
+        numbers = _signature_numbers(fact.title_numbers) + _signature_numbers(body_numbers)
         sig = make_signature(article.title, article.text, article.lang, article.topics, numbers, article.published)
         source = Source(url=article.url, feed=article.feed, title=defang_links(article.title),
                         published=article.published)
@@ -308,49 +353,30 @@ class Poller:
                     break
             if match is None:
                 # Another outlet's version of this story is being summarised: wait and join it.
+                self._write(writes, report)
                 match = await asyncio.shield(pending)
                 if match is None:
                     continue  # that attempt produced no brief; decide again
-            return self._merge(match, article, record, source, body_numbers)
+            writes.joins.append(self._join(match, article, record, source, body_numbers))
+            return
         brief_id = None
         try:
-            brief_id = await self._new_brief(article, record, source, sig, body_numbers)
-            return brief_id
+            brief_id = await self._new_brief(article, record, source, sig, body_numbers, writes, report)
         finally:
             self._pending = [(s, f) for s, f in self._pending if f is not future]
             if not future.done():
-                future.set_result(brief_id if brief_id not in (None, "irrelevant") else None)
+                future.set_result(brief_id)
 
-    def _merge(self, brief_id: str, article: Article, record: ItemRecord, source: Source,
-               body_numbers: list[Number]) -> str | None:
-        brief = self.store.get_brief(brief_id)
-        if brief is None:
-            return None
-        # A later source never costs a new summary; its new figures are appended (they stand in it).
+    def _join(self, brief_id: str, article: Article, record: ItemRecord, source: Source,
+              body_numbers: list[Number]) -> StoryJoin:
         record.status = "merged"
-        updated = brief.model_copy(deep=True)
-        known = {(f.value, f.unit) for f in updated.figures}
-        for fig in extract_figures(article.text, article.lang, max_figures=6, numbers=body_numbers):
-            if len(updated.figures) >= 6:
-                break
-            if (fig.value, fig.unit) not in known and fig.value is not None:
-                updated.figures.append(_fill_labels(fig, self.settings))
-                known.add((fig.value, fig.unit))
-        for t in article.topics:
-            if t not in updated.topics:
-                updated.topics.append(t)
-        if (source.feed, source.url) not in {(s.feed, s.url) for s in updated.sources}:
-            updated.sources.append(source)
-        if self.store.add_source_to_brief(brief_id, source, record, brief=updated):
-            metrics.STORY_MERGES.inc()
-            metrics.ITEMS.labels("merged").inc()
-            log.info("item joined story %s: %s (%s)", brief_id, article.title, article.feed,
-                     extra={"feed": article.feed, "brief_id": brief_id})
-            return "merged"
-        return None
+        figures = [_fill_labels(fig, self.settings) for fig in
+                   extract_figures(article.text, article.lang, max_figures=MAX_FIGURES, numbers=body_numbers)]
+        return StoryJoin(brief_id, record, source, figures, list(article.topics))
 
-    async def _new_brief(self, article: Article, record: ItemRecord, source: Source,
-                         sig: StorySignature, body_numbers: list[Number]) -> str | None:
+    async def _new_brief(self, article: Article, record: ItemRecord, source: Source, sig: StorySignature,
+                         body_numbers: list[Number], writes: PollWrites, report: PollReport) -> str | None:
+        """Decide a new story (extractive, or summarised by the LLM); its brief id, or None (LLM: off-topic)."""
         settings = self.settings
         mode = "extractive"
         title, summary, figures = extractive_content(article, settings, self.matcher.keyword_hits,
@@ -358,15 +384,17 @@ class Poller:
         if self.app.llm is not None:
             from bot.summarise.article import enrich_article
 
+            self._write(writes, report)  # the calls below yield to other feeds
             enriched = await enrich_article(article, self.app.fetcher, settings.llm.fetch_article_below_chars)
             llm_brief = await self.app.llm.summarise(enriched)
             if llm_brief is not None and not llm_brief.relevant:
                 record.status = "irrelevant"
-                self.store.record_items([record])
+                writes.quiet.append(record)
+                report.irrelevant += 1
                 metrics.ITEMS.labels("llm-irrelevant").inc()
                 log.info("LLM judged item not relevant: %s (%s)", article.title, article.feed,
                          extra={"feed": article.feed})
-                return "irrelevant"
+                return None
             if llm_brief is not None:
                 mode = "llm"
                 title, summary = llm_brief.title, llm_brief.summary
@@ -378,13 +406,10 @@ class Poller:
                       summary=summary, figures=figures, sources=[source], mode=mode)
         record.status = "briefed"
         targets = [str(t) for t in settings.targets_for(article.topics)]
-        if not self.store.save_new_brief(brief, record, targets, sig.to_dict(), language=article.lang):
-            return None
+        writes.new_briefs.append(NewBrief(brief, record, targets, sig.to_dict(), article.lang))
+        # In the index at once: this feed's later entries may join it. Nothing else runs before
+        # the write, and a story that is not written leaves the index again.
         self._stories.add(brief.id, sig)
-        metrics.BRIEFS.labels(mode).inc()
-        metrics.ITEMS.labels("briefed").inc()
-        log.info("new %s brief %s: %s (%s) → %d target(s)", mode, brief.id, article.title, article.feed,
-                 len(targets), extra={"feed": article.feed, "brief_id": brief.id})
         return brief.id
 
 

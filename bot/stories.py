@@ -328,15 +328,20 @@ class StoryIndex:
         for postings, key in self._postings(feats):
             postings.setdefault(key, set()).add(story_id)
 
+    def discard(self, story_id: str) -> None:
+        feats = self._features.pop(story_id, None)
+        if feats is None:
+            return
+        for postings, key in self._postings(feats):
+            ids = postings.get(key)
+            if ids is not None:
+                ids.discard(story_id)
+                if not ids:
+                    del postings[key]
+
     def evict_published_before(self, cutoff: datetime) -> None:
-        old = [sid for sid, feats in self._features.items() if (feats.published or cutoff) < cutoff]
-        for sid in old:
-            for postings, key in self._postings(self._features.pop(sid)):
-                ids = postings.get(key)
-                if ids is not None:
-                    ids.discard(sid)
-                    if not ids:
-                        del postings[key]
+        for sid in [sid for sid, feats in self._features.items() if (feats.published or cutoff) < cutoff]:
+            self.discard(sid)
 
     @staticmethod
     def _sharing(postings: dict[str, set[str]], mine: _Features, least_words: int,

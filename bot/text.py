@@ -312,6 +312,7 @@ _SENTENCE_STARTERS = frozenset((
 _CJK_TERMINATORS = "。！？；!?"
 _CLOSERS = "\"'”’」』）)]】》"
 _EN_END_RE = re.compile(r"(\.{3,}|…+|[.!?])")
+_SENTENCE_MARK_RE = re.compile("[\n." + re.escape(_CJK_TERMINATORS) + "…⋯]")
 
 
 def _prev_token(text: str, end: int) -> str:
@@ -340,6 +341,11 @@ def split_sentences(text: str, lang: str | None = None) -> list[str]:
     n = len(text)
     i = 0
     while i < n:
+        # Only these characters can end a sentence; jump to the next one rather than step through prose.
+        mark = _SENTENCE_MARK_RE.search(text, i)
+        if mark is None:
+            break
+        i = mark.start()
         ch = text[i]
         if ch == "\n":
             boundaries.append(i)

@@ -6,9 +6,11 @@ from __future__ import annotations
 import pytest
 
 from bot.config import ConfigError, Env
+from bot.entries import add_entry_facts
 from bot.feeds.parse import FeedParseError, parse_feed
 from bot.feeds.parse_pool import FeedParser
 from bot.pipeline import Poller, build_app, close_app
+from bot.topics import TopicMatcher
 from feedgen import Entry, make_env, make_settings, rss
 from loopback import Reply
 
@@ -25,6 +27,28 @@ async def test_worker_process_gives_the_inline_result_and_names_bad_documents():
         with pytest.raises(FeedParseError) as raised:
             await parser.parse(b"<html><body>Not a feed</body></html>", "text/html", URL)
         assert raised.value.url == URL and "HTML page" in raised.value.reason
+    finally:
+        parser.close()
+
+
+async def test_worker_works_out_the_entries_facts_as_inline(tmp_path):
+    """Identity, topics, language and numbers come from the worker process: the same as worked out inline."""
+    matcher = TopicMatcher(make_settings(tmp_path, []))
+    off_topic = Entry("City wins the cup final 3-1", "A late goal in front of 60,000 fans.", guid="f1")
+    parser = FeedParser(workers=1)
+    try:
+        for body in (rss(ENTRIES + [off_topic]), rss(ENTRIES, encoding="gbk")):
+            got = await parser.parse(body, "application/rss+xml", URL, matcher)
+            assert got == add_entry_facts(parse_feed(body, "application/rss+xml", URL), matcher)
+            assert parser.worker_pids()
+        tariff, rare_earth, football = (
+            e.facts for e in (await parser.parse(rss(ENTRIES + [off_topic]), "application/rss+xml", URL,
+                                                 matcher)).entries)
+        assert tariff.topics == ["tariff"] and tariff.lang == "en"
+        assert [n.text for n in tariff.title_numbers] == ["25%"]
+        assert rare_earth.topics == ["rare-earth"] and rare_earth.lang == "zh"
+        assert football.topics == [] and football.body_numbers == []  # off-topic: no numbers needed
+        assert len({tariff.ident.item_key, rare_earth.ident.item_key, football.ident.item_key}) == 3
     finally:
         parser.close()
 

@@ -204,3 +204,27 @@ async def test_ssrf_refused_without_allow_private(http_server, tmp_path, db_url)
     state = app.store.feed_state("internal")
     assert "private" in state.last_error.lower() or "loopback" in state.last_error.lower()
     assert http_server.requests_to("/feed.xml") == []  # nothing was sent to the private address
+
+
+async def test_story_told_twice_in_one_feed_is_one_brief_with_both_topics(http_server, tmp_path, db_url):
+    """A feed's decisions are written together: an entry joining the story an earlier entry of the same
+    document made is in the stored brief, and a topic the later source adds answers `/brief <topic>`."""
+    tariff_angle = Entry("EU weighs tariff response as China grants magnet export licences to 12 firms",
+                         "China approved rare earth magnet export licences for 12 European companies while "
+                         "Brussels weighs a tariff response. NdPr oxide rose 4.5% to 615,000 yuan per tonne.",
+                         guid="wire-5", link="https://wire.example/magnets-tariff")
+    http_server.route("/a.xml", Reply(200, rss([MAGNETS_EN, tariff_angle]), content_type="application/rss+xml"))
+    settings = make_settings(tmp_path, [{"name": "a", "url": http_server.url("/a.xml")}])
+    app = build_app(settings, make_env(db_url))
+    try:
+        (report,) = await poll_and_deliver(app)
+    finally:
+        await close_app(app)
+    assert len(report.new_briefs) == 1 and report.merged == 1
+    (brief,) = app.store.latest_briefs("tariff")
+    assert brief.id == report.new_briefs[0] and brief.topics == ["rare-earth", "tariff"]
+    assert [s.url for s in brief.sources] == [MAGNETS_EN.link, tariff_angle.link]
+    assert [b.id for b in app.store.latest_briefs("rare-earth")] == [brief.id]
+    delivered = lines(tmp_path / "out" / "briefs.jsonl")
+    assert [len(b["sources"]) for b in delivered] == [2]  # written before delivery: both sources go out
+    assert app.store.feed_state("a").items_total == 2

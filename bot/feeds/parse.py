@@ -12,11 +12,15 @@ import re
 import xml.sax
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 
 from bot.feeds.fastpath import parse_common_feed
 from bot.feeds.urls import redact_url
 from bot.text import html_to_text, strip_boilerplate
+
+if TYPE_CHECKING:
+    from bot.entries import EntryFacts
 
 __all__ = ["ParsedEntry", "ParsedFeed", "FeedParseError", "parse_feed"]
 
@@ -29,6 +33,8 @@ class ParsedEntry:
     text: str  # plain text of the richest of content/summary, boilerplate stripped
     published: datetime | None  # aware, UTC
     author: str | None
+    # Identity, topics, numbers (bot.entries), filled in next to the parser when it is given topics.
+    facts: EntryFacts | None = None
 
 
 @dataclass

@@ -20,6 +20,7 @@ import os
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
+from bot.entries import add_entry_facts
 from bot.feeds.parse import FeedParseError, ParsedFeed, parse_feed
 from bot.feeds.parse_worker import parse_in_worker, worker_setup
 
@@ -38,7 +39,8 @@ def default_parse_workers() -> int:
 
 
 class FeedParser:
-    """`await parse(body, content_type, url)`: parse_feed, inline (workers=0) or in worker processes."""
+    """`await parse(body, content_type, url, matcher)`: parse_feed (and the entries' facts), inline
+    (workers=0) or in worker processes."""
 
     # Pools in a row whose workers died before finishing any job: no document does that; a worker
     # that cannot start does (the code on disk replaced under a running bot, a broken install).
@@ -100,10 +102,13 @@ class FeedParser:
                       "the main process from now on (restart the bot after an upgrade)", self._barren_pools)
             self.workers = 0
 
-    async def parse(self, body: bytes, content_type: str | None, url: str) -> ParsedFeed:
-        job = self._submit(parse_in_worker, body, content_type, url)
+    async def parse(self, body: bytes, content_type: str | None, url: str, matcher=None) -> ParsedFeed:
+        """parse_feed; with a TopicMatcher, each entry also gets its facts (bot.entries) computed
+        where it is parsed."""
+        job = self._submit(parse_in_worker, body, content_type, url, matcher)
         if job is None:
-            return parse_feed(body, content_type, url)
+            parsed = parse_feed(body, content_type, url)
+            return add_entry_facts(parsed, matcher) if matcher is not None else parsed
         pool = self._executor
         try:
             outcome = await asyncio.wrap_future(job)

@@ -1,7 +1,8 @@
 """What runs inside a feed-parser worker process (see bot.feeds.parse_pool).
 
-Kept apart from the pool so a worker imports only the parser (lxml, text helpers; feedparser when a document needs it),
-not asyncio, aiohttp or the rest of the bot: a worker's memory counts against the bot's.
+Kept apart from the pool so a worker imports only the parser (lxml, text helpers; feedparser when a document needs it)
+and the entry analysis (bot.entries), not asyncio, aiohttp, pydantic or the rest of the bot: a worker's memory counts
+against the bot's.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import signal
 import threading
 import time
 
+from bot.entries import add_entry_facts
 from bot.feeds.parse import FeedParseError, ParsedFeed, parse_feed
 
 __all__ = ["parse_in_worker", "worker_setup"]
@@ -33,9 +35,10 @@ def worker_setup(bot_pid: int) -> None:
     threading.Thread(target=exit_when_orphaned, name="orphan-watch", daemon=True).start()
 
 
-def parse_in_worker(body: bytes, content_type: str | None, url: str) -> ParsedFeed | str:
+def parse_in_worker(body: bytes, content_type: str | None, url: str, matcher=None) -> ParsedFeed | str:
     # FeedParseError does not survive pickling with its two fields; send the reason as text.
     try:
-        return parse_feed(body, content_type, url)
+        parsed = parse_feed(body, content_type, url)
     except FeedParseError as exc:
         return exc.reason
+    return add_entry_facts(parsed, matcher) if matcher is not None else parsed

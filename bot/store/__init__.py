@@ -7,7 +7,8 @@ All timestamps are stored and returned as aware UTC datetimes.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterable
@@ -16,7 +17,7 @@ from sqlalchemy import and_, bindparam, case, create_engine, delete, event, func
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from bot.models import Brief, Source, utcnow
+from bot.models import Brief, Figure, Source, utcnow
 from bot.store import schema as t
 
 
@@ -76,10 +77,75 @@ class ItemRecord:
     brief_id: str | None = None
 
 
+@dataclass
+class NewBrief:
+    """A new story: its brief, the entry it comes from, where to deliver it, its signature."""
+    brief: Brief
+    item: ItemRecord
+    targets: list[str]
+    signature: dict | None = None
+    language: str | None = None
+
+
+@dataclass
+class StoryJoin:
+    """An entry joining a story (stored, or new in the same write) with the topics and figures it adds."""
+    brief_id: str
+    item: ItemRecord
+    source: Source
+    figures: list[Figure] = field(default_factory=list)
+    topics: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PollWrites:
+    """What (a stretch of) one poll decided; `Store.write_poll` writes it in one transaction."""
+    quiet: list[ItemRecord] = field(default_factory=list)  # seen, no brief: off-topic, too old, LLM-irrelevant
+    new_briefs: list[NewBrief] = field(default_factory=list)
+    joins: list[StoryJoin] = field(default_factory=list)
+    # The poll's outcome on the feed's row (and the end of its lease), in the same transaction.
+    feed_update: FeedUpdate | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.quiet or self.new_briefs or self.joins or self.feed_update)
+
+    def clear(self) -> None:
+        self.quiet.clear()
+        self.new_briefs.clear()
+        self.joins.clear()
+        self.feed_update = None
+
+
+@dataclass
+class FeedUpdate:
+    """`Store.update_feed(name, release_owner=…, **values)` as part of a larger write."""
+    name: str
+    values: dict[str, Any]
+    release_owner: str | None = None
+
+
+@dataclass
+class WrittenPoll:
+    briefs: list[NewBrief] = field(default_factory=list)
+    joins: list[StoryJoin] = field(default_factory=list)
+    # Refused: another worker recorded the entry first, or the story joined is gone.
+    dropped_briefs: list[NewBrief] = field(default_factory=list)
+    dropped_joins: list[StoryJoin] = field(default_factory=list)
+
+
+class _StoryGone(Exception):
+    """A story to join was not found inside the write's transaction."""
+
+
 def _item_row(rec: ItemRecord, now: datetime) -> dict:
     return dict(feed=rec.feed, item_key=rec.item_key, guid=rec.guid, link=rec.link, link_key=rec.link_key,
                 content_key=rec.content_key, title=rec.title, published=rec.published, seen_at=now,
                 status=rec.status, topics=rec.topics, brief_id=rec.brief_id)
+
+
+def _source_row(brief_id: str, source: Source, now: datetime) -> dict:
+    return dict(brief_id=brief_id, url=source.url, feed=source.feed, title=source.title, published=source.published,
+                added=now)
 
 
 def _row_to_feed_state(row) -> FeedState:
@@ -174,6 +240,7 @@ class Store:
         self._claim_returns_state = bool(self.engine.dialect.update_returning)
         self._claim_feed_returning_stmt = {force: stmt.returning(*t.feeds.c) for force, stmt in claims.items()}
         self._feed_state_stmt = select(t.feeds).where(by_name)
+        self._feed_state_fields = frozenset(t.feeds.c.keys()) - {"name"}
         # SET columns come from the execution parameters' keys (one cached compilation per key set).
         self._update_feed_stmt = update(t.feeds).where(by_name)
         # The same, also ending this owner's lease: SET expressions see the row as it was, so both
@@ -193,11 +260,13 @@ class Store:
                 i.link_key.in_(bindparam("link_keys", expanding=True)),
                 i.content_key.in_(bindparam("content_keys", expanding=True))))
         self._insert_brief_stmt = insert(t.briefs)
-        self._insert_brief_topic_stmt = insert(t.brief_topics)
-        self._insert_brief_source_stmt = insert(t.brief_sources)
+        self._briefs_to_join_stmt = (select(t.briefs.c.id, t.briefs.c.doc)
+                                     .where(t.briefs.c.id.in_(bindparam("ids", expanding=True)))
+                                     .order_by(t.briefs.c.id).with_for_update())
+        self._update_brief_doc_stmt = update(t.briefs).where(t.briefs.c.id == bindparam("story_id"))
         # Built once: INSERT … ON CONFLICT DO NOTHING per table (None where the dialect has none).
         self._insert_ignoring_stmts = {table.name: self._on_conflict_do_nothing(table)
-                                       for table in (t.outbox, t.brief_sources)}
+                                       for table in (t.outbox, t.brief_sources, t.brief_topics)}
 
     def _on_conflict_do_nothing(self, table):
         """INSERT … ON CONFLICT DO NOTHING for this database, or None where the dialect has none."""
@@ -249,22 +318,23 @@ class Store:
     def update_feed(self, name: str, *, release_owner: str | None = None, **values: Any) -> None:
         """Set feed state fields. With `release_owner`, the same UPDATE also ends that owner's lease
         (as `release_feed` would), so recording a poll's result and releasing the feed is one statement."""
-        allowed = set(t.feeds.c.keys()) - {"name"}
-        unknown = set(values) - allowed
-        if unknown:
-            raise ValueError(f"unknown feed state fields: {sorted(unknown)}")
-        if release_owner is not None and {"lease_owner", "lease_until"} & set(values):
-            raise ValueError("update_feed: set the lease fields or release_owner, not both")
         if not values and release_owner is None:
             return
-        params = {"feed_name": name, **values}
-        if release_owner is not None:
-            stmt = self._update_feed_release_stmt
-            params["release_owner"] = release_owner
-        else:
-            stmt = self._update_feed_stmt
+        statement = self._update_feed_statement(FeedUpdate(name, values, release_owner))
         with self.engine.begin() as c:
-            c.execute(stmt, params)
+            c.execute(*statement)
+
+    def _update_feed_statement(self, update: FeedUpdate) -> tuple[Any, dict]:
+        unknown = set(update.values) - self._feed_state_fields
+        if unknown:
+            raise ValueError(f"unknown feed state fields: {sorted(unknown)}")
+        if update.release_owner is not None and {"lease_owner", "lease_until"} & set(update.values):
+            raise ValueError("update_feed: set the lease fields or release_owner, not both")
+        params = {"feed_name": update.name, **update.values}
+        if update.release_owner is None:
+            return self._update_feed_stmt, params
+        params["release_owner"] = update.release_owner
+        return self._update_feed_release_stmt, params
 
     def claim_feed(self, name: str, owner: str, lease: timedelta, now: datetime | None = None,
                    force: bool = False) -> bool:
@@ -324,44 +394,27 @@ class Store:
         return {key for row in rows for key in row if key}
 
     def record_items(self, records: list[ItemRecord], now: datetime | None = None) -> None:
-        """Record entries that produce no brief (irrelevant, too old) as seen.
+        """Record entries that produce no brief (irrelevant, too old) as seen; an entry another
+        worker recorded first is skipped."""
+        self.write_poll(PollWrites(quiet=list(records)), now)
 
-        One multi-row INSERT … ON CONFLICT DO NOTHING (an entry another worker recorded first is
-        skipped) and one `items_total` update per feed counting only the rows really inserted."""
-        if not records:
-            return
-        now = now or utcnow()
-        rows = [_item_row(rec, now) for rec in records]
-        with self.engine.begin() as c:
-            if self._insert_item_ignoring_stmt is None:  # no ON CONFLICT: a savepoint per entry
-                for rec in records:
-                    self._insert_item(c, rec, now)
-                return
-            by_feed: dict[str, list[dict]] = {}
-            for row in rows:
-                by_feed.setdefault(row["feed"], []).append(row)
-            for feed, feed_rows in by_feed.items():
-                # Count the rows RETURNING hands back (a skipped duplicate returns none): executemany's
-                # rowcount is -1 on PostgreSQL, where SQLAlchemy batches the rows into one statement.
-                added = len(c.execute(self._insert_item_ignoring_stmt.returning(t.items.c.id), feed_rows).all())
-                if added > 0:
-                    c.execute(self._count_items_stmt, {"feed_name": feed, "added": added})
-
-    def _insert_item(self, c, rec: ItemRecord, now: datetime, savepoint: bool = True) -> bool:
-        row = _item_row(rec, now)
-        if savepoint:
-            try:
-                with c.begin_nested():
-                    c.execute(self._insert_item_stmt, row)
-            except IntegrityError:
-                return False  # already recorded by a concurrent worker
-        else:
-            # No savepoint: with pysqlite, a SAVEPOINT that opens the transaction commits on its
-            # RELEASE, which would split the item from the rest of the caller's transaction (a crash
-            # in between loses the brief). A duplicate raises IntegrityError and the caller rolls back.
-            c.execute(self._insert_item_stmt, row)
-        c.execute(self._count_items_stmt, {"feed_name": rec.feed, "added": 1})
-        return True
+    def _insert_quiet_items(self, c, records: list[ItemRecord], now: datetime) -> Counter:
+        """INSERT … ON CONFLICT DO NOTHING; returns the rows really inserted, per feed."""
+        added: Counter = Counter()
+        if self._insert_item_ignoring_stmt is None:  # no ON CONFLICT: a savepoint per entry
+            for rec in records:
+                try:
+                    with c.begin_nested():
+                        c.execute(self._insert_item_stmt, _item_row(rec, now))
+                    added[rec.feed] += 1
+                except IntegrityError:
+                    pass  # already recorded by a concurrent worker
+            return added
+        # RETURNING says which rows went in: executemany's rowcount is -1 on PostgreSQL, where
+        # SQLAlchemy batches the rows into one statement.
+        stmt = self._insert_item_ignoring_stmt.returning(t.items.c.feed)
+        added.update(row.feed for row in c.execute(stmt, [_item_row(rec, now) for rec in records]))
+        return added
 
     # ----------------------------------------------------------------- briefs
     def save_new_brief(self, brief: Brief, item: ItemRecord, targets: list[str], signature: dict | None,
@@ -371,68 +424,116 @@ class Store:
         Returns False (and changes nothing) if another worker recorded the item first. A crash
         before commit leaves nothing, so the next poll briefs the item again: no loss, no double.
         """
-        now = now or utcnow()
-        try:
-            with self.engine.begin() as c:
-                item.brief_id = brief.id
-                self._insert_item(c, item, now, savepoint=False)
-                c.execute(self._insert_brief_stmt, dict(
-                    id=brief.id, doc=brief.to_json_dict(), mode=brief.mode, created=brief.created, updated=now,
-                    published=brief.published, language=language, search_text=_search_text(brief),
-                    signature=signature))
-                if brief.topics:
-                    c.execute(self._insert_brief_topic_stmt, [
-                        dict(brief_id=brief.id, topic=topic, created=brief.created) for topic in brief.topics])
-                if brief.sources:
-                    c.execute(self._insert_brief_source_stmt, [
-                        dict(brief_id=brief.id, url=s.url, feed=s.feed, title=s.title, published=s.published,
-                             added=now) for s in brief.sources])
-                self._enqueue(c, "brief", brief.id, targets, now)
-        except IntegrityError:
-            return False  # another worker recorded the item (or the brief) first; nothing changed
-        return True
+        written = self.write_poll(PollWrites(new_briefs=[NewBrief(brief, item, targets, signature, language)]), now)
+        return bool(written.briefs)
 
-    def add_source_to_brief(self, brief_id: str, source: Source, item: ItemRecord,
-                            brief: Brief | None = None, signature: dict | None = None,
-                            now: datetime | None = None) -> bool:
-        """Join an item to an existing story: record the item and append the source atomically.
+    def add_source_to_brief(self, brief_id: str, source: Source, item: ItemRecord, figures: Iterable[Figure] = (),
+                            topics: Iterable[str] = (), now: datetime | None = None) -> bool:
+        """Join an item to a stored story: record the item, and add its source, topics and new
+        figures to the brief, atomically. False (nothing changed): the item was recorded first by
+        another worker, or the story is gone."""
+        join = StoryJoin(brief_id, item, source, list(figures), list(topics))
+        return bool(self.write_poll(PollWrites(joins=[join]), now).joins)
 
-        `brief`, when given, replaces the stored document (e.g. merged figures).
+    def write_poll(self, writes: PollWrites, now: datetime | None = None) -> WrittenPoll:
+        """Write what (a stretch of) a poll decided in one transaction: one commit per feed rather
+        than one per brief, which was most of a cold poll's database time.
+
+        An entry another worker recorded first (or a join to a story that is gone) fails the whole
+        transaction; the entries are then written one by one, so only those are dropped. A dropped
+        entry stays unrecorded: its story is another worker's, or it is briefed anew next time.
         """
         now = now or utcnow()
-        try:
-            return self._add_source(brief_id, source, item, brief, signature, now)
-        except IntegrityError:
-            return False  # the item was recorded first by another worker; nothing changed
+        if self._try_write(writes, now):
+            return WrittenPoll(briefs=list(writes.new_briefs), joins=list(writes.joins))
+        written = WrittenPoll()
+        if writes.quiet or writes.feed_update:  # cannot be refused: duplicates are skipped
+            with self.engine.begin() as c:
+                self._write_poll(c, PollWrites(quiet=writes.quiet, feed_update=writes.feed_update), now)
+        # New stories first: a join to one of them then finds it stored.
+        for new in writes.new_briefs:
+            ok = self._try_write(PollWrites(new_briefs=[new]), now)
+            (written.briefs if ok else written.dropped_briefs).append(new)
+        for join in writes.joins:
+            ok = self._try_write(PollWrites(joins=[join]), now)
+            (written.joins if ok else written.dropped_joins).append(join)
+        return written
 
-    def _add_source(self, brief_id: str, source: Source, item: ItemRecord, brief: Brief | None,
-                    signature: dict | None, now: datetime) -> bool:
-        with self.engine.begin() as c:
-            item.brief_id = brief_id
-            self._insert_item(c, item, now, savepoint=False)
-            if brief is None:
-                row = c.execute(select(t.briefs.c.doc).where(t.briefs.c.id == brief_id)).first()
-                if row is None:
-                    c.rollback()
-                    return False
-                doc = dict(row.doc)
-            else:
-                doc = brief.to_json_dict()
-            searchable = brief
-            if (source.feed, source.url) not in {(s["feed"], s["url"]) for s in doc["sources"]}:
-                doc["sources"].append(source.model_dump(mode="json"))
-                searchable = None
-            self._insert_ignoring_duplicates(c, t.brief_sources, [dict(
-                brief_id=brief_id, url=source.url, feed=source.feed, title=source.title,
-                published=source.published, added=now)])
-            values: dict[str, Any] = {"doc": doc, "updated": now,
-                                      "search_text": _search_text(searchable or Brief.model_validate(doc))}
-            if signature is not None:
-                values["signature"] = signature
-            if c.execute(update(t.briefs).where(t.briefs.c.id == brief_id).values(**values)).rowcount == 0:
-                c.rollback()  # the brief is gone (pruned): the item stays unrecorded, to be briefed anew
-                return False
-        return True
+    def _try_write(self, writes: PollWrites, now: datetime) -> bool:
+        try:
+            with self.engine.begin() as c:
+                self._write_poll(c, writes, now)
+            return True
+        except (IntegrityError, _StoryGone):
+            return False
+
+    def _write_poll(self, c, w: PollWrites, now: datetime) -> None:
+        added: Counter = Counter()
+        claimed = []
+        for new in w.new_briefs:
+            new.item.brief_id = new.brief.id
+            claimed.append(new.item)
+        for join in w.joins:
+            join.item.brief_id = join.brief_id
+            claimed.append(join.item)
+        if claimed:
+            # A plain INSERT: an entry another worker recorded first raises IntegrityError. On SQLite
+            # this first write also takes the database's write lock, so the stories read below stay
+            # as read until commit (PostgreSQL: FOR UPDATE).
+            c.execute(self._insert_item_stmt, [_item_row(rec, now) for rec in claimed])
+            added.update(rec.feed for rec in claimed)
+        if w.quiet:
+            added.update(self._insert_quiet_items(c, w.quiet, now))
+
+        joins_by_story: dict[str, list[StoryJoin]] = {}
+        for join in w.joins:
+            joins_by_story.setdefault(join.brief_id, []).append(join)
+        new_ids = {new.brief.id for new in w.new_briefs}
+        stored_ids = sorted(set(joins_by_story) - new_ids)  # one lock order for every worker
+        stored_docs = {}
+        if stored_ids:
+            stored_docs = dict(c.execute(self._briefs_to_join_stmt, {"ids": stored_ids}).all())
+            if len(stored_docs) < len(stored_ids):
+                raise _StoryGone  # pruned meanwhile: roll back, the entries are written one by one
+
+        brief_rows, topic_rows, source_rows, outbox_rows, doc_updates = [], [], [], [], []
+        for new in w.new_briefs:
+            brief = new.brief
+            if brief.id in joins_by_story:  # joined within this same write: stored with its sources
+                brief = brief.model_copy(deep=True)
+                for join in joins_by_story[brief.id]:
+                    brief.add_source(join.source, join.figures, join.topics)
+            brief_rows.append(dict(id=brief.id, doc=brief.to_json_dict(), mode=brief.mode, created=brief.created,
+                                   updated=now, published=brief.published, language=new.language,
+                                   search_text=_search_text(brief), signature=new.signature))
+            topic_rows += [dict(brief_id=brief.id, topic=topic, created=brief.created) for topic in brief.topics]
+            source_rows += [_source_row(brief.id, source, now) for source in brief.sources]
+            outbox_rows += [dict(kind="brief", ref_id=brief.id, target=target, status="pending", attempts=0,
+                                 created=now, next_attempt_at=now) for target in new.targets]
+        for brief_id in stored_ids:
+            brief = Brief.model_validate(stored_docs[brief_id])
+            known_topics = set(brief.topics)
+            for join in joins_by_story[brief_id]:
+                brief.add_source(join.source, join.figures, join.topics)
+                source_rows.append(_source_row(brief_id, join.source, now))
+            # A topic a later source adds makes the story answer `/brief <that topic>` too.
+            topic_rows += [dict(brief_id=brief_id, topic=topic, created=brief.created)
+                           for topic in brief.topics if topic not in known_topics]
+            doc_updates.append(dict(story_id=brief_id, doc=brief.to_json_dict(), updated=now,
+                                    search_text=_search_text(brief)))
+        if brief_rows:
+            c.execute(self._insert_brief_stmt, brief_rows)
+        if doc_updates:
+            c.execute(self._update_brief_doc_stmt, doc_updates)
+        # Ignoring duplicates: a source listed already (republished under another GUID), a topic row
+        # already there, a delivery queued already are no-ops.
+        self._insert_ignoring_duplicates(c, t.brief_topics, topic_rows)
+        self._insert_ignoring_duplicates(c, t.brief_sources, source_rows)
+        self._insert_ignoring_duplicates(c, t.outbox, outbox_rows)
+        if added:
+            c.execute(self._count_items_stmt, [{"feed_name": feed, "added": n} for feed, n in added.items()])
+        if w.feed_update is not None:
+            c.execute(*self._update_feed_statement(w.feed_update))
 
     def get_brief(self, brief_id: str) -> Brief | None:
         with self.engine.connect() as c:

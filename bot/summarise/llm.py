@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from bot import metrics
 from bot.config import Env, Settings
-from bot.models import Figure
+from bot.models import MAX_FIGURES, Figure
 from bot.store import Store
 from bot.summarise import Article
 from bot.summarise.article import budget_text, count_tokens
@@ -38,7 +38,6 @@ from bot.summarise.prompts import Prompt, PromptError, load_prompt
 log = logging.getLogger("briefbot.llm")
 
 BRIEF_PROMPT = "brief"
-MAX_FIGURES = 6
 MAX_SUMMARY_SENTENCES = 3
 LANGUAGE_NAMES = {"en": "English", "zh": "Simplified Chinese"}
 # Statuses worth another try (the openai client's own list, which we disabled to own the policy).

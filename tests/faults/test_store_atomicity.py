@@ -10,9 +10,22 @@ commits on release, which once let the item survive without its brief: the item 
 from __future__ import annotations
 
 import pytest
+from feedgen import Entry, make_env, make_settings, rss
+from loopback import Reply
 
 from bot.models import Brief, Source, utcnow
-from bot.store import ItemRecord, Store
+from bot.pipeline import Poller, build_app, close_app
+from bot.store import ItemRecord, NewBrief, PollWrites, Store, StoryJoin
+
+
+MAGNETS = Entry("China approves rare earth magnet export licences for 12 European firms",
+                "China's commerce ministry approved rare earth magnet export licences for 12 European companies. "
+                "NdPr oxide prices rose 4.5% to 615,000 yuan per tonne.", guid="wire-1",
+                link="https://wire.example/magnets")
+MAGNETS_OTHER = Entry("Beijing grants magnet export permits to a dozen EU companies",
+                      "The Commerce Ministry granted rare earth magnet export licences to 12 European firms. "
+                      "NdPr oxide gained 4.5% to 615,000 yuan per tonne.", guid="desk-9",
+                      link="https://desk.example/permits")
 
 
 def _item(key: str, status: str = "briefed") -> ItemRecord:
@@ -49,13 +62,66 @@ def test_failed_merge_leaves_no_item_behind(store):
     assert store.add_source_to_brief("b_missing00000000", Source(url="https://wire.example/m", feed="wire", title="m"),
                                      _item("merged", status="merged")) is False
     assert store.find_item("wire", "merged", None, None) is None
-    # The same with the merged document in hand (the pipeline's path: no read inside the transaction).
-    assert store.add_source_to_brief("b_missing00000000", Source(url="https://wire.example/m", feed="wire", title="m"),
-                                     _item("merged", status="merged"), brief=_brief("b_missing00000000")) is False
-    assert store.find_item("wire", "merged", None, None) is None
+    assert store.feed_state("wire").items_total == 0
+
+
+@pytest.mark.fault("store: one entry of a poll's write conflicts (recorded first by another worker)")
+def test_conflicting_entry_drops_only_itself(store):
+    """A poll's decisions are one transaction; an entry another worker recorded first (or a join to a
+    story that is gone) must cost only that entry, not the rest of the feed's briefs."""
+    assert store.save_new_brief(_brief("b_0000000000000010"), _item("taken"), ["console"], None)
+    writes = PollWrites(
+        quiet=[_item("off-topic", status="irrelevant")],
+        new_briefs=[NewBrief(_brief("b_0000000000000011"), _item("fresh"), ["console"]),
+                    NewBrief(_brief("b_0000000000000012"), _item("taken"), ["console"])],
+        joins=[StoryJoin("b_0000000000000011", _item("joins-fresh", status="merged"),
+                         Source(url="https://other.example/x", feed="other", title="x")),
+               StoryJoin("b_gone000000000000", _item("joins-gone", status="merged"),
+                         Source(url="https://other.example/y", feed="other", title="y"))])
+    written = store.write_poll(writes)
+    assert [n.brief.id for n in written.briefs] == ["b_0000000000000011"]
+    assert [n.brief.id for n in written.dropped_briefs] == ["b_0000000000000012"]
+    assert [j.item.item_key for j in written.joins] == ["joins-fresh"]
+    assert [j.item.item_key for j in written.dropped_joins] == ["joins-gone"]
+    assert store.get_brief("b_0000000000000012") is None
+    assert store.find_item("wire", "joins-gone", None, None) is None  # unrecorded: read again next poll
+    assert store.find_item("wire", "off-topic", None, None)["status"] == "irrelevant"
+    joined = store.get_brief("b_0000000000000011")
+    assert [s.feed for s in joined.sources] == ["wire", "other"]
+    # taken + off-topic + fresh + joins-fresh: the counter counts only what was really recorded.
+    assert store.feed_state("wire").items_total == 4
+    assert sorted(r.ref_id for r in store.outbox_rows()) == ["b_0000000000000010", "b_0000000000000011"]
 
 
 def test_duplicate_item_is_refused_without_side_effects(store):
     assert store.save_new_brief(_brief("b_0000000000000002"), _item("dup"), ["console"], None)
     assert store.save_new_brief(_brief("b_0000000000000003"), _item("dup"), ["console"], None) is False
     assert store.get_brief("b_0000000000000003") is None and len(store.outbox_rows()) == 1
+
+
+@pytest.mark.fault("store: the database fails while a poll's briefs are written")
+async def test_failed_poll_write_leaves_no_ghost_story(http_server, tmp_path, db_url):
+    """A story decided in a poll whose write then failed must leave the story index: otherwise the
+    same story from another outlet (or the retried poll) joins a brief that does not exist, and its
+    entry is dropped for good."""
+    http_server.route("/a.xml", Reply(200, rss([MAGNETS]), content_type="application/rss+xml"))
+    http_server.route("/b.xml", Reply(200, rss([MAGNETS_OTHER]), content_type="application/rss+xml"))
+    settings = make_settings(tmp_path, [{"name": n, "url": http_server.url(f"/{n}.xml")} for n in "ab"])
+    app = build_app(settings, make_env(db_url))
+    poller = Poller(app)
+    try:
+        with app.store.engine.begin() as c:  # a real failure inside the write, from the database itself
+            c.exec_driver_sql("CREATE TRIGGER briefs_fail BEFORE INSERT ON briefs "
+                              "BEGIN SELECT * FROM table_that_is_not_there; END")
+        first = await poller.poll_all(force=True)
+        assert [r.outcome for r in first] == ["error", "error"] and app.store.count_briefs() == 0
+        assert "table_that_is_not_there" in app.store.feed_state("a").last_error
+        with app.store.engine.begin() as c:
+            c.exec_driver_sql("DROP TRIGGER briefs_fail")
+        second = await poller.poll_all(force=True)
+    finally:
+        await close_app(app)
+    assert [r.outcome for r in second] == ["ok", "ok"]
+    assert sum(len(r.new_briefs) for r in second) == 1 and sum(r.merged for r in second) == 1
+    (brief,) = app.store.latest_briefs("rare-earth")
+    assert sorted(s.feed for s in brief.sources) == ["a", "b"]

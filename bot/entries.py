@@ -1,0 +1,50 @@
+"""What a poll needs to know about each parsed entry, worked out where the entry is parsed.
+
+An entry's identity, topics, language and the numbers in its title and body are pure functions
+of the entry and the topic keywords, so they are computed next to the parser — in the parser
+worker process, on the second core — rather than on the event loop, which is what bounds a cold
+poll. Entries the poll then finds already seen (or outside the feed's own topics) were analysed
+for nothing; that costs the other core, not the loop.
+
+Loaded by the worker process: no pydantic, no configuration models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from bot.figures import Number, find_numbers
+from bot.items import ItemIdentity, identify
+from bot.text import detect_language
+
+if TYPE_CHECKING:
+    from bot.feeds.parse import ParsedEntry, ParsedFeed
+    from bot.topics import TopicMatcher
+
+__all__ = ["EntryFacts", "entry_facts", "add_entry_facts"]
+
+
+@dataclass
+class EntryFacts:
+    ident: ItemIdentity
+    topics: list[str]  # every configured topic the entry matches; a feed may allow fewer
+    # On-topic entries only:
+    lang: str = ""
+    title_numbers: list[Number] = field(default_factory=list)
+    body_numbers: list[Number] = field(default_factory=list)
+
+
+def entry_facts(entry: ParsedEntry, matcher: TopicMatcher) -> EntryFacts:
+    ident = identify(entry.guid, entry.link, entry.title, entry.text, entry.published)
+    both = entry.title + "\n" + entry.text
+    topics = matcher.match(both)
+    if not topics:
+        return EntryFacts(ident, topics)
+    return EntryFacts(ident, topics, detect_language(both), find_numbers(entry.title), find_numbers(entry.text))
+
+
+def add_entry_facts(parsed: ParsedFeed, matcher: TopicMatcher) -> ParsedFeed:
+    for entry in parsed.entries:
+        entry.facts = entry_facts(entry, matcher)
+    return parsed
