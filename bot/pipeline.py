@@ -1,8 +1,9 @@
 """Feeds → relevant items → stories → briefs → outbox.
 
-A poll of one feed: claim it (lease), fetch (conditional GET), parse, identify entries, keep
-the new relevant ones, join each to an existing story or summarise it (LLM or extractive),
-and store brief + outbox rows in one transaction. The outbox dispatcher delivers them.
+A poll of one feed: claim it (lease), fetch (conditional GET), parse and analyse the entries
+(identity, topics, numbers: in the parser worker), keep the new relevant ones, join each to an
+existing story or summarise it (LLM or extractive), and store items, briefs, joins, outbox rows
+and the feed's new state in one transaction. The outbox dispatcher delivers them.
 """
 
 from __future__ import annotations

@@ -107,18 +107,20 @@ def _plain(value: str, detail: dict | None) -> str:
 
 
 def _entry_text(entry) -> str:
-    """Plain text of the richest of the entry's content and summary (often the same HTML, converted once)."""
-    texts: dict[str, str] = {}
+    """Plain text of the richest (longest; the first of equals) of the entry's content and summary.
 
-    def text_of(html: str) -> str:
-        text = texts.get(html)
-        if text is None:
-            text = texts[html] = html_to_text(html)
-        return text
-
+    Text is never longer than the HTML it comes from, so HTML shorter than the best text so far
+    (a teaser summary next to the full content, or the same HTML again) is not converted."""
     candidates = [c.get("value") or "" for c in entry.get("content") or [] if isinstance(c, dict)]
     candidates.append(entry.get("summary") or "")
-    return max((text_of(html) for html in candidates), key=len)
+    best: str | None = None
+    for html in candidates:
+        if best is not None and len(html) <= len(best):
+            continue
+        text = html_to_text(html)
+        if best is None or len(text) > len(best):
+            best = text
+    return best
 
 
 def _entry_link(entry, base: str) -> str | None:
