@@ -27,6 +27,12 @@ from bench.corpus import make_corpus
 from bench.servers import FeedServer, write_manifest
 
 
+def cpu_floor_per_feed(cold: dict, n_feeds: int) -> float:
+    """CPU seconds per feed of the busier of the event loop and the parser worker: a cold poll cannot
+    finish sooner, however many fetches overlap."""
+    return max(cold["main_cpu"], cold["cpu"] - cold["main_cpu"]) / n_feeds
+
+
 def naive_poll(urls: list[str]) -> tuple[float, float, int]:
     """The baseline: one feed after another with feedparser's own HTTP. (wall s, cpu s, entries)."""
     import feedparser
@@ -186,8 +192,8 @@ def run(n_feeds: int = 1000, items: int = 20, latency_ms: float = 100.0, hosts: 
     corpus_note = (f"{n_feeds} feeds × {items} items ({n_feeds * items} entries, {relevant} on-topic), "
                    f"RSS 2.0 + Atom, 30% Chinese (10% GBK), {total_bytes / 1e6:.1f} MB, on {hosts} loopback hosts; "
                    f"server in its own process")
-    # The wall-time floor is the event loop's own CPU (parsing runs beside it in a worker process).
-    cpu_floor = runs[0.0]["cold"]["main_cpu"] / n_feeds
+    # The wall-time floor is the busier of the event loop and the parser worker (they run side by side).
+    cpu_floor = cpu_floor_per_feed(runs[0.0]["cold"], n_feeds)
     naive_per_feed0 = runs[0.0]["naive"]["wall"] / n_feeds
     for latency, r in runs.items():
         naive, cold = r["naive"], r["cold"]
@@ -210,7 +216,7 @@ def run(n_feeds: int = 1000, items: int = 20, latency_ms: float = 100.0, hosts: 
         if latency:
             # Wall time cannot go below the event loop's CPU, whatever the concurrency; the naive loop
             # pays latency + its own parse per feed, one after another.
-            details.append(f"bound: briefbot ≥ its event loop's cold CPU ({cpu_floor * 1000:.1f} ms/feed × {n_feeds} = "
+            details.append(f"bound: briefbot ≥ the cold CPU of its busier process ({cpu_floor * 1000:.1f} ms/feed × {n_feeds} = "
                            f"{cpu_floor * n_feeds:.1f} s at 0 ms); naive ≈ {n_feeds} × ({latency:g} ms + "
                            f"{naive_per_feed0 * 1000:.1f} ms); so the ratio is at most "
                            f"{(latency / 1000 + naive_per_feed0) / cpu_floor:.1f}× at this latency")
