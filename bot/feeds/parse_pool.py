@@ -20,8 +20,7 @@ import os
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from bot.entries import add_entry_facts
-from bot.feeds.parse import FeedParseError, ParsedFeed, parse_feed
+from bot.feeds.parse import FeedParseError, ParsedFeed
 from bot.feeds.parse_worker import parse_in_worker, worker_setup
 
 log = logging.getLogger("briefbot.parse")
@@ -107,16 +106,16 @@ class FeedParser:
         where it is parsed."""
         job = self._submit(parse_in_worker, body, content_type, url, matcher)
         if job is None:
-            parsed = parse_feed(body, content_type, url)
-            return add_entry_facts(parsed, matcher) if matcher is not None else parsed
-        pool = self._executor
-        try:
-            outcome = await asyncio.wrap_future(job)
-        except BrokenProcessPool:
-            # Not retried inline: if this document crashed the parser, it would crash the bot too.
-            self._discard(pool)
-            log.error("feed parser process died while parsing %s; starting a new one", url)
-            raise FeedParseError(url, "the parser process died while reading this document") from None
+            outcome = parse_in_worker(body, content_type, url, matcher)  # the same work, inline
+        else:
+            pool = self._executor
+            try:
+                outcome = await asyncio.wrap_future(job)
+            except BrokenProcessPool:
+                # Not retried inline: if this document crashed the parser, it would crash the bot too.
+                self._discard(pool)
+                log.error("feed parser process died while parsing %s; starting a new one", url)
+                raise FeedParseError(url, "the parser process died while reading this document") from None
         if isinstance(outcome, str):
             raise FeedParseError(url, outcome)
         return outcome

@@ -148,6 +148,11 @@ def _source_row(brief_id: str, source: Source, now: datetime) -> dict:
                 added=now)
 
 
+def _outbox_rows(kind: str, ref_id: str, targets: list[str], now: datetime) -> list[dict]:
+    return [dict(kind=kind, ref_id=ref_id, target=target, status="pending", attempts=0, created=now,
+                 next_attempt_at=now) for target in targets]
+
+
 def _row_to_feed_state(row) -> FeedState:
     m = dict(row._mapping)
     m.pop("lease_owner", None)
@@ -343,11 +348,7 @@ class Store:
         One conditional UPDATE is atomic on SQLite and PostgreSQL alike (a concurrent claimer
         re-evaluates the WHERE after the first commits and matches no row).
         """
-        now = now or utcnow()
-        with self.engine.begin() as c:
-            res = c.execute(self._claim_feed_stmt[force],
-                            {"feed_name": name, "owner": owner, "now": now, "until": now + lease})
-        return res.rowcount == 1
+        return self.claim_feed_state(name, owner, lease, now, force) is not None
 
     def claim_feed_state(self, name: str, owner: str, lease: timedelta, now: datetime | None = None,
                          force: bool = False) -> FeedState | None:
@@ -443,6 +444,8 @@ class Store:
         transaction; the entries are then written one by one, so only those are dropped. A dropped
         entry stays unrecorded: its story is another worker's, or it is briefed anew next time.
         """
+        if not writes:
+            return WrittenPoll()
         now = now or utcnow()
         if self._try_write(writes, now):
             return WrittenPoll(briefs=list(writes.new_briefs), joins=list(writes.joins))
@@ -508,8 +511,7 @@ class Store:
                                    search_text=_search_text(brief), signature=new.signature))
             topic_rows += [dict(brief_id=brief.id, topic=topic, created=brief.created) for topic in brief.topics]
             source_rows += [_source_row(brief.id, source, now) for source in brief.sources]
-            outbox_rows += [dict(kind="brief", ref_id=brief.id, target=target, status="pending", attempts=0,
-                                 created=now, next_attempt_at=now) for target in new.targets]
+            outbox_rows += _outbox_rows("brief", brief.id, new.targets, now)
         for brief_id in stored_ids:
             brief = Brief.model_validate(stored_docs[brief_id])
             known_topics = set(brief.topics)
@@ -602,9 +604,7 @@ class Store:
 
     def _enqueue(self, c, kind: str, ref_id: str, targets: list[str], now: datetime) -> None:
         # A delivery is unique per (kind, ref, target): queuing it again is a no-op.
-        self._insert_ignoring_duplicates(c, t.outbox, [
-            dict(kind=kind, ref_id=ref_id, target=target, status="pending", attempts=0, created=now,
-                 next_attempt_at=now) for target in targets])
+        self._insert_ignoring_duplicates(c, t.outbox, _outbox_rows(kind, ref_id, targets, now))
 
     def enqueue(self, kind: str, ref_id: str, targets: list[str], now: datetime | None = None) -> None:
         with self.engine.begin() as c:
