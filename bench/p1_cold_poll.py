@@ -50,10 +50,12 @@ def _bot_cpu(app) -> float:
 
 
 async def _briefbot_polls(settings, env, rounds: int, profile_to: Path | None = None) -> list[dict]:
+    from bot.app import settle_heap
     from bot.pipeline import Poller, build_app, close_app
 
     setup0 = time.perf_counter()
     app = build_app(settings, env)
+    settle_heap()  # as `briefbot run` does once started
     setup = time.perf_counter() - setup0
     poller = Poller(app)
     out = []

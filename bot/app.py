@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,3 +30,14 @@ class App:
     @property
     def queries(self) -> QueryService:
         return QueryService(self.settings, self.store)
+
+
+def settle_heap() -> None:
+    """Put what start-up left alive (modules, configuration, compiled patterns, table metadata) out
+    of the cycle collector's reach. A long-running process calls this once, after start-up.
+
+    Every full collection walks every tracked object; on a cold poll of 1,000 feeds that walk over
+    objects that live as long as the process was about 0.5 ms of CPU per feed. Garbage is collected
+    first, so nothing dead is kept for good."""
+    gc.collect()
+    gc.freeze()

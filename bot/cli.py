@@ -136,6 +136,7 @@ def _poll_once(args, settings: Settings, env: Env) -> int:
 
 def _run(args, settings: Settings, env: Env) -> int:
     async def go() -> int:
+        from bot.app import settle_heap
         from bot.pipeline import close_app
         from bot.scheduler import BotRunner, install_signal_handlers
 
@@ -143,6 +144,7 @@ def _run(args, settings: Settings, env: Env) -> int:
         runner = BotRunner(app, role=getattr(args, "role", "all"))
         install_signal_handlers(runner)
         await runner.start()
+        settle_heap()
         log.info("briefbot running: %d feeds, worker %s", len(settings.feeds), app.worker_id)
         try:
             await runner.wait()

@@ -1,6 +1,7 @@
 """What a poll needs to know about each parsed entry, worked out where the entry is parsed.
 
-An entry's identity, topics, language and the numbers in its title and body are pure functions
+An entry's identity, topics, language, the numbers in its title and body and its story-matching
+words are pure functions
 of the entry and the topic keywords, so they are computed next to the parser — in the parser
 worker process, on the second core — rather than on the event loop, which is what bounds a cold
 poll. Entries the poll then finds already seen (or outside the feed's own topics) were analysed
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from bot.figures import Number, find_numbers
 from bot.items import ItemIdentity, identify
+from bot.stories import signature_words
 from bot.text import detect_language
 
 if TYPE_CHECKING:
@@ -33,6 +35,8 @@ class EntryFacts:
     lang: str = ""
     title_numbers: list[Number] = field(default_factory=list)
     body_numbers: list[Number] = field(default_factory=list)
+    # bot.stories.signature_words(title, text): the story-matching title tokens and entities.
+    words: tuple[list[str], list[str]] | None = None
 
 
 def entry_facts(entry: ParsedEntry, matcher: TopicMatcher) -> EntryFacts:
@@ -41,7 +45,8 @@ def entry_facts(entry: ParsedEntry, matcher: TopicMatcher) -> EntryFacts:
     topics = matcher.match(both)
     if not topics:
         return EntryFacts(ident, topics)
-    return EntryFacts(ident, topics, detect_language(both), find_numbers(entry.title), find_numbers(entry.text))
+    return EntryFacts(ident, topics, detect_language(both), find_numbers(entry.title), find_numbers(entry.text),
+                      signature_words(entry.title, entry.text))
 
 
 def add_entry_facts(parsed: ParsedFeed, matcher: TopicMatcher) -> ParsedFeed:

@@ -338,7 +338,8 @@ class Poller:
         # The body's numbers are parsed once and serve the signature, the figures and any join.
         body_numbers = fact.body_numbers
         numbers = _signature_numbers(fact.title_numbers) + _signature_numbers(body_numbers)
-        sig = make_signature(article.title, article.text, article.lang, article.topics, numbers, article.published)
+        sig = make_signature(article.title, article.text, article.lang, article.topics, numbers, article.published,
+                             words=fact.words)
         source = Source(url=article.url, feed=article.feed, title=defang_links(article.title),
                         published=article.published)
         while True:
@@ -416,14 +417,11 @@ class Poller:
 
 def _fill_labels(figure: Figure, settings: Settings) -> Figure:
     """Every figure carries a label in every brief language (kind-based when unknown), without live links."""
-    figure = figure.model_copy(update={"label": {k: defang_links(v) for k, v in figure.label.items()}})
-    if all(figure.label.get(lang) for lang in settings.languages):
-        return figure
-    label = dict(figure.label)
+    label = {k: defang_links(v) for k, v in figure.label.items()}
     fallback = {"en": figure.unit and f"figure ({figure.unit})" or "figure",
                 "zh": figure.unit and f"数字（{figure.unit}）" or "数字"}
     for lang in settings.languages:
-        label.setdefault(lang, fallback.get(lang, "figure"))
-        if not label[lang]:
+        if not label.get(lang):
             label[lang] = fallback.get(lang, "figure")
-    return figure.model_copy(update={"label": label})
+    # Usually nothing changes: no copy then (a copy per figure was a measurable part of a cold poll).
+    return figure if label == figure.label else figure.model_copy(update={"label": label})

@@ -145,14 +145,22 @@ class StorySignature:
                    published=d.get("published"))
 
 
+def signature_words(title: str, text: str) -> tuple[list[str], list[str]]:
+    """(title tokens, entities) of a signature: the costly part, a pure function of the entry's
+    text, so the feed-parser worker works it out (bot.entries) rather than the event loop."""
+    return sorted(title_tokens(title)), sorted(entities_in(title + "\n" + text[:1500]))
+
+
 def make_signature(title: str, text: str, lang: str, topics: list[str], numbers: list[tuple[float, str]],
-                   published: datetime | None) -> StorySignature:
-    lead = text[:1500]
+                   published: datetime | None,
+                   words: tuple[list[str], list[str]] | None = None) -> StorySignature:
+    """`words`: signature_words(title, text) when already worked out."""
+    tokens, entities = words if words is not None else signature_words(title, text)
     return StorySignature(
         lang=lang,
         topics=sorted(topics),
-        title_tokens=sorted(title_tokens(title)),
-        entities=sorted(entities_in(title + "\n" + lead)),
+        title_tokens=list(tokens),
+        entities=list(entities),
         numbers=sorted({(round(v, 6), u) for v, u in numbers}),
         published=published.isoformat() if published else None,
     )

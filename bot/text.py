@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from html import unescape
 from html.parser import HTMLParser
 
 __all__ = [
@@ -37,6 +38,7 @@ _VOID_TAGS = frozenset({"br", "hr", "img", "input", "meta", "link", "wbr", "area
 _PARA = "\x00"  # internal paragraph-break marker, turned into a blank line at the end
 
 
+# `_parts_fast` below mirrors these handlers token for token: change both together.
 class _TextExtractor(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -70,30 +72,157 @@ class _TextExtractor(HTMLParser):
             self.parts.append(data)
 
 
-_INLINE_SPACE_RE = re.compile(r"[ \t\r\f\v\u00a0\u2000-\u200b\u3000]+")
-
-
-def html_to_text(html: str) -> str:
-    """HTML fragment or page -> plain text; block elements become paragraphs (blank-line separated)."""
-    if not html:
-        return ""
+def _parts_with_html_parser(html: str) -> list[str]:
+    """The exact path: any input, tokenized by the stdlib HTMLParser."""
     parser = _TextExtractor()
     try:
         parser.feed(html)
         parser.close()
     except Exception:  # html.parser is lenient, but never let a pathological page break a poll
         pass
-    raw = "".join(parser.parts)
-    paragraphs: list[str] = []
-    for block in raw.split(_PARA):
-        lines = []
-        for line in block.split("\n"):
-            line = _INLINE_SPACE_RE.sub(" ", line).strip()
-            if line:
-                lines.append(line)
-        if lines:
-            paragraphs.append("\n".join(lines))
-    return "\n\n".join(paragraphs)
+    return parser.parts
+
+
+# --- The fast path. HTMLParser spends ~10 regex calls and a dozen method calls per tag; it was a
+# third of the feed-parser worker's CPU. Feed-entry HTML is nearly always a simple, well-formed
+# subset that one regex tokenizes. `_parts_fast` takes a document only if it is *entirely* made of
+# the three tokens below, each of which HTMLParser (3.11, convert_charrefs=True, one feed() then
+# close()) provably reads as the same single event; anything else returns None -> HTMLParser.
+# tests/test_html_fastpath.py compares both paths on every corpus we have and on a grammar fuzz.
+#
+# 1. Text: a run of characters other than "<". HTMLParser passes the text between two pieces of
+#    markup to handle_data as unescape(run), in one call (with convert_charrefs it looks only for
+#    the next "<", never at "&"). The one exception is a final run with an "&" near its end
+#    (a charref possibly cut in half): feed() holds it back and close() emits unescape(run) -
+#    the same single call, so the same result.
+# 2. Start tag: "<" name, attributes, optional whitespace, then ">" or "/>". Only ASCII whitespace
+#    [ \t\n\r\f] is accepted in a tag: HTMLParser's tag name runs until one of those (or "/", ">",
+#    NUL), so "<p\xa0x>" or "<p\vx>" has another name there, while its attribute patterns use \s
+#    (which also matches \v, \xa0, ...). Each attribute needs whitespace before it (HTMLParser also
+#    takes `a="x"b`; we don't). A value is "...", '...' (">" and "<" may be inside) or bare. A bare
+#    value may contain "/" and must be followed by whitespace or ">": HTMLParser's bare value
+#    ([^>\s]*) swallows a "/" before ">", so `<a href=x/>` is a *start* tag (href="x/") there and
+#    here. "/>" after the name, a quoted value, a valueless attribute or whitespace is
+#    handle_startendtag there (the tag's remainder after the attributes, stripped, is "/>") and here.
+#    Such a tag is a strict subset of what locatestarttagend_tolerant and attrfind_tolerant consume
+#    whole, so HTMLParser's tag ends at our ">" too.
+# 3. End tag: "</" name, optional ASCII whitespace, ">": exactly what endtagfind matches, and the
+#    first ">" after "</" (where parse_endtag ends the tag) is ours.
+#
+# Any other "<" (group 5) makes the whole document fall back: comments, <!DOCTYPE>, <![CDATA[,
+# <?pi>, a "<" that is text (HTMLParser's handling of what follows it is subtle), unterminated or
+# malformed tags, "</ p>", "<a b=>", "<a b==c>", ... So does a start tag of a raw-text element
+# (_RAW_TEXT_TAGS): after <script> HTMLParser sees no tags until </script>; we do not model that.
+_WS = r"[ \t\n\r\f]"
+_ATTR = (
+    _WS + r"+[a-zA-Z_:][-a-zA-Z0-9_:.]*"  # whitespace, name
+    r"(?:" + _WS + r"*=" + _WS + r"*"  # optionally = and a value:
+    r"""(?:"[^"]*"|'[^']*'|[^\s"'<>=`]+(?=[ \t\n\r\f>]))"""  # "...", '...' or bare
+    r")?"
+)
+_TOKEN_RE = re.compile(
+    r"([^<]+)"  # 1: text
+    r"|<([a-zA-Z][a-zA-Z0-9]*)(?:" + _ATTR + r")*" + _WS + r"*(/?)>"  # 2: start tag name, 3: "/" if <x/>
+    r"|</([a-zA-Z][a-zA-Z0-9]*)" + _WS + r"*>"  # 4: end tag name
+    # 5: any other "<". Tried last, and it always matches, so the matches tile the input: no
+    # character can be skipped unseen.
+    r"|(<)"
+)
+# Start tags after which HTMLParser stops seeing tags until the matching end tag: in 3.11 its
+# CDATA_CONTENT_ELEMENTS, script and style. Newer CPython releases add more (iframe, xmp, ...,
+# and title/textarea as RCDATA_CONTENT_ELEMENTS; plaintext, and noscript when scripting), so the
+# set is read from whichever HTMLParser runs, plus those two to be safe.
+_RAW_TEXT_TAGS = frozenset(HTMLParser.CDATA_CONTENT_ELEMENTS) | frozenset(
+    getattr(HTMLParser, "RCDATA_CONTENT_ELEMENTS", ())) | {"plaintext", "noscript"}
+
+
+def _parts_fast(html: str) -> list[str] | None:
+    """`_parts_with_html_parser(html)` for the simple subset described above; None for anything else.
+
+    Each token is handled as _TextExtractor's handlers do, line for line (inlined: method calls
+    per token cost a fifth of the fast path's time)."""
+    if "<!" in html or "<?" in html:
+        # Comments, doctypes, CDATA sections, processing instructions: the commonest reasons to
+        # decline, found without tokenizing the whole document first.
+        return None
+    parts: list[str] = []
+    append = parts.append
+    skip_depth = 0
+    # findall's tuples are cheaper to take apart than match objects; a group that did not take
+    # part is "". Every token is non-empty, so exactly one of the five groups is set.
+    for data, tag, selfclosing, endtag, _other in _TOKEN_RE.findall(html):
+        if data:  # handle_data
+            if not skip_depth:
+                append(unescape(data) if "&" in data else data)
+        elif tag:
+            tag = tag.lower()
+            if tag in _RAW_TEXT_TAGS:
+                return None
+            if selfclosing:  # handle_startendtag
+                if tag == "br":
+                    append("\n")
+                elif tag in _BLOCK_TAGS:
+                    append(_PARA)
+            elif tag in _SKIP_TAGS:  # handle_starttag
+                skip_depth += 1
+            elif tag == "br":
+                append("\n")
+            elif tag in _BLOCK_TAGS:
+                append(_PARA)
+        elif endtag:  # handle_endtag
+            tag = endtag.lower()
+            if tag in _SKIP_TAGS:
+                if skip_depth:
+                    skip_depth -= 1
+            elif tag in _BLOCK_TAGS:
+                append(_PARA)
+        else:  # a "<" that is not one of our tags
+            return None
+    return parts
+
+
+# Inline space: every run of these characters becomes one " " (line breaks are kept). Besides " ":
+_ODD_SPACE = "\t\r\f\v\u00a0" + "".join(map(chr, range(0x2000, 0x200C))) + "\u3000"  # ... U+2000-U+200B
+_ODD_ASCII_SPACE = "\t\r\f\v"
+
+
+def _collapse_inline_space(raw: str) -> str:
+    """Each maximal run of inline space -> " ", like re.sub("[ " + _ODD_SPACE + "]+", " ", raw).
+
+    Turning every odd space into " " makes the runs exactly the runs of " ", which halving
+    "  " then collapses. str.replace and `in` are far cheaper than that regex sub, which stops
+    at every word gap; text is mostly single spaces, so usually nothing is replaced at all."""
+    for ch in _ODD_ASCII_SPACE if raw.isascii() else _ODD_SPACE:
+        if ch in raw:
+            raw = raw.replace(ch, " ")
+    while "  " in raw:
+        raw = raw.replace("  ", " ")
+    return raw
+
+
+def _paragraphs(raw: str) -> str:
+    """Joined parts (of either path) -> text: paragraphs at _PARA marks, lines at "\n", each line's
+    inline space collapsed and stripped, empty lines and paragraphs dropped."""
+    # Inline space includes neither "\n" nor _PARA, so collapsing it in the whole string at once
+    # is the same as line by line.
+    raw = _collapse_inline_space(raw)
+    strip = str.strip
+    paragraphs = [
+        "\n".join(filter(None, map(strip, block.split("\n")))) if "\n" in block else block.strip()
+        for block in raw.split(_PARA) if block
+    ]
+    return "\n\n".join(filter(None, paragraphs))
+
+
+def html_to_text(html: str) -> str:
+    """HTML fragment or page -> plain text; block elements become paragraphs (blank-line separated)."""
+    if not html:
+        return ""
+    # (A non-str argument goes to HTMLParser too, which fails inside the try: "" as before.)
+    parts = _parts_fast(html) if isinstance(html, str) else None
+    if parts is None:
+        parts = _parts_with_html_parser(html)
+    return _paragraphs("".join(parts))
 
 
 # --------------------------------------------------------------------------- boilerplate
@@ -169,8 +298,12 @@ _COUNTER_WORDS = (
     r"print|email|tweet|facebook|twitter|linkedin|whatsapp|微信|微博|朋友圈|qq空间|qq|豆瓣|复制链接|"
     r"save|follow|subscribe|大|中|小"
 )
+# The figure run and the space after it are possessive (++, *+): with plain + a run of n figure
+# characters could be split between loop turns in 2^n ways, and a quote-table row that fails at its
+# end ("600111 | 1.0850 | 864.8 | 403,71 | 72.8 HKD") took minutes. No match needs such a split:
+# every way of taking a run ends at the same place.
 _COUNTER_LINE_RE = re.compile(
-    rf"^(?:(?:{_COUNTER_WORDS})|[\d.,]+\s*[万千kKmM+]?|[\s：:()（）\[\]|｜/·•,，])+$",
+    rf"^(?:(?:{_COUNTER_WORDS})|[\d.,]++\s*+[万千kKmM+]?|[\s：:()（）\[\]|｜/·•,，])+$",
     re.IGNORECASE,
 )
 
@@ -222,15 +355,58 @@ def _is_caption(line: str) -> bool:
     return len(line) <= 120 and bool(_CAPTION_RE.search(line))
 
 
+# Cheap necessary conditions for the checks above, so that ordinary prose skips their regexes.
+# tests/test_boilerplate_fastpath.py checks each set against its regex over every code point.
+_WHITESPACE = "".join(ch for ch in map(chr, range(0x3001)) if ch.isspace())  # = re's \s; none above U+3000
+_ELLIPSIS_TRAIL = _WHITESPACE + "\"'”’」』)）]"  # the class after the ellipsis in _ELLIPSIS_END_RE
+_ELLIPSES = ("...", "…", "⋯")
+# _CAPTION_RE ends in ")"/"）" or a credit word (reuters/afp/ap/images/bloomberg/shutterstock), or starts
+# with 图/photo/pictured/image/credit; IGNORECASE also matches "ſ" (s), "K" (k), "İ" and "ı" (i).
+_CAPTION_LAST = frozenset(")）sSſpPgGkK\u212a")
+_CAPTION_FIRST = frozenset("图pPiI\u0130\u0131cC")
+# Every character a _DATE_TOKEN_RE or _DATE_LABEL_RE match can contain (IGNORECASE letters included);
+# any other character survives both subs in _is_lone_datetime, and more than 8 of them are too many.
+_DATE_CHARS = r"\d\sA-Za-z\u0130\u0131\u017f\u212a年月日星期一二三四五六天周发布表时间更新:.+,\-–—/|：，·()（）"
+_NINE_NON_DATE_CHARS_RE = re.compile(rf"(?:[{_DATE_CHARS}]*[^{_DATE_CHARS}]){{9}}")
+# Every character a _COUNTER_LINE_RE match can contain (IGNORECASE): word letters, figures, separators.
+_COUNTER_CHARS_RE = re.compile(
+    r"[a-fhik-wy\d\s.,+万千中举享信关分到制博印友发号圈在复大字小微打报接收朋注浏点瓣看空藏览论评读豆赞转量链间阅"
+    r"：:()（）\[\]|｜/·•，]*",
+    re.IGNORECASE,
+)
+# _BYLINE_RE: "^" + one of these prefixes (原创 编辑 作者 ... "By"), or 创始人 anywhere (no IGNORECASE).
+_BYLINE_FIRST = frozenset("原责编作记来文撰审校Bb")
+
+
 def _is_noise_line(line: str) -> bool:
-    return (
-        bool(_ELLIPSIS_END_RE.search(line))
-        or _is_ticker(line)
-        or _is_caption(line)
-        or _is_lone_datetime(line)
-        or _is_byline(line)
-        or _is_counter(line)
-    )
+    """_ELLIPSIS_END_RE.search(line) or _is_ticker or _is_caption or _is_lone_datetime or _is_byline
+    or _is_counter: the checks are pure, so they are run cheapest first, and each one only when a
+    quick test (a length cap, a character it cannot match without) leaves it a chance."""
+    # Same as _ELLIPSIS_END_RE.search: rstrip takes exactly the trailing closers (an ellipsis is none).
+    if line.rstrip(_ELLIPSIS_TRAIL).endswith(_ELLIPSES):
+        return True
+    n = len(line)
+    if n > 120:  # every other check has a length cap: caption 120, ticker 80, datetime/counter 60, byline 50
+        return False
+    # A caption match ends at the last non-space character ($ after \s*) or starts at the first (^).
+    if (line.rstrip()[-1:] in _CAPTION_LAST or line[:1] in _CAPTION_FIRST) and _is_caption(line):
+        return True
+    if n > 80:
+        return False
+    # A ticker needs an FX line (…兑…) or a percentage (_PCT_RE has a literal "%").
+    if ("%" in line or "兑" in line) and _is_ticker(line):
+        return True
+    if n > 60:
+        return False
+    # A lone date/time has no sentence end and at most 8 characters outside dates and labels: test
+    # both before the costly date-token search and subs.
+    if (not _SENTENCE_END_RE.search(line) and not _NINE_NON_DATE_CHARS_RE.match(line)
+            and _is_lone_datetime(line)):
+        return True
+    if n <= 50 and (line[:1] in _BYLINE_FIRST or "创始人" in line) and _is_byline(line):
+        return True
+    # A counter line is made of counter characters only: one set test spares most lines the regex.
+    return _COUNTER_CHARS_RE.fullmatch(line) is not None and _is_counter(line)
 
 
 def strip_boilerplate(text: str) -> str:
@@ -254,7 +430,7 @@ def strip_boilerplate(text: str) -> str:
             continue
         if skipping_block:
             continue
-        if _is_heading(line):
+        if len(line) <= 60 and _is_heading(line):  # _is_heading's own cap, tested first to save the call
             if body_seen:
                 break
             skipping_block = True
