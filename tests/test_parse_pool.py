@@ -3,12 +3,20 @@ tests/faults/test_parser_worker.py.)"""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
 import pytest
 
 from bot.config import ConfigError, Env
 from bot.entries import add_entry_facts
 from bot.feeds.parse import FeedParseError, parse_feed
 from bot.feeds.parse_pool import FeedParser
+from bot.feeds.parse_worker import parse_in_worker
 from bot.pipeline import Poller, build_app, close_app
 from bot.topics import TopicMatcher
 from feedgen import Entry, make_env, make_settings, rss
@@ -71,3 +79,197 @@ def test_parse_workers_from_the_environment():
     assert Env.from_environ({}).parse_workers is None  # auto: one worker when a second core is usable
     with pytest.raises(ConfigError, match="BRIEFBOT_PARSE_WORKERS"):
         Env.from_environ({"BRIEFBOT_PARSE_WORKERS": "two"})
+
+
+def _worker_children() -> list[int]:
+    """Processes whose parent is this one and that run a feed-parser worker (live or zombie)."""
+    me, found = str(os.getpid()), []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if stat[stat.rindex(")") + 2:].split()[1] == me and (b"parse_worker" in cmdline or not cmdline):
+            found.append(int(proc.name))
+    return found
+
+
+async def test_many_concurrent_parses_through_two_workers_give_the_inline_results(tmp_path):
+    matcher = TopicMatcher(make_settings(tmp_path, []))
+    docs = []
+    for i in range(200):
+        if i % 7 == 3:
+            body, ctype = f"<html><body>Page {i}, not a feed</body></html>".encode(), "text/html"
+        elif i % 11 == 5:
+            body, ctype = b"\x00\x01 binary junk " + str(i).encode(), None
+        else:
+            entries = [Entry(f"US tariff on item {i} rises to {i}%", f"Document {i}.", guid=f"d{i}"),
+                       Entry(f"稀土 {i}", "商务部公告。", guid=f"z{i}")]
+            body, ctype = rss(entries, title=f"Wire {i}"), "application/rss+xml"
+        docs.append((body, ctype, f"https://wire{i}.example/feed.xml"))
+    expected = [parse_in_worker(body, ctype, url, matcher) for body, ctype, url in docs]
+    assert sum(isinstance(e, str) for e in expected) >= 40  # malformed ones among them
+    parser = FeedParser(workers=2)
+    try:
+        got = await asyncio.gather(*(parser.parse(body, ctype, url, matcher) for body, ctype, url in docs),
+                                   return_exceptions=True)
+        assert len(parser.worker_pids()) == 2
+    finally:
+        parser.close()
+    for (_body, _ctype, url), want, outcome in zip(docs, expected, got):
+        if isinstance(want, str):
+            assert isinstance(outcome, FeedParseError) and outcome.url == url and outcome.reason == want
+        else:
+            assert outcome == want
+
+
+async def test_a_big_body_is_written_without_blocking_the_loop():
+    parser = FeedParser(workers=1)
+    timer = None
+    try:
+        await parser.parse(rss(ENTRIES), "application/rss+xml", URL)
+        (pid,) = parser.worker_pids()
+        body = rss(ENTRIES)
+        big = body.replace(b"<channel>", b"<channel><!-- " + b"x" * (6 << 20) + b" -->", 1)  # 6 MB, > any pipe
+        # A stopped worker reads nothing: a blocking write would hang the loop until the timer lets
+        # the worker go on (and the gap between ticks below would show it).
+        os.kill(pid, signal.SIGSTOP)
+        timer = threading.Timer(3.0, os.kill, (pid, signal.SIGCONT))
+        timer.start()
+        loop = asyncio.get_running_loop()
+        ticks: list[float] = []
+
+        async def tick() -> None:
+            while True:
+                ticks.append(loop.time())
+                await asyncio.sleep(0.01)
+
+        ticker = asyncio.create_task(tick())
+        job = asyncio.create_task(parser.parse(big, "application/rss+xml", URL))
+        await asyncio.sleep(0.4)
+        assert not job.done()  # the worker is stopped: the body is still on its way
+        timer.cancel()
+        os.kill(pid, signal.SIGCONT)
+        parsed = await job
+        ticker.cancel()
+        assert parsed == parse_feed(big, "application/rss+xml", URL)
+        assert len(ticks) >= 10 and max(b - a for a, b in zip(ticks, ticks[1:])) < 0.25
+    finally:
+        if timer is not None:
+            timer.cancel()
+        parser.close()
+
+
+async def test_a_worker_killed_with_jobs_in_flight_fails_exactly_those():
+    depth = FeedParser.PIPELINE_DEPTH
+    parser = FeedParser(workers=1)
+    try:
+        await parser.parse(rss(ENTRIES), "application/rss+xml", URL)
+        (pid,) = parser.worker_pids()
+        bodies = [rss([Entry(f"Tariff item {i}", "Duty text.", guid=f"k{i}")]) for i in range(depth + 3)]
+        urls = [f"https://wire{i}.example/feed.xml" for i in range(len(bodies))]
+        os.kill(pid, signal.SIGSTOP)  # the first `depth` jobs go to the worker and stay there; the rest wait
+        jobs = [asyncio.create_task(parser.parse(b, "application/rss+xml", u)) for b, u in zip(bodies, urls)]
+        await asyncio.sleep(0.2)
+        assert not any(job.done() for job in jobs)
+        os.kill(pid, signal.SIGKILL)
+        outcomes = await asyncio.gather(*jobs, return_exceptions=True)
+        for url, outcome in zip(urls[:depth], outcomes[:depth]):
+            assert isinstance(outcome, FeedParseError) and outcome.url == url
+            assert "parser process died" in outcome.reason
+        for body, url, outcome in zip(bodies[depth:], urls[depth:], outcomes[depth:]):
+            assert outcome == parse_feed(body, "application/rss+xml", url)
+        assert parser.worker_pids() and pid not in parser.worker_pids() and parser.workers == 1
+    finally:
+        parser.close()
+
+
+async def test_a_worker_found_dead_between_feeds_is_replaced_without_an_error():
+    parser = FeedParser(workers=1)
+    try:
+        await parser.parse(rss(ENTRIES), "application/rss+xml", URL)
+        (pid,) = parser.worker_pids()
+        os.kill(pid, signal.SIGKILL)
+        # The loop does not run meanwhile: the parser has not seen the worker's pipe close. Wait
+        # until the whole process has exited (all its threads), without reaping it.
+        for _ in range(250):
+            if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+                break
+            time.sleep(0.02)
+        parsed = await parser.parse(rss(ENTRIES), "application/rss+xml", URL)
+        assert [e.title for e in parsed.entries] == [e.title for e in ENTRIES]
+        assert parser.worker_pids() and pid not in parser.worker_pids()
+    finally:
+        parser.close()
+
+
+async def test_an_exception_in_the_parser_fails_that_document_only():
+    parser = FeedParser(workers=1)
+    try:
+        await parser.parse(rss(ENTRIES), "application/rss+xml", URL)
+        (pid,) = parser.worker_pids()
+        with pytest.raises(FeedParseError) as raised:
+            await parser.parse(rss(ENTRIES), "application/rss+xml", URL, matcher=42)  # 42 has no .match()
+        assert raised.value.url == URL and "AttributeError" in raised.value.reason
+        assert len((await parser.parse(rss(ENTRIES), "application/rss+xml", URL)).entries) == 2
+        assert parser.worker_pids() == [pid]  # the same worker
+    finally:
+        parser.close()
+
+
+async def test_the_parser_starts_no_threads_in_the_bot_process():
+    before = threading.active_count()
+    parser = FeedParser(workers=2)
+    try:
+        parser.start()
+        bodies = [rss([Entry(f"Tariff item {i}", "Duty text.", guid=f"t{i}")]) for i in range(30)]
+        await asyncio.gather(*(parser.parse(b, "application/rss+xml", URL) for b in bodies))
+        assert len(parser.worker_pids()) == 2
+        assert threading.active_count() == before
+    finally:
+        parser.close()
+    assert threading.active_count() == before
+
+
+async def test_close_fails_the_jobs_in_flight_and_a_later_parse_starts_afresh():
+    parser = FeedParser(workers=1)
+    try:
+        await parser.parse(rss(ENTRIES), "application/rss+xml", URL)
+        jobs = [asyncio.create_task(parser.parse(rss(ENTRIES), "application/rss+xml", f"https://w{i}.example/f"))
+                for i in range(FeedParser.PIPELINE_DEPTH + 2)]
+        await asyncio.sleep(0)  # written to the worker, or waiting for a slot
+        parser.close()
+        for i, outcome in enumerate(await asyncio.gather(*jobs, return_exceptions=True)):
+            assert isinstance(outcome, FeedParseError) and outcome.url == f"https://w{i}.example/f"
+            assert "closed" in outcome.reason
+        assert parser.worker_pids() == [] and _worker_children() == []
+        assert len((await parser.parse(rss(ENTRIES), "application/rss+xml", URL)).entries) == 2
+    finally:
+        parser.close()
+
+
+def test_close_after_the_event_loop_ended_leaves_no_process():
+    """asyncio.run returned (as in the CLI and the benchmark), then close() from plain code; a second
+    asyncio.run with the same parser gets fresh workers."""
+    parser = FeedParser(workers=2)
+    parser.start()
+
+    async def use() -> int:  # enough parses at once to use both workers
+        parsed = await asyncio.gather(*(parser.parse(rss(ENTRIES), "application/rss+xml", URL) for _ in range(6)))
+        return sum(len(p.entries) for p in parsed)
+
+    try:
+        assert asyncio.run(use()) == 12
+        first = parser.worker_pids()
+        assert asyncio.run(use()) == 12
+        second = parser.worker_pids()
+        assert len(first) == len(second) == 2 and not set(first) & set(second)
+    finally:
+        parser.close()
+    assert parser.worker_pids() == []
+    assert _worker_children() == []  # every worker exited and was reaped: no zombie, no orphan
+    for pid in first + second:
+        assert not Path(f"/proc/{pid}").exists()

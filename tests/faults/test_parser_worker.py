@@ -51,12 +51,15 @@ async def test_a_worker_that_died_between_feeds_costs_nothing():
         await parser.parse(rss(ENTRIES), "application/rss+xml", URL)
         (pid,) = parser.worker_pids()
         os.kill(pid, signal.SIGKILL)
-        for _ in range(100):  # until the pool has noticed
-            if parser._executor._broken:
+        for _ in range(100):  # until the parser has noticed (the worker's pipe closed)
+            if pid not in parser.worker_pids():
                 break
             await asyncio.sleep(0.05)
+        else:
+            pytest.fail("the parser did not notice its worker's death in 5 s")
         parsed = await parser.parse(rss(ENTRIES), "application/rss+xml", URL)
         assert len(parsed.entries) == 2 and parser.workers == 1
+        assert parser.worker_pids() and pid not in parser.worker_pids()
     finally:
         parser.close()
 
