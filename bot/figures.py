@@ -73,6 +73,11 @@ class _FoldTable(dict):
 
 _FOLD_TABLE = _FoldTable()
 _FULLWIDTH_THOUSANDS_RE = re.compile("(?<=[０-９])，(?=[０-９])")
+_FULLWIDTH_THOUSANDS_NEED_RE = re.compile("[０-９]，[０-９]")  # what the above needs, found faster
+# Characters _FOLD_TABLE maps to themselves: ASCII and the full-width comma (by its definition),
+# the CJK Unified Ideographs (no decomposition mappings) and common CJK punctuation (checked here).
+_SELF_FOLDING = r"\x00-\x7f\u4e00-\u9fff，" + "".join(c for c in "。、“”‘’《》「」【】—…·" if _FOLD_TABLE[ord(c)] == c)
+_MAY_FOLD_RE = re.compile(f"[^{_SELF_FOLDING}]")
 
 
 def fold_width(text: str) -> str:
@@ -83,10 +88,17 @@ def fold_width(text: str) -> str:
     """
     if text.isascii():
         return text
-    if "，" in text:
+    if "，" in text and _FULLWIDTH_THOUSANDS_NEED_RE.search(text):
         # Decided on the original neighbours, before they are folded themselves.
         text = _FULLWIDTH_THOUSANDS_RE.sub(",", text)
-    return text.translate(_FOLD_TABLE)
+    # text.translate(_FOLD_TABLE), without a table lookup for every character (a third of the
+    # cost of find_numbers on Chinese text): each distinct character that may fold, replaced
+    # where it folds. What it folds to folds to itself, so no replacement touches another's.
+    for ch in set(_MAY_FOLD_RE.findall(text)):
+        folded = _FOLD_TABLE[ord(ch)]
+        if folded != ch:
+            text = text.replace(ch, folded)
+    return text
 
 
 # --------------------------------------------------------------------------- numerals
@@ -167,9 +179,12 @@ _EN_TENS = {w: 10 * (i + 2) for i, w in enumerate("twenty thirty forty fifty six
 _EN_SCALES = {"thousand": 10**3, "million": 10**6, "billion": 10**9, "trillion": 10**12}
 
 
+_EN_WORD_SPLIT_RE = re.compile(r"[\s-]+")
+
+
 def _parse_en_words(s: str) -> int | None:
     """'forty-five' 45, 'two hundred and fifty' 250, 'a million' 1e6, 'three billion' 3e9."""
-    tokens = [t for t in re.split(r"[\s-]+", s.lower()) if t and t != "and"]
+    tokens = [t for t in _EN_WORD_SPLIT_RE.split(s.lower()) if t and t != "and"]
     total = group = 0
     seen_any = False
     for t in tokens:
@@ -242,37 +257,104 @@ _DATE_RES = [
     ("en_the_d", re.compile(r"\b[Tt]he\s+(?P<d>[0-9]{1,2})(?:st|nd|rd|th)\b(?!\s*[A-Za-z0-9])")),
 ]
 
-# For each date pattern, what every match of it contains, cheapest test first: one of some
-# characters (substring tests), then looser patterns that start with a literal or a character
-# class, so the regex engine skips ahead to them. The date patterns themselves start with
-# lookbehinds or \b and are tried at every position, and most texts hold no date at all.
-_MONTH_STEMS = "(?:" + "|".join(sorted({m.capitalize()[:3] for m in _MONTHS})) + ")"  # every _MON starts so
-_MONTH_STEM_RE = re.compile(_MONTH_STEMS)
-_DATE_NEEDS: dict[str, tuple[str | re.Pattern, ...]] = {
-    "cn_ymd": ("年", re.compile(r"[0-9]{4}\s?年")),
-    "cn_md": ("月", re.compile(r"[0-9]\s?月\s?[0-9]{1,2}\s?[日号]")),
-    "cn_m": ("月", re.compile(r"[0-9]\s?月")),
-    "cn_d": ("日号", re.compile(r"[0-9]\s?[日号]")),
-    "cn_ymd_words": ("年", re.compile(r"[〇零一二三四五六七八九]{4}年")),
-    "cn_md_words": ("月", re.compile(r"[一二三四五六七八九十]{1,3}月")),
-    "iso": ("-/.", re.compile(r"[-/.][0-9]{1,2}[-/.][0-9]")),
-    "en_mdy": (_MONTH_STEM_RE, re.compile(_MONTH_STEMS + r"[a-z]*\.?\s+[0-9]")),
-    "en_dmy": (_MONTH_STEM_RE, re.compile(r"[0-9](?:st|nd|rd|th)?\s+(?:of\s+)?" + _MONTH_STEMS)),
-    "en_my": (_MONTH_STEM_RE, re.compile(_MONTH_STEMS + r"[a-z]*\.?,?\s+[0-9]")),
-    "en_the_d": (re.compile(r"[0-9](?:st|nd|rd|th)"),),
+# Where each date pattern can match. The patterns start with lookbehinds or \b, so the regex
+# engine cannot skip ahead and tries them at every position; most texts hold no date at all.
+# Instead each is tried only where a match can start (`_date_starts`), in a text that holds one
+# of the characters every match of it holds (`_DATE_NEEDS`).
+_DATE_NEEDS: dict[str, tuple[str, ...]] = {
+    "cn_ymd": ("年",), "cn_md": ("月",), "cn_m": ("月",), "cn_d": ("日号",), "cn_ymd_words": ("年",),
+    "cn_md_words": ("月",), "iso": (), "en_mdy": (), "en_dmy": (), "en_my": (), "en_the_d": (),
 }
 assert set(_DATE_NEEDS) == {name for name, _ in _DATE_RES}
+# Patterns whose match starts at the first digit of a run of ASCII digits ((?<![0-9]) or \b
+# before it) and takes the whole run: (the run lengths it takes, the characters that can follow
+# the run, whether whitespace can). "cn_md" reads `[0-9]{1,2}\s?月`, "iso" `[0-9]{4}[-/.]`,
+# "en_dmy" `[0-9]{1,2}(?:st|nd|rd|th)?\s+`.
+_DATE_RUNS = {"cn_ymd": ((4,), "年", True), "cn_md": ((1, 2), "月", True), "cn_m": ((1, 2), "月", True),
+              "cn_d": ((1, 2), "日号", True), "iso": ((4,), "-/.", False), "en_dmy": ((1, 2), "snrt", True)}
+# The same, looked up by (the character after a run, or " " for whitespace; the run's length).
+_DATE_RUNS_BY_END: dict[tuple[str, int], list[str]] = {}
+for _name, (_lengths, _chars, _space) in _DATE_RUNS.items():
+    for _length in _lengths:
+        for _char in _chars + (" " if _space else ""):
+            _DATE_RUNS_BY_END.setdefault((_char, _length), []).append(_name)
+_MONTH_STEM_RE = re.compile("|".join(sorted({m.capitalize()[:3] for m in _MONTHS})))  # every _MON starts so
+# "en_mdy" and "en_my" read `_MON,?\s+` right before a digit run: it ends with one of these and
+# is at most 11 characters long ("September.,").
+_MONTH_LAST = frozenset(m[-1] for m in _MONTHS) | {".", ","}
+_MONTH_SPAN = max(map(len, _MONTHS)) + 2
+_CN_SMALL_DIGITS = "一二三四五六七八九十"
+# "cn_md_words" starts at the start of a run of _CN_SMALL_DIGITS (its lookbehind excludes them) and
+# takes the whole run, which 月 follows: exactly the matches of this (a character class first, so fast).
+_CN_MONTH_WORDS_RE = re.compile(f"[{_CN_SMALL_DIGITS}][{_CN_SMALL_DIGITS}]*月")
+# "cn_ymd_words" starts where four of these and 年 do; no such match can start inside another.
+_CN_YEAR_WORDS_RE = re.compile("[〇零一二三四五六七八九][〇零一二三四五六七八九]{3}年")
+_ORDINAL_SUFFIXES = ("st", "nd", "rd", "th")
 
 
-def _may_hold(norm: str, needs: tuple[str | re.Pattern, ...], known: dict) -> bool:
-    """Whether `norm` passes every test in `needs` (a str: one of its characters occurs);
-    `known` keeps the outcomes of tests already run on `norm` (several patterns share one)."""
+def _may_hold(norm: str, needs: tuple[str, ...], known: dict) -> bool:
+    """Whether `norm` holds one of the characters of each string in `needs`; `known` keeps the
+    outcomes of tests already run on `norm` (several patterns share one)."""
     for need in needs:
         if need not in known:
-            known[need] = any(c in norm for c in need) if isinstance(need, str) else need.search(norm) is not None
+            known[need] = need in norm if len(need) == 1 else any(c in norm for c in need)
         if not known[need]:
             return False
     return True
+
+
+def _date_starts(norm: str, digit_runs: list[tuple[int, int]]) -> dict[str, list[int]]:
+    """For each date pattern that can match in `norm`, ascending positions that include every
+    position where it matches. `digit_runs`: _digit_runs(norm)."""
+    starts: dict[str, list[int]] = {}
+    for s, e in digit_runs:
+        after = norm[e:e + 1]
+        for name in _DATE_RUNS_BY_END.get((" " if after.isspace() else after, e - s), ()):
+            starts.setdefault(name, []).append(s)
+    known: dict = {}
+    for name in [name for name in starts if not _may_hold(norm, _DATE_NEEDS[name], known)]:
+        del starts[name]
+    if _may_hold(norm, _DATE_NEEDS["cn_ymd_words"], known):
+        starts["cn_ymd_words"] = [m.start() for m in _CN_YEAR_WORDS_RE.finditer(norm)]
+    if _may_hold(norm, _DATE_NEEDS["cn_md_words"], known):
+        starts["cn_md_words"] = [m.start() for m in _CN_MONTH_WORDS_RE.finditer(norm)]
+    if digit_runs:
+        starts["en_mdy"] = starts["en_my"] = _months_before_runs(norm, digit_runs)
+        # "en_the_d": `[Tt]he\s+`, then a day of one or two digits and `(?:st|nd|rd|th)`.
+        ends = [_end_before_space(norm, s) for s, e in digit_runs
+                if e - s <= 2 and norm.startswith(_ORDINAL_SUFFIXES, e)]
+        starts["en_the_d"] = sorted({j - 2 for j in ends if j >= 2 and norm[j - 2:j + 1] in ("the", "The")})
+    return starts
+
+
+def _end_before_space(norm: str, start: int) -> int:
+    """Where the text before the whitespace right before `start` ends; -1: no such whitespace or text."""
+    j = start - 1
+    while j >= 0 and norm[j].isspace():
+        j -= 1
+    return j if j < start - 1 else -1
+
+
+def _months_before_runs(norm: str, digit_runs: list[tuple[int, int]]) -> list[int]:
+    """Where a month that whitespace and then a digit run follow can start."""
+    starts = set()
+    for s, _ in digit_runs:
+        j = _end_before_space(norm, s)  # where the month (and its . or ,) ends
+        if j >= 0 and norm[j] in _MONTH_LAST:
+            starts.update(m.start() for m in _MONTH_STEM_RE.finditer(norm, max(0, j + 1 - _MONTH_SPAN), j + 1))
+    return sorted(starts)
+
+
+def _date_matches(regex: re.Pattern, norm: str, starts: list[int]):
+    """The matches of regex.finditer(norm), in order, given where they can start."""
+    # finditer's next match is the first one at or after the previous match's end (none is empty).
+    end = 0
+    for start in starts:
+        if start >= end:
+            m = regex.match(norm, start)
+            if m:
+                yield m
+                end = m.end()
 
 
 _EN_NUMBER_WORD = "|".join(sorted(list(_EN_SMALL) + list(_EN_TENS) + ["hundred"] + list(_EN_SCALES),
@@ -290,37 +372,85 @@ _CORE_RE = re.compile(
 # so trying _CORE_RE anchored at these positions finds exactly what finditer() finds — without
 # trying the whole pattern at every position (it starts with lookbehinds and \b, so the regex
 # engine cannot skip ahead, and the English branch alone cost most of find_numbers).
-_DIGIT_RUN_RE = re.compile(r"[0-9]+")  # "ar" never starts after a digit: (?<![0-9.])
+# A pattern that starts with a character class lets the engine skip ahead ("[0-9]+" does not).
 _CN_NUMERALS = "零〇一二两三四五六七八九十百千万亿"
-_CN_NUMERAL_RUN_RE = re.compile("[" + _CN_NUMERALS + "]+")
-# On the lower-cased text, every position where the "en" alternative can match: a number word
-# (case-sensitive literals) after a character that is not an ASCII word character (lower-cased,
-# only those and K are; a word after one is not at a word boundary). A character class first
-# lets the engine skip ahead. Non-ASCII letters that match ASCII ones case-insensitively but do
-# not lower-case to them would escape this: texts with those take the plain finditer.
-_EN_START_WORDS = r"(?:a(?=[\s-]+(?:hundred|thousand|million|billion|trillion))|" + _EN_LEAD_WORD + ")"
-_EN_START_RE = re.compile(r"[^a-z0-9_]" + _EN_START_WORDS)  # the word starts one character in
-_EN_START_AT_0_RE = re.compile(_EN_START_WORDS)
-_CASE_FOLD_ODDITIES = "\u0130\u0131\u017f\u212a"  # İ ı ſ K: (?i) matches ASCII, lower() does not
+_CN_NUMERAL_RUN_RE = re.compile(f"[{_CN_NUMERALS}][{_CN_NUMERALS}]*")
+# The digits and English words are found on a mask of the text, a byte for each character:
+# ASCII letters in lower case, digits as "0", "_" as is, everything else a space (non-ASCII
+# characters via the "?" of encode("ascii", "replace")). On it the scans start with a literal
+# byte, which the regex engine skips ahead to at C speed (a character class is tested at every
+# position, and was the larger part of the cost on long texts).
+_MASK_TABLE = bytes(c + 32 if 65 <= c <= 90 else c if 97 <= c <= 122 or c == 95 else 48 if 48 <= c <= 57 else 32
+                    for c in range(256))
+_DIGIT_RUN_RE = re.compile(rb"00*")  # on the mask: the runs of ASCII digits ("ar" starts at one)
 
 
-def _core_matches(norm: str):
-    """The matches of _CORE_RE.finditer(norm), in order."""
+def _mask(norm: str) -> bytes:
+    return norm.encode("ascii", "replace").translate(_MASK_TABLE)
+
+
+def _lead_word_trie(words: list[str]) -> dict[str, str]:
+    """First letter -> a regex for the rest, matching where one of `words` starts: a trie, so the
+    engine tests a letter or two per position instead of every word. A word that has another as
+    its prefix is left out (where it starts, the shorter one starts)."""
+    words = sorted(w for w in words if not any(w != v and w.startswith(v) for v in words))
+
+    def branches(tails: list[str]) -> str:  # no tail is empty unless it is the only one
+        if len(tails) == 1:
+            return tails[0]
+        groups: dict[str, list[str]] = {}
+        for t in tails:
+            groups.setdefault(t[0], []).append(t[1:])
+        alternatives = [c + branches(rest) for c, rest in groups.items()]
+        return alternatives[0] if len(alternatives) == 1 else "(?:" + "|".join(alternatives) + ")"
+
+    first: dict[str, list[str]] = {}
+    for w in words:
+        first.setdefault(w[0], []).append(w[1:])
+    return {c: branches(tails) for c, tails in first.items()}
+
+
+# On the mask, every position where the "en" alternative can match, and a few more: a number
+# word (its letters) after a space (what every character but an ASCII letter, digit or "_"
+# becomes; a word after one of those is not at a word boundary). ASCII look-alikes that (?i)
+# matches in a word (İ ı ſ K) become spaces: texts with those take the plain finditer.
+_EN_LEAD = _lead_word_trie(list(_EN_SMALL) + list(_EN_TENS))
+assert "a" not in _EN_LEAD
+_EN_LEAD["a"] = r"(?=[\s-]+(?:hundred|thousand|million|billion|trillion))"  # [\s-] becomes " "
+_EN_START_WORDS = "(?:" + "|".join(c + rest for c, rest in _EN_LEAD.items()) + ")"
+_EN_START_RE = re.compile((" " + _EN_START_WORDS).encode())  # the word starts one byte in
+_EN_START_AT_0_RE = re.compile(_EN_START_WORDS.encode())
+# The same positions, found from the word's first letter, which is faster in Chinese text (few
+# ASCII letters, many spaces on the mask): the lookbehind tests the byte before it.
+_EN_START_BY_LETTER_RE = re.compile("|".join(f"{c}(?<![a-z0-9_]{c}){rest}" for c, rest in _EN_LEAD.items()).encode())
+_CASE_FOLD_ODDITIES = "\u0130\u0131\u017f\u212a"  # İ ı ſ K: (?i) matches ASCII, the mask does not
+
+
+def _digit_runs(norm: str, mask: bytes | None = None) -> list[tuple[int, int]]:
+    """(start, end) of each run of ASCII digits. `mask`: _mask(norm)."""
+    return [m.span() for m in _DIGIT_RUN_RE.finditer(_mask(norm) if mask is None else mask)]
+
+
+def _core_matches(norm: str, digit_runs: list[tuple[int, int]] | None = None, mask: bytes | None = None):
+    """The matches of _CORE_RE.finditer(norm), in order. `digit_runs`: _digit_runs(norm);
+    `mask`: _mask(norm)."""
     if any(c in norm for c in _CASE_FOLD_ODDITIES):
         yield from _CORE_RE.finditer(norm)
         return
-    lowered = norm.lower()
-    if len(lowered) != len(norm):
-        yield from _CORE_RE.finditer(norm)
-        return
-    starts = [m.start() for m in _DIGIT_RUN_RE.finditer(norm)]
-    starts += [m.start() + 1 for m in _EN_START_RE.finditer(lowered)]
-    if _EN_START_AT_0_RE.match(lowered):
-        starts.append(0)
+    mask = _mask(norm) if mask is None else mask
+    starts = [s for s, _ in (_digit_runs(norm, mask) if digit_runs is None else digit_runs)]
+    # Either scan finds the same positions; the cheaper one depends on the share of spaces.
+    if mask.count(b" ") * 2 < len(mask):
+        starts += [m.start() + 1 for m in _EN_START_RE.finditer(mask)]
+        if _EN_START_AT_0_RE.match(mask):
+            starts.append(0)
+    else:
+        starts += [m.start() for m in _EN_START_BY_LETTER_RE.finditer(mask)]
     has_cn = False
-    for m in _CN_NUMERAL_RUN_RE.finditer(norm):
-        starts.append(m.start())
-        has_cn = True
+    if not norm.isascii():  # Chinese numerals are not ASCII
+        for m in _CN_NUMERAL_RUN_RE.finditer(norm):
+            starts.append(m.start())
+            has_cn = True
     starts.sort()
     starts.append(len(norm))  # sentinel: catch up on Chinese numerals after the last match
     end = 0
@@ -356,10 +486,12 @@ _WORD_CURRENCY = {"rmb": "CNY", "cny": "CNY", "usd": "USD", "hkd": "HKD", "eur":
 
 _PERCENT_PREFIX = "百分之"
 _PER_PREFIX_RE = re.compile(r"每\s?(?P<per>公斤|千克|吨|股)[\u4e00-\u9fff]{0,4}\Z")
+_PER_PREFIX_ALONE_RE = re.compile(r"每\s?(?:公斤|千克|吨|股)")
 _ORDINAL_PREFIX_RE = re.compile(r"(?:第|#|(?<![A-Za-z])No\.?\s?)\Z")
 _VAGUE_PREFIXES = ("数", "几", "若干")
-# The characters a match of the \Z-anchored prefix patterns can end with (besides whitespace):
-# a search that cannot succeed is skipped (each tries every position of the head).
+# The characters a match of the \Z-anchored prefix patterns can end with, before an optional
+# whitespace character (their `\s?`): a search that cannot succeed is skipped (each tries every
+# position of the head).
 _ORDINAL_LAST = frozenset("第#o.")
 _CURRENCY_LAST = frozenset("$¥€£BYDRP币元")
 _ASCII_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
@@ -367,7 +499,7 @@ _ASCII_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz
 
 def _may_end(head: str, last_chars: frozenset[str]) -> bool:
     last = head[-1:]
-    return last in last_chars or last.isspace()
+    return last in last_chars or last.isspace() and head[-2:-1] in last_chars
 
 
 _CN_MAGNITUDES = {"万亿": 1e12, "千亿": 1e11, "百亿": 1e10, "十亿": 1e9, "亿": 1e8, "千万": 1e7, "百万": 1e6,
@@ -383,6 +515,8 @@ _EN_SHORT_MAGNITUDE_RE = re.compile(r"(?P<mag>m|k)\b")
 _PER_UNIT = (r"(?P<per>(?i:kilograms?|kilos?|kg|metric\s+tons?|tonnes?|tons?|t|shares?|ounces?|oz|lbs?|pounds?)\b"
              r"|公斤|千克|吨|股)")
 _PER_RE = re.compile(r"\s?(?:/|(?i:per|a|an)\s+|每)\s?" + _PER_UNIT)
+_METRIC_RE = re.compile(r"^metric\s+")
+_SPACE_RUN_RE = re.compile(r"\s+")
 _PER_NAMES = {"kilogram": "kg", "kilograms": "kg", "kilo": "kg", "kilos": "kg", "kg": "kg", "公斤": "kg", "千克": "kg",
               "tonne": "t", "tonnes": "t", "ton": "t", "tons": "t", "t": "t", "吨": "t", "share": "share",
               "shares": "share", "股": "share", "ounce": "oz", "ounces": "oz", "oz": "oz", "lb": "lb", "lbs": "lb",
@@ -436,7 +570,40 @@ _YEAR_PREPOSITION_RE = re.compile(r"(?i:\b(?:in|since|by|from|until|till|through
                                   r"early|late|mid|end|for|year|fiscal|between|and|to)\s+)\Z")
 
 
-@dataclass
+# The characters a match of each suffix pattern can start with (_FIRST) and, where it can start
+# with one whitespace character, the characters that can come after that one (_AFTER_SPACE): read
+# off the patterns above. (?i) letters also match the look-alikes in _CASE_FOLD_ODDITIES. A
+# pattern is tried only where these say it can match.
+def _ci(letters: str) -> frozenset[str]:
+    return frozenset(letters.lower() + letters.upper() + _CASE_FOLD_ODDITIES)
+
+
+_CN_MAGNITUDE_FIRST = frozenset("多余万亿千百十")
+_EN_MAGNITUDE_FIRST = _EN_MAGNITUDE_AFTER_SPACE = _ci("tbm")
+_CN_CURRENCY_FIRST = frozenset("多余港美欧日英澳加人元")
+_EN_CURRENCY_AFTER_SPACE = _ci("uhacdyrejg")  # US, HK, dollars, yuan, ...; it starts with whitespace
+_PER_FIRST = _PER_AFTER_SPACE = frozenset("/每") | _ci("pa")
+_PERCENT_FIRST = _PERCENT_AFTER_SPACE = frozenset("%") | _ci("p")
+_POINTS_FIRST, _POINTS_AFTER_SPACE = frozenset("个百") | _ci("p"), _ci("p")
+_QUANTITY_FIRST, _QUANTITY_AFTER_SPACE = frozenset("多余-公吨千") | _ci("mtk"), _ci("mtk")
+_DURATION_FIRST, _DURATION_AFTER_SPACE = frozenset("多余-个星天周小年日分"), _ci("dwmyh")
+_CN_COUNT_FIRST = frozenset("多余种项家个款类批起名件艘座宗例次台辆人位条份只枚架户国")
+_EN_COUNT_AFTER_SPACE = _ci("abcdefghijklmnopqrstuvwxyz")  # or more whitespace; it starts with whitespace
+_TIMES_FIRST, _TIMES_AFTER_SPACE = frozenset("倍-") | _ci("t"), _ci("t")
+_SUFFIX_FIRST = (_CN_MAGNITUDE_FIRST | _EN_MAGNITUDE_FIRST | {"m", "k"} | _CN_CURRENCY_FIRST | _PER_FIRST
+                 | _PERCENT_FIRST | _POINTS_FIRST | {"成"} | _QUANTITY_FIRST | _DURATION_FIRST | _CN_COUNT_FIRST
+                 | _TIMES_FIRST)  # or whitespace
+
+
+def _may_get_unit(norm: str, end: int, head: str) -> bool:
+    """Whether a kind or unit can come to a Chinese numeral ending at `end` (`head` before it):
+    a currency before it, 百分之, or a suffix pattern that can start after it."""
+    c = norm[end:end + 1]
+    return (c in _SUFFIX_FIRST or c.isspace() or head.endswith(_PERCENT_PREFIX)
+            or _may_end(head, _CURRENCY_LAST))
+
+
+@dataclass(slots=True)
 class _Raw:
     """A mention while it is being parsed; frozen into a Number at the end."""
 
@@ -454,21 +621,21 @@ class _Raw:
 
 
 def _claim(claimed: bytearray, start: int, end: int) -> None:
-    for i in range(start, end):
-        claimed[i] = 1
+    claimed[start:end] = b"\x01" * (end - start)
 
 
 def _free(claimed: bytearray, start: int, end: int) -> bool:
-    return not any(claimed[start:end])
+    return claimed.find(1, start, end) < 0
 
 
-def _find_dates(norm: str, claimed: bytearray) -> list[_Raw]:
+def _find_dates(norm: str, claimed: bytearray, digit_runs: list[tuple[int, int]]) -> list[_Raw]:
     found: list[_Raw] = []
-    known: dict = {}
+    all_starts = _date_starts(norm, digit_runs)
     for name, regex in _DATE_RES:
-        if not _may_hold(norm, _DATE_NEEDS[name], known):
+        starts = all_starts.get(name)
+        if not starts:
             continue
-        for m in regex.finditer(norm):
+        for m in _date_matches(regex, norm, starts):
             start, end = m.span()
             if not _free(claimed, start, end):
                 continue
@@ -499,35 +666,69 @@ def _find_dates(norm: str, claimed: bytearray) -> list[_Raw]:
     return found
 
 
-def _parse_core(m: re.Match) -> tuple[float, float, bool] | None:
-    """(value, precision, spelled) of a core match, or None when it is not a numeral."""
-    if m.group("ar") is not None:
-        digits = m.group("ar").replace(",", "")
+def _parse_core(alt: str, text: str) -> tuple[float, float, bool] | None:
+    """(value, precision, spelled) of a core match of alternative `alt` ("ar", "cn" or "en"),
+    or None when it is not a numeral."""
+    if alt == "ar":
+        digits = text.replace(",", "")
         decimals = len(digits.partition(".")[2])
         return float(digits), 10.0 ** -decimals, False
-    if m.group("cn") is not None:
-        value = _parse_cn_numeral(m.group("cn"))
+    if alt == "cn":
+        value = _parse_cn_numeral(text)
         if value is None:
             return None
-        frac = m.group("cn").partition("点")[2]
+        frac = text.partition("点")[2]
         precision = 10.0 ** -len(frac) if frac else _trailing_zero_place(value)
         return value, precision, True
-    value = _parse_en_words(m.group("en"))
+    value = _parse_en_words(text)
     if value is None:
         return None
     return float(value), _trailing_zero_place(value), True
 
 
+_SPACE_RUN_AT_RE = re.compile(r"\s+")
+_WORD_AT_RE = re.compile(r"\S+")
+_COUNT_NOUN_AT_RE = re.compile(r"(?i:" + _COUNT_NOUNS + r")\b")
+
+
+def _may_count(norm: str, pos: int) -> bool:
+    """Whether _EN_COUNT_RE can match at `pos` (whitespace): its words and noun each follow a whole
+    run of whitespace and start with a letter, so the noun starts one of the next five words. The
+    regex itself (lazy word loop, stop-word lookaheads) is far costlier than this test."""
+    for _ in range(5):
+        space = _SPACE_RUN_AT_RE.match(norm, pos)
+        if space is None:
+            return False
+        if _COUNT_NOUN_AT_RE.match(norm, space.end()):
+            return True
+        word = _WORD_AT_RE.match(norm, space.end())
+        if word is None:  # the text ends with the whitespace
+            return False
+        pos = word.end()
+    return False
+
+
+def _known(word: str, table: dict) -> bool:
+    """A matched word is in its table, unless it was spelled with a letter that only matches an ASCII
+    one case-insensitively ("KİLO" lower-cases to "ki̇lo", "mıllıon" stays itself): such a spelling is
+    not that word (a unit, currency, price unit, magnitude), and the number keeps no unit."""
+    return word in table
+
+
 def _apply_currency_suffix(norm: str, pos: int, raw: _Raw) -> int:
-    m = _CN_CURRENCY_SUFFIX_RE.match(norm, pos)
+    c = norm[pos:pos + 1]
+    m = _CN_CURRENCY_SUFFIX_RE.match(norm, pos) if c in _CN_CURRENCY_FIRST else None
     if m:
         raw.currency = _WORD_CURRENCY[m.group("cur")]
         return m.end()
-    m = _EN_CURRENCY_SUFFIX_RE.match(norm, pos)
+    m = (_EN_CURRENCY_SUFFIX_RE.match(norm, pos)
+         if c.isspace() and norm[pos + 1:pos + 2] in _EN_CURRENCY_AFTER_SPACE else None)
     if m:
         word = m.group("cur").lower()
         qual = (m.group("qual") or "").lower()
-        qual = re.sub(r"\s+", " ", qual)
+        qual = _SPACE_RUN_RE.sub(" ", qual)
+        if not _known(word, _WORD_CURRENCY) or qual and not _known(qual, _QUALIFIED_DOLLAR):
+            return pos
         if word.startswith("dollar") and qual:
             raw.currency = _QUALIFIED_DOLLAR[qual]
         elif word.startswith("dollar") and raw.currency:
@@ -538,19 +739,24 @@ def _apply_currency_suffix(norm: str, pos: int, raw: _Raw) -> int:
     return pos
 
 
-def _parse_suffix(norm: str, core: re.Match, raw: _Raw, pos: int) -> int:
-    """Read magnitude and unit after the core into `raw`; returns where the mention ends."""
-    is_arabic = core.group("ar") is not None
+def _parse_suffix(norm: str, alt: str, raw: _Raw, pos: int) -> int:
+    """Read magnitude and unit after a core match of alternative `alt` into `raw`; returns where
+    the mention ends. A pattern is tried only where its _FIRST and _AFTER_SPACE sets allow."""
+    is_arabic = alt == "ar"
+    c = norm[pos:pos + 1]
+    after_space = norm[pos + 1:pos + 2] if c.isspace() else ""
     # Magnitude: Chinese and English numerals include theirs, except after 多/余 ("三十多万吨").
-    if is_arabic or core.group("cn") is not None:
-        m = _CN_MAGNITUDE_RE.match(norm, pos) or (_EN_MAGNITUDE_RE.match(norm, pos) if is_arabic else None)
+    if alt != "en":
+        m = ((_CN_MAGNITUDE_RE.match(norm, pos) if c in _CN_MAGNITUDE_FIRST else None)
+             or (_EN_MAGNITUDE_RE.match(norm, pos) if is_arabic and (
+                 c in _EN_MAGNITUDE_FIRST or after_space in _EN_MAGNITUDE_AFTER_SPACE) else None))
         # Case-insensitive matching also takes look-alikes ("mıllıon", dotless ı) with no entry here.
         multiplier = m and (_CN_MAGNITUDES.get(m.group("mag")) or _EN_MAGNITUDES.get(m.group("mag").lower()))
         if multiplier:
             raw.multiplier = multiplier
             raw.has_magnitude = True
             pos = m.end()
-        else:
+        elif c == "m" or c == "k":  # _EN_SHORT_MAGNITUDE_RE
             m = _EN_SHORT_MAGNITUDE_RE.match(norm, pos)
             if m:
                 after = m.end()
@@ -560,7 +766,7 @@ def _parse_suffix(norm: str, core: re.Match, raw: _Raw, pos: int) -> int:
                     raw.multiplier = _EN_MAGNITUDES[m.group("mag")]
                     raw.has_magnitude = True
                     pos = after
-    elif core.group("en") is not None:
+    elif c in _EN_MAGNITUDE_FIRST or after_space in _EN_MAGNITUDE_AFTER_SPACE:
         # "two million" is inside the words; "five bn" is rare but harmless to accept.
         m = _EN_MAGNITUDE_RE.match(norm, pos)
         if m and m.group("mag").lower() not in ("thousand", "million", "billion", "trillion") \
@@ -571,73 +777,82 @@ def _parse_suffix(norm: str, core: re.Match, raw: _Raw, pos: int) -> int:
 
     # Money: a currency before or after, optionally a price unit ("per kilogram", "/吨", "每股").
     pos = _apply_currency_suffix(norm, pos, raw)
+    c = norm[pos:pos + 1]
+    after_space = norm[pos + 1:pos + 2] if c.isspace() else ""
     if raw.currency:
         raw.kind = "money"
-        m = _PER_RE.match(norm, pos)
-        if m:
-            raw.per = _PER_NAMES[re.sub(r"^metric\s+", "", m.group("per").lower())]
+        m = _PER_RE.match(norm, pos) if c in _PER_FIRST or after_space in _PER_AFTER_SPACE else None
+        per = _METRIC_RE.sub("", m.group("per").lower()) if m else ""
+        if _known(per, _PER_NAMES):
+            raw.per = _PER_NAMES[per]
             pos = m.end()
         raw.unit = raw.currency + ("/" + raw.per if raw.per else "")
         return pos
 
-    m = _PERCENT_RE.match(norm, pos)
-    if m:
-        raw.kind, raw.unit = "percent", "%"
-        return m.end()
-    m = _POINTS_RE.match(norm, pos)
-    if m:
-        raw.kind, raw.unit = "percent", "pp"
-        return m.end()
-    if not raw.has_magnitude and raw.base <= 10:
+    if c in _PERCENT_FIRST or after_space in _PERCENT_AFTER_SPACE:
+        m = _PERCENT_RE.match(norm, pos)
+        if m:
+            raw.kind, raw.unit = "percent", "%"
+            return m.end()
+    if c in _POINTS_FIRST or after_space in _POINTS_AFTER_SPACE:
+        m = _POINTS_RE.match(norm, pos)
+        if m:
+            raw.kind, raw.unit = "percent", "pp"
+            return m.end()
+    if c == "成" and not raw.has_magnitude and raw.base <= 10:
         m = _CHENG_RE.match(norm, pos)
         if m:
             # 九成 = nine tenths = 90 %.
             raw.kind, raw.unit = "percent", "%"
             raw.multiplier = 10.0
             return m.end()
-    m = _QUANTITY_RE.match(norm, pos)
-    if m:
-        word = (m.group("en") or m.group("cn")).lower()
-        word = re.sub(r"\s+", " ", word)
+    m = _QUANTITY_RE.match(norm, pos) if c in _QUANTITY_FIRST or after_space in _QUANTITY_AFTER_SPACE else None
+    word = _SPACE_RUN_RE.sub(" ", (m.group("en") or m.group("cn")).lower()) if m else ""
+    if _known(word, _QUANTITY_UNITS):
         raw.kind, raw.unit = "quantity", _QUANTITY_UNITS[word]
         if word == "kt":
             raw.multiplier *= 1000
         return m.end()
-    m = _DURATION_RE.match(norm, pos)
-    if m:
-        word = (m.group("en") or m.group("cn")).lower()
-        raw.kind, raw.unit = "duration", _DURATION_UNITS[word.rstrip("s") if m.group("en") else word]
+    m = _DURATION_RE.match(norm, pos) if c in _DURATION_FIRST or after_space in _DURATION_AFTER_SPACE else None
+    word = (m.group("en").lower().rstrip("s") if m.group("en") else m.group("cn")) if m else ""
+    if _known(word, _DURATION_UNITS):
+        raw.kind, raw.unit = "duration", _DURATION_UNITS[word]
         return m.end()
-    m = _CN_COUNT_RE.match(norm, pos) or _EN_COUNT_RE.match(norm, pos)
+    m = (_CN_COUNT_RE.match(norm, pos) if c in _CN_COUNT_FIRST else None) or (
+        _EN_COUNT_RE.match(norm, pos) if (after_space in _EN_COUNT_AFTER_SPACE or after_space.isspace())
+        and _may_count(norm, pos) else None)
     if m:
         raw.kind, raw.unit = "count", "item"
         return m.end()
-    m = _TIMES_RE.match(norm, pos)
+    m = _TIMES_RE.match(norm, pos) if c in _TIMES_FIRST or after_space in _TIMES_AFTER_SPACE else None
     if m:
         raw.kind, raw.unit = "number", "x"
         return m.end()
     return pos
 
 
-def _looks_like_year(raw: _Raw, core: re.Match) -> bool:
-    text = core.group("ar")
-    return (text is not None and "," not in text and "." not in text and not raw.has_magnitude
+def _looks_like_year(raw: _Raw, alt: str, text: str) -> bool:
+    return (alt == "ar" and "," not in text and "." not in text and not raw.has_magnitude
             and 1900 <= raw.base <= 2100)
 
 
-def _find_general(norm: str, claimed: bytearray) -> list[_Raw]:
+def _find_general(norm: str, claimed: bytearray, digit_runs: list[tuple[int, int]], mask: bytes) -> list[_Raw]:
     found: list[_Raw] = []
-    for core in _core_matches(norm):
+    for core in _core_matches(norm, digit_runs, mask):
         start, end = core.span()
         if not _free(claimed, start, end):
             continue
-        parsed = _parse_core(core)
+        alt = core.lastgroup  # the alternative that matched: _CORE_RE has no other groups
+        text = core.group()  # each alternative's group is the whole match
+        is_arabic = alt == "ar"
+        is_cn = alt == "cn"
+        head = norm[max(0, start - 12):start]
+        if is_cn and len(text) == 1 and not _may_get_unit(norm, end, head):
+            continue  # a lone Chinese digit with no unit: skipped below ("一些", "统一")
+        parsed = _parse_core(alt, text)
         if parsed is None:
             continue
         base, precision, spelled = parsed
-        is_arabic = core.group("ar") is not None
-        is_cn = core.group("cn") is not None
-        head = norm[max(0, start - 12):start]
 
         # Not a quantity at all: ordinals, list/issue numbers, times, versions, model names.
         if _may_end(head, _ORDINAL_LAST) and _ORDINAL_PREFIX_RE.search(head):
@@ -653,6 +868,9 @@ def _find_general(norm: str, claimed: bytearray) -> list[_Raw]:
 
         raw = _Raw(start, end, base, precision, spelled)
         prefix = _CURRENCY_PREFIX_RE.search(head) if _may_end(head, _CURRENCY_LAST) else None
+        if prefix and not prefix.group("sym") \
+                and not _known((prefix.group("code") or prefix.group("cn")).lower(), _WORD_CURRENCY):
+            prefix = None
         if prefix:
             sym = prefix.group("sym")
             raw.currency = (_SYMBOL_CURRENCY[sym] if sym else
@@ -661,25 +879,25 @@ def _find_general(norm: str, claimed: bytearray) -> list[_Raw]:
         elif is_arabic and (head[-1:] in _ASCII_LETTERS or head[-1:] == "-" and head[-2:-1] in _ASCII_LETTERS):
             continue  # Q1, G7, A320, COVID-19: part of a name, not a figure
 
-        pos = _parse_suffix(norm, core, raw, end)
+        pos = _parse_suffix(norm, alt, raw, end)
         if head.endswith(_PERCENT_PREFIX) and raw.kind == "number" and raw.unit == "":
             raw.kind, raw.unit = "percent", "%"
             raw.start = start - 3
-        if raw.kind == "money" and not raw.per:
+        if raw.kind == "money" and not raw.per and "每" in head:  # every match holds 每
             per_prefix = _PER_PREFIX_RE.search(head)
             if per_prefix:
                 raw.per = _PER_NAMES[per_prefix.group("per")]
                 raw.unit = f"{raw.currency}/{raw.per}"
-                if re.fullmatch(r"每\s?(?:公斤|千克|吨|股)", per_prefix.group(0)) and raw.start == start:
+                if _PER_PREFIX_ALONE_RE.fullmatch(per_prefix.group(0)) and raw.start == start:
                     raw.start = start - len(per_prefix.group(0))
 
         # A lone Chinese digit is only a number with a unit after it ("三个月", "五种"); alone it is
         # usually part of a word (一些, 五矿, 十分).
-        if is_cn and len(core.group("cn")) == 1 and raw.kind == "number" and raw.unit == "":
+        if is_cn and len(text) == 1 and raw.kind == "number" and raw.unit == "":
             continue
         if is_arabic and pos < len(norm) and (norm[pos].isascii() and norm[pos].isalnum()):
             continue  # 5G, 3D, 2nd: glued to letters
-        if raw.kind in ("number", "count") and _looks_like_year(raw, core):
+        if raw.kind in ("number", "count") and _looks_like_year(raw, alt, text):
             # "in 2025" is a year; "2025 companies" is a count unless a preposition says year
             # ("in 2024 exporters shipped ..."); "2,025 tonnes" never gets here (unit, comma).
             if raw.kind == "number" or _YEAR_PREPOSITION_RE.search(head):
@@ -697,8 +915,8 @@ _RANGE_GAP_RE = re.compile(r"\s?(?:-|–|—|~|至|到|(?i:to))\s?")
 def _propagate_ranges(raws: list[_Raw], norm: str) -> None:
     """'$10-15 billion', '10万至15万吨', '3 to 5 percent': both ends share currency, magnitude, unit."""
     for a, b in zip(raws, raws[1:]):
-        if a.kind == "date" or b.kind == "date":
-            continue
+        if a.kind == "date" or b.kind == "date" or b.start - a.end > 4:
+            continue  # _RANGE_GAP_RE matches at most 4 characters
         gap = norm[a.end:b.start]
         if not _RANGE_GAP_RE.fullmatch(gap):
             continue
@@ -718,18 +936,25 @@ def find_numbers(text: str) -> list[Number]:
         return []
     norm = fold_width(text)
     claimed = bytearray(len(norm))
-    raws = _find_dates(norm, claimed) + _find_general(norm, claimed)
+    mask = _mask(norm)
+    digit_runs = _digit_runs(norm, mask)
+    raws = _find_dates(norm, claimed, digit_runs) + _find_general(norm, claimed, digit_runs, mask)
     raws.sort(key=lambda r: r.start)
     _propagate_ranges(raws, norm)
     numbers = []
     for r in raws:
-        value = r.base * r.multiplier
         # Drop float noise from decimal * magnitude (18.4 * 1e9).
-        value = float(f"{value:.15g}")
-        precision = float(f"{r.base_precision * r.multiplier:.15g}") if r.kind != "date" else 1.0
-        numbers.append(Number(value=value, unit=r.unit, kind=r.kind, text=text[r.start:r.end], start=r.start,
-                              end=r.end, precision=precision, spelled=r.spelled))
+        value = _round15(r.base * r.multiplier)
+        precision = _round15(r.base_precision * r.multiplier) if r.kind != "date" else 1.0
+        numbers.append(Number(value, r.unit, r.kind, text[r.start:r.end], r.start, r.end, precision, r.spelled))
     return numbers
+
+
+def _round15(x: float) -> float:
+    """x to 15 significant digits."""
+    if x.is_integer() and -1e15 < x < 1e15:
+        return x  # 15 digits or fewer already: formatting and parsing give it back
+    return float(f"{x:.15g}")
 
 
 # --------------------------------------------------------------------------- matching
