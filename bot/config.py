@@ -211,7 +211,10 @@ class LLMConfig(_Strict):
 class FetchConfig(_Strict):
     timeout: Duration = timedelta(seconds=20)
     max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
-    concurrency: int = Field(default=32, ge=1)
+    # Fetches in flight at once. A poll mostly waits on publishers (100–800 ms per response): with 32 a
+    # cold poll of 1,000 feeds at 300 ms per response was bound by waiting (1000 × 0.3 s / 32 ≈ 9.4 s),
+    # not by CPU; per_host still limits what any one publisher sees.
+    concurrency: int = Field(default=64, ge=1)
     per_host: int = Field(default=4, ge=1)
     max_redirects: int = Field(default=5, ge=0)
     user_agent: str = "briefbot/0.1 (+https://github.com/briefbot/briefbot)"

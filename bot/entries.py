@@ -1,7 +1,7 @@
 """What a poll needs to know about each parsed entry, worked out where the entry is parsed.
 
-An entry's identity, topics, language, the numbers in its title and body and its story-matching
-words are pure functions
+An entry's identity, topics, language, the numbers in its title and body, its story-matching
+words and its key figures are pure functions
 of the entry and the topic keywords, so they are computed next to the parser — in the parser
 worker process, on the second core — rather than on the event loop, which is what bounds a cold
 poll. Entries the poll then finds already seen (or outside the feed's own topics) were analysed
@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from bot.figures import Number, find_numbers
+from bot.figures import MAX_FIGURES, KeyFigure, Number, find_numbers, key_figures
 from bot.items import ItemIdentity, identify
 from bot.stories import signature_words
 from bot.text import detect_language
@@ -37,6 +37,8 @@ class EntryFacts:
     body_numbers: list[Number] = field(default_factory=list)
     # bot.stories.signature_words(title, text): the story-matching title tokens and entities.
     words: tuple[list[str], list[str]] | None = None
+    # key_figures(text, lang): the figures a brief of it (or a story it joins) lists.
+    figures: list[KeyFigure] | None = None
 
 
 def entry_facts(entry: ParsedEntry, matcher: TopicMatcher) -> EntryFacts:
@@ -45,8 +47,11 @@ def entry_facts(entry: ParsedEntry, matcher: TopicMatcher) -> EntryFacts:
     topics = matcher.match(both)
     if not topics:
         return EntryFacts(ident, topics)
-    return EntryFacts(ident, topics, detect_language(both), find_numbers(entry.title), find_numbers(entry.text),
-                      signature_words(entry.title, entry.text))
+    lang = detect_language(both)
+    body_numbers = find_numbers(entry.text)
+    return EntryFacts(ident, topics, lang, find_numbers(entry.title), body_numbers,
+                      signature_words(entry.title, entry.text),
+                      key_figures(entry.text, lang, MAX_FIGURES, numbers=body_numbers))
 
 
 def add_entry_facts(parsed: ParsedFeed, matcher: TopicMatcher) -> ParsedFeed:

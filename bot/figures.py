@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from bot.models import Figure
@@ -1243,16 +1243,41 @@ def _score(number: Number, folded_lower: str) -> float:
     return score
 
 
-def extract_figures(text: str, lang: str | None = None, max_figures: int = 6,
+# Key figures a brief lists at most (a merged source adds its own up to this).
+MAX_FIGURES = 6
+
+
+class KeyFigure(NamedTuple):
+    """A key figure as plain data (bot.models.Figure's fields): what the feed-parser worker, which
+    does not load pydantic, hands to the event loop."""
+
+    text: str
+    value: float | None
+    unit: str
+    label: dict[str, str]
+
+
+def extract_figures(text: str, lang: str | None = None, max_figures: int = MAX_FIGURES,
                     numbers: list[Number] | None = None) -> list[Figure]:
     """The key figures of an article: story-carrying amounts first, each with a bilingual label.
 
     `Figure.text` is a verbatim substring of `text`. The label in the article's language comes from
     the words around the figure; the other language gets a kind/unit label, never a translation.
     """
-    # Imported here: the feed-parser worker process runs find_numbers and need not load pydantic.
+    return as_figures(key_figures(text, lang, max_figures, numbers))
+
+
+def as_figures(found: list[KeyFigure]) -> list[Figure]:
+    # Imported here: the feed-parser worker process runs key_figures and need not load pydantic.
     from bot.models import Figure
 
+    # Built by key_figures, so already valid: no validation pass (a cold poll makes thousands).
+    return [Figure.model_construct(text=f.text, value=f.value, unit=f.unit, label=dict(f.label)) for f in found]
+
+
+def key_figures(text: str, lang: str | None = None, max_figures: int = MAX_FIGURES,
+                numbers: list[Number] | None = None) -> list[KeyFigure]:
+    """extract_figures as plain data."""
     if not text or max_figures <= 0:
         return []
     if lang not in ("en", "zh"):
@@ -1284,6 +1309,6 @@ def extract_figures(text: str, lang: str | None = None, max_figures: int = 6,
         context = (_zh_label(text, number, *neighbours[number.start]) if lang == "zh"
                    else _en_label(text, number))
         label = {lang: context or generic_label(number, lang), other: generic_label(number, other)}
-        figures.append(Figure(text=number.text, value=None if number.kind == "date" else number.value,
-                              unit=number.unit, label=label))
+        value = None if number.kind == "date" or number.value is None else float(number.value)
+        figures.append(KeyFigure(number.text, value, number.unit, label))
     return figures

@@ -12,8 +12,8 @@ from typing import Iterable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-# Key figures a brief lists at most (a merged source adds its own up to this).
-MAX_FIGURES = 6
+from bot.figures import MAX_FIGURES  # noqa: F401 - a brief's limit, defined where figures are picked
+
 
 # Per-language text, e.g. {"en": "...", "zh": "..."}; keys follow config `languages`.
 Bilingual = dict[str, str]

@@ -22,7 +22,7 @@ from bot.feeds.fetch import Fetcher, FetchResult
 from bot.feeds.parse import FeedParseError, ParsedEntry
 from bot.feeds.parse_pool import FeedParser, default_parse_workers
 from bot.entries import EntryFacts, entry_facts
-from bot.figures import Number, extract_figures
+from bot.figures import Number, as_figures, extract_figures
 from bot.models import MAX_FIGURES, Brief, Figure, Source, new_brief_id, utcnow
 from bot.stories import STORY_WINDOW, StoryIndex, StorySignature, find_same_story, make_signature
 from bot.store import FeedState, FeedUpdate, ItemRecord, NewBrief, PollWrites, Store, StoryJoin
@@ -335,8 +335,11 @@ class Poller:
     async def _brief_item(self, article: Article, record: ItemRecord, fact: EntryFacts, writes: PollWrites,
                           report: PollReport) -> None:
         """Join the item to an existing story or make a new brief (decisions go to `writes`)."""
-        # The body's numbers are parsed once and serve the signature, the figures and any join.
+        # The body's numbers are parsed once and serve the signature and the figures, which the parser
+        # worker has picked already (bot.entries; here only if it did not).
         body_numbers = fact.body_numbers
+        figures = (as_figures(fact.figures) if fact.figures is not None
+                   else extract_figures(article.text, article.lang, MAX_FIGURES, numbers=body_numbers))
         numbers = _signature_numbers(fact.title_numbers) + _signature_numbers(body_numbers)
         sig = make_signature(article.title, article.text, article.lang, article.topics, numbers, article.published,
                              words=fact.words)
@@ -359,30 +362,28 @@ class Poller:
                 match = await asyncio.shield(pending)
                 if match is None:
                     continue  # that attempt produced no brief; decide again
-            writes.joins.append(self._join(match, article, record, source, body_numbers))
+            writes.joins.append(self._join(match, article, record, source, figures))
             return
         brief_id = None
         try:
-            brief_id = await self._new_brief(article, record, source, sig, body_numbers, writes, report)
+            brief_id = await self._new_brief(article, record, source, sig, figures, writes, report)
         finally:
             self._pending = [(s, f) for s, f in self._pending if f is not future]
             if not future.done():
                 future.set_result(brief_id)
 
     def _join(self, brief_id: str, article: Article, record: ItemRecord, source: Source,
-              body_numbers: list[Number]) -> StoryJoin:
+              figures: list[Figure]) -> StoryJoin:
         record.status = "merged"
-        figures = [_fill_labels(fig, self.settings) for fig in
-                   extract_figures(article.text, article.lang, max_figures=MAX_FIGURES, numbers=body_numbers)]
+        figures = [_fill_labels(fig, self.settings) for fig in figures]
         return StoryJoin(brief_id, record, source, figures, list(article.topics))
 
     async def _new_brief(self, article: Article, record: ItemRecord, source: Source, sig: StorySignature,
-                         body_numbers: list[Number], writes: PollWrites, report: PollReport) -> str | None:
+                         figures: list[Figure], writes: PollWrites, report: PollReport) -> str | None:
         """Decide a new story (extractive, or summarised by the LLM); its brief id, or None (LLM: off-topic)."""
         settings = self.settings
         mode = "extractive"
-        title, summary, figures = extractive_content(article, settings, self.matcher.keyword_hits,
-                                                     numbers=body_numbers)
+        title, summary, figures = extractive_content(article, settings, self.matcher.keyword_hits, figures=figures)
         if self.app.llm is not None:
             from bot.summarise.article import enrich_article
 

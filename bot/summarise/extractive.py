@@ -82,11 +82,14 @@ def _figure_line(figures: list[Figure], lang: str) -> str:
 
 
 def extractive_content(article: Article, settings: Settings, keyword_hits=None, max_figures: int = 6,
-                       numbers=None) -> tuple[dict[str, str], dict[str, str], list[Figure]]:
+                       numbers=None, figures: list[Figure] | None = None
+                       ) -> tuple[dict[str, str], dict[str, str], list[Figure]]:
     """(title, summary, figures) per configured language, all copied or labelled, never invented.
 
-    `numbers`, when given, is `find_numbers(article.text)` already computed by the caller."""
-    figures = extract_figures(article.text, article.lang, max_figures=max_figures, numbers=numbers)
+    `numbers`, when given, is `find_numbers(article.text)` already computed by the caller; `figures`,
+    `extract_figures(article.text, article.lang, max_figures)`."""
+    if figures is None:
+        figures = extract_figures(article.text, article.lang, max_figures=max_figures, numbers=numbers)
     if any(f.unit for f in figures):
         # A bare number ("Group 1", "3") says little without its unit once real figures exist.
         figures = [f for f in figures if f.unit]
