@@ -2,7 +2,7 @@
 
 The subprocess polls N feeds × M items (first cycle cold, later cycles mostly 304, with 10% of
 the feeds gaining a new item every cycle) and delivers to a jsonl target. The bot is a process
-tree (the bot, its feed-parser worker, multiprocessing's resource tracker): their Pss (pages
+tree (the bot and its feed-parser worker): their Pss (pages
 shared between them counted once) is summed every 250 ms and the peak is the figure; the bot
 process's own VmHWM (the kernel's peak resident set) is reported beside it. Baseline: the peak RSS
 of a bare `python -c "import bot.cli"`.
@@ -74,8 +74,7 @@ def run(n_feeds: int = 1000, items: int = 20, interval: int = 30, duration: floa
         f"feed server saw {stats['requests']} requests ({stats['ok']} × 200, {stats['not_modified']} × 304); "
         f"{delivered} briefs delivered to jsonl; bot CPU {cpu:.1f} s (with its worker); still running at the end: "
         f"{alive}; exit {code}",
-        f"{status.get('processes', 1)} processes (the bot, its feed-parser worker, multiprocessing's resource "
-        f"tracker): peak summed Pss {peak_kb / 1024:.1f} MiB (sampled every 250 ms), during the first (cold) cycle "
+        f"{status.get('processes', 1)} processes (the bot and its feed-parser worker): peak summed Pss {peak_kb / 1024:.1f} MiB (sampled every 250 ms), during the first (cold) cycle "
         f"{max(first_cycle or [0]) / 1024:.1f} MiB, at the end {end[1] / 1024:.1f} MiB; the bot process alone: "
         f"VmHWM {status.get('own_VmHWM', 0) / 1024:.1f} MiB (kernel-tracked peak), VmRSS at the end "
         f"{end[2] / 1024:.1f} MiB; summed VmHWM of all {status.get('processes', 1)} {status.get('VmHWM', 0) / 1024:.1f} "
