@@ -7,6 +7,7 @@ import os
 import platform
 import socket
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,7 +82,20 @@ def machine() -> dict[str, str]:
     return {"cpu": cpu, "cores": f"{os.cpu_count()} logical ({usable} usable)", "ram": ram,
             "python": platform.python_version(), "os": f"{platform.system()} {platform.release()}",
             "sqlite": __import__("sqlite3").sqlite_version, "sqlalchemy": sqlalchemy.__version__,
-            "host": socket.gethostname()}
+            "host": socket.gethostname(), "speed_check_s": speed_check()}
+
+
+def speed_check() -> float:
+    """CPU seconds of a fixed pure-Python loop (best of 3). A shared machine runs at different speeds
+    at different times, and CPU-bound figures (P1's briefbot side) move with it: this says which
+    phase a run was measured in."""
+    best = float("inf")
+    for _ in range(3):
+        started, total = time.process_time(), 0
+        for i in range(10_000_000):
+            total += i
+        best = min(best, time.process_time() - started)
+    return round(best, 3)
 
 
 def make_settings(feeds: list[dict], routes: list[dict] | None = None, source_dir: Path | None = None,

@@ -147,6 +147,9 @@ def render(results: list[Result], meta: dict) -> str:
               f"- CPU: {m['cpu']}, {m['cores']}",
               f"- RAM: {m['ram']}",
               f"- Python {m['python']}, SQLite {m['sqlite']}, SQLAlchemy {m['sqlalchemy']}, {m['os']}",
+              *([f"- Speed check at the start: a pure-Python loop of 10 million additions took "
+                 f"{m['speed_check_s']:.2f} s of CPU (best of 3). This shared machine's speed varies between "
+                 "runs by up to ~40%, and CPU-bound figures with it."] if m.get("speed_check_s") else []),
               "", "## Details (absolute numbers)", ""]
     for r in results:
         lines.append(f"**{r.key} — {r.name}**")

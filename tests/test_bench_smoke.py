@@ -97,3 +97,5 @@ def test_report_renders_every_result(tmp_path):
     assert "| P1 | P1 cold poll | 1.00 s | 2.00 s (naive) | 2.0× faster | ≥ 20× faster | **FAIL** |" in text
     assert "**PASS**" in text and "a \\| detail" not in text.split("## Details")[0]
     assert meta["machine"]["python"] in text and "quick mode" in text
+    # Which phase of a shared machine the run was measured in: a positive CPU time, rendered.
+    assert meta["machine"]["speed_check_s"] > 0 and f"took {meta['machine']['speed_check_s']:.2f} s" in text
