@@ -22,8 +22,8 @@ from bot.feeds.fetch import Fetcher, FetchResult
 from bot.feeds.parse import FeedParseError, ParsedEntry
 from bot.feeds.parse_pool import FeedParser, default_parse_workers
 from bot.entries import EntryFacts, entry_facts
-from bot.figures import Number, as_figures, extract_figures
-from bot.models import MAX_FIGURES, Brief, Figure, Source, new_brief_id, utcnow
+from bot.figures import MAX_FIGURES, Number, as_figures, extract_figures
+from bot.models import Brief, Figure, Source, new_brief_id, utcnow
 from bot.stories import STORY_WINDOW, StoryIndex, StorySignature, find_same_story, make_signature
 from bot.store import FeedState, FeedUpdate, ItemRecord, NewBrief, PollWrites, Store, StoryJoin
 from bot.summarise import Article

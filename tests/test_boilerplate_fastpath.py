@@ -12,7 +12,6 @@ code point.
 
 from __future__ import annotations
 
-import ast
 import html as htmllib
 import inspect
 import random
@@ -34,11 +33,8 @@ from bench.corpus import make_corpus, render_feed
 from bot.feeds.fastpath import parse_common_feed
 from bot.feeds.parse import _entry_text, parse_feed
 from bot.text import html_to_text
+from corpora import BODY_RE, CDATA_RE, FIXTURES, SAMPLE_FEEDS, decode_page, seed_pages, string_constants
 
-ROOT = Path(__file__).parent.parent
-FIXTURES = Path(__file__).parent / "fixtures"
-SAMPLES = ROOT / "bot" / "samples" / "feeds"
-SEEDS = Path("/work/shared/seeds")
 URL = "https://wire.example/feeds/main.xml"
 
 # ============================================================================ the reference
@@ -415,29 +411,15 @@ def test_counter_chars_cover_every_counter_line_character():
 # ============================================================================ corpora
 
 
-def _decode(raw: bytes) -> str:
-    for encoding in ("utf-8", "gb18030"):
-        try:
-            return raw.decode(encoding)
-        except UnicodeDecodeError:
-            pass
-    return raw.decode("latin-1")
-
-
-_BODY_RE = re.compile(
-    r"<(description|summary|content|content:encoded|title)\b[^>]*>(.*?)</\1>", re.DOTALL | re.IGNORECASE)
-_CDATA_RE = re.compile(r"<!\[CDATA\[(.*?)\]\]>", re.DOTALL)
-
-
 def _file_texts(path: Path) -> list[str]:
     """The file as text (whole, converted from HTML, and line by line), and every entry's text: the
     raw bodies converted by html_to_text, and what bot.feeds.parse hands to strip_boilerplate."""
     raw = path.read_bytes()
-    text = _decode(raw)
+    text = decode_page(raw)
     out = [text, html_to_text(text), *text.splitlines()]
-    for match in _BODY_RE.finditer(text):
+    for match in BODY_RE.finditer(text):
         body = match.group(2)
-        for html in _CDATA_RE.findall(body) or [htmllib.unescape(body)]:
+        for html in CDATA_RE.findall(body) or [htmllib.unescape(body)]:
             out.append(html_to_text(html))
     content_type = "application/atom+xml" if path.suffix == ".atom" else None
     try:
@@ -452,37 +434,22 @@ def _file_texts(path: Path) -> list[str]:
     return [s for s in out if s]
 
 
-def _source_strings() -> list[str]:
-    """String constants in the tests and the bot (test pages for strip_boilerplate among them)."""
-    out = []
-    for path in sorted([*(ROOT / "tests").rglob("*.py"), *(ROOT / "bot").rglob("*.py")]):
-        if path.name == Path(__file__).name:
-            continue
-        try:
-            tree = ast.parse(path.read_text(encoding="utf-8"))
-        except (SyntaxError, UnicodeDecodeError):
-            continue
-        out.extend(node.value for node in ast.walk(tree)
-                   if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.strip())
-    return out
-
-
 def _seed_texts() -> list[str]:
     """Real pages in /work/shared/seeds when this checkout has them (absent in CI: then none)."""
     out = []
-    for page in sorted(SEEDS.glob("*")) if SEEDS.is_dir() else []:
+    for page in seed_pages():
         if page.is_file():
-            text = _decode(page.read_bytes())
+            text = decode_page(page.read_bytes())
             lines = text.splitlines()
             out += [text, *lines, html_to_text("".join(f"<p>{htmllib.escape(line)}</p>" for line in lines))]
     return out
 
 
 def test_fixtures_samples_source_strings_and_seeds():
-    files = sorted(p for p in [*FIXTURES.rglob("*"), *SAMPLES.rglob("*")] if p.is_file())
+    files = sorted(p for p in [*FIXTURES.rglob("*"), *SAMPLE_FEEDS.rglob("*")] if p.is_file())
     assert len(files) >= 10
     texts = [t for path in files for t in _file_texts(path)]
-    sources = _source_strings()
+    sources = string_constants(skip=Path(__file__).name)  # test pages for strip_boilerplate among them
     seeds = _seed_texts()
     for text in texts + sources + seeds:
         check(text)
@@ -493,8 +460,8 @@ def test_fixtures_samples_source_strings_and_seeds():
 
 
 def test_parse_feed_gives_the_same_entries_with_the_reference(monkeypatch):
-    bodies = [((SAMPLES / name).read_bytes(), "application/atom+xml" if name.endswith(".atom") else None)
-              for name in sorted(p.name for p in SAMPLES.iterdir())]
+    bodies = [((SAMPLE_FEEDS / name).read_bytes(), "application/atom+xml" if name.endswith(".atom") else None)
+              for name in sorted(p.name for p in SAMPLE_FEEDS.iterdir())]
     bodies += [(render_feed(feed), feed.content_type) for feed in make_corpus(20, 10, seed=3)]
     fast = [parse_feed(body, content_type, URL).entries for body, content_type in bodies]
     monkeypatch.setattr(feeds_parse, "strip_boilerplate", strip_boilerplate)

@@ -12,19 +12,14 @@ import random
 import re
 from collections import Counter
 from dataclasses import fields
-from pathlib import Path
-
 
 from bench.corpus import make_corpus, render_feed
 from bot import figures
-from bot.feeds.parse import FeedParseError, parse_feed
+from bot.feeds.parse import parse_feed
 from bot.text import html_to_text
+from corpora import TESTS, feed_files, parsed_entries, seed_pages
 from reference import figures_v1 as reference
 
-TESTS = Path(__file__).parent
-FIXTURES = TESTS / "fixtures" / "feeds"
-SAMPLES = TESTS.parent / "bot" / "samples" / "feeds"
-SEEDS = Path("/work/shared/seeds")  # real pages; absent in CI
 
 
 def numbers(module, text: str) -> list[tuple] | str:
@@ -61,19 +56,11 @@ def assert_same(texts) -> int:
 
 
 def feed_texts(paths) -> list[str]:
-    texts = []
-    for path in paths:
-        content_type = {".atom": "application/atom+xml", ".rdf": "application/rdf+xml"}.get(path.suffix)
-        try:
-            feed = parse_feed(path.read_bytes(), content_type, "https://wire.example/feed")
-        except FeedParseError:
-            continue
-        texts += [t for e in feed.entries for t in (e.title, e.text)]
-    return texts
+    return [t for e in parsed_entries(paths) for t in (e.title, e.text)]
 
 
 def test_fixture_and_sample_feeds():
-    texts = feed_texts(sorted(FIXTURES.iterdir()) + sorted(SAMPLES.iterdir()))
+    texts = feed_texts(feed_files())
     assert len(texts) > 20
     assert assert_same(texts) > 20
 
@@ -95,8 +82,7 @@ def test_bench_corpus():
 
 
 def test_real_pages_when_present():
-    pages = sorted(SEEDS.glob("*")) if SEEDS.is_dir() else []  # absent in CI: nothing to compare
-    for page in pages:
+    for page in seed_pages():  # absent in CI: nothing to compare
         raw = page.read_text(encoding="utf-8", errors="replace")
         text = html_to_text(raw)
         assert_same([raw, text])

@@ -13,7 +13,6 @@ with the original implementation, not only the tokenizer.
 
 from __future__ import annotations
 
-import ast
 import html as htmllib
 import random
 import re
@@ -25,11 +24,8 @@ import pytest
 from bench.corpus import make_corpus, render_feed
 from bot.feeds.fastpath import parse_common_feed
 from bot.text import _PARA, _RAW_TEXT_TAGS, _parts_fast, _parts_with_html_parser, html_to_text
+from corpora import BODY_RE, CDATA_RE, decode_page, feed_files, seed_pages, string_constants
 
-ROOT = Path(__file__).parent.parent
-FIXTURES = Path(__file__).parent / "fixtures" / "feeds"
-SAMPLES = ROOT / "bot" / "samples" / "feeds"
-SEEDS = Path("/work/shared/seeds")
 URL = "https://wire.example/feeds/main.xml"
 
 # ----------------------------------------------------------------------------- the oracle
@@ -65,28 +61,14 @@ def check(html: str) -> bool:
 
 # ----------------------------------------------------------------------------- corpora
 
-_BODY_RE = re.compile(
-    r"<(description|summary|content|content:encoded|title)\b[^>]*>(.*?)</\1>", re.DOTALL | re.IGNORECASE)
-_CDATA_RE = re.compile(r"<!\[CDATA\[(.*?)\]\]>", re.DOTALL)
-
-
-def _decode(raw: bytes) -> str:
-    for encoding in ("utf-8", "gb18030"):
-        try:
-            return raw.decode(encoding)
-        except UnicodeDecodeError:
-            pass
-    return raw.decode("latin-1")
-
-
 def _feed_strings(path: Path) -> list[str]:
     """The file itself, and every entry/feed body in it: raw (regex), and as feed readers hand them over."""
     raw = path.read_bytes()
-    text = _decode(raw)
+    text = decode_page(raw)
     out = [text]
-    for match in _BODY_RE.finditer(text):
+    for match in BODY_RE.finditer(text):
         body = match.group(2)
-        cdata = _CDATA_RE.findall(body)
+        cdata = CDATA_RE.findall(body)
         out.extend(cdata if cdata else [htmllib.unescape(body)])
         out.append(body)
     content_type = "application/atom+xml" if path.suffix == ".atom" else None
@@ -109,19 +91,11 @@ def _feed_strings(path: Path) -> list[str]:
 def _string_constants() -> list[str]:
     """HTML-ish string literals in the tests and the bot (test inputs, templates, edge feeds)."""
     out = []
-    for path in sorted([*(ROOT / "tests").rglob("*.py"), *(ROOT / "bot").rglob("*.py")]):
-        if path.name == Path(__file__).name:
-            continue
-        try:
-            tree = ast.parse(path.read_text(encoding="utf-8"))
-        except (SyntaxError, UnicodeDecodeError):
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and (
-                    "<" in node.value or "&" in node.value):
-                out.append(node.value)
-                out.extend(_CDATA_RE.findall(node.value))
-                out.extend(htmllib.unescape(m.group(2)) for m in _BODY_RE.finditer(node.value))
+    for value in string_constants(skip=Path(__file__).name):
+        if "<" in value or "&" in value:
+            out.append(value)
+            out.extend(CDATA_RE.findall(value))
+            out.extend(htmllib.unescape(m.group(2)) for m in BODY_RE.finditer(value))
     return out
 
 
@@ -129,9 +103,9 @@ def _seed_strings() -> list[str]:
     """Real pages in /work/shared/seeds, when this checkout has them: as they are, line by line
     escaped (text with entities), and wrapped in paragraphs."""
     out = []
-    for page in sorted(SEEDS.glob("*")) if SEEDS.is_dir() else []:
+    for page in seed_pages():
         if page.is_file():
-            text = _decode(page.read_bytes())
+            text = decode_page(page.read_bytes())
             lines = text.splitlines()
             out.append(text)
             out.extend(htmllib.escape(line) for line in lines)
@@ -141,7 +115,7 @@ def _seed_strings() -> list[str]:
 
 
 def test_fixtures_samples_seeds_and_source_strings():
-    files = sorted(FIXTURES.iterdir()) + sorted(SAMPLES.iterdir())
+    files = feed_files()
     seeds = _seed_strings()  # may be absent (e.g. in CI): then the rest is still compared
     strings = [s for path in files for s in _feed_strings(path)] + _string_constants() + seeds
     assert len(strings) > 100

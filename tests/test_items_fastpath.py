@@ -11,18 +11,14 @@ import random
 import unicodedata
 from dataclasses import astuple
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 from bench.corpus import make_corpus, render_feed
 from bot import items
-from bot.feeds.parse import FeedParseError, parse_feed
+from bot.feeds.parse import parse_feed
 from bot.text import html_to_text
+from corpora import feed_files, parsed_entries, seed_pages
 from reference import items_v1 as reference
 
-TESTS = Path(__file__).parent
-FIXTURES = TESTS / "fixtures" / "feeds"
-SAMPLES = TESTS.parent / "bot" / "samples" / "feeds"
-SEEDS = Path("/work/shared/seeds")  # real pages; absent in CI
 
 
 def outcome(func, *args):
@@ -41,18 +37,8 @@ def assert_same(guid, link, title, text, published) -> None:
         assert outcome(items._content_norm, t) == outcome(reference._content_norm, t), t
 
 
-def entries_of(paths):
-    for path in paths:
-        content_type = {".atom": "application/atom+xml", ".rdf": "application/rdf+xml"}.get(path.suffix)
-        try:
-            feed = parse_feed(path.read_bytes(), content_type, "https://wire.example/feed")
-        except FeedParseError:
-            continue
-        yield from feed.entries
-
-
 def test_fixture_and_sample_feeds():
-    entries = list(entries_of(sorted(FIXTURES.iterdir()) + sorted(SAMPLES.iterdir())))
+    entries = list(parsed_entries(feed_files()))
     assert len(entries) > 10
     for e in entries:
         assert_same(e.guid, e.link, e.title, e.text, e.published)
@@ -70,9 +56,8 @@ def test_bench_corpus():
 
 
 def test_real_pages_when_present():
-    pages = sorted(SEEDS.glob("*")) if SEEDS.is_dir() else []  # absent in CI: nothing to compare
     when = datetime(2025, 6, 9, 8, 30, tzinfo=timezone.utc)
-    for page in pages:
+    for page in seed_pages():  # absent in CI: nothing to compare
         raw = page.read_text(encoding="utf-8", errors="replace")
         text = html_to_text(raw)
         title = text.split("\n", 1)[0]

@@ -171,7 +171,7 @@ class FeedParser:
 
     # Workers in a row that died before finishing any job: no document does that; a worker that
     # cannot start does (the code on disk replaced under a running bot, a broken install).
-    BARREN_POOLS_BEFORE_INLINE = 3
+    BARREN_WORKERS_BEFORE_INLINE = 3
     # Jobs written to a worker before its first result is back: it never waits for the loop.
     PIPELINE_DEPTH = 3
     # close(): how long workers get to exit after their job pipe closes, before they are killed.
@@ -184,7 +184,7 @@ class FeedParser:
         self._loop: asyncio.AbstractEventLoop | None = None  # the loop the pipes are attached to
         self._waiting: collections.deque[asyncio.Future] = collections.deque()  # jobs waiting for a slot
         self._job_ids = itertools.count(1)
-        self._barren_pools = 0
+        self._barren_workers = 0
         self._generation = 0  # bumped by close() and by a change of loop: jobs on their way give up
 
     # ------------------------------------------------------------------ public
@@ -313,7 +313,7 @@ class FeedParser:
             job_id = next(iter(worker.in_flight), None)
         job, _url = worker.in_flight.pop(job_id, (None, None))
         worker.served = True
-        self._barren_pools = 0
+        self._barren_workers = 0
         if job is not None:
             self._settle(job, result=outcome)
         if not self.workers and not worker.in_flight:
@@ -416,10 +416,10 @@ class FeedParser:
             log.warning("feed parser process %d ended (%s) between feeds; the next feed starts a new one",
                         worker.pid, how)
         if not worker.served:
-            self._barren_pools += 1
-            if self.workers and self._barren_pools >= self.BARREN_POOLS_BEFORE_INLINE:
+            self._barren_workers += 1
+            if self.workers and self._barren_workers >= self.BARREN_WORKERS_BEFORE_INLINE:
                 log.error("feed parser processes died %d times in a row before finishing any document; parsing in "
-                          "the main process from now on (restart the bot after an upgrade)", self._barren_pools)
+                          "the main process from now on (restart the bot after an upgrade)", self._barren_workers)
                 self._go_inline()
         self._wake()
 

@@ -8,7 +8,7 @@ with bilingual labels, and says plainly that a full translation needs an LLM.
 from __future__ import annotations
 
 from bot.config import Settings
-from bot.figures import extract_figures
+from bot.figures import MAX_FIGURES, extract_figures
 from bot.models import Figure
 from bot.summarise import Article
 from bot.text import split_sentences
@@ -81,7 +81,7 @@ def _figure_line(figures: list[Figure], lang: str) -> str:
     return KEY_FIGURES[lang] + SEPARATOR[lang].join(parts) if parts else ""
 
 
-def extractive_content(article: Article, settings: Settings, keyword_hits=None, max_figures: int = 6,
+def extractive_content(article: Article, settings: Settings, keyword_hits=None, max_figures: int = MAX_FIGURES,
                        numbers=None, figures: list[Figure] | None = None
                        ) -> tuple[dict[str, str], dict[str, str], list[Figure]]:
     """(title, summary, figures) per configured language, all copied or labelled, never invented.

@@ -29,7 +29,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from bot import metrics
 from bot.config import Env, Settings
-from bot.models import MAX_FIGURES, Figure
+from bot.figures import MAX_FIGURES
+from bot.models import Figure
 from bot.store import Store
 from bot.summarise import Article
 from bot.summarise.article import budget_text, count_tokens

@@ -140,6 +140,6 @@ def test_workers_that_cannot_start_fall_back_to_inline_parsing(tmp_path):
                           env={**os.environ, "PYTHONPATH": str(tmp_path)})
     assert done.returncode == 0, done.stderr[-2000:]
     *outcomes, workers = done.stdout.split()
-    # Three pools die before finishing anything (those feeds fail, to be retried); then inline parsing.
+    # Three workers in a row die before finishing anything (those feeds fail, to be retried); then inline parsing.
     assert outcomes == ["error", "error", "error", "ok:2", "ok:2", "ok:2"] and workers == "0"
     assert "parsing in the main process from now on" in done.stderr
