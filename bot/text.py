@@ -32,8 +32,6 @@ _BLOCK_TAGS = frozenset({
 # Tags whose content is never article text.
 _SKIP_TAGS = frozenset({"script", "style", "noscript", "template", "svg", "head", "iframe", "object",
                         "canvas", "math", "select", "button"})
-_VOID_TAGS = frozenset({"br", "hr", "img", "input", "meta", "link", "wbr", "area", "base", "col",
-                        "embed", "source", "track", "param"})
 
 _PARA = "\x00"  # internal paragraph-break marker, turned into a blank line at the end
 
@@ -487,7 +485,6 @@ _SENTENCE_STARTERS = frozenset((
 
 _CJK_TERMINATORS = "。！？；!?"
 _CLOSERS = "\"'”’」』）)]】》"
-_EN_END_RE = re.compile(r"(\.{3,}|…+|[.!?])")
 _SENTENCE_MARK_RE = re.compile("[\n." + re.escape(_CJK_TERMINATORS) + "…⋯]")
 
 
