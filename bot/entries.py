@@ -1,8 +1,8 @@
 """What a poll needs to know about each parsed entry, worked out where the entry is parsed.
 
-An entry's identity, topics, language, the numbers in its title and body, its story-matching
-words and its key figures are pure functions
-of the entry and the topic keywords, so they are computed next to the parser — in the parser
+An entry's identity, topics, language, the figures in its title and body that can identify its
+story, its story-matching words and its key figures are pure functions of the entry and the
+topic keywords, so they are computed next to the parser — in the parser
 worker process, on the second core — rather than on the event loop, which is what bounds a cold
 poll. Entries the poll then finds already seen (or outside the feed's own topics) were analysed
 for nothing; that costs the other core, not the loop.
@@ -15,9 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from bot.figures import MAX_FIGURES, KeyFigure, Number, find_numbers, key_figures
+from bot.figures import MAX_FIGURES, KeyFigure, find_numbers, key_figures
 from bot.items import ItemIdentity, identify
-from bot.stories import signature_words
+from bot.stories import signature_words, story_numbers
 from bot.text import detect_language
 
 if TYPE_CHECKING:
@@ -33,8 +33,8 @@ class EntryFacts:
     topics: list[str]  # every configured topic the entry matches; a feed may allow fewer
     # On-topic entries only:
     lang: str = ""
-    title_numbers: list[Number] = field(default_factory=list)
-    body_numbers: list[Number] = field(default_factory=list)
+    # bot.stories.story_numbers of the title's and the body's figures (plain tuples: they cross a pipe).
+    story_numbers: list[tuple[float, str]] = field(default_factory=list)
     # bot.stories.signature_words(title, text): the story-matching title tokens and entities.
     words: tuple[list[str], list[str]] | None = None
     # key_figures(text, lang): the figures a brief of it (or a story it joins) lists.
@@ -48,8 +48,8 @@ def entry_facts(entry: ParsedEntry, matcher: TopicMatcher) -> EntryFacts:
     if not topics:
         return EntryFacts(ident, topics)
     lang = detect_language(both)
-    body_numbers = find_numbers(entry.text)
-    return EntryFacts(ident, topics, lang, find_numbers(entry.title), body_numbers,
+    body_numbers = find_numbers(entry.text)  # parsed once: the story's figures and the key figures
+    return EntryFacts(ident, topics, lang, story_numbers(find_numbers(entry.title)) + story_numbers(body_numbers),
                       signature_words(entry.title, entry.text),
                       key_figures(entry.text, lang, MAX_FIGURES, numbers=body_numbers))
 

@@ -13,6 +13,10 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Iterable
+
+if TYPE_CHECKING:
+    from bot.figures import Number
 
 STORY_WINDOW = timedelta(hours=48)
 
@@ -143,6 +147,23 @@ class StorySignature:
         return cls(lang=d.get("lang", ""), topics=d.get("topics", []), title_tokens=d.get("title_tokens", []),
                    entities=d.get("entities", []), numbers=[tuple(n) for n in d.get("numbers", [])],
                    published=d.get("published"))
+
+
+# The kinds of figure that can say which story an article tells (dates and bare numbers cannot).
+STORY_NUMBER_KINDS = frozenset({"percent", "money", "quantity", "duration", "count"})
+
+
+def story_numbers(numbers: Iterable[Number]) -> list[tuple[float, str]]:
+    """(value, unit) of the figures among `numbers` (find_numbers of a title or body) that can
+    identify a story."""
+    out = []
+    for n in numbers:
+        if n.kind in STORY_NUMBER_KINDS and n.value is not None:
+            # Tiny bare counts ("3 items") are too common to identify a story.
+            if n.kind == "count" and n.value < 10:
+                continue
+            out.append((float(n.value), n.unit))
+    return out
 
 
 def signature_words(title: str, text: str) -> tuple[list[str], list[str]]:

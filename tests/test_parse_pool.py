@@ -53,9 +53,9 @@ async def test_worker_works_out_the_entries_facts_as_inline(tmp_path):
             e.facts for e in (await parser.parse(rss(ENTRIES + [off_topic]), "application/rss+xml", URL,
                                                  matcher)).entries)
         assert tariff.topics == ["tariff"] and tariff.lang == "en"
-        assert [n.text for n in tariff.title_numbers] == ["25%"]
+        assert (25.0, "%") in tariff.story_numbers
         assert rare_earth.topics == ["rare-earth"] and rare_earth.lang == "zh"
-        assert football.topics == [] and football.body_numbers == []  # off-topic: no numbers needed
+        assert football.topics == [] and football.story_numbers == []  # off-topic: no numbers needed
         assert len({tariff.ident.item_key, rare_earth.ident.item_key, football.ident.item_key}) == 3
     finally:
         parser.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 from datetime import datetime, timezone
@@ -228,3 +229,30 @@ async def test_story_told_twice_in_one_feed_is_one_brief_with_both_topics(http_s
     delivered = lines(tmp_path / "out" / "briefs.jsonl")
     assert [len(b["sources"]) for b in delivered] == [2]  # written before delivery: both sources go out
     assert app.store.feed_state("a").items_total == 2
+
+
+async def test_group_commit_writes_a_full_group_at_once_in_arrival_order(http_server, tmp_path, db_url):
+    """Polls finishing together are written in one transaction. A full group is written at once
+    (its polls do not wait out the window), and a story decided by one poll and joined by another
+    in the same group is stored with both sources."""
+    other_outlet = Entry("Beijing grants magnet export permits to a dozen EU companies",
+                         "The Commerce Ministry granted rare earth magnet export licences to 12 European firms. "
+                         "NdPr oxide gained 4.5% to 615,000 yuan per tonne.", guid="desk-9",
+                         link="https://desk.example/permits")
+    http_server.route("/a.xml", Reply(200, rss([MAGNETS_EN, FOOTBALL]), content_type="application/rss+xml"))
+    http_server.route("/b.xml", Reply(200, rss([other_outlet]), content_type="application/rss+xml"))
+    settings = make_settings(tmp_path, [{"name": n, "url": http_server.url(f"/{n}.xml")} for n in "ab"])
+    app = build_app(settings, make_env(db_url))
+    poller = Poller(app)
+    poller._writes.WINDOW, poller._writes.MAX_GROUP = 600.0, 2  # only a full group is ever written
+    try:
+        reports = await asyncio.wait_for(poller.poll_all(force=True), 60)  # (a hang guard)
+    finally:
+        await close_app(app)
+    # Whichever outlet was decided first made the story; the other joined it.
+    assert sum(len(r.new_briefs) for r in reports) == 1 and sum(r.merged for r in reports) == 1
+    assert {r.feed: r.irrelevant for r in reports} == {"a": 1, "b": 0}
+    (brief,) = app.store.latest_briefs("rare-earth")
+    assert sorted(s.feed for s in brief.sources) == ["a", "b"]
+    assert all(app.store.feed_state(n).body_hash for n in "ab")
+    assert app.store.feed_state("a").items_total == 2 and app.store.feed_state("b").items_total == 1

@@ -7,7 +7,6 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from bot.figures import find_numbers
-from bot.pipeline import _signature_numbers
 from bot.stories import (
     SAME_STORY,
     StoryIndex,
@@ -16,13 +15,14 @@ from bot.stories import (
     find_same_story,
     make_signature,
     similarity,
+    story_numbers,
 )
 
 NOW = datetime(2026, 11, 21, 8, 0, tzinfo=timezone.utc)
 
 
 def sig(title: str, text: str, lang: str = "en", topics=("rare-earth",), hours: float = 0):
-    return make_signature(title, text, lang, list(topics), _signature_numbers(find_numbers(title + "\n" + text)),
+    return make_signature(title, text, lang, list(topics), story_numbers(find_numbers(title + "\n" + text)),
                           NOW - timedelta(hours=hours))
 
 

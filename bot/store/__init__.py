@@ -99,26 +99,35 @@ class StoryJoin:
 
 @dataclass
 class PollWrites:
-    """What (a stretch of) one poll decided; `Store.write_poll` writes it in one transaction."""
+    """What (a stretch of) one or more polls decided; `Store.write_poll` writes it in one transaction."""
     quiet: list[ItemRecord] = field(default_factory=list)  # seen, no brief: off-topic, too old, LLM-irrelevant
     new_briefs: list[NewBrief] = field(default_factory=list)
     joins: list[StoryJoin] = field(default_factory=list)
-    # The poll's outcome on the feed's row (and the end of its lease), in the same transaction.
-    feed_update: FeedUpdate | None = None
+    # Each poll's outcome on its feed's row (and the end of its lease), in the same transaction.
+    feed_updates: list[FeedUpdate] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.quiet or self.new_briefs or self.joins or self.feed_update)
+        return bool(self.quiet or self.new_briefs or self.joins or self.feed_updates)
 
-    def clear(self) -> None:
-        self.quiet.clear()
-        self.new_briefs.clear()
-        self.joins.clear()
-        self.feed_update = None
+    def take(self) -> PollWrites:
+        """These writes, moved into a new PollWrites; this one is left empty for what comes next."""
+        taken = PollWrites(self.quiet, self.new_briefs, self.joins, self.feed_updates)
+        self.quiet, self.new_briefs, self.joins, self.feed_updates = [], [], [], []
+        return taken
+
+    @classmethod
+    def merged(cls, batch: list[PollWrites]) -> PollWrites:
+        return cls(quiet=[r for w in batch for r in w.quiet], new_briefs=[n for w in batch for n in w.new_briefs],
+                   joins=[j for w in batch for j in w.joins], feed_updates=[u for w in batch for u in w.feed_updates])
 
 
 @dataclass
 class FeedUpdate:
-    """`Store.update_feed(name, release_owner=…, **values)` as part of a larger write."""
+    """`Store.update_feed(name, release_owner=…, **values)` as part of a larger write.
+
+    Its `body_hash` says the feed's document has been decided in full; it is left out when an
+    entry could not be written because the story it joins is gone, so the next poll reads the
+    document again (rather than skipping it as unchanged) and decides that entry anew."""
     name: str
     values: dict[str, Any]
     release_owner: str | None = None
@@ -128,9 +137,11 @@ class FeedUpdate:
 class WrittenPoll:
     briefs: list[NewBrief] = field(default_factory=list)
     joins: list[StoryJoin] = field(default_factory=list)
-    # Refused: another worker recorded the entry first, or the story joined is gone.
+    # Refused: another worker recorded the entry first.
     dropped_briefs: list[NewBrief] = field(default_factory=list)
     dropped_joins: list[StoryJoin] = field(default_factory=list)
+    # Not written: the story to join is gone (pruned, or its own write failed). Left unrecorded.
+    joins_to_gone_stories: list[StoryJoin] = field(default_factory=list)
 
 
 class _StoryGone(Exception):
@@ -453,24 +464,48 @@ class Store:
 
         An entry another worker recorded first (or a join to a story that is gone) fails the whole
         transaction; the entries are then written one by one, so only those are dropped. A dropped
-        entry stays unrecorded: its story is another worker's, or it is briefed anew next time.
+        entry stays unrecorded: its story is another worker's, or it is decided anew next time.
         """
         if not writes:
             return WrittenPoll()
         now = now or utcnow()
         if self._try_write(writes, now):
             return WrittenPoll(briefs=list(writes.new_briefs), joins=list(writes.joins))
+        return self._write_one_by_one(writes, now)
+
+    def write_polls(self, batch: list[PollWrites], now: datetime | None = None) -> list[WrittenPoll]:
+        """Several polls' writes in one transaction (group commit: a commit costs about as much CPU
+        as the rows it writes), each poll's result apart. Should the transaction be refused, each
+        poll is written as `write_poll` would write it alone. Any other error is raised, and nothing
+        is written."""
+        now = now or utcnow()
+        if len(batch) > 1 and self._try_write(PollWrites.merged(batch), now):
+            return [WrittenPoll(briefs=list(w.new_briefs), joins=list(w.joins)) for w in batch]
+        return [self.write_poll(w, now) for w in batch]
+
+    def _write_one_by_one(self, writes: PollWrites, now: datetime) -> WrittenPoll:
         written = WrittenPoll()
-        if writes.quiet or writes.feed_update:  # cannot be refused: duplicates are skipped
-            with self.engine.begin() as c:
-                self._write_poll(c, PollWrites(quiet=writes.quiet, feed_update=writes.feed_update), now)
         # New stories first: a join to one of them then finds it stored.
         for new in writes.new_briefs:
             ok = self._try_write(PollWrites(new_briefs=[new]), now)
             (written.briefs if ok else written.dropped_briefs).append(new)
         for join in writes.joins:
-            ok = self._try_write(PollWrites(joins=[join]), now)
-            (written.joins if ok else written.dropped_joins).append(join)
+            try:
+                with self.engine.begin() as c:
+                    self._write_poll(c, PollWrites(joins=[join]), now)
+                written.joins.append(join)
+            except IntegrityError:
+                written.dropped_joins.append(join)
+            except _StoryGone:
+                written.joins_to_gone_stories.append(join)
+        # Last, and cannot be refused (duplicates are skipped): a crash before it leaves the feed to
+        # be read again, with everything above already known.
+        unfinished = {join.item.feed for join in written.joins_to_gone_stories}
+        updates = [FeedUpdate(u.name, {k: v for k, v in u.values.items() if k != "body_hash"}, u.release_owner)
+                   if u.name in unfinished else u for u in writes.feed_updates]
+        if writes.quiet or updates:
+            with self.engine.begin() as c:
+                self._write_poll(c, PollWrites(quiet=writes.quiet, feed_updates=updates), now)
         return written
 
     def _try_write(self, writes: PollWrites, now: datetime) -> bool:
@@ -545,8 +580,8 @@ class Store:
         self._insert_ignoring_duplicates(c, t.outbox, outbox_rows)
         if added:
             c.execute(self._count_items_stmt, [{"feed_name": feed, "added": n} for feed, n in added.items()])
-        if w.feed_update is not None:
-            c.execute(*self._update_feed_statement(w.feed_update))
+        for feed_update in sorted(w.feed_updates, key=lambda u: u.name):  # one lock order for every worker
+            c.execute(*self._update_feed_statement(feed_update))
 
     def get_brief(self, brief_id: str) -> Brief | None:
         with self.engine.connect() as c:

@@ -9,13 +9,17 @@ commits on release, which once let the item survive without its brief: the item 
 
 from __future__ import annotations
 
+import asyncio
+import threading
+
 import pytest
+from sqlalchemy import event
 from feedgen import Entry, make_env, make_settings, rss
 from loopback import Reply
 
 from bot.models import Brief, Source, utcnow
 from bot.pipeline import Poller, build_app, close_app
-from bot.store import ItemRecord, NewBrief, PollWrites, Store, StoryJoin
+from bot.store import FeedUpdate, ItemRecord, NewBrief, PollWrites, Store, StoryJoin
 
 
 MAGNETS = Entry("China approves rare earth magnet export licences for 12 European firms",
@@ -68,7 +72,8 @@ def test_failed_merge_leaves_no_item_behind(store):
 @pytest.mark.fault("store: one entry of a poll's write conflicts (recorded first by another worker)")
 def test_conflicting_entry_drops_only_itself(store):
     """A poll's decisions are one transaction; an entry another worker recorded first (or a join to a
-    story that is gone) must cost only that entry, not the rest of the feed's briefs."""
+    story that is gone) must cost only that entry, not the rest of the feed's briefs. An entry left
+    unwritten because its story is gone keeps the feed's document from counting as read."""
     assert store.save_new_brief(_brief("b_0000000000000010"), _item("taken"), ["console"], None)
     writes = PollWrites(
         quiet=[_item("off-topic", status="irrelevant")],
@@ -77,12 +82,16 @@ def test_conflicting_entry_drops_only_itself(store):
         joins=[StoryJoin("b_0000000000000011", _item("joins-fresh", status="merged"),
                          Source(url="https://other.example/x", feed="other", title="x")),
                StoryJoin("b_gone000000000000", _item("joins-gone", status="merged"),
-                         Source(url="https://other.example/y", feed="other", title="y"))])
+                         Source(url="https://other.example/y", feed="other", title="y"))],
+        feed_updates=[FeedUpdate("wire", {"last_status": "ok", "body_hash": "d0c"})])
     written = store.write_poll(writes)
     assert [n.brief.id for n in written.briefs] == ["b_0000000000000011"]
     assert [n.brief.id for n in written.dropped_briefs] == ["b_0000000000000012"]
     assert [j.item.item_key for j in written.joins] == ["joins-fresh"]
-    assert [j.item.item_key for j in written.dropped_joins] == ["joins-gone"]
+    assert written.dropped_joins == []
+    assert [j.item.item_key for j in written.joins_to_gone_stories] == ["joins-gone"]
+    state = store.feed_state("wire")
+    assert state.last_status == "ok" and state.body_hash is None  # read again next poll
     assert store.get_brief("b_0000000000000012") is None
     assert store.find_item("wire", "joins-gone", None, None) is None  # unrecorded: read again next poll
     assert store.find_item("wire", "off-topic", None, None)["status"] == "irrelevant"
@@ -114,8 +123,14 @@ async def test_failed_poll_write_leaves_no_ghost_story(http_server, tmp_path, db
             c.exec_driver_sql("CREATE TRIGGER briefs_fail BEFORE INSERT ON briefs "
                               "BEGIN SELECT * FROM table_that_is_not_there; END")
         first = await poller.poll_all(force=True)
-        assert [r.outcome for r in first] == ["error", "error"] and app.store.count_briefs() == 0
-        assert "table_that_is_not_there" in app.store.feed_state("a").last_error
+        assert app.store.count_briefs() == 0
+        # The story's own poll fails. The other outlet's fails too (its own story's write), or, when
+        # it joined the failed story in the same group commit, leaves its entry unwritten and its
+        # document unread (no body hash), to be read again.
+        assert "error" in [r.outcome for r in first]
+        assert all("table_that_is_not_there" in (app.store.feed_state(r.feed).last_error or "")
+                   if r.outcome == "error" else r.merged == 0 and app.store.feed_state(r.feed).body_hash is None
+                   for r in first)
         with app.store.engine.begin() as c:
             c.exec_driver_sql("DROP TRIGGER briefs_fail")
         second = await poller.poll_all(force=True)
@@ -125,3 +140,88 @@ async def test_failed_poll_write_leaves_no_ghost_story(http_server, tmp_path, db
     assert sum(len(r.new_briefs) for r in second) == 1 and sum(r.merged for r in second) == 1
     (brief,) = app.store.latest_briefs("rare-earth")
     assert sorted(s.feed for s in brief.sources) == ["a", "b"]
+
+
+@pytest.mark.fault("store: a stale worker records a new feed's entries while this worker's poll is in flight")
+async def test_entries_recorded_meanwhile_by_another_worker_are_briefed_once(http_server, tmp_path, db_url):
+    """A poll that claimed a feed with nothing recorded does not ask which entries are known. Should
+    its lease run out and another worker record the same entries meanwhile, the database refuses
+    its copies: one brief, one delivery, each entry counted once."""
+    off_topic = Entry("Football club signs a new striker", "The club confirmed the transfer on Monday.",
+                      guid="wire-2", link="https://wire.example/football")
+    body = rss([MAGNETS, off_topic])
+    release_first = threading.Event()
+    replies = []
+
+    def wire(_request):
+        replies.append(_request)
+        if len(replies) == 1:
+            release_first.wait(30)  # the stale worker's fetch hangs until the other worker is done
+        return Reply(200, body, content_type="application/rss+xml")
+
+    http_server.route("/wire.xml", wire)
+    settings = make_settings(tmp_path, [{"name": "wire", "url": http_server.url("/wire.xml")}])
+    stale = build_app(settings, make_env(db_url, lease_seconds=0.2))
+    stale.worker_id = "stale"
+    other = build_app(settings, make_env(db_url))
+    other.worker_id = "other"
+    try:
+        stale_poll = asyncio.create_task(Poller(stale).poll_all(force=True))
+        while not replies:
+            await asyncio.sleep(0.05)
+        assert stale.store.feed_state("wire").items_total == 0  # claimed with nothing recorded
+        await asyncio.sleep(0.3)  # the stale worker's lease runs out
+        (fresh,) = await Poller(other).poll_all(force=True)
+        release_first.set()
+        (late,) = await stale_poll
+    finally:
+        release_first.set()
+        await close_app(stale)
+        await close_app(other)
+    assert fresh.outcome == "ok" and len(fresh.new_briefs) == 1 and fresh.irrelevant == 1
+    assert late.outcome == "ok" and late.new_briefs == [] and late.error is None
+    store = other.store
+    assert store.count_briefs() == 1 and len(store.outbox_rows()) == 1
+    assert store.feed_state("wire").items_total == 2
+    with store.engine.connect() as c:
+        assert c.exec_driver_sql("SELECT count(*) FROM items WHERE feed = 'wire'").scalar_one() == 2
+
+
+@pytest.mark.fault("store: one poll's write fails inside a group commit")
+async def test_a_failing_write_in_a_group_commit_costs_only_its_own_poll(http_server, tmp_path, db_url):
+    """Polls finishing together are written in one transaction; when that fails, each poll is
+    written alone, so only the poll whose rows the database refuses fails."""
+    tariffs = Entry("US raises tariffs on Chinese graphite anodes to 93.5%",
+                    "The Commerce Department set a 93.5% duty on graphite anodes from China.", guid="t-1",
+                    link="https://desk.example/graphite")
+    http_server.route("/a.xml", Reply(200, rss([MAGNETS]), content_type="application/rss+xml"))
+    http_server.route("/b.xml", Reply(200, rss([tariffs]), content_type="application/rss+xml"))
+    settings = make_settings(tmp_path, [{"name": n, "url": http_server.url(f"/{n}.xml")} for n in "ab"])
+    app = build_app(settings, make_env(db_url))
+    poller = Poller(app)
+    poller._writes.WINDOW = 1.0  # both polls' writes surely in one group
+    transactions, feeds_written = [0], {}  # transaction number -> feeds whose entries it inserted
+
+    def began(_conn):
+        transactions[0] += 1
+
+    def executed(_conn, _cursor, statement, parameters, _context, executemany):
+        if statement.startswith("INSERT INTO items"):
+            rows = parameters if executemany else [parameters]
+            feeds_written.setdefault(transactions[0], set()).update(row[0] for row in rows)
+
+    event.listen(app.store.engine, "begin", began)
+    event.listen(app.store.engine, "before_cursor_execute", executed)
+    try:
+        with app.store.engine.begin() as c:  # the database refuses feed a's rows, and only those
+            # A runtime error (RAISE(ABORT) would read as a constraint: "recorded by another worker").
+            c.exec_driver_sql("CREATE TRIGGER refuse_a BEFORE INSERT ON items WHEN NEW.feed = 'a' "
+                              "BEGIN SELECT json('feed a refused'); END")
+        reports = {r.feed: r for r in await poller.poll_all(force=True)}
+    finally:
+        await close_app(app)
+    assert {"a", "b"} in feeds_written.values()  # one transaction tried both, and failed
+    assert reports["a"].outcome == "error" and app.store.feed_state("a").last_error.startswith("internal error")
+    assert reports["b"].outcome == "ok" and len(reports["b"].new_briefs) == 1
+    (brief,) = app.store.latest_briefs("tariff")
+    assert [s.feed for s in brief.sources] == ["b"] and app.store.feed_state("b").body_hash
