@@ -20,9 +20,9 @@ Workers are started with subprocess.Popen, not fork: the bot process holds datab
 sockets and scheduler threads that a forked child must not inherit. A worker gets the bot's
 sys.path (the bot may run from a source tree that is not installed) and imports only
 bot.feeds.parse_worker. A worker that dies (a parser crash on a hostile document, the OOM killer)
-costs only the feeds it was parsing at that moment: those polls are recorded as parse errors
-(retried at the next interval) and the next parse starts a fresh worker; one that died between
-feeds costs nothing. Workers that die before finishing anything, several in a row, mean no worker
+costs only the feed it was parsing at that moment: that poll is recorded as a parse error
+(retried at the next interval), the documents queued behind it go to a fresh worker, and one
+that died between feeds costs nothing. Workers that die before finishing anything, several in a row, mean no worker
 can run here (the code on disk was replaced under a running bot): parsing goes inline.
 
 The pipes belong to one event loop. A FeedParser used from a new loop (asyncio.run again) retires
@@ -91,6 +91,10 @@ class _Inline(Exception):
 
 class _Closed(Exception):
     """Raised to a job waiting for a worker when the parser is closed."""
+
+
+class _NotStarted(Exception):
+    """Raised to a job queued in a worker that died on an earlier document: it is sent again."""
 
 
 class _Worker:
@@ -173,7 +177,7 @@ class FeedParser:
     # cannot start does (the code on disk replaced under a running bot, a broken install).
     BARREN_WORKERS_BEFORE_INLINE = 3
     # Jobs written to a worker before its first result is back: it never waits for the loop.
-    PIPELINE_DEPTH = 3
+    PIPELINE_DEPTH = 8
     # close(): how long workers get to exit after their job pipe closes, before they are killed.
     EXIT_GRACE = 2.0
 
@@ -239,24 +243,29 @@ class FeedParser:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
             self._adopt(loop)
-        worker = await self._free_worker(loop, self._generation)
-        try:
-            job_id = next(self._job_ids)
-            frame = pickle.dumps((job_id, args), pickle.HIGHEST_PROTOCOL)
-            header = len(frame).to_bytes(_HEADER, "big")
-        except BaseException:
-            self._wake(1)  # the slot is still free
-            raise
-        job = loop.create_future()
-        worker.in_flight[job_id] = (job, url)
-        # Buffered by the transport: never blocks the loop. (A big body is not copied to join the two.)
-        if len(frame) < 1 << 16:
-            worker.jobs.write(header + frame)
-        else:
-            worker.jobs.write(header)
-            worker.jobs.write(frame)
-        del frame
-        return await job
+        generation = self._generation
+        while True:
+            worker = await self._free_worker(loop, generation)
+            try:
+                job_id = next(self._job_ids)
+                frame = pickle.dumps((job_id, args), pickle.HIGHEST_PROTOCOL)
+                header = len(frame).to_bytes(_HEADER, "big")
+            except BaseException:
+                self._wake(1)  # the slot is still free
+                raise
+            job = loop.create_future()
+            worker.in_flight[job_id] = (job, url)
+            # Buffered by the transport: never blocks the loop. (A big body is not copied to join the two.)
+            if len(frame) < 1 << 16:
+                worker.jobs.write(header + frame)
+            else:
+                worker.jobs.write(header)
+                worker.jobs.write(frame)
+            del frame
+            try:
+                return await job
+            except _NotStarted:
+                continue  # queued behind the document its worker died on: to the next worker
 
     async def _free_worker(self, loop: asyncio.AbstractEventLoop, generation: int) -> _Worker:
         """A worker attached to `loop` with a free slot, waiting in line for one if need be. Raises
@@ -410,8 +419,8 @@ class FeedParser:
         how = ("still running" if status is None else f"signal {-status}" if status < 0 else f"exit status {status}")
         if jobs:
             # Not retried inline: if a document crashed the parser, it would crash the bot too.
-            log.error("feed parser process %d died (%s) while parsing %s; starting a new one", worker.pid, how,
-                      ", ".join(url for _job, url in jobs))
+            log.error("feed parser process %d died (%s) while parsing %s; starting a new one%s", worker.pid, how,
+                      jobs[0][1], f" for the {len(jobs) - 1} document(s) queued behind it" if len(jobs) > 1 else "")
         else:
             log.warning("feed parser process %d ended (%s) between feeds; the next feed starts a new one",
                         worker.pid, how)
@@ -444,8 +453,11 @@ class FeedParser:
         self._exiting.append(worker)
         jobs = list(worker.in_flight.items())
         worker.in_flight.clear()
-        for _job_id, (job, url) in jobs:
-            self._settle(job, exc=FeedParseError(url, reason))
+        for n, (_job_id, (job, url)) in enumerate(jobs):
+            # A worker reads its jobs one after another, oldest first: one that died was reading the
+            # oldest. The others it never started; they are not the cause and go to the next worker.
+            retry = reason == DIED and n > 0
+            self._settle(job, exc=_NotStarted() if retry else FeedParseError(url, reason))
         self._detach(worker)
         if worker.proc.poll() is None and (reason == DIED or worker.connecting):
             # DIED: its stdout closed but it lives on, of no use to anyone. Connecting: its pipes
