@@ -13,10 +13,9 @@ import xml.sax
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
-from urllib.parse import urljoin
 
 from bot.feeds.fastpath import parse_common_feed
-from bot.feeds.urls import redact_url
+from bot.feeds.urls import join_url, redact_url
 from bot.text import html_to_text, strip_boilerplate
 
 if TYPE_CHECKING:
@@ -132,7 +131,7 @@ def _entry_link(entry, base: str) -> str | None:
                 break
     if not link:
         return None
-    link = urljoin(base, link.strip())
+    link = join_url(base, link.strip())
     return link if link.startswith(("http://", "https://")) else None
 
 
