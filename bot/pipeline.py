@@ -142,6 +142,48 @@ class PollWriteQueue:
             written.set_result(result)
 
 
+class FeedClaimQueue:
+    """The claims polls ask for in one turn of the event loop go to the database in one statement:
+    `poll_all` starts every feed's poll at once, and a claim is a transaction of its own."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self._queue: list[tuple[str, str, timedelta, bool, asyncio.Future]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def claim(self, name: str, owner: str, lease: timedelta, force: bool) -> FeedState | None:
+        """`Store.claim_feed_state(name, owner, lease, force=force)`."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._queue, self._loop = [], loop  # claims still queued on another loop went with it
+        claimed = loop.create_future()
+        self._queue.append((name, owner, lease, force, claimed))
+        if len(self._queue) == 1:
+            loop.call_soon(self._flush)
+        try:
+            return await claimed
+        except asyncio.CancelledError:
+            if claimed.done() and not claimed.cancelled() and claimed.result() is not None:
+                self.store.release_feed(name, owner)  # claimed for a poll that will not run
+            raise
+
+    def _flush(self) -> None:
+        queue = [entry for entry in self._queue if not entry[-1].done()]  # (a cancelled poll claims nothing)
+        self._queue = []
+        groups: dict[tuple[str, timedelta, bool], list[tuple[str, asyncio.Future]]] = {}
+        for name, owner, lease, force, claimed in queue:
+            groups.setdefault((owner, lease, force), []).append((name, claimed))
+        for (owner, lease, force), claims in groups.items():
+            try:
+                states = self.store.claim_feed_states([name for name, _ in claims], owner, lease, force=force)
+            except Exception as exc:
+                for _, claimed in claims:
+                    claimed.set_exception(exc)
+                continue
+            for name, claimed in claims:
+                claimed.set_result(states.get(name))
+
+
 class Poller:
     """Runs polls for one process. Story creation is coordinated in memory so that two outlets
     polled at the same moment still make one story (and one LLM call)."""
@@ -157,6 +199,7 @@ class Poller:
         self._stories = StoryIndex()
         self._stories_read_at: datetime | None = None
         self._writes = PollWriteQueue(app.store)
+        self._claims = FeedClaimQueue(app.store)
 
     def _recent_stories(self, now: datetime) -> StoryIndex:
         """The story index, topped up with stories other workers (or earlier runs) created.
@@ -198,9 +241,9 @@ class Poller:
         owner = self.app.worker_id
         lease = timedelta(seconds=self.app.env.lease_seconds) if self.app.env.lease_seconds else FEED_LEASE
         # The claim returns the feed's state, and the UPDATE recording the poll's outcome also ends the
-        # lease: a 304 costs two statements. The finally below only releases a poll that never got
+        # lease: a 304 costs two statements, the second one in a group commit. The finally below only releases a poll that never got
         # as far as recording an outcome (an exception on the way, or cancellation).
-        state = self.store.claim_feed_state(feed.name, owner, lease, force=force)
+        state = await self._claims.claim(feed.name, owner, lease, force)
         if state is None:
             state = self.store.feed_state(feed.name)
             outcome = "disabled" if state and state.disabled_reason else "skipped"
@@ -234,14 +277,16 @@ class Poller:
                       etag=result.etag or state.etag, last_modified=result.last_modified or state.last_modified)
         metrics.LAST_SUCCESSFUL_POLL.set(now.timestamp())
         if result.status == "not-modified":
-            self.store.update_feed(feed.name, last_status="not-modified", release_owner=owner, **common)
+            await self._writes.write(PollWrites(feed_updates=[
+                FeedUpdate(feed.name, dict(last_status="not-modified", **common), release_owner=owner)]))
             metrics.POLLS.labels("not-modified").inc()
             return PollReport(feed.name, "not-modified")
         body = result.body or b""
         body_hash = hashlib.sha256(body).hexdigest()
         if body_hash == state.body_hash:
             # Servers without validators still cost no parsing when nothing changed.
-            self.store.update_feed(feed.name, last_status="unchanged", release_owner=owner, **common)
+            await self._writes.write(PollWrites(feed_updates=[
+                FeedUpdate(feed.name, dict(last_status="unchanged", **common), release_owner=owner)]))
             metrics.POLLS.labels("unchanged").inc()
             return PollReport(feed.name, "unchanged")
         try:

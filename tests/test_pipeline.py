@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from feedgen import Entry, atom, make_env, make_settings, rss
 from loopback import Reply
+from sqlalchemy import event
 
 from bot.delivery.outbox import Dispatcher
-from bot.pipeline import Poller, build_app, close_app
+from bot.pipeline import FeedClaimQueue, Poller, build_app, close_app
 
 MAGNETS_EN = Entry(
     "China approves rare earth magnet export licences for 12 European firms",
@@ -256,3 +257,42 @@ async def test_group_commit_writes_a_full_group_at_once_in_arrival_order(http_se
     assert sorted(s.feed for s in brief.sources) == ["a", "b"]
     assert all(app.store.feed_state(n).body_hash for n in "ab")
     assert app.store.feed_state("a").items_total == 2 and app.store.feed_state("b").items_total == 1
+
+
+def _lease_owners(app) -> list:
+    with app.store.engine.connect() as c:
+        return [row[0] for row in c.exec_driver_sql("SELECT lease_owner FROM feeds ORDER BY name")]
+
+
+async def test_feeds_polled_together_are_claimed_in_one_statement(http_server, tmp_path, db_url):
+    for n in "abc":
+        http_server.route(f"/{n}.xml", Reply(200, rss([FOOTBALL]), content_type="application/rss+xml"))
+    settings = make_settings(tmp_path, [{"name": n, "url": http_server.url(f"/{n}.xml")} for n in "abc"])
+    app = build_app(settings, make_env(db_url))
+    claims = []
+    event.listen(app.store.engine, "before_cursor_execute",
+                 lambda _c, _cur, statement, *_: claims.append(statement)
+                 if statement.startswith("UPDATE feeds SET lease_owner") else None)
+    try:
+        reports = await Poller(app).poll_all(force=True)
+    finally:
+        await close_app(app)
+    assert [r.outcome for r in reports] == ["ok", "ok", "ok"] and len(claims) == 1
+    assert _lease_owners(app) == [None, None, None]  # each poll ended its lease
+
+
+async def test_a_poll_cancelled_just_after_its_claim_gives_the_feed_back(tmp_path, db_url):
+    settings = make_settings(tmp_path, [{"name": "a", "url": "https://wire.example/a.xml"}])
+    app = build_app(settings, make_env(db_url))
+    try:
+        Poller(app)  # records the feed
+        claims = FeedClaimQueue(app.store)
+        poll = asyncio.create_task(claims.claim("a", "w1", timedelta(minutes=10), True))
+        await asyncio.sleep(0)  # the claim is queued; the statement runs in the loop's next turn ...
+        asyncio.get_running_loop().call_soon(poll.cancel)  # ... and the poll is cancelled right after it
+        (outcome,) = await asyncio.gather(poll, return_exceptions=True)
+        assert isinstance(outcome, asyncio.CancelledError)
+        assert _lease_owners(app) == [None]  # not left leased until the lease runs out
+        assert app.store.claim_feed("a", "w2", timedelta(minutes=10), force=True)
+    finally:
+        await close_app(app)

@@ -255,6 +255,12 @@ class Store:
         # RETURNING (SQLite >= 3.35, PostgreSQL) hands back the claimed feed's state in the same statement.
         self._claim_returns_state = bool(self.engine.dialect.update_returning)
         self._claim_feed_returning_stmt = {force: stmt.returning(*t.feeds.c) for force, stmt in claims.items()}
+        # The same for several feeds at once (claim_feed_states).
+        self._claim_feeds_returning_stmt = {
+            force: update(t.feeds).where(and_(
+                f.name.in_(bindparam("feed_names", expanding=True)), f.disabled_reason.is_(None), free,
+                *([] if force else [due]))).values(lease_owner=bindparam("owner"), lease_until=bindparam("until"))
+            .returning(*t.feeds.c) for force in (False, True)}
         self._feed_state_stmt = select(t.feeds).where(by_name)
         self._feed_state_fields = frozenset(t.feeds.c.keys()) - {"name"}
         # SET columns come from the execution parameters' keys (one cached compilation per key set).
@@ -374,6 +380,18 @@ class Store:
                 claimed = c.execute(self._claim_feed_stmt[force], params).rowcount == 1
                 row = c.execute(self._feed_state_stmt, {"feed_name": name}).first() if claimed else None
         return _row_to_feed_state(row) if row else None
+
+    def claim_feed_states(self, names: list[str], owner: str, lease: timedelta, now: datetime | None = None,
+                          force: bool = False) -> dict[str, FeedState]:
+        """`claim_feed_state` for several feeds in one statement: the state of each feed claimed."""
+        if not self._claim_returns_state:
+            claimed = {name: self.claim_feed_state(name, owner, lease, now, force) for name in names}
+            return {name: state for name, state in claimed.items() if state is not None}
+        now = now or utcnow()
+        params = {"feed_names": sorted(set(names)), "owner": owner, "now": now, "until": now + lease}
+        with self.engine.begin() as c:
+            rows = c.execute(self._claim_feeds_returning_stmt[force], params).all()
+        return {row.name: _row_to_feed_state(row) for row in rows}
 
     def release_feed(self, name: str, owner: str) -> None:
         with self.engine.begin() as c:
