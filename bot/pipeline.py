@@ -163,7 +163,8 @@ class FeedClaimQueue:
         try:
             return await claimed
         except asyncio.CancelledError:
-            if claimed.done() and not claimed.cancelled() and claimed.result() is not None:
+            if claimed.done() and not claimed.cancelled() and claimed.exception() is None \
+                    and claimed.result() is not None:
                 self.store.release_feed(name, owner)  # claimed for a poll that will not run
             raise
 
@@ -241,8 +242,9 @@ class Poller:
         owner = self.app.worker_id
         lease = timedelta(seconds=self.app.env.lease_seconds) if self.app.env.lease_seconds else FEED_LEASE
         # The claim returns the feed's state, and the UPDATE recording the poll's outcome also ends the
-        # lease: a 304 costs two statements, the second one in a group commit. The finally below only releases a poll that never got
-        # as far as recording an outcome (an exception on the way, or cancellation).
+        # lease: a 304 costs two statements, both shared with other polls (claims asked for together,
+        # group commit). The finally below only releases a poll that never got as far as recording an
+        # outcome (an exception on the way, or cancellation).
         state = await self._claims.claim(feed.name, owner, lease, force)
         if state is None:
             state = self.store.feed_state(feed.name)
