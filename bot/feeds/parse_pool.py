@@ -22,8 +22,9 @@ sys.path (the bot may run from a source tree that is not installed) and imports 
 bot.feeds.parse_worker. A worker that dies (a parser crash on a hostile document, the OOM killer)
 costs only the feed it was parsing at that moment: that poll is recorded as a parse error
 (retried at the next interval), the documents queued behind it go to a fresh worker, and one
-that died between feeds costs nothing. Workers that die before finishing anything, several in a row, mean no worker
-can run here (the code on disk was replaced under a running bot): parsing goes inline.
+that died between feeds costs nothing. Workers that die before finishing anything, several in a
+row, mean no worker can run here (the code on disk was replaced under a running bot): parsing
+goes inline.
 
 The pipes belong to one event loop. A FeedParser used from a new loop (asyncio.run again) retires
 the old loop's workers and starts fresh ones; close() is synchronous and works with the loop

@@ -246,21 +246,20 @@ class Store:
         by_name = f.name == bindparam("feed_name")
         free = or_(f.lease_until.is_(None), f.lease_until < bindparam("now"), f.lease_owner == bindparam("owner"))
         due = or_(f.next_poll_at.is_(None), f.next_poll_at <= bindparam("now"))
-        claims = {}
-        for force in (False, True):
-            cond = [by_name, f.disabled_reason.is_(None), free] + ([] if force else [due])
-            claims[force] = update(t.feeds).where(and_(*cond)).values(lease_owner=bindparam("owner"),
-                                                                       lease_until=bindparam("until"))
-        self._claim_feed_stmt = claims
-        # RETURNING (SQLite >= 3.35, PostgreSQL) hands back the claimed feed's state in the same statement.
+
+        def claim(which, force: bool):
+            """Lease the `which` feeds that are enabled, free and (unless forced) due."""
+            cond = [which, f.disabled_reason.is_(None), free] + ([] if force else [due])
+            return update(t.feeds).where(and_(*cond)).values(lease_owner=bindparam("owner"),
+                                                             lease_until=bindparam("until"))
+
+        self._claim_feed_stmt = {force: claim(by_name, force) for force in (False, True)}
+        # RETURNING (SQLite >= 3.35, PostgreSQL) hands back the claimed feeds' state in the same statement,
+        # for any number of feeds at once.
         self._claim_returns_state = bool(self.engine.dialect.update_returning)
-        self._claim_feed_returning_stmt = {force: stmt.returning(*t.feeds.c) for force, stmt in claims.items()}
-        # The same for several feeds at once (claim_feed_states).
-        self._claim_feeds_returning_stmt = {
-            force: update(t.feeds).where(and_(
-                f.name.in_(bindparam("feed_names", expanding=True)), f.disabled_reason.is_(None), free,
-                *([] if force else [due]))).values(lease_owner=bindparam("owner"), lease_until=bindparam("until"))
-            .returning(*t.feeds.c) for force in (False, True)}
+        by_names = f.name.in_(bindparam("feed_names", expanding=True))
+        self._claim_feeds_returning_stmt = {force: claim(by_names, force).returning(*t.feeds.c)
+                                            for force in (False, True)}
         self._feed_state_stmt = select(t.feeds).where(by_name)
         self._feed_state_fields = frozenset(t.feeds.c.keys()) - {"name"}
         # SET columns come from the execution parameters' keys (one cached compilation per key set).
@@ -371,14 +370,13 @@ class Store:
                          force: bool = False) -> FeedState | None:
         """`claim_feed` that also returns the claimed feed's state (None: not claimed), read in the
         claiming statement itself (UPDATE … RETURNING) where the database supports it."""
+        if self._claim_returns_state:
+            return self.claim_feed_states([name], owner, lease, now, force).get(name)
         now = now or utcnow()
         params = {"feed_name": name, "owner": owner, "now": now, "until": now + lease}
         with self.engine.begin() as c:
-            if self._claim_returns_state:
-                row = c.execute(self._claim_feed_returning_stmt[force], params).first()
-            else:
-                claimed = c.execute(self._claim_feed_stmt[force], params).rowcount == 1
-                row = c.execute(self._feed_state_stmt, {"feed_name": name}).first() if claimed else None
+            claimed = c.execute(self._claim_feed_stmt[force], params).rowcount == 1
+            row = c.execute(self._feed_state_stmt, {"feed_name": name}).first() if claimed else None
         return _row_to_feed_state(row) if row else None
 
     def claim_feed_states(self, names: list[str], owner: str, lease: timedelta, now: datetime | None = None,
