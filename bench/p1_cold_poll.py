@@ -50,8 +50,9 @@ def _bot_cpu(app) -> float:
 
 
 async def _briefbot_polls(settings, env, rounds: int, profile_to: Path | None = None) -> list[dict]:
-    from bot.app import settle_heap
-    from bot.pipeline import Poller, build_app, close_app
+    from bot.app.container import settle_heap
+    from bot.pipeline.poller import Poller
+    from bot.app.container import build_app, close_app
 
     setup0 = time.perf_counter()
     app = build_app(settings, env)
@@ -64,7 +65,7 @@ async def _briefbot_polls(settings, env, rounds: int, profile_to: Path | None = 
             if n == 2:
                 # The third round re-polls over fresh connections, as a poll every 10 minutes does
                 # (keep-alive lasts 30 s): each 304 then also pays its TCP connect.
-                from bot.feeds.fetch import Fetcher
+                from bot.ingest.fetch import Fetcher
 
                 await app.fetcher.aclose()
                 app.fetcher = Fetcher(settings.fetch, allow_private=env.allow_private_urls)
@@ -114,15 +115,15 @@ def _hot_spots(profiler: cProfile.Profile, top: int = 8) -> list[tuple[str, floa
 
 CATEGORIES = [
     # (label, substrings of the code's file path); first match wins. Own time only (tottime).
-    ("feed parsing (feedparser, expat, HTML→text)", ("feedparser/", "xml/sax", "html/parser", "bot/feeds/parse.py",
-                                                     "sgmllib", "expat", "bot/text.py", "lxml",
-                                                     "bot/feeds/fastpath.py", "bot/feeds/parse_pool.py")),
+    ("feed parsing (feedparser, expat, HTML→text)", ("feedparser/", "xml/sax", "html/parser", "bot/ingest/parse.py",
+                                                     "sgmllib", "expat", "bot/analyse/text.py", "bot/ingest/", "lxml",
+                                                     "bot/ingest/fastpath.py", "bot/pipeline/parser_pool.py")),
     ("database (SQLAlchemy, sqlite3, JSON columns)", ("sqlalchemy/", "sqlite3", "bot/store/", "json/")),
     ("network (aiohttp, asyncio, sockets)", ("aiohttp", "yarl", "multidict", "aiohappyeyeballs", "propcache",
-                                            "asyncio/", "socket", "ssl", "selectors", "bot/feeds/fetch.py",
-                                            "bot/feeds/netguard.py")),
-    ("story matching, topics, figures, briefs", ("bot/stories.py", "bot/figures.py", "bot/topics.py",
-                                                 "bot/summarise/", "bot/items.py", "bot/pipeline.py", "pydantic")),
+                                            "asyncio/", "socket", "ssl", "selectors", "bot/ingest/fetch.py",
+                                            "bot/ingest/netguard.py")),
+    ("story matching, topics, figures, briefs", ("bot/analyse/", "bot/pipeline/facts.py",
+                                                 "bot/summarise/", "bot/pipeline/poller.py", "pydantic")),
 ]
 
 

@@ -108,7 +108,8 @@ def build_feeds(now: datetime) -> tuple[list[FeedSpec], list[tuple[str, str]]]:
 
 
 async def _poll(settings, env) -> dict:
-    from bot.pipeline import Poller, build_app, close_app
+    from bot.pipeline.poller import Poller
+    from bot.app.container import build_app, close_app
 
     app = build_app(settings, env)
     try:

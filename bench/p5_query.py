@@ -115,7 +115,7 @@ def _measure(fn, topics: list[str], rounds: int) -> tuple[list[float], dict[str,
 
 
 def bench_store(url: str, n: int, rounds: int, naive_rounds: int, log) -> dict:
-    from bot.queries import QueryService
+    from bot.commands import QueryService
     from bot.store import Store
 
     store = Store(url)

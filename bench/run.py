@@ -297,7 +297,7 @@ def _limits_text(results: list[Result], profile: dict | None) -> list[str]:
             "moves its start-up objects out of the cycle collector's reach (`gc.freeze`, ~0.5 ms/feed); seen "
             "entries go in with executemany rather than RETURNING on SQLite. With 9: event loop "
             "6.9 → 4.8 ms/feed, worker 5.9 → 3.4 ms/feed (0 ms latency).",
-            "11. **Key figures picked in the worker** (`bot.figures.key_figures`, plain data; the loop builds "
+            "11. **Key figures picked in the worker** (`bot.analyse.numbers.figures.key_figures`, plain data; the loop builds "
             "the models without a validation pass), and **64 fetches in flight** by default instead of 32: at "
             "100 ms per response the loop then idles less between responses.",
             "12. **Group commit** (`PollWriteQueue` in `bot/pipeline.py`, `Store.write_polls`): the writes polls "

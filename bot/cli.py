@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bot.config import ConfigError, Env, Settings, load_config
-from bot.logs import setup_logging
+from bot.app.logs import setup_logging
 
 log = logging.getLogger("briefbot")
 
@@ -89,14 +89,14 @@ def main(argv: list[str] | None = None) -> int:
 # --------------------------------------------------------------------------- running
 
 def _app(settings: Settings, env: Env):
-    from bot.pipeline import build_app
+    from bot.app.container import build_app
 
     return build_app(settings, env)
 
 
 async def _poll_cycle(app) -> list:
     from bot.delivery.outbox import Dispatcher
-    from bot.pipeline import Poller
+    from bot.pipeline.poller import Poller
 
     reports = await Poller(app).poll_all(force=True)
     dispatcher = Dispatcher(app)
@@ -118,7 +118,7 @@ def _summarise_reports(reports) -> str:
 def _one_cycle(settings: Settings, env: Env) -> str:
     """Build the bot, run one poll+deliver cycle, close it; returns the summary line."""
     async def go() -> str:
-        from bot.pipeline import close_app
+        from bot.app.container import close_app
 
         app = _app(settings, env)
         try:
@@ -136,9 +136,9 @@ def _poll_once(args, settings: Settings, env: Env) -> int:
 
 def _run(args, settings: Settings, env: Env) -> int:
     async def go() -> int:
-        from bot.app import settle_heap
-        from bot.pipeline import close_app
-        from bot.scheduler import BotRunner, install_signal_handlers
+        from bot.app.container import settle_heap
+        from bot.app.container import close_app
+        from bot.app.runner import BotRunner, install_signal_handlers
 
         app = _app(settings, env)
         runner = BotRunner(app, role=getattr(args, "role", "all"))
@@ -191,14 +191,14 @@ def _store(env: Env):
 
 
 def _print_briefs(briefs, settings: Settings, as_json: bool) -> None:
-    from bot.delivery.console import render_brief_text
+    from bot.adapters.console import render_brief_text
 
     for b in briefs:
         print(json.dumps(b.to_json_dict(), ensure_ascii=False) if as_json else render_brief_text(b, settings))
 
 
 def _brief(args, settings: Settings, env: Env) -> int:
-    from bot.queries import QueryService
+    from bot.commands import QueryService
 
     service = QueryService(settings, _store(env))
     topic, suggestions = service.resolve_topic(args.topic)
@@ -214,7 +214,7 @@ def _brief(args, settings: Settings, env: Env) -> int:
 
 
 def _search(args, settings: Settings, env: Env) -> int:
-    from bot.queries import QueryService
+    from bot.commands import QueryService
 
     briefs = QueryService(settings, _store(env)).search(args.words, args.limit)
     if not briefs and not args.json:
@@ -236,7 +236,7 @@ def _ago(when: datetime | None) -> str:
 
 
 def _feeds(args, settings: Settings, env: Env) -> int:
-    from bot.queries import QueryService
+    from bot.commands import QueryService
 
     rows = QueryService(settings, _store(env)).feeds_health()
     known = {r.name for r in rows}
@@ -254,7 +254,7 @@ def _feeds(args, settings: Settings, env: Env) -> int:
 
 
 def _digest(args, settings: Settings, env: Env) -> int:
-    from bot.digest import build_digest, render_digest_text
+    from bot.digest.build import build_digest, render_digest_text
 
     cfg = None
     if settings.digests:
@@ -268,14 +268,14 @@ def _digest(args, settings: Settings, env: Env) -> int:
         return 1
 
     async def go() -> int:
-        from bot.pipeline import close_app
+        from bot.app.container import close_app
 
         app = _app(settings, env)
         try:
             now = datetime.now(timezone.utc)
             digest = build_digest(settings, app.store, cfg, now=now)
             if app.llm is not None:
-                from bot.digest import add_overview
+                from bot.digest.build import add_overview
 
                 digest = await add_overview(app, digest)
             posts_to_console = args.post and cfg is not None and any(t.kind == "console" for t in cfg.to)
@@ -336,8 +336,8 @@ def _discord_sync(args, settings: Settings, env: Env) -> int:
         return 1
 
     async def go() -> int:
-        from bot.discord_app import sync_commands
-        from bot.pipeline import close_app
+        from bot.adapters.discord.commands import sync_commands
+        from bot.app.container import close_app
 
         app = _app(settings, env)
         try:

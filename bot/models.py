@@ -12,7 +12,7 @@ from typing import Iterable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.figures import MAX_FIGURES  # a brief's limit, defined where key figures are picked
+from bot.analyse.numbers.figures import MAX_FIGURES  # a brief's limit, defined where key figures are picked
 
 # Per-language text, e.g. {"en": "...", "zh": "..."}; keys follow config `languages`.
 Bilingual = dict[str, str]

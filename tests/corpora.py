@@ -26,7 +26,7 @@ def seed_pages() -> list[Path]:
 
 def parsed_entries(paths: Iterable[Path]) -> Iterator:
     """The entries of every feed file that parse_feed reads (files it refuses are skipped)."""
-    from bot.feeds.parse import FeedParseError, parse_feed
+    from bot.ingest.parse import FeedParseError, parse_feed
 
     for path in paths:
         content_type = {".atom": "application/atom+xml", ".rdf": "application/rdf+xml"}.get(path.suffix)

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from bot.config import FetchConfig
-from bot.feeds.fetch import Fetcher
+from bot.ingest.fetch import Fetcher
 from bot.summarise import Article
 from bot.summarise.article import (
     budget_text,

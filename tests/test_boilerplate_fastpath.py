@@ -1,4 +1,4 @@
-"""bot.text.strip_boilerplate's fast path gives exactly what the original gave.
+"""bot.analyse.text.strip_boilerplate's fast path gives exactly what the original gave.
 
 `_is_noise_line` now runs the noise checks cheapest first and skips each one when a quick test
 (a length cap, or a character its regex cannot match without) shows it cannot fire. Below is a
@@ -27,12 +27,12 @@ from re import _parser as sre_parse
 import feedparser
 import pytest
 
-import bot.feeds.parse as feeds_parse
-import bot.text as new
+import bot.ingest.parse as feeds_parse
+import bot.analyse.text as new
 from bench.corpus import make_corpus, render_feed
-from bot.feeds.fastpath import parse_common_feed
-from bot.feeds.parse import _entry_text, parse_feed
-from bot.text import html_to_text
+from bot.ingest.fastpath import parse_common_feed
+from bot.ingest.parse import _entry_text, parse_feed
+from bot.analyse.text import html_to_text
 from corpora import BODY_RE, CDATA_RE, FIXTURES, SAMPLE_FEEDS, decode_page, seed_pages, string_constants
 
 URL = "https://wire.example/feeds/main.xml"
@@ -413,7 +413,7 @@ def test_counter_chars_cover_every_counter_line_character():
 
 def _file_texts(path: Path) -> list[str]:
     """The file as text (whole, converted from HTML, and line by line), and every entry's text: the
-    raw bodies converted by html_to_text, and what bot.feeds.parse hands to strip_boilerplate."""
+    raw bodies converted by html_to_text, and what bot.ingest.parse hands to strip_boilerplate."""
     raw = path.read_bytes()
     text = decode_page(raw)
     out = [text, html_to_text(text), *text.splitlines()]
@@ -474,7 +474,7 @@ def test_bench_corpus():
         for item in feed.items:
             texts.append(html_to_text(item.body))
         common = parse_common_feed(render_feed(feed), feed.content_type, URL)
-        texts.extend(_entry_text(entry) for entry in common.entries)  # as bot.feeds.parse has it
+        texts.extend(_entry_text(entry) for entry in common.entries)  # as bot.ingest.parse has it
     assert len(texts) == 2 * 120 * 20
     for text in texts:
         check(text)

@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.cron import CronError, build_cron_trigger, translate_day_of_week
+from bot.config.cron import CronError, build_cron_trigger, translate_day_of_week
 
 
 @pytest.mark.parametrize("field, expected", [

@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.app import App
+from bot.app.container import App
 from bot.config import Env, Settings
-from bot.cron import build_cron_trigger
-from bot.digest import (
+from bot.config.cron import build_cron_trigger
+from bot.digest.build import (
     BUILD_LEASE,
     add_digest_jobs,
     add_overview,

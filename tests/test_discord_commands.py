@@ -16,10 +16,10 @@ import pytest
 import yarl
 from discord.gateway import DiscordWebSocket
 
-from bot.app import App
+from bot.app.container import App
 from bot.config import Env, Settings
-from bot.delivery.discord import set_api_base
-from bot.discord_app import DISCORD_GATEWAY, build_discord_client, start_discord, sync_commands, topic_suggestions
+from bot.adapters.discord.deliver import set_api_base
+from bot.adapters.discord.commands import DISCORD_GATEWAY, build_discord_client, start_discord, sync_commands, topic_suggestions
 from bot.models import Brief, Figure, Source, utcnow
 from bot.store import ItemRecord, Store
 from fakes.discord_api import APPLICATION_ID, FakeDiscord

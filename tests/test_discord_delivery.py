@@ -10,8 +10,8 @@ import pytest
 from discord.http import Route
 
 from bot.config import Settings, parse_target
-from bot.delivery.base import DeliveryError
-from bot.delivery.discord import (
+from bot.delivery.adapter import DeliveryError
+from bot.adapters.discord.deliver import (
     DEFAULT_API_BASE,
     DiscordDeliverer,
     delivery_nonce,

@@ -15,9 +15,9 @@ import aiohttp
 import pytest
 
 from bot.config import FetchConfig
-from bot.feeds.fetch import FEED_ACCEPT, PAGE_ACCEPT, Fetcher, parse_retry_after
-from bot.feeds.netguard import BlockedAddress, is_public_ip, make_connector
-from bot.feeds.urls import redact_url
+from bot.ingest.fetch import FEED_ACCEPT, PAGE_ACCEPT, Fetcher, parse_retry_after
+from bot.ingest.netguard import BlockedAddress, is_public_ip, make_connector
+from bot.ingest.urls import redact_url
 from loopback import Reply
 
 FEED = b"""<?xml version="1.0" encoding="utf-8"?>

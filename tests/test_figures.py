@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.figures import (
+from bot.analyse.numbers.figures import (
     Number,
     date_parts,
     extract_figures,
@@ -583,7 +583,7 @@ _scan_texts = st.lists(st.sampled_from(_SCAN_TOKENS), max_size=30).map("".join)
 @settings(max_examples=400, deadline=None)
 @given(_scan_texts)
 def test_core_scan_finds_what_finditer_finds(text):
-    from bot.figures import _CORE_RE, _core_matches, fold_width
+    from bot.analyse.numbers.figures import _CORE_RE, _core_matches, fold_width
 
     norm = fold_width(text)
     expected = [(m.span(), m.group("ar"), m.group("cn"), m.group("en")) for m in _CORE_RE.finditer(norm)]
@@ -593,7 +593,7 @@ def test_core_scan_finds_what_finditer_finds(text):
 @pytest.mark.parametrize("text", ["三点五万吨", "增长三点五倍达二十万", "five million and 3 seventy-two", "Twenty-one", "often money",
                                   "a hundred and a thousand", "fıve million", "ſeven tonnes", "x5 5x 3.5.1 10:30"])
 def test_core_scan_on_tricky_texts(text):
-    from bot.figures import _CORE_RE, _core_matches, fold_width
+    from bot.analyse.numbers.figures import _CORE_RE, _core_matches, fold_width
 
     norm = fold_width(text)
     assert [m.span() for m in _core_matches(norm)] == [m.span() for m in _CORE_RE.finditer(norm)]
@@ -602,7 +602,7 @@ def test_core_scan_on_tricky_texts(text):
 @settings(max_examples=400, deadline=None)
 @given(_scan_texts)
 def test_date_pattern_prefilters_never_skip_a_date(text):
-    from bot.figures import _DATE_NEEDS, _DATE_RES, _may_hold, fold_width
+    from bot.analyse.numbers.figures import _DATE_NEEDS, _DATE_RES, _may_hold, fold_width
 
     norm = fold_width(text)
     for name, regex in _DATE_RES:

@@ -14,9 +14,9 @@ from collections import Counter
 from dataclasses import fields
 
 from bench.corpus import make_corpus, render_feed
-from bot import figures
-from bot.feeds.parse import parse_feed
-from bot.text import html_to_text
+from bot.analyse.numbers import figures
+from bot.ingest.parse import parse_feed
+from bot.analyse.text import html_to_text
 from corpora import TESTS, feed_files, parsed_entries, seed_pages
 from reference import figures_v1 as reference
 

@@ -1,4 +1,4 @@
-"""bot.text's fast HTML tokenizer gives exactly what HTMLParser gives, or declines (returns None).
+"""bot.analyse.text's fast HTML tokenizer gives exactly what HTMLParser gives, or declines (returns None).
 
 `html_to_text` runs `_parts_fast` first and falls back to `_parts_with_html_parser` (the stdlib
 HTMLParser) when it returns None. These tests compare the two on every HTML-ish string in the
@@ -22,8 +22,8 @@ import feedparser
 import pytest
 
 from bench.corpus import make_corpus, render_feed
-from bot.feeds.fastpath import parse_common_feed
-from bot.text import _PARA, _RAW_TEXT_TAGS, _parts_fast, _parts_with_html_parser, html_to_text
+from bot.ingest.fastpath import parse_common_feed
+from bot.analyse.text import _PARA, _RAW_TEXT_TAGS, _parts_fast, _parts_with_html_parser, html_to_text
 from corpora import BODY_RE, CDATA_RE, decode_page, feed_files, seed_pages, string_constants
 
 URL = "https://wire.example/feeds/main.xml"
@@ -134,7 +134,7 @@ def test_bench_corpus():
         strings.extend(item.title for item in feed.items)
         body = render_feed(feed)
         common = parse_common_feed(body, feed.content_type, URL)
-        for entry in common.entries:  # the HTML exactly as bot.feeds.parse hands it to html_to_text
+        for entry in common.entries:  # the HTML exactly as bot.ingest.parse hands it to html_to_text
             strings.append(entry.get("summary") or "")
             strings.extend(c.get("value") or "" for c in entry.get("content") or [])
     strings = [s for s in strings if s]

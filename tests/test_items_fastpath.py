@@ -13,9 +13,9 @@ from dataclasses import astuple
 from datetime import datetime, timedelta, timezone
 
 from bench.corpus import make_corpus, render_feed
-from bot import items
-from bot.feeds.parse import parse_feed
-from bot.text import html_to_text
+from bot.analyse import identity as items
+from bot.ingest.parse import parse_feed
+from bot.analyse.text import html_to_text
 from corpora import feed_files, parsed_entries, seed_pages
 from reference import items_v1 as reference
 

@@ -9,7 +9,8 @@ from feedgen import Entry, atom, make_env, make_settings, rss
 from loopback import Reply
 
 from bot.delivery.outbox import Dispatcher
-from bot.pipeline import Poller, build_app, close_app
+from bot.pipeline.poller import Poller
+from bot.app.container import build_app, close_app
 
 EN_A = Entry("China approves rare earth magnet export licences for 12 European firms",
              "China's commerce ministry approved rare earth magnet export licences for 12 European companies on "

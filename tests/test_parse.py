@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from bot.config import FetchConfig
-from bot.feeds.fetch import Fetcher
-from bot.feeds.parse import FeedParseError, ParsedFeed, parse_feed
+from bot.ingest.fetch import Fetcher
+from bot.ingest.parse import FeedParseError, ParsedFeed, parse_feed
 from loopback import LoopbackServer, Reply
 
 FIXTURES = Path(__file__).parent / "fixtures" / "feeds"

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from bench.corpus import make_corpus, render_feed
-from bot.feeds.fastpath import parse_common_feed
-from bot.feeds.parse import FeedParseError, _parse_with_feedparser, parse_feed
+from bot.ingest.fastpath import parse_common_feed
+from bot.ingest.parse import FeedParseError, _parse_with_feedparser, parse_feed
 from feedgen import Entry, atom, rss
 
 FIXTURES = Path(__file__).parent / "fixtures" / "feeds"
@@ -127,7 +127,7 @@ def test_documents_outside_the_common_case_go_to_feedparser(reason, body):
 def test_url_join_matches_feedparser(uri):
     from feedparser.urls import _urljoin as feedparser_urljoin
 
-    from bot.feeds.fastpath import _urljoin
+    from bot.ingest.fastpath import _urljoin
 
     assert _urljoin(URL, uri) == feedparser_urljoin(URL, uri)
 
@@ -173,7 +173,7 @@ def _url_cases():
 def test_join_url_is_urljoin():
     from urllib.parse import urljoin
 
-    from bot.feeds.urls import join_url
+    from bot.ingest.urls import join_url
 
     cases = _url_cases()
     assert len(cases) > 21000

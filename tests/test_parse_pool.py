@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 
 from bot.config import ConfigError, Env
-from bot.entries import add_entry_facts
-from bot.feeds.parse import FeedParseError, parse_feed
-from bot.feeds.parse_pool import FeedParser
-from bot.feeds.parse_worker import parse_in_worker
-from bot.pipeline import Poller, build_app, close_app
-from bot.topics import TopicMatcher
+from bot.pipeline.facts import add_entry_facts
+from bot.ingest.parse import FeedParseError, parse_feed
+from bot.pipeline.parser_pool import FeedParser
+from bot.pipeline.parser_worker import parse_in_worker
+from bot.pipeline.poller import Poller
+from bot.app.container import build_app, close_app
+from bot.analyse.topics import TopicMatcher
 from feedgen import Entry, make_env, make_settings, rss
 from loopback import Reply
 

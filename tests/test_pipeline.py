@@ -12,7 +12,8 @@ from loopback import Reply
 from sqlalchemy import event
 
 from bot.delivery.outbox import Dispatcher
-from bot.pipeline import FeedClaimQueue, Poller, build_app, close_app
+from bot.pipeline.poller import FeedClaimQueue, Poller
+from bot.app.container import build_app, close_app
 
 MAGNETS_EN = Entry(
     "China approves rare earth magnet export licences for 12 European firms",

@@ -28,7 +28,7 @@ from pg import any_db_url, pg_server, pg_url  # noqa: F401  (pytest fixtures)
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select, text
 
-from bot.items import ItemIdentity
+from bot.analyse.identity import ItemIdentity
 from bot.models import Brief, Digest, Figure, Source, utcnow
 from bot.store import ItemRecord, Store, as_utc
 from bot.store import schema as t

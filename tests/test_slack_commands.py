@@ -13,10 +13,10 @@ from urllib.parse import parse_qsl, urlencode
 import aiohttp
 import pytest
 
-from bot.app import App
+from bot.app.container import App
 from bot.config import Env, Settings
 from bot.models import Brief, Figure, Source, utcnow
-from bot.slack_app import build_slack_app, start_slack
+from bot.adapters.slack.commands import build_slack_app, start_slack
 from bot.store import ItemRecord, Store
 from fakes.slack_api import APP_TOKEN, BOT_TOKEN, FakeSlack
 

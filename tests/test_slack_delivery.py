@@ -9,8 +9,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from bot.config import Settings, Target
-from bot.delivery.base import DeliveryError
-from bot.delivery.slack import SlackDeliverer, _fit, escape, render_brief, render_digest
+from bot.delivery.adapter import DeliveryError
+from bot.adapters.slack.deliver import SlackDeliverer, _fit, escape, render_brief, render_digest
 from bot.models import Brief, Digest, DigestSection, Figure, Source
 from fakes.slack_api import BOT_TOKEN, OK, Channel, FakeSlack, Scripted, mrkdwn_texts
 

@@ -6,8 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from bot.figures import find_numbers
-from bot.stories import (
+from bot.analyse.numbers.figures import find_numbers
+from bot.analyse.stories import (
     SAME_STORY,
     StoryIndex,
     StorySignature,

@@ -1,8 +1,8 @@
-"""bot.text: HTML to text, boilerplate stripping, language detection, sentence splitting, matching."""
+"""bot.analyse.text: HTML to text, boilerplate stripping, language detection, sentence splitting, matching."""
 
 from __future__ import annotations
 
-from bot.text import detect_language, html_to_text, normalise_for_match, split_sentences, strip_boilerplate
+from bot.analyse.text import detect_language, html_to_text, normalise_for_match, split_sentences, strip_boilerplate
 
 # --------------------------------------------------------------------------- html_to_text
 

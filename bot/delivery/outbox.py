@@ -15,9 +15,9 @@ from collections import defaultdict
 from datetime import timedelta
 
 from bot import metrics
-from bot.app import App
+from bot.app.container import App
 from bot.config import Target, parse_target
-from bot.delivery.base import DeliveryError
+from bot.delivery.adapter import DeliveryError
 from bot.models import Digest, utcnow
 from bot.store import OutboxRow
 
@@ -47,8 +47,8 @@ class MissingCredentials:
 
 def default_deliverers(app: App) -> dict:
     """Deliverers for the target kinds the config uses (adapters are imported only when needed)."""
-    from bot.delivery.console import ConsoleDeliverer
-    from bot.delivery.jsonl import JsonlDeliverer
+    from bot.adapters.console import ConsoleDeliverer
+    from bot.adapters.jsonl import JsonlDeliverer
 
     kinds = {t.kind for t in app.settings.all_targets()}
     out: dict = {"console": ConsoleDeliverer(app.console_stream, app.settings),
@@ -56,14 +56,14 @@ def default_deliverers(app: App) -> dict:
     env = app.env
     if "slack" in kinds:
         if env.slack_bot_token:
-            from bot.delivery.slack import SlackDeliverer
+            from bot.adapters.slack.deliver import SlackDeliverer
 
             out["slack"] = SlackDeliverer(env.slack_bot_token, env.slack_api_base_url, app.settings.timezone,
                                           settings=app.settings)
         else:
             out["slack"] = MissingCredentials("SLACK_BOT_TOKEN")
     if kinds & {"discord", "discord-webhook"}:
-        from bot.delivery.discord import DiscordDeliverer
+        from bot.adapters.discord.deliver import DiscordDeliverer
 
         discord = DiscordDeliverer(env.discord_bot_token, env.discord_api_base_url, settings=app.settings)
         out["discord-webhook"] = discord

@@ -408,7 +408,7 @@ class Store:
         return dict(row._mapping) if row else None
 
     def known_item_keys(self, feed: str, idents: Iterable) -> set[str]:
-        """Which of these identities (bot.items.ItemIdentity) a feed has seen: matching item, link or
+        """Which of these identities (bot.analyse.identity.ItemIdentity) a feed has seen: matching item, link or
         content keys, in one query (GUID churn is caught through the link and content keys)."""
         idents = list(idents)
         if not idents:

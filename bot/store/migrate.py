@@ -1,7 +1,7 @@
 """Schema migrations (Alembic), run in-process at start-up by `Store.create()`.
 
 No alembic.ini is needed: the Alembic config is built here, pointing at the migrations
-shipped inside the package (bot/migrations). `upgrade()`:
+shipped inside the package (bot/store/migrations). `upgrade()`:
 
 - brings an empty database to the newest revision;
 - adopts a database made before migrations existed (tables present, no alembic_version
@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection, Engine
 if TYPE_CHECKING:
     from bot.store import Store
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # The revision whose schema equals what `metadata.create_all` made before Alembic was adopted.
 BASELINE_REVISION = "0001"
 # Any fixed 64-bit key names "the briefbot schema migration" for pg_advisory_xact_lock.
@@ -47,7 +47,7 @@ class MigrationError(RuntimeError):
 
 
 def alembic_config(connection: Connection | None = None, script_location: str | Path | None = None) -> Config:
-    """An Alembic Config built in code; `connection` is handed to env.py (see bot/migrations/env.py)."""
+    """An Alembic Config built in code; `connection` is handed to env.py (see bot/store/migrations/env.py)."""
     cfg = Config()
     location = str(script_location or MIGRATIONS_DIR)
     # ConfigParser interpolates '%': escape it so any path works.

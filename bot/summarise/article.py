@@ -20,7 +20,7 @@ import tempfile
 from functools import lru_cache
 
 from bot.summarise import Article
-from bot.text import split_sentences, strip_boilerplate
+from bot.analyse.text import split_sentences, strip_boilerplate
 
 log = logging.getLogger("briefbot.article")
 
@@ -187,7 +187,7 @@ def budget_text(text: str, max_tokens: int) -> str:
     Sentences are kept verbatim and in article order, so a figure the model copies from the
     capped text still stands in the full article.
     """
-    from bot.figures import find_numbers
+    from bot.analyse.numbers.figures import find_numbers
 
     if count_tokens(text) <= max_tokens:
         return text

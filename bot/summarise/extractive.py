@@ -8,10 +8,10 @@ with bilingual labels, and says plainly that a full translation needs an LLM.
 from __future__ import annotations
 
 from bot.config import Settings
-from bot.figures import MAX_FIGURES, extract_figures
+from bot.analyse.numbers.figures import MAX_FIGURES, extract_figures
 from bot.models import Figure
 from bot.summarise import Article
-from bot.text import split_sentences
+from bot.analyse.text import split_sentences
 
 MAX_LEAD_SENTENCES = 3
 MAX_SUMMARY_CHARS = {"en": 480, "zh": 200}

@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from bot.figures import Number, fold_width, find_numbers, supports
-from bot.text import detect_language, normalise_for_match, split_sentences
+from bot.analyse.numbers.figures import Number, fold_width, find_numbers, supports
+from bot.analyse.text import detect_language, normalise_for_match, split_sentences
 
 __all__ = [
     "figure_in_source",

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from bot import metrics
 from bot.config import Env, Settings
-from bot.figures import MAX_FIGURES
+from bot.analyse.numbers.figures import MAX_FIGURES
 from bot.models import Figure
 from bot.store import Store
 from bot.summarise import Article
@@ -482,7 +482,7 @@ class LLMSummariser:
     @staticmethod
     def _figure_from_text(text: str, lang: str, label: dict[str, str]) -> Figure | None:
         """Value and unit from our own parser, never from the model."""
-        from bot.figures import find_numbers
+        from bot.analyse.numbers.figures import find_numbers
 
         numbers = find_numbers(text)
         if not numbers:

@@ -18,7 +18,7 @@ from sqlalchemy import update
 
 from bot.delivery.outbox import Dispatcher
 from bot.models import utcnow
-from bot.pipeline import Poller
+from bot.pipeline.poller import Poller
 from bot.store import Store
 from bot.store import schema as t
 from feedgen import Entry

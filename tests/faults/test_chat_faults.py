@@ -15,11 +15,11 @@ from datetime import timedelta
 
 import pytest
 
-from bot.delivery.discord import DiscordDeliverer, set_api_base
+from bot.adapters.discord.deliver import DiscordDeliverer, set_api_base
 from bot.delivery.outbox import Dispatcher
-from bot.delivery.slack import METADATA_EVENT_TYPE, SlackDeliverer
+from bot.adapters.slack.deliver import METADATA_EVENT_TYPE, SlackDeliverer
 from bot.models import utcnow
-from bot.pipeline import build_app, close_app
+from bot.app.container import build_app, close_app
 from faults.support import DropProxy, healthy_entry, lines, log_text, make_due, poll_and_deliver
 from fakes.discord_api import FakeDiscord
 from fakes.slack_api import BOT_TOKEN, FakeSlack, Scripted

@@ -12,8 +12,8 @@ import sys
 import pytest
 
 from bot.config import load_config
-from bot.pipeline import build_app, close_app
-from bot.scheduler import BotRunner
+from bot.app.container import build_app, close_app
+from bot.app.runner import BotRunner
 from faults.support import free_port, healthy_entry, lines
 from feedgen import make_env, rss
 from loopback import Reply

@@ -20,9 +20,10 @@ from functools import cache
 import pytest
 
 from bot import cli
-from bot.feeds.fetch import Fetcher
+from bot.ingest.fetch import Fetcher
 from bot.models import utcnow
-from bot.pipeline import Poller, build_app, close_app
+from bot.pipeline.poller import Poller
+from bot.app.container import build_app, close_app
 from faults.support import FEED_TOKEN, closed_port_url, healthy_entry, lines, poll_and_deliver, warnings_about
 from feedgen import Entry, make_env, make_settings, rss
 from loopback import Reply

@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 import pytest
 
 from bot.models import utcnow
-from bot.pipeline import build_app, close_app
+from bot.app.container import build_app, close_app
 from bot.summarise.llm import LLMSummariser
 from faults.support import OPENAI_KEY, closed_port_url, lines, log_text, poll_and_deliver
 from fakes.openai_server import SleepRecorder, chat, chat_json, metric, rate_limited, server_error

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.feeds.parse import FeedParseError
-from bot.feeds.parse_pool import FeedParser
+from bot.ingest.parse import FeedParseError
+from bot.pipeline.parser_pool import FeedParser
 from feedgen import Entry, rss
 
 URL = "https://wire.example/feed.xml"
@@ -78,7 +78,7 @@ def test_worker_leaves_when_the_bot_is_killed(tmp_path, moment):
     script = tmp_path / "bot_like.py"
     script.write_text(
         "import asyncio, sys\n"
-        "from bot.feeds.parse_pool import FeedParser\n"
+        "from bot.pipeline.parser_pool import FeedParser\n"
         "async def main():\n"
         "    parser = FeedParser(workers=1)\n"
         + first +
@@ -115,8 +115,8 @@ def test_workers_that_cannot_start_fall_back_to_inline_parsing(tmp_path):
     script = tmp_path / "bot_like.py"
     script.write_text(
         "import asyncio, logging, pathlib, sys\n"
-        "from bot.feeds.parse import FeedParseError\n"
-        "from bot.feeds.parse_pool import FeedParser\n"
+        "from bot.ingest.parse import FeedParseError\n"
+        "from bot.pipeline.parser_pool import FeedParser\n"
         "async def main():\n"
         "    logging.basicConfig(level=logging.ERROR, stream=sys.stderr)\n"
         "    body = pathlib.Path(sys.argv[1]).read_bytes()\n"
@@ -135,7 +135,7 @@ def test_workers_that_cannot_start_fall_back_to_inline_parsing(tmp_path):
         "    print(' '.join(outcomes), parser.workers, flush=True)\n"
         "if __name__ == '__main__':\n"
         "    asyncio.run(main())\n")
-    done = subprocess.run([sys.executable, str(script), str(feed), str(tmp_path / "bot" / "feeds" / "parse_worker.py")],
+    done = subprocess.run([sys.executable, str(script), str(feed), str(tmp_path / "bot" / "pipeline" / "parser_worker.py")],
                           capture_output=True, text=True, timeout=120, cwd=tmp_path,
                           env={**os.environ, "PYTHONPATH": str(tmp_path)})
     assert done.returncode == 0, done.stderr[-2000:]

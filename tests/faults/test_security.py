@@ -19,20 +19,20 @@ import aiohttp
 import pytest
 
 from bot import cli
-from bot.app import App
+from bot.app.container import App
 from bot.config import Env, FetchConfig, Settings, parse_target
-from bot.delivery.discord import set_api_base
+from bot.adapters.discord.deliver import set_api_base
 from bot.delivery.outbox import Dispatcher
-from bot.delivery.slack import SlackDeliverer
-from bot.discord_app import render_feeds as discord_render_feeds
-from bot.feeds.fetch import Fetcher
-from bot.feeds.netguard import BlockedAddress, GuardedResolver
-from bot.feeds.parse import FeedParseError, parse_feed
-from bot.logs import setup_logging
+from bot.adapters.slack.deliver import SlackDeliverer
+from bot.adapters.discord.commands import render_feeds as discord_render_feeds
+from bot.ingest.fetch import Fetcher
+from bot.ingest.netguard import BlockedAddress, GuardedResolver
+from bot.ingest.parse import FeedParseError, parse_feed
+from bot.app.logs import setup_logging
 from bot.models import Brief, Source
-from bot.pipeline import build_app, close_app
-from bot.queries import QueryService
-from bot.slack_app import render_feeds as slack_render_feeds, start_slack
+from bot.app.container import build_app, close_app
+from bot.commands import QueryService
+from bot.adapters.slack.commands import render_feeds as slack_render_feeds, start_slack
 from bot.store import ItemRecord, Store
 from bot.summarise import Article
 from bot.summarise.article import enrich_article
@@ -343,7 +343,7 @@ async def test_posted_briefs_ping_nobody_and_link_only_to_sources(server, tmp_pa
 
 @pytest.fixture
 def product_logs():
-    """Logs as `briefbot run` writes them (bot.logs.setup_logging), captured; restored afterwards."""
+    """Logs as `briefbot run` writes them (bot.app.logs.setup_logging), captured; restored afterwards."""
     root = logging.getLogger()
     saved_handlers, saved_level = list(root.handlers), root.level
     noisy = ("httpx", "httpcore", "apscheduler", "discord", "slack_bolt", "slack_sdk", "aiohttp.access", "openai",

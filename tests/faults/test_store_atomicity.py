@@ -18,7 +18,8 @@ from feedgen import Entry, make_env, make_settings, rss
 from loopback import Reply
 
 from bot.models import Brief, Source, utcnow
-from bot.pipeline import Poller, build_app, close_app
+from bot.pipeline.poller import Poller
+from bot.app.container import build_app, close_app
 from bot.store import FeedUpdate, ItemRecord, NewBrief, PollWrites, Store, StoryJoin
 
 

@@ -1031,7 +1031,7 @@ def extract_figures(text: str, lang: str | None = None, max_figures: int = 6,
     if not text or max_figures <= 0:
         return []
     if lang not in ("en", "zh"):
-        from bot.text import detect_language
+        from bot.analyse.text import detect_language
 
         lang = detect_language(text)
     other = "zh" if lang == "en" else "en"

@@ -20,7 +20,7 @@ import typing
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from bot.feeds.urls import redact_url
+from bot.ingest.urls import redact_url
 
 __all__ = ["BlockedAddress", "DNSResolutionError", "GuardedResolver", "is_public_ip", "make_connector"]
 

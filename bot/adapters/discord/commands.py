@@ -30,8 +30,8 @@ import yarl
 from discord import app_commands
 from discord.gateway import DiscordWebSocket
 
-from bot.app import App
-from bot.delivery.discord import (
+from bot.app.container import App
+from bot.adapters.discord.deliver import (
     CONTENT_LIMIT,
     DESCRIPTION_LIMIT,
     NO_MENTIONS,
@@ -43,7 +43,7 @@ from bot.delivery.discord import (
     topic_label,
     trim,
 )
-from bot.queries import Command, FeedHealth, QueryResult
+from bot.commands import Command, FeedHealth, QueryResult
 
 log = logging.getLogger("briefbot.discord")
 

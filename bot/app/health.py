@@ -10,7 +10,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bot import metrics
-from bot.app import App
+from bot.app.container import App
 
 log = logging.getLogger("briefbot.health")
 

@@ -19,7 +19,7 @@ turn (FIFO) when all are full.
 Workers are started with subprocess.Popen, not fork: the bot process holds database connections,
 sockets and scheduler threads that a forked child must not inherit. A worker gets the bot's
 sys.path (the bot may run from a source tree that is not installed) and imports only
-bot.feeds.parse_worker. A worker that dies (a parser crash on a hostile document, the OOM killer)
+bot.pipeline.parser_worker. A worker that dies (a parser crash on a hostile document, the OOM killer)
 costs only the feed it was parsing at that moment: that poll is recorded as a parse error
 (retried at the next interval), the documents queued behind it go to a fresh worker, and one
 that died between feeds costs nothing. Workers that die before finishing anything, several in a
@@ -46,8 +46,8 @@ import sys
 import time
 import warnings
 
-from bot.feeds.parse import FeedParseError, ParsedFeed
-from bot.feeds.parse_worker import parse_in_worker
+from bot.ingest.parse import FeedParseError, ParsedFeed
+from bot.pipeline.parser_worker import parse_in_worker
 
 log = logging.getLogger("briefbot.parse")
 
@@ -69,7 +69,7 @@ os.close(null)
 os.dup2(2, 1)
 sys.stdout = sys.stderr
 sys.path[:] = json.loads(os.environ.pop({_PATH_ENV!r}))
-from bot.feeds.parse_worker import worker_main, worker_setup
+from bot.pipeline.parser_worker import worker_main, worker_setup
 worker_setup(int(sys.argv[1]))
 worker_main(jobs_fd, results_fd)
 """
@@ -199,7 +199,7 @@ class FeedParser:
         self._top_up()
 
     async def parse(self, body: bytes, content_type: str | None, url: str, matcher=None) -> ParsedFeed:
-        """parse_feed; with a TopicMatcher, each entry also gets its facts (bot.entries) computed
+        """parse_feed; with a TopicMatcher, each entry also gets its facts (bot.pipeline.facts) computed
         where it is parsed."""
         args = (body, content_type, url, matcher)
         try:

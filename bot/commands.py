@@ -138,7 +138,7 @@ class QueryService:
         return out
 
     def digest_now(self, window: timedelta = timedelta(hours=24), now: datetime | None = None) -> Digest:
-        from bot.digest import build_digest
+        from bot.digest.build import build_digest
 
         return build_digest(self.settings, self.store, None, now=now or utcnow(), window=window)
 

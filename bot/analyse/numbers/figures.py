@@ -1281,7 +1281,7 @@ def key_figures(text: str, lang: str | None = None, max_figures: int = MAX_FIGUR
     if not text or max_figures <= 0:
         return []
     if lang not in ("en", "zh"):
-        from bot.text import detect_language
+        from bot.analyse.text import detect_language
 
         lang = detect_language(text)
     other = "zh" if lang == "en" else "en"

@@ -19,7 +19,7 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 
 from bot.config import Settings
-from bot.delivery.slack import (
+from bot.adapters.slack.deliver import (
     MAX_BLOCKS,
     _context,
     _fit,
@@ -30,10 +30,10 @@ from bot.delivery.slack import (
     render_brief_compact,
     render_digest,
 )
-from bot.queries import Command, FeedHealth, QueryResult
+from bot.commands import Command, FeedHealth, QueryResult
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.app.container import App
 
 log = logging.getLogger("briefbot.slack")
 

@@ -22,14 +22,14 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, create_model
 
 from bot.config import DigestConfig, Settings
-from bot.cron import build_cron_trigger
+from bot.config.cron import build_cron_trigger
 from bot.metrics import DIGEST_RUNS, GROUNDING_REJECTIONS
 from bot.models import Bilingual, Brief, Digest, DigestSection, utcnow
 
 if TYPE_CHECKING:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-    from bot.app import App
+    from bot.app.container import App
     from bot.store import Store
 
 log = logging.getLogger("briefbot.digest")

@@ -1,7 +1,7 @@
-"""What runs inside a feed-parser worker process (see bot.feeds.parse_pool).
+"""What runs inside a feed-parser worker process (see bot.pipeline.parser_pool).
 
 Kept apart from the pool so a worker imports only the parser (lxml, text helpers; feedparser when a document needs it)
-and the entry analysis (bot.entries), not asyncio, aiohttp, pydantic or the rest of the bot: a worker's memory counts
+and the entry analysis (bot.pipeline.facts), not asyncio, aiohttp, pydantic or the rest of the bot: a worker's memory counts
 against the bot's.
 
 The worker talks to the bot over two pipes (set up by parse_pool's bootstrap): jobs come in on one, results go out on
@@ -19,8 +19,8 @@ import sys
 import threading
 import time
 
-from bot.entries import add_entry_facts
-from bot.feeds.parse import FeedParseError, ParsedFeed, parse_feed
+from bot.pipeline.facts import add_entry_facts
+from bot.ingest.parse import FeedParseError, ParsedFeed, parse_feed
 
 __all__ = ["parse_in_worker", "worker_main", "worker_setup"]
 
@@ -40,8 +40,8 @@ def worker_setup(bot_pid: int) -> None:
         os._exit(0)
 
     threading.Thread(target=exit_when_orphaned, name="orphan-watch", daemon=True).start()
-    # The parser's modules are loaded: keep full collections from walking them (see bot.app.settle_heap,
-    # not imported here: bot.app would load the whole bot into the worker).
+    # The parser's modules are loaded: keep full collections from walking them (see bot.app.container.settle_heap,
+    # not imported here: bot.app.container would load the whole bot into the worker).
     gc.collect()
     gc.freeze()
 

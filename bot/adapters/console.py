@@ -49,7 +49,7 @@ class ConsoleDeliverer:
         return None
 
     async def deliver_digest(self, target: Target, digest: Digest, *, delivery_key: str, attempt: int) -> str | None:
-        from bot.digest import render_digest_text
+        from bot.digest.build import render_digest_text
 
         self.stream.write(render_digest_text(digest, color=self._color) + "\n")
         self.stream.flush()

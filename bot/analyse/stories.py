@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Iterable
 
 if TYPE_CHECKING:
-    from bot.figures import Number
+    from bot.analyse.numbers.figures import Number
 
 STORY_WINDOW = timedelta(hours=48)
 
@@ -168,7 +168,7 @@ def story_numbers(numbers: Iterable[Number]) -> list[tuple[float, str]]:
 
 def signature_words(title: str, text: str) -> tuple[list[str], list[str]]:
     """(title tokens, entities) of a signature: the costly part, a pure function of the entry's
-    text, so the feed-parser worker works it out (bot.entries) rather than the event loop."""
+    text, so the feed-parser worker works it out (bot.pipeline.facts) rather than the event loop."""
     return sorted(title_tokens(title)), sorted(entities_in(title + "\n" + text[:1500]))
 
 

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from bot.config import Settings, Target
-from bot.delivery.base import DeliveryError
+from bot.delivery.adapter import DeliveryError
 from bot.models import Brief, Digest
 
 

@@ -15,14 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from bot.figures import MAX_FIGURES, KeyFigure, find_numbers, key_figures
-from bot.items import ItemIdentity, identify
-from bot.stories import signature_words, story_numbers
-from bot.text import detect_language
+from bot.analyse.numbers.figures import MAX_FIGURES, KeyFigure, find_numbers, key_figures
+from bot.analyse.identity import ItemIdentity, identify
+from bot.analyse.stories import signature_words, story_numbers
+from bot.analyse.text import detect_language
 
 if TYPE_CHECKING:
-    from bot.feeds.parse import ParsedEntry, ParsedFeed
-    from bot.topics import TopicMatcher
+    from bot.ingest.parse import ParsedEntry, ParsedFeed
+    from bot.analyse.topics import TopicMatcher
 
 __all__ = ["EntryFacts", "entry_facts", "add_entry_facts"]
 
@@ -33,9 +33,9 @@ class EntryFacts:
     topics: list[str]  # every configured topic the entry matches; a feed may allow fewer
     # On-topic entries only:
     lang: str = ""
-    # bot.stories.story_numbers of the title's and the body's figures (plain tuples: they cross a pipe).
+    # bot.analyse.stories.story_numbers of the title's and the body's figures (plain tuples: they cross a pipe).
     story_numbers: list[tuple[float, str]] = field(default_factory=list)
-    # bot.stories.signature_words(title, text): the story-matching title tokens and entities.
+    # bot.analyse.stories.signature_words(title, text): the story-matching title tokens and entities.
     words: tuple[list[str], list[str]] | None = None
     # key_figures(text, lang): the figures a brief of it (or a story it joins) lists.
     figures: list[KeyFigure] | None = None

@@ -16,20 +16,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot import metrics
-from bot.app import App
+from bot.app.container import App
 from bot.config import Env, FeedConfig, Settings, format_duration
-from bot.feeds.fetch import Fetcher, FetchResult
-from bot.feeds.parse import FeedParseError, ParsedEntry
-from bot.feeds.parse_pool import FeedParser, default_parse_workers
-from bot.entries import EntryFacts, entry_facts
-from bot.figures import as_figures
+from bot.ingest.fetch import Fetcher, FetchResult
+from bot.ingest.parse import FeedParseError, ParsedEntry
+from bot.pipeline.parser_pool import FeedParser, default_parse_workers
+from bot.pipeline.facts import EntryFacts, entry_facts
+from bot.analyse.numbers.figures import as_figures
 from bot.models import Brief, Figure, Source, new_brief_id, utcnow
-from bot.stories import STORY_WINDOW, StoryIndex, StorySignature, find_same_story, make_signature
+from bot.analyse.stories import STORY_WINDOW, StoryIndex, StorySignature, find_same_story, make_signature
 from bot.store import FeedState, FeedUpdate, ItemRecord, NewBrief, PollWrites, Store, StoryJoin, WrittenPoll
 from bot.summarise import Article
 from bot.summarise.extractive import extractive_content
-from bot.text import defang_links
-from bot.topics import TopicMatcher
+from bot.analyse.text import defang_links
+from bot.analyse.topics import TopicMatcher
 
 log = logging.getLogger("briefbot.pipeline")
 
@@ -53,34 +53,6 @@ class PollReport:
     irrelevant: int = 0
     old: int = 0
     error: str | None = None
-
-
-def build_app(settings: Settings, env: Env, store: Store | None = None, console_stream=None) -> App:
-    store = store or Store(env.database_url)
-    store.create()
-    app = App(settings=settings, env=env, store=store, console_stream=console_stream)
-    app.fetcher = Fetcher(settings.fetch, allow_private=env.allow_private_urls)
-    app.parser = FeedParser(default_parse_workers() if env.parse_workers is None else env.parse_workers)
-    if env.llm_enabled:
-        from bot.summarise.llm import LLMSummariser
-
-        app.llm = LLMSummariser(settings, env, store)
-    from bot.delivery.outbox import default_deliverers
-
-    app.deliverers = default_deliverers(app)
-    for feed in settings.feeds:
-        store.ensure_feed(feed.name, feed.url)
-    return app
-
-
-async def close_app(app: App) -> None:
-    if app.parser is not None:
-        app.parser.close()
-    for closer in [app.fetcher] + ([app.llm] if app.llm else []) + list(app.deliverers.values()):
-        try:
-            await closer.aclose()
-        except Exception:  # closing must not mask the real exit reason
-            log.debug("error while closing %r", closer, exc_info=True)
 
 
 class PollWriteQueue:
@@ -442,7 +414,7 @@ class Poller:
     async def _brief_item(self, article: Article, record: ItemRecord, fact: EntryFacts, writes: PollWrites,
                           report: PollReport) -> None:
         """Join the item to an existing story or make a new brief (decisions go to `writes`)."""
-        # Worked out by the parser worker (bot.entries) for an on-topic entry.
+        # Worked out by the parser worker (bot.pipeline.facts) for an on-topic entry.
         figures = as_figures(fact.figures)
         sig = make_signature(article.title, article.text, article.lang, article.topics, fact.story_numbers,
                              article.published, words=fact.words)

@@ -17,10 +17,10 @@ from datetime import datetime, timedelta, timezone
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot.app import App
+from bot.app.container import App
 from bot.config import ConfigError, FeedConfig, load_config
 from bot.delivery.outbox import Dispatcher
-from bot.pipeline import Poller
+from bot.pipeline.poller import Poller
 
 log = logging.getLogger("briefbot.scheduler")
 
@@ -132,7 +132,7 @@ class BotRunner:
                                IntervalTrigger(seconds=CONFIG_CHECK_EVERY.total_seconds()),
                                id="config-watch", max_instances=1, coalesce=True)
         try:
-            from bot.digest import add_digest_jobs
+            from bot.digest.build import add_digest_jobs
 
             add_digest_jobs(self.scheduler, self.app)
         except ImportError:
@@ -142,7 +142,7 @@ class BotRunner:
 
     async def _start_services(self) -> None:
         """HTTP health/metrics and the chat adapters; a failing adapter never stops polling."""
-        from bot.health import start_health_server
+        from bot.app.health import start_health_server
 
         try:
             self._services.append(await start_health_server(self.app))
@@ -153,14 +153,14 @@ class BotRunner:
             log.warning("--role web serves Slack's HTTP endpoint, but SLACK_BOT_TOKEN/SLACK_SIGNING_SECRET are not set")
         if env.slack_bot_token and (env.slack_app_token or env.slack_signing_secret):
             try:
-                from bot.slack_app import start_slack
+                from bot.adapters.slack.commands import start_slack
 
                 self._services.append(await start_slack(self.app))
             except Exception:
                 log.exception("Slack adapter failed to start; posting continues through the outbox")
         if env.discord_bot_token and self.role != "web":
             try:
-                from bot.discord_app import start_discord
+                from bot.adapters.discord.commands import start_discord
 
                 self._services.append(await start_discord(self.app))
             except Exception:

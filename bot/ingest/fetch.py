@@ -5,7 +5,7 @@ aiohttp rather than httpx because a warm re-poll is mostly tiny 304 exchanges, w
 own per-request overhead is the cost: aiohttp's is about a quarter of httpx + httpcore + anyio's.
 Every fetch has an overall deadline on top of the connect timeout, so a server that drips one
 byte a second cannot hold a slot. Redirects are followed by hand so each hop goes through the
-SSRF guard (bot.feeds.netguard: every new connection is resolved and vetted) and loops are caught.
+SSRF guard (bot.ingest.netguard: every new connection is resolved and vetted) and loops are caught.
 Bodies are decoded here (gzip/deflate) with a size cap and a compression-ratio guard, so a small
 gzip bomb cannot inflate into gigabytes in memory.
 """
@@ -24,8 +24,8 @@ from urllib.parse import SplitResult, urljoin, urlsplit
 import aiohttp
 
 from bot.config import FetchConfig
-from bot.feeds.netguard import BlockedAddress, GuardedResolver, make_connector
-from bot.feeds.urls import redact_url
+from bot.ingest.netguard import BlockedAddress, GuardedResolver, make_connector
+from bot.ingest.urls import redact_url
 
 log = logging.getLogger("briefbot.fetch")
 

@@ -6,7 +6,7 @@ CPU-bound at 1,000 feeds, so the usual document takes this path and everything e
 malformed XML, DOCTYPEs and HTML entities, xml:base, XHTML content, charsets that need guessing,
 elements feedparser maps in ways this module does not model — returns None and goes to feedparser.
 
-The output is the subset of feedparser's entry keys that `bot.feeds.parse` reads, with the same
+The output is the subset of feedparser's entry keys that `bot.ingest.parse` reads, with the same
 values (tests compare both paths field by field over every fixture and the benchmark corpus).
 Sanitising is not needed here: entry HTML is only ever turned into plain text, and
 `html_to_text` drops script/style and every tag.
@@ -20,7 +20,7 @@ from email.utils import parsedate_to_datetime
 
 from lxml import etree
 
-from bot.feeds.urls import join_url
+from bot.ingest.urls import join_url
 
 __all__ = ["FastFeed", "parse_common_feed"]
 

@@ -27,7 +27,7 @@ from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryInterv
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings, Target
-from bot.delivery.base import DeliveryError
+from bot.delivery.adapter import DeliveryError
 from bot.models import Brief, Digest
 
 log = logging.getLogger("briefbot.slack")

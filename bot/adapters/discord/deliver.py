@@ -28,8 +28,8 @@ import discord
 from discord.http import HTTPClient, Route, handle_message_parameters
 
 from bot.config import Settings, Target
-from bot.delivery.base import DeliveryError
-from bot.digest import digest_languages, nothing_new_line, section_headline, story_line, window_line
+from bot.delivery.adapter import DeliveryError
+from bot.digest.build import digest_languages, nothing_new_line, section_headline, story_line, window_line
 from bot.models import Brief, Digest
 
 log = logging.getLogger("briefbot.discord")
@@ -395,7 +395,7 @@ def _webhook_id_token(url: str) -> tuple[int, str]:
 
 
 class DiscordDeliverer:
-    """Implements `bot.delivery.base.Deliverer` for "discord" and "discord-webhook" targets."""
+    """Implements `bot.delivery.adapter.Deliverer` for "discord" and "discord-webhook" targets."""
 
     kinds = ("discord", "discord-webhook")
 

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
-from bot.cron import CronError, build_cron_trigger
+from bot.config.cron import CronError, build_cron_trigger
 
 DEFAULT_CONFIG = "feeds.yaml"
 
