@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bot.config import ConfigError, Env, Settings, load_config
+from bot.digest import add_overview, build_digest, render_digest_text
 from bot.app.logs import setup_logging
 
 log = logging.getLogger("briefbot")
@@ -254,8 +255,6 @@ def _feeds(args, settings: Settings, env: Env) -> int:
 
 
 def _digest(args, settings: Settings, env: Env) -> int:
-    from bot.digest.build import build_digest, render_digest_text
-
     cfg = None
     if settings.digests:
         cfg = next((d for d in settings.digests if d.name == args.name), None) if args.name else settings.digests[0]
@@ -274,10 +273,7 @@ def _digest(args, settings: Settings, env: Env) -> int:
         try:
             now = datetime.now(timezone.utc)
             digest = build_digest(settings, app.store, cfg, now=now)
-            if app.llm is not None:
-                from bot.digest.build import add_overview
-
-                digest = await add_overview(app, digest)
+            digest = await add_overview(app.llm, digest)
             posts_to_console = args.post and cfg is not None and any(t.kind == "console" for t in cfg.to)
             if args.json:
                 print(json.dumps(digest.to_json_dict(), ensure_ascii=False, indent=2))

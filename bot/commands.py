@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from bot.config import Settings
+from bot.digest import build_digest
 from bot.models import Brief, Digest, utcnow
 from bot.store import FeedState, Store
 
@@ -138,8 +139,6 @@ class QueryService:
         return out
 
     def digest_now(self, window: timedelta = timedelta(hours=24), now: datetime | None = None) -> Digest:
-        from bot.digest.build import build_digest
-
         return build_digest(self.settings, self.store, None, now=now or utcnow(), window=window)
 
     def answer(self, command: Command) -> QueryResult:

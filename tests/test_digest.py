@@ -13,20 +13,29 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.app.container import App
 from bot.config import Env, Settings
 from bot.config.cron import build_cron_trigger
-from bot.digest.build import (
+from bot.digest import (
     BUILD_LEASE,
+    DigestDeps,
     add_digest_jobs,
     add_overview,
     build_digest,
     catch_up_digests,
+    digest_languages,
     digest_run_id,
+    digest_titles,
+    nothing_new_line,
+    overview_paragraphs,
     rank_briefs,
     render_digest_text,
     run_digest,
     scheduled_fire_time,
+    section_headlines,
+    story_parts,
 )
 from bot.models import Brief, Digest, Figure, Source, utcnow
 from bot.store import ItemRecord, Store, as_utc
+from bot.summarise.llm import LLMSummariser
+from fakes.openai_server import FakeOpenAI, chat_json, server_error
 
 UTC = timezone.utc
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -52,6 +61,12 @@ def make_app(settings: Settings, db_url: str, worker: str = "worker-a") -> App:
     store = Store(db_url)
     store.create()
     return App(settings=settings, env=Env.from_environ({}), store=store, worker_id=worker)
+
+
+def deps(app: App) -> DigestDeps:
+    """What the runner hands the digest jobs: settings read live, so a reload applies at once."""
+    return DigestDeps(current_settings=lambda: app.settings, store=app.store, worker_id=app.worker_id,
+                      enqueue=app.store.enqueue, llm=app.llm)
 
 
 def make_brief(key: str, topics: list[str], title_en: str, title_zh: str, created: datetime, *,
@@ -229,7 +244,7 @@ def test_adhoc_digest_for_slash_command(db_url):
     settings = make_settings()
     app = make_app(settings, db_url)
     seed_stories(app.store, MONDAY_8AM_SH)
-    digest = app.queries.digest_now(now=MONDAY_8AM_SH)
+    digest = app.commands.digest_now(now=MONDAY_8AM_SH)
     assert digest.title == {"en": "Digest — last 24 h", "zh": "摘要 — 过去24小时"}
     assert sum(len(s.briefs) for s in digest.sections) == 4
     wide = build_digest(settings, app.store, None, now=MONDAY_8AM_SH, window=timedelta(hours=48))
@@ -260,13 +275,36 @@ def test_console_rendering(db_url):
     assert "\x1b[1m" in render_digest_text(digest, color=True)
 
 
+def test_shared_pieces_follow_the_configured_languages(db_url):
+    """Every renderer builds from these pieces, so each shows the same words in the same languages."""
+    settings = make_settings()
+    app = make_app(settings, db_url)
+    seed_stories(app.store, MONDAY_8AM_SH)
+    digest = build_digest(settings, app.store, settings.digests[0], now=MONDAY_8AM_SH)
+    assert digest_languages(digest) == ["en", "zh"]
+    assert digest_titles(digest) == ["oncall digest — Mon 11 Mar 2024", "oncall 摘要 — 2024年3月11日（周一）"]
+    rare = digest.sections[0]
+    assert section_headlines(rare, ["en", "zh"]) == "Rare earths: 3 stories / 稀土：3 条"
+    quota = story_parts(rare.briefs[0], "zh")
+    assert (quota.title, quota.figure, quota.sources) == ("中国下调稀土开采配额", "12%（配额降幅）", "3 个来源")
+    assert quota.url == "https://news0.example.org/quota"
+    assert overview_paragraphs(digest) == []
+
+    english_only = make_settings().model_copy(update={"languages": ["en"]})
+    empty = build_digest(english_only, app.store, english_only.digests[0], now=MONDAY_8AM_SH + timedelta(days=5))
+    assert digest_languages(empty) == ["en"]
+    assert [nothing_new_line(empty, lang) for lang in digest_languages(empty)] == [
+        "Nothing new in the last 24 h — briefbot is running."]
+    assert "无新动态" not in render_digest_text(empty)
+
+
 # --------------------------------------------------------------------------- runs: empty window
 
 async def test_empty_window_posts_nothing_new_line(db_url):
     settings = make_settings()
     app = make_app(settings, db_url)
     cfg = settings.digests[0]
-    assert await run_digest(app, cfg, MONDAY_8AM_SH) is True
+    assert await run_digest(deps(app), cfg, MONDAY_8AM_SH) is True
     run_id = "oncall:2024-03-11"
     rows = app.store.outbox_rows(ref_id=run_id)
     assert [(r.kind, r.target) for r in rows] == [("digest", "slack:C0ONCALL1"), ("digest", "jsonl:out/digest.jsonl")]
@@ -280,11 +318,11 @@ async def test_empty_window_posts_nothing_new_line(db_url):
 async def test_empty_window_with_skip_empty_posts_nothing_but_is_recorded(db_url):
     settings = make_settings(skip_empty=True)
     app = make_app(settings, db_url)
-    assert await run_digest(app, settings.digests[0], MONDAY_8AM_SH) is False
+    assert await run_digest(deps(app), settings.digests[0], MONDAY_8AM_SH) is False
     assert app.store.outbox_rows() == []
     assert app.store.get_digest_run("oncall:2024-03-11") is not None
     # Recorded means a catch-up a little later does not try again either.
-    assert await catch_up_digests(app, MONDAY_8AM_SH + timedelta(minutes=30)) == []
+    assert await catch_up_digests(deps(app), MONDAY_8AM_SH + timedelta(minutes=30)) == []
     assert app.store.outbox_rows() == []
 
 
@@ -292,7 +330,7 @@ async def test_skip_empty_still_posts_a_non_empty_window(db_url):
     settings = make_settings(skip_empty=True)
     app = make_app(settings, db_url)
     seed_stories(app.store, MONDAY_8AM_SH)
-    assert await run_digest(app, settings.digests[0], MONDAY_8AM_SH) is True
+    assert await run_digest(deps(app), settings.digests[0], MONDAY_8AM_SH) is True
     assert len(app.store.outbox_rows(ref_id="oncall:2024-03-11")) == 2
 
 
@@ -303,14 +341,14 @@ async def test_missed_digest_is_caught_up_once_within_grace(db_url):
     app = make_app(settings, db_url)
     seed_stories(app.store, MONDAY_8AM_SH)
     started = MONDAY_8AM_SH + timedelta(minutes=40)  # bot was down at 08:00
-    assert await catch_up_digests(app, started) == ["oncall:2024-03-11"]
+    assert await catch_up_digests(deps(app), started) == ["oncall:2024-03-11"]
     run = app.store.get_digest_run("oncall:2024-03-11")
     assert as_utc(run["scheduled_for"]) == MONDAY_8AM_SH
     # The window ends at the scheduled time, not at the late start.
     assert Digest.model_validate(run["doc"]).window_end == MONDAY_8AM_SH
     # The every-minute catch-up does not post it again.
     for minutes in (41, 42, 100):
-        assert await catch_up_digests(app, MONDAY_8AM_SH + timedelta(minutes=minutes)) == []
+        assert await catch_up_digests(deps(app), MONDAY_8AM_SH + timedelta(minutes=minutes)) == []
     assert len(app.store.outbox_rows()) == 2
 
 
@@ -318,31 +356,31 @@ async def test_missed_digest_beyond_grace_is_not_posted(db_url):
     settings = make_settings(grace="2h")
     app = make_app(settings, db_url)
     seed_stories(app.store, MONDAY_8AM_SH)
-    assert await catch_up_digests(app, MONDAY_8AM_SH + timedelta(hours=3)) == []
+    assert await catch_up_digests(deps(app), MONDAY_8AM_SH + timedelta(hours=3)) == []
     assert app.store.outbox_rows() == [] and app.store.digest_runs() == []
     # Just inside a longer grace it would have been.
     longer = make_app(make_settings(grace="4h"), db_url)
-    assert await catch_up_digests(longer, MONDAY_8AM_SH + timedelta(hours=3)) == ["oncall:2024-03-11"]
+    assert await catch_up_digests(deps(longer), MONDAY_8AM_SH + timedelta(hours=3)) == ["oncall:2024-03-11"]
 
 
 async def test_restart_after_posting_does_not_post_again(db_url):
     settings = make_settings()
     first = make_app(settings, db_url)
     seed_stories(first.store, MONDAY_8AM_SH)
-    assert await run_digest(first, settings.digests[0], MONDAY_8AM_SH) is True
+    assert await run_digest(deps(first), settings.digests[0], MONDAY_8AM_SH) is True
     first.store.close()
 
     for worker in ("worker-restarted", "worker-restarted-again"):
         again = make_app(settings, db_url, worker=worker)
-        assert await run_digest(again, settings.digests[0], MONDAY_8AM_SH) is False
-        assert await catch_up_digests(again, MONDAY_8AM_SH + timedelta(minutes=5)) == []
+        assert await run_digest(deps(again), settings.digests[0], MONDAY_8AM_SH) is False
+        assert await catch_up_digests(deps(again), MONDAY_8AM_SH + timedelta(minutes=5)) == []
         again.store.close()
     check = Store(db_url)
     assert len(check.outbox_rows(ref_id="oncall:2024-03-11")) == 2
     assert len(check.digest_runs("oncall")) == 1
     # The next weekday is a new run.
     tuesday = make_app(settings, db_url, worker="worker-tuesday")
-    assert await run_digest(tuesday, settings.digests[0], MONDAY_8AM_SH + timedelta(days=1)) is True
+    assert await run_digest(deps(tuesday), settings.digests[0], MONDAY_8AM_SH + timedelta(days=1)) is True
     assert len(tuesday.store.digest_runs("oncall")) == 2
 
 
@@ -356,7 +394,7 @@ def test_two_concurrent_workers_post_once(db_url):
 
     def work(app: App) -> None:
         barrier.wait()
-        results[app.worker_id] = asyncio.run(run_digest(app, settings.digests[0], MONDAY_8AM_SH))
+        results[app.worker_id] = asyncio.run(run_digest(deps(app), settings.digests[0], MONDAY_8AM_SH))
 
     threads = [threading.Thread(target=work, args=(app,)) for app in workers]
     for th in threads:
@@ -381,12 +419,12 @@ async def test_claimed_but_never_queued_run_is_repaired_once(db_url):
     assert app.store.try_lease(lease, "dead-worker", BUILD_LEASE)
     assert app.store.claim_digest_run("oncall", "2024-03-11", MONDAY_8AM_SH, "dead-worker", doc)
     # While the claimer's build lease is live it may still be about to queue: leave it alone.
-    assert await catch_up_digests(app, MONDAY_8AM_SH + timedelta(minutes=2)) == []
+    assert await catch_up_digests(deps(app), MONDAY_8AM_SH + timedelta(minutes=2)) == []
     assert app.store.outbox_rows() == []
     # The lease runs out (the worker is gone): the next catch-up queues it, and only once.
     assert app.store.try_lease(lease, "dead-worker", BUILD_LEASE, now=utcnow() - 2 * BUILD_LEASE)
-    await catch_up_digests(app, MONDAY_8AM_SH + timedelta(minutes=20))
-    await catch_up_digests(app, MONDAY_8AM_SH + timedelta(minutes=21))
+    await catch_up_digests(deps(app), MONDAY_8AM_SH + timedelta(minutes=20))
+    await catch_up_digests(deps(app), MONDAY_8AM_SH + timedelta(minutes=21))
     assert sorted(r.target for r in app.store.outbox_rows()) == ["jsonl:out/digest.jsonl", "slack:C0ONCALL1"]
 
 
@@ -395,7 +433,7 @@ async def test_scheduler_jobs_run_the_digest(db_url):
     settings = make_settings(cron="* * * * *", timezone="UTC", grace="2h", to=["console"])
     app = make_app(settings, db_url)
     scheduler = AsyncIOScheduler(timezone=UTC)
-    add_digest_jobs(scheduler, app)
+    add_digest_jobs(scheduler, deps(app))
     jobs = {job.id: job for job in scheduler.get_jobs()}
     assert set(jobs) == {"digest:oncall", "digests-catch-up"}
     assert jobs["digest:oncall"].misfire_grace_time == 7200 and jobs["digest:oncall"].coalesce
@@ -425,15 +463,11 @@ def test_run_id_uses_the_digest_timezone_day():
 
 @pytest.fixture
 def fake_llm():
-    from fakes.openai_server import FakeOpenAI
-
     with FakeOpenAI() as fake:
         yield fake
 
 
 async def llm_app(fake, db_url: str, settings: Settings | None = None) -> App:
-    from bot.summarise.llm import LLMSummariser
-
     settings = settings or make_settings()
     settings = settings.model_copy(update={"llm": settings.llm.model_copy(
         update={"max_retries": 0, "timeout": timedelta(seconds=5)})})
@@ -444,8 +478,6 @@ async def llm_app(fake, db_url: str, settings: Settings | None = None) -> App:
 
 
 def overview_reply(en: str, zh: str):
-    from fakes.openai_server import chat_json
-
     return chat_json({"overview": {"en": en, "zh": zh}})
 
 
@@ -457,7 +489,7 @@ async def test_grounded_overview_is_kept_and_prompt_carries_the_stories(db_url, 
     zh = "中国将稀土开采配额下调12%。美国对钢材征收25%关税，宽限期90天。"
     fake_llm.queue(overview_reply(en, zh))
     try:
-        with_overview = await add_overview(app, digest)
+        with_overview = await add_overview(app.llm, digest)
     finally:
         await app.llm.aclose()
     assert with_overview.overview == {"en": en, "zh": zh}
@@ -478,7 +510,7 @@ async def test_overview_with_invented_number_is_cut(db_url, fake_llm):
         "China cut its rare earth mining quota by 12%. Prices jumped 37% on the news. Tariffs dominated the day.",
         "中国将稀土开采配额下调12%。消息传出后价格上涨37%。关税是当天焦点。"))
     try:
-        got = (await add_overview(app, digest)).overview
+        got = (await add_overview(app.llm, digest)).overview
     finally:
         await app.llm.aclose()
     assert got == {"en": "China cut its rare earth mining quota by 12%. Tariffs dominated the day.",
@@ -492,7 +524,7 @@ async def test_overview_with_only_invented_numbers_is_dropped(db_url, fake_llm):
     digest = build_digest(app.settings, app.store, app.settings.digests[0], now=MONDAY_8AM_SH)
     fake_llm.queue(overview_reply("Exports fell 41% in total.", "出口总计下降41%。"))
     try:
-        got = await add_overview(app, digest)
+        got = await add_overview(app.llm, digest)
     finally:
         await app.llm.aclose()
     assert got.overview is None
@@ -500,25 +532,23 @@ async def test_overview_with_only_invented_numbers_is_dropped(db_url, fake_llm):
 
 
 async def test_overview_skipped_without_llm_or_on_llm_failure(db_url, fake_llm):
-    from fakes.openai_server import server_error
-
     settings = make_settings()
     plain = make_app(settings, db_url)
     seed_stories(plain.store, MONDAY_8AM_SH)
     digest = build_digest(settings, plain.store, settings.digests[0], now=MONDAY_8AM_SH)
-    assert (await add_overview(plain, digest)).overview is None  # app.llm is None: extractive digest
+    assert (await add_overview(None, digest)).overview is None  # no LLM configured: extractive digest
 
     app = await llm_app(fake_llm, db_url)
     fake_llm.queue(server_error(500))
     try:
-        got = await add_overview(app, digest)
+        got = await add_overview(app.llm, digest)
     finally:
         await app.llm.aclose()
     assert got.overview is None and got.sections == digest.sections
     assert fake_llm.calls == 1
     # An empty digest has nothing to summarise: no call at all.
     empty = build_digest(settings, plain.store, settings.digests[0], now=MONDAY_8AM_SH + timedelta(days=5))
-    assert (await add_overview(app, empty)).overview is None and fake_llm.calls == 1
+    assert (await add_overview(app.llm, empty)).overview is None and fake_llm.calls == 1
 
 
 async def test_run_digest_stores_the_grounded_overview(db_url, fake_llm):
@@ -526,7 +556,7 @@ async def test_run_digest_stores_the_grounded_overview(db_url, fake_llm):
     seed_stories(app.store, MONDAY_8AM_SH)
     fake_llm.queue(overview_reply("Steel tariffs rose to 25%, up from 10%.", "钢材关税升至25%。"))
     try:
-        assert await run_digest(app, app.settings.digests[0], MONDAY_8AM_SH) is True
+        assert await run_digest(deps(app), app.settings.digests[0], MONDAY_8AM_SH) is True
     finally:
         await app.llm.aclose()
     doc = Digest.model_validate(app.store.get_digest_run("oncall:2024-03-11")["doc"])
@@ -537,17 +567,17 @@ async def test_run_digest_stores_the_grounded_overview(db_url, fake_llm):
 def test_digest_jobs_follow_a_config_reload(db_url):
     app = make_app(make_settings(), db_url)
     scheduler = AsyncIOScheduler(timezone=UTC)
-    add_digest_jobs(scheduler, app)
+    add_digest_jobs(scheduler, deps(app))
     app.settings = Settings.model_validate({"topics": TOPICS, "digests": [
         {"name": "evening", "cron": "30 18 * * 1-5", "timezone": "America/New_York", "to": ["console"],
          "grace": "30m"}]})
-    add_digest_jobs(scheduler, app)
+    add_digest_jobs(scheduler, deps(app))
     jobs = {job.id: job for job in scheduler.get_jobs()}
     assert set(jobs) == {"digest:evening", "digests-catch-up"}
     assert jobs["digest:evening"].misfire_grace_time == 1800
     assert str(jobs["digest:evening"].trigger) == str(build_cron_trigger("30 18 * * 1-5", "America/New_York"))
     app.settings = Settings.model_validate({"topics": TOPICS})
-    add_digest_jobs(scheduler, app)
+    add_digest_jobs(scheduler, deps(app))
     assert scheduler.get_jobs() == []
 
 
@@ -556,7 +586,7 @@ async def test_cron_job_runs_the_latest_scheduled_digest(db_url):
     cfg = settings.digests[0]
     app = make_app(settings, db_url)
     scheduler = AsyncIOScheduler(timezone=UTC)
-    add_digest_jobs(scheduler, app)
+    add_digest_jobs(scheduler, deps(app))
     job = scheduler.get_job("digest:oncall")
     before = scheduled_fire_time(cfg, utcnow())
     await job.func(*job.args)

@@ -20,6 +20,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot.app.container import App
 from bot.config import ConfigError, FeedConfig, load_config
 from bot.delivery.outbox import Dispatcher
+from bot.digest import DigestDeps, add_digest_jobs
 from bot.pipeline.poller import Poller
 
 log = logging.getLogger("briefbot.scheduler")
@@ -131,12 +132,9 @@ class BotRunner:
         self.scheduler.add_job(self.config_watch_job,
                                IntervalTrigger(seconds=CONFIG_CHECK_EVERY.total_seconds()),
                                id="config-watch", max_instances=1, coalesce=True)
-        try:
-            from bot.digest.build import add_digest_jobs
-
-            add_digest_jobs(self.scheduler, self.app)
-        except ImportError:
-            log.warning("digest module unavailable; digests are not scheduled")
+        add_digest_jobs(self.scheduler, DigestDeps(
+            current_settings=lambda: self.app.settings, store=self.app.store, worker_id=self.app.worker_id,
+            enqueue=self.app.store.enqueue, llm=self.app.llm))
         self.scheduler.start()
         await self._start_services()
 
