@@ -1,25 +1,27 @@
 """The `/brief` app command, driven through discord.py's own interaction machinery.
 
-Each test builds a raw INTERACTION_CREATE payload (as Discord sends it over the gateway) and hands it
-to `ConnectionState.parse_interaction_create`, the same entry point the gateway uses; the
-CommandTree resolves the subcommand and options, the command answers from a real store, and the
-response goes over real HTTP to the loopback fake of Discord's REST API.
+Each test runs the bot's gateway session against the loopback fake of Discord and sends it a raw
+INTERACTION_CREATE payload over that gateway, as Discord does; the CommandTree resolves the
+subcommand and options, the command answers from a real store, and the response goes over real
+HTTP to the fake's REST API, where the test reads it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import pytest
 import yarl
 from discord.gateway import DiscordWebSocket
+from storedata import save_brief
 
 from bot.app.container import App
 from bot.config import Env, Settings
 from bot.adapters.discord.deliver import set_api_base
-from bot.adapters.discord.commands import DISCORD_GATEWAY, build_discord_client, start_discord, sync_commands, topic_suggestions
+from bot.adapters.discord.commands import DISCORD_GATEWAY, start_discord, sync_commands, topic_suggestions
 from bot.models import Brief, Figure, Source, utcnow
 from bot.store import ItemRecord, Store
 from fakes.discord_api import APPLICATION_ID, FakeDiscord
@@ -82,7 +84,7 @@ def app(db_url, fake):
         item = ItemRecord(feed="metals-wire", item_key=f"item-{i}", guid=f"guid-{i}", link=brief.primary_url,
                           link_key=None, content_key=None, title=brief.title["en"], published=brief.published,
                           status="briefed", topics=brief.topics)
-        assert store.save_new_brief(brief, item, [], None, language="en", now=brief.created)
+        assert save_brief(store, brief, item, [], None, language="en", now=brief.created)
     store.ensure_feed("metals-wire", "https://news.example.com/feed.xml")
     store.update_feed("metals-wire", last_status="ok", last_success_at=utcnow(), last_fetch_at=utcnow())
     store.ensure_feed("customs-cn", "https://cn.example.com/rss")
@@ -94,12 +96,22 @@ def app(db_url, fake):
     store.close()
 
 
+@asynccontextmanager
+async def gateway_session(app, fake):
+    """The bot's own gateway session (as `briefbot run` starts it), identified with the fake."""
+    runner = await start_discord(app.adapter_context())
+    try:
+        await asyncio.wait_for(fake.identified.wait(), 30)
+        yield runner.client
+    finally:
+        await runner.stop()
+        DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(DISCORD_GATEWAY)
+
+
 @pytest.fixture
 async def client(app, fake):
-    bot = build_discord_client(app)
-    await bot.login(app.env.discord_bot_token)  # REST only: GET /users/@me, GET /oauth2/applications/@me
-    yield bot
-    await bot.close()
+    async with gateway_session(app, fake) as bot:
+        yield bot
 
 
 def option(name: str, value) -> dict:
@@ -134,13 +146,18 @@ def interaction_payload(subcommand: str, *options: dict, interaction_type: int =
     }
 
 
-async def invoke(client, payload: dict) -> None:
-    """Feed the payload to discord.py as the gateway would, and wait for the command to finish."""
-    before = {t for t in asyncio.all_tasks() if t.get_name() == "CommandTree-invoker"}
-    client._connection.parse_interaction_create(payload)
-    tasks = {t for t in asyncio.all_tasks() if t.get_name() == "CommandTree-invoker"} - before
-    assert tasks, "discord.py did not route the interaction to the command tree"
-    await asyncio.gather(*tasks)
+async def invoke(fake: FakeDiscord, payload: dict) -> None:
+    """Send the payload over the gateway and wait until the command has answered: its callback,
+    and after a deferred callback its follow-up."""
+    def answered() -> bool:
+        callbacks = [c for c in fake.callbacks if c["interaction_id"] == payload["id"]]
+        if not callbacks:
+            return False
+        return callbacks[0]["payload"]["type"] != DEFERRED or any(
+            f["token"] == payload["token"] for f in fake.followups)
+
+    await fake.dispatch("INTERACTION_CREATE", payload)
+    await fake.wait_for(answered, timeout=30)
 
 
 def responses(fake: FakeDiscord, payload: dict) -> tuple[dict, list[dict]]:
@@ -153,7 +170,7 @@ def responses(fake: FakeDiscord, payload: dict) -> tuple[dict, list[dict]]:
 
 async def test_latest_topic_with_count_is_ephemeral_embeds(client, fake):
     payload = interaction_payload("latest", option("topic", "rare-earths"), option("count", 2))
-    await invoke(client, payload)
+    await invoke(fake, payload)
     callback, followups = responses(fake, payload)
     assert callback["type"] == CHANNEL_MESSAGE and followups == []
     data = callback["data"]
@@ -168,7 +185,7 @@ async def test_latest_topic_with_count_is_ephemeral_embeds(client, fake):
 
 async def test_latest_default_count_and_public(client, fake):
     payload = interaction_payload("latest", option("topic", "rare-earths"), option("public", True))
-    await invoke(client, payload)
+    await invoke(fake, payload)
     data = responses(fake, payload)[0]["data"]
     assert "flags" not in data or not data["flags"] & EPHEMERAL
     assert len(data["embeds"]) == 3  # all three rare-earth briefs (default count 5)
@@ -177,14 +194,14 @@ async def test_latest_default_count_and_public(client, fake):
 
 async def test_topic_given_by_chinese_label(client, fake):
     payload = interaction_payload("latest", option("topic", "关税"))
-    await invoke(client, payload)
+    await invoke(fake, payload)
     data = responses(fake, payload)[0]["data"]
     assert [e["title"] for e in data["embeds"]] == ["US raises tariff on Chinese magnets to 25%"]
 
 
 async def test_unknown_topic_suggests_and_never_pings(client, fake):
     payload = interaction_payload("latest", option("topic", "rare earth @everyone"), option("public", True))
-    await invoke(client, payload)
+    await invoke(fake, payload)
     data = responses(fake, payload)[0]["data"]
     # Errors stay private even when `public` was asked for.
     assert data["flags"] == EPHEMERAL
@@ -195,7 +212,7 @@ async def test_unknown_topic_suggests_and_never_pings(client, fake):
 
 async def test_search_defers_then_follows_up(client, fake):
     payload = interaction_payload("search", option("words", "镓"))
-    await invoke(client, payload)
+    await invoke(fake, payload)
     callback, followups = responses(fake, payload)
     assert callback["type"] == DEFERRED and callback["data"]["flags"] == EPHEMERAL
     (message,) = followups
@@ -206,20 +223,20 @@ async def test_search_defers_then_follows_up(client, fake):
 
 async def test_search_count_and_no_results(client, fake):
     payload = interaction_payload("search", option("words", "magnet"), option("count", 1), option("public", True))
-    await invoke(client, payload)
+    await invoke(fake, payload)
     callback, followups = responses(fake, payload)
     assert callback["type"] == DEFERRED and not callback.get("data")
     assert len(followups[0]["embeds"]) == 1 and not followups[0].get("flags")
 
     payload = interaction_payload("search", option("words", "cobalt"))
-    await invoke(client, payload)
+    await invoke(fake, payload)
     _, followups = responses(fake, payload)
     assert followups[0]["content"].startswith("No briefs match “cobalt”") and "embeds" not in followups[0]
 
 
 async def test_digest_defers_and_lists_the_window(client, fake):
     payload = interaction_payload("digest")
-    await invoke(client, payload)
+    await invoke(fake, payload)
     callback, followups = responses(fake, payload)
     assert callback["type"] == DEFERRED and callback["data"]["flags"] == EPHEMERAL
     assert followups and all(f["allowed_mentions"] == {"parse": []} for f in followups)
@@ -234,7 +251,7 @@ async def test_digest_defers_and_lists_the_window(client, fake):
 
 async def test_feeds_health(client, fake):
     payload = interaction_payload("feeds", option("public", True))
-    await invoke(client, payload)
+    await invoke(fake, payload)
     data = responses(fake, payload)[0]["data"]
     assert responses(fake, payload)[0]["type"] == CHANNEL_MESSAGE and not data.get("flags")
     (embed,) = data["embeds"]
@@ -246,7 +263,7 @@ async def test_feeds_health(client, fake):
 
 async def test_help(client, fake):
     payload = interaction_payload("help")
-    await invoke(client, payload)
+    await invoke(fake, payload)
     data = responses(fake, payload)[0]["data"]
     assert data["flags"] == EPHEMERAL
     assert "/brief latest" in data["content"] and "`rare-earths` (Rare earths / 稀土)" in data["content"]
@@ -270,7 +287,7 @@ async def test_store_failure_answers_privately_without_details(client, fake, app
     with app.store.engine.begin() as c:
         c.exec_driver_sql("DROP TABLE brief_topics")
     payload = interaction_payload("latest", option("topic", "rare-earths"), option("public", True))
-    await invoke(client, payload)
+    await invoke(fake, payload)
     data = responses(fake, payload)[0]["data"]
     assert data["flags"] == EPHEMERAL and data["content"].startswith("Sorry, that failed")
     assert "brief_topics" not in data["content"] and "embeds" not in data
@@ -284,27 +301,25 @@ async def test_many_topics_use_autocomplete(db_url, fake):
     app = App(settings=Settings.model_validate({"topics": topics}),
               env=Env.from_environ({"DISCORD_BOT_TOKEN": fake.bot_token, "DISCORD_API_BASE_URL": fake.origin}),
               store=store)
-    bot = build_discord_client(app)
-    await bot.login(fake.bot_token)
     try:
-        latest = bot.tree.get_commands()[0].to_dict(bot.tree)["options"][0]
-        assert latest["options"][0].get("autocomplete") is True and "choices" not in latest["options"][0]
-        assert [c.value for c in topic_suggestions(app, "金属2")][:2] == ["topic-02", "topic-20"]
-        payload = interaction_payload("latest", {**option("topic", "金属1"), "focused": True}, interaction_type=4)
-        await invoke(bot, payload)
-        callback = fake.callbacks[-1]["payload"]
-        assert callback["type"] == 8  # APPLICATION_COMMAND_AUTOCOMPLETE_RESULT
-        values = [c["value"] for c in callback["data"]["choices"]]
-        assert values[0] == "topic-01" and "topic-10" in values and len(values) <= 25
+        async with gateway_session(app, fake) as bot:
+            latest = bot.tree.get_commands()[0].to_dict(bot.tree)["options"][0]
+            assert latest["options"][0].get("autocomplete") is True and "choices" not in latest["options"][0]
+            assert [c.value for c in topic_suggestions(app.adapter_context(), "金属2")][:2] == ["topic-02", "topic-20"]
+            payload = interaction_payload("latest", {**option("topic", "金属1"), "focused": True}, interaction_type=4)
+            await invoke(fake, payload)
+            callback = fake.callbacks[-1]["payload"]
+            assert callback["type"] == 8  # APPLICATION_COMMAND_AUTOCOMPLETE_RESULT
+            values = [c["value"] for c in callback["data"]["choices"]]
+            assert values[0] == "topic-01" and "topic-10" in values and len(values) <= 25
     finally:
-        await bot.close()
         store.close()
 
 
 # --------------------------------------------------------------------------- gateway (briefbot run)
 
 async def test_gateway_session_answers_commands(app, fake):
-    runner = await start_discord(app)
+    runner = await start_discord(app.adapter_context())
     try:
         await asyncio.wait_for(fake.identified.wait(), 10)
         identify = next(f for f in fake.gateway_received if f["op"] == 2)["d"]
@@ -327,7 +342,7 @@ async def test_gateway_session_answers_commands(app, fake):
 async def test_sync_to_guilds(app, fake):
     app.env = Env.from_environ({"DISCORD_BOT_TOKEN": fake.bot_token, "DISCORD_API_BASE_URL": fake.origin,
                                 "DISCORD_GUILD_IDS": "700000000000000001, 700000000000000005"})
-    synced = await sync_commands(app)
+    synced = await sync_commands(app.adapter_context())
     assert synced == ["/brief → guild 700000000000000001", "/brief → guild 700000000000000005"]
     assert [s["guild_id"] for s in fake.command_syncs] == ["700000000000000001", "700000000000000005"]
     (command,) = fake.command_syncs[0]["commands"]
@@ -337,7 +352,7 @@ async def test_sync_to_guilds(app, fake):
 
 
 async def test_sync_globally(app, fake):
-    synced = await sync_commands(app)
+    synced = await sync_commands(app.adapter_context())
     assert synced[0].startswith("/brief → global")
     assert fake.command_syncs[0]["guild_id"] is None
     assert fake.requests_to(f"/applications/{APPLICATION_ID}/commands", "PUT")

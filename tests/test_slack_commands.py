@@ -3,7 +3,6 @@ answers captured at the fake Slack's response_url; plus one round trip in Socket
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import time
@@ -12,6 +11,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import aiohttp
 import pytest
+from storedata import save_brief
 
 from bot.app.container import App
 from bot.config import Env, Settings
@@ -19,6 +19,7 @@ from bot.models import Brief, Figure, Source, utcnow
 from bot.adapters.slack.commands import build_slack_app, start_slack
 from bot.store import ItemRecord, Store
 from fakes.slack_api import APP_TOKEN, BOT_TOKEN, FakeSlack
+from waits import async_wait_until
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 FEED_SECRET = "feedkey-ABC123SECRET"
@@ -71,7 +72,7 @@ def store(db_url):
         item = ItemRecord(feed="metals-wire", item_key=f"item-{i}", guid=f"g{i}", link=b.primary_url,
                           link_key=b.primary_url, content_key=None, title=b.title["en"],
                           published=b.created, status="briefed", topics=b.topics)
-        assert store.save_new_brief(b, item, targets=[], signature=None, language="en", now=b.created)
+        assert save_brief(store, b, item, targets=[], signature=None, language="en", now=b.created)
     store.ensure_feed("metals-wire", f"https://metals.example.com/rss?key={FEED_SECRET}")
     store.update_feed("metals-wire", last_fetch_at=utcnow(), last_success_at=utcnow(), last_status="ok",
                       failures=0, items_total=42)
@@ -91,7 +92,7 @@ def make_app(slack: FakeSlack, store: Store, db_url: str, **env) -> App:
 @pytest.fixture
 async def http_app(slack, store, db_url):
     app = make_app(slack, store, db_url)
-    runner = await start_slack(app, host="127.0.0.1")
+    runner = await start_slack(app.adapter_context(), host="127.0.0.1")
     assert runner is not None and runner.mode == "http"
     yield runner
     await runner.stop()
@@ -143,11 +144,23 @@ def all_text(answer: dict) -> str:
 
 # --------------------------------------------------------------------------- request verification
 
-def test_request_verification_is_enabled(slack, store, db_url):
-    from slack_bolt.middleware.request_verification.async_request_verification import AsyncRequestVerification
+async def test_the_bolt_app_refuses_unsigned_and_missigned_requests(slack, store, db_url):
+    """The app build_slack_app returns verifies Slack's signature itself, whatever serves it."""
+    from slack_bolt.request.async_request import AsyncBoltRequest
 
     bolt = build_slack_app(make_app(slack, store, db_url))
-    assert any(isinstance(m, AsyncRequestVerification) for m in bolt._async_middleware_list)
+    body = command_form("help", slack.response_url("direct"))
+    ts = int(time.time())
+    form = {"content-type": ["application/x-www-form-urlencoded"]}
+    unsigned = await bolt.async_dispatch(AsyncBoltRequest(body=body, headers=form))
+    missigned = await bolt.async_dispatch(AsyncBoltRequest(body=body, headers={
+        **form, "x-slack-request-timestamp": [str(ts)], "x-slack-signature": [sign(body, ts, "not-the-secret")]}))
+    signed = await bolt.async_dispatch(AsyncBoltRequest(body=body, headers={
+        **form, "x-slack-request-timestamp": [str(ts)], "x-slack-signature": [sign(body, ts)]}))
+    assert (unsigned.status, missigned.status, signed.status) == (401, 401, 200)
+    # Only the signed command is answered.
+    await slack.async_wait_for_responses(1)
+    assert [r["_path"] for r in slack.responses] == ["/response/direct"]
 
 
 async def test_bad_signature_is_rejected(slack, http_app):
@@ -158,8 +171,9 @@ async def test_bad_signature_is_rejected(slack, http_app):
     ts = int(time.time())
     status, _ = await post_command(http_app.port, body.replace("help", "feeds"), timestamp=ts, signature=sign(body, ts))
     assert status == 401
-    await asyncio.sleep(0.2)  # give a (wrongly) started lazy listener the chance to answer
-    assert slack.responses == []
+    # A correctly signed command sent after them is answered; the refused ones never are.
+    await run_command(slack, http_app, "help", "after")
+    assert [r["_path"] for r in slack.responses] == ["/response/after"]
 
 
 async def test_stale_timestamp_is_rejected(slack, http_app):
@@ -255,19 +269,16 @@ async def test_public_answers_in_channel(slack, http_app):
 
 async def test_start_slack_needs_a_way_to_receive_commands(slack, store, db_url):
     app = make_app(slack, store, db_url, SLACK_SIGNING_SECRET="")
-    assert await start_slack(app) is None
+    assert await start_slack(app.adapter_context()) is None
 
 
 async def test_socket_mode_round_trip(slack, store, db_url):
     app = make_app(slack, store, db_url, SLACK_APP_TOKEN=APP_TOKEN, SLACK_SIGNING_SECRET="")
-    runner = await start_slack(app)
+    runner = await start_slack(app.adapter_context())
     try:
         assert runner.mode == "socket"
         assert slack.calls_to("apps.connections.open")[0].token == APP_TOKEN
-        for _ in range(200):
-            if slack.socket_connected():
-                break
-            await asyncio.sleep(0.02)
+        await async_wait_until(slack.socket_connected, "the Socket Mode client to connect to the fake Slack")
         payload = dict(parse_qsl(command_form("tariffs", "unused")))
         payload.update({"text": "tariffs", "response_url": slack.response_url("socket")})
         slack.send_socket_envelope({"envelope_id": "env-1", "type": "slash_commands", "payload": payload,
