@@ -4,7 +4,6 @@ request signatures, mentions and links in posted briefs, and secrets in logs, er
 from __future__ import annotations
 
 import argparse
-import asyncio
 import hashlib
 import hmac
 import io
@@ -267,8 +266,13 @@ async def test_slack_http_rejects_every_unverified_request(slack_http, case):
                                                    "X-Slack-Signature": _sign(other, now)})
     # Bolt answers a non-numeric timestamp with 500 (its verifier raises); refused all the same.
     assert status == (500 if case == "garbage timestamp" else 401)
-    await asyncio.sleep(0.1)  # a wrongly accepted command would answer on response_url by now
-    assert slack.responses == []
+    # A correctly signed command sent afterwards is answered; the refused request never is.
+    later = urlencode({"command": "/brief", "text": "help", "team_id": "T0TEST001", "user_id": "U0X",
+                       "channel_id": "C0BRIEFS1", "response_url": slack.response_url("later"), "trigger_id": "1.2.4"})
+    assert await _post(port, later, form, {"X-Slack-Request-Timestamp": str(now),
+                                           "X-Slack-Signature": _sign(later, now)}) == 200
+    await slack.async_wait_for_responses(1)
+    assert [r["_path"] for r in slack.responses] == ["/response/later"]
 
 
 async def test_slack_http_accepts_a_correctly_signed_request(slack_http):
