@@ -1,9 +1,10 @@
-"""The lxml fast path and feedparser give the same entries; documents the fast path does not model
-go to feedparser (so nothing is read differently, only faster)."""
+"""briefbot reads feeds as feedparser does: the lxml fast path gives the same entries as feedparser,
+and documents it is unsure of go to feedparser (so nothing is read differently, only faster)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -55,7 +56,7 @@ def test_bundled_samples_read_the_same_on_both_paths(name):
 
 EDGE_RSS = """<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:content="http://purl.org/rss/1.0/modules/content/">
-<channel><title>Edge &amp; Co</title>
+<channel><title>Edge and Co</title>
 <item><title>Permalink guid only: tariff on magnets</title><guid>https://wire.example/a/1</guid>
   <pubDate>Tue, 03 Jun 2025 08:00:00 GMT</pubDate><description>Tariff text 25%.</description></item>
 <item><title>Relative link, dc:date, dc:creator</title><link>/a/2</link><dc:date>2025-06-03T09:30:00+08:00</dc:date>
@@ -71,8 +72,8 @@ EDGE_RSS = """<?xml version="1.0" encoding="utf-8"?>
 </channel></rss>"""
 
 EDGE_ATOM = """<?xml version="1.0" encoding="utf-8"?>
-<feed xmlns="http://www.w3.org/2005/Atom"><title type="html">Atom &lt;b&gt;desk&lt;/b&gt;</title><id>urn:x</id>
-<entry><title type="html">NdPr &lt;b&gt;CNY 450,000&lt;/b&gt;</title><id>urn:e1</id>
+<feed xmlns="http://www.w3.org/2005/Atom"><title type="html">Atom desk</title><id>urn:x</id>
+<entry><title type="html">NdPr at CNY 450,000</title><id>urn:e1</id>
   <link rel="self" href="https://wire.example/self/1"/><link href="https://wire.example/e/1"/>
   <link rel="alternate" type="text/html" href="https://wire.example/e/1b"/>
   <updated>2025-06-03T08:00:00.250Z</updated><author><name>Li Wei</name><email>li@wire.example</email></author>
@@ -111,6 +112,10 @@ def test_feedgen_documents_read_the_same_on_both_paths():
     ("XHTML content", b'<feed xmlns="http://www.w3.org/2005/Atom"><entry><title>t</title><content type="xhtml">'
                       b'<div xmlns="http://www.w3.org/1999/xhtml"><p>x</p></div></content></entry></feed>'),
     ("HTML entity", b'<rss version="2.0"><channel><item><title>a&nbsp;b</title></item></channel></rss>'),
+    ("escaped markup in an Atom title", b'<feed xmlns="http://www.w3.org/2005/Atom"><entry><title type="html">'
+                                        b"NdPr &lt;b&gt;CNY 450,000&lt;/b&gt;</title><id>urn:e1</id></entry></feed>"),
+    ("entity in the channel title", b'<rss version="2.0"><channel><title>Edge &amp; Co</title><item><title>t</title>'
+                                    b"<link>https://wire.example/1</link></item></channel></rss>"),
     ("GBK labelled UTF-8", (FIXTURES / "rss_gbk.xml").read_bytes().replace(b'encoding="gbk"', b'encoding="utf-8"')),
     ("DOCTYPE", b'<?xml version="1.0"?><!DOCTYPE rss PUBLIC "-//Netscape Communications//DTD RSS 0.91//EN" '
                 b'"http://my.netscape.com/publish/formats/rss-0.91.dtd"><rss version="2.0"><channel></channel></rss>'),
@@ -119,6 +124,129 @@ def test_documents_outside_the_common_case_go_to_feedparser(reason, body):
     assert parse_common_feed(body, "application/xml", URL) is None, reason
     # ... and parse_feed still reads them (through feedparser) exactly as before.
     assert_same_as_feedparser(body, "application/xml")
+
+
+# Feeds where the fast reader once read differently from feedparser. Each is compared with feedparser
+# twice: with feedparser's entries through the same normalisation, and field by field with
+# feedparser's raw output where no normalisation applies (link, id, published).
+
+def reading(body: bytes, content_type: str | None) -> list[tuple]:
+    return [(e.title, e.link, e.guid, e.published, e.text) for e in parse_feed(body, content_type, URL).entries]
+
+
+def feedparser_raw(body: bytes, content_type: str | None) -> list[tuple]:
+    import io
+
+    import feedparser
+
+    headers = {"content-location": URL} | ({"content-type": content_type} if content_type else {})
+    result = feedparser.parse(io.BytesIO(body), response_headers=headers)
+    return [(e.get("link") or None, e.get("id") or None, _utc(e.get("published_parsed"))) for e in result.entries]
+
+
+def _utc(parsed) -> datetime | None:
+    return datetime(*parsed[:6], tzinfo=timezone.utc) if parsed else None
+
+
+PUBLISHED = datetime(2025, 6, 3, 8, 0, tzinfo=timezone.utc)
+
+# A: entities and escaped markup left in RSS titles (double-encoded, CDATA-escaped, named entities).
+ENTITY_TITLES = b"""<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Entities desk</title>
+<item><title>&amp;#39;Text&amp;#39; in quotes</title><link>https://wire.example/a/1</link>
+  <description>One.</description><pubDate>Tue, 03 Jun 2025 08:00:00 GMT</pubDate></item>
+<item><title><![CDATA[&lt;p&gt;Item Title&lt;/p&gt;]]></title><link>https://wire.example/a/2</link><description>Two.</description></item>
+<item><title><![CDATA[AT&amp;T buys a magnet plant]]></title><link>https://wire.example/a/3</link><description>Three.</description></item>
+<item><title>It&amp;#8217;s a&amp;nbsp;deal</title><link>https://wire.example/a/4</link><description>Four.</description></item>
+<item><title>Tariff &amp; quota news</title><link>https://wire.example/a/5</link><description>Five.</description></item>
+</channel></rss>"""
+
+
+def test_entities_in_rss_titles_read_as_feedparser_reads_them():
+    assert_same_as_feedparser(ENTITY_TITLES, "application/rss+xml")
+    titles = [title for title, *_ in reading(ENTITY_TITLES, "application/rss+xml")]
+    assert titles == ["'Text' in quotes", "<p>Item Title</p>", "AT&T buys a magnet plant", "It\u2019s a deal",
+                      "Tariff & quota news"]
+    assert [r[1:4] for r in reading(ENTITY_TITLES, "application/rss+xml")] == feedparser_raw(ENTITY_TITLES,
+                                                                                             "application/rss+xml")
+
+
+# B: Windows-1252 bytes (curly quotes, dash, euro) in a feed labelled ISO-8859-1, or not labelled.
+WINDOWS_1252 = """<?xml version="1.0" encoding="iso-8859-1"?>
+<rss version="2.0"><channel><title>Caf\u00e9 desk</title>
+<item><title>Exporters don\u2019t expect \u201crelief\u201d \u2013 \u20ac5 levy</title><link>https://wire.example/b/1</link>
+  <guid isPermaLink="false">b-1</guid><pubDate>Tue, 03 Jun 2025 08:00:00 GMT</pubDate>
+  <description>Duty of \u20ac5 a tonne \u2013 \u201cfor now\u201d.</description></item>
+</channel></rss>""".encode("cp1252")
+
+
+@pytest.mark.parametrize("content_type", ["application/rss+xml", "text/xml; charset=iso-8859-1", None])
+def test_windows_1252_bytes_read_as_feedparser_reads_them(content_type):
+    assert_same_as_feedparser(WINDOWS_1252, content_type)
+    for body in (WINDOWS_1252, WINDOWS_1252.replace(b' encoding="iso-8859-1"', b"")):
+        (entry,) = reading(body, content_type)
+        assert entry == ("Exporters don\u2019t expect \u201crelief\u201d \u2013 \u20ac5 levy", "https://wire.example/b/1",
+                         "b-1", PUBLISHED, "Duty of \u20ac5 a tonne \u2013 \u201cfor now\u201d.")
+        assert [entry[1:4]] == feedparser_raw(body, content_type)
+
+
+# C: UTF-8 with no charset anywhere (no Content-Type, no encoding in the XML declaration).
+UNLABELLED_UTF8 = """<?xml version="1.0"?>
+<rss version="2.0"><channel><title>Caf\u00e9 \u201cna\u00efve\u201d \u6771\u4eac</title>
+<item><title>Caf\u00e9 \u201cna\u00efve\u201d \u6771\u4eac</title><link>https://wire.example/c/1</link>
+  <description>\u7a00\u571f prices \u2013 up 5%.</description><pubDate>Tue, 03 Jun 2025 08:00:00 GMT</pubDate></item>
+</channel></rss>""".encode("utf-8")
+
+
+def test_unlabelled_utf8_reads_as_feedparser_reads_it():
+    assert parse_common_feed(UNLABELLED_UTF8, None, URL) is None
+    assert_same_as_feedparser(UNLABELLED_UTF8, None)
+    feed = parse_feed(UNLABELLED_UTF8, None, URL)
+    assert feed.title == "Caf\u00e9 \u201cna\u00efve\u201d \u6771\u4eac" and feed.problem is None
+    assert reading(UNLABELLED_UTF8, None) == [("Caf\u00e9 \u201cna\u00efve\u201d \u6771\u4eac", "https://wire.example/c/1",
+                                               None, PUBLISHED, "\u7a00\u571f prices \u2013 up 5%.")]
+    assert [r[1:4] for r in reading(UNLABELLED_UTF8, None)] == feedparser_raw(UNLABELLED_UTF8, None)
+
+
+def test_unlabelled_ascii_still_takes_the_fast_path():
+    body = UNLABELLED_UTF8.decode().replace("Caf\u00e9 \u201cna\u00efve\u201d \u6771\u4eac", "Cafe").replace(
+        "\u7a00\u571f prices \u2013", "Prices").encode("ascii")
+    assert parse_common_feed(body, None, URL) is not None
+    assert_same_as_feedparser(body, None)
+
+
+# D: empty <link/>, <guid/>, <id/>, href="": none of them is the feed's own URL, and the items stay apart.
+EMPTY_RSS_LINKS = b"""<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Empty links</title><link>https://wire.example/</link>
+<item><title>First quota cut</title><link></link><description>Quota cut by 10%.</description>
+  <pubDate>Tue, 03 Jun 2025 08:00:00 GMT</pubDate></item>
+<item><title>Second price rise</title><link/><guid/><description>Prices up 4%.</description></item>
+<item><title>Third port delay</title><guid isPermaLink="false"></guid><description>Ships wait 6 days.</description></item>
+</channel></rss>"""
+EMPTY_ATOM_LINKS = b"""<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>Empty atom</title><id>urn:f</id>
+<entry><title>First quota cut</title><id></id><link href=""/><summary>Quota cut by 10%.</summary>
+  <published>2025-06-03T08:00:00Z</published></entry>
+<entry><title>Second price rise</title><id/><link href="" rel="alternate"/><summary>Prices up 4%.</summary></entry>
+</feed>"""
+
+
+@pytest.mark.parametrize("body,content_type", [(EMPTY_RSS_LINKS, "application/rss+xml"),
+                                               (EMPTY_ATOM_LINKS, "application/atom+xml")])
+def test_empty_links_and_ids_are_no_identity(body, content_type):
+    from bot.analyse.identity import identify
+
+    assert parse_common_feed(body, content_type, URL) is None
+    assert_same_as_feedparser(body, content_type)
+    entries = parse_feed(body, content_type, URL).entries
+    assert [(e.link, e.guid) for e in entries] == [(None, None)] * len(entries)
+    assert entries[0].published == PUBLISHED
+    assert entries[1].text == "Prices up 4%."
+    # feedparser gives an empty link as "" in RSS, and as the feed's own URL in Atom: briefbot as neither.
+    assert [(link if link != URL else None, guid) for link, guid, _ in feedparser_raw(body, content_type)] == [
+        (None, None)] * len(entries)
+    keys = {identify(e.guid, e.link, e.title, e.text, e.published).item_key for e in entries}
+    assert len(keys) == len(entries)
 
 
 @pytest.mark.parametrize("uri", ["https://wire.example/a/1", "/a/2", "a3", "http:///extra/slashes", "HTTPS:////x.example/y",

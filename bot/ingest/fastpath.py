@@ -1,15 +1,16 @@
 """The common case read quickly: a well-formed RSS 2.0 or Atom 1.0 document, parsed with lxml.
 
-feedparser costs ~9 ms of CPU for a 20-item feed (a SAX parse in Python, then HTML sanitising and
-relative-URI passes over every field); lxml reads the same document in ~0.2 ms. The poll loop is
-CPU-bound at 1,000 feeds, so the usual document takes this path and everything else — RSS 0.9x/1.0,
-malformed XML, DOCTYPEs and HTML entities, xml:base, XHTML content, charsets that need guessing,
-elements feedparser maps in ways this module does not model — returns None and goes to feedparser.
+feedparser parses in Python and then sanitises and resolves every field, ten times the CPU of the
+rest of a poll for a typical 20-item feed; lxml reads the same document for a small fraction of
+that. So the usual document takes this path and everything else returns None and goes to
+feedparser: RSS 0.9x/1.0, malformed XML, DOCTYPEs and HTML entities, xml:base, XHTML content,
+charsets other than UTF-8 / ASCII / GB*, elements feedparser maps in ways this module does not
+model, and anything where feedparser's reading is hard to reproduce exactly (a title holding
+markup or an entity, an empty link, GUID or id). When unsure, decline: never guess.
 
 The output is the subset of feedparser's entry keys that `bot.ingest.parse` reads, with the same
-values (tests compare both paths field by field over every fixture and the benchmark corpus).
-Sanitising is not needed here: entry HTML is only ever turned into plain text, and
-`html_to_text` drops script/style and every tag.
+values (tests compare this path with feedparser field by field). Sanitising is not needed here:
+entry HTML is only ever turned into plain text, which drops script/style and every tag.
 """
 
 from __future__ import annotations
@@ -54,7 +55,11 @@ def _urljoin(base: str, uri: str) -> str:
 
 _XML_DECL_ENCODING_RE = re.compile(rb'^<\?xml[^>]*?encoding\s*=\s*["\']([A-Za-z0-9._:-]+)["\']')
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
-
+# Charsets this path decodes exactly as feedparser does. feedparser reads ISO-8859-1 as
+# Windows-1252 and guesses at mislabelled documents; those go to it.
+_DECODED_HERE = frozenset({"utf-8", "utf8", "us-ascii", "ascii", "gbk", "gb18030"})
+# Labels that read ASCII bytes as ASCII: an unlabelled ASCII document is "iso-8859-1" to feedparser.
+_ASCII_LABELS = frozenset({"iso-8859-1", "latin-1", "latin1", "windows-1252", "cp1252"})
 
 
 def _xml_parser() -> etree.XMLParser:
@@ -74,17 +79,18 @@ class FastFeed:
 
 def _rfc3023_encoding(body: bytes, content_type: str | None) -> str | None:
     """The charset feedparser would decode with first (RFC 3023), or None when this path should not
-    decide (a BOM, a non-XML media type: feedparser's rules and problem reports apply)."""
+    decide: a BOM, a non-XML media type, a charset feedparser may read differently, or non-ASCII
+    bytes with no charset named anywhere (feedparser then detects one)."""
     if body[:3] == b"\xef\xbb\xbf" or body[:2] in (b"\xfe\xff", b"\xff\xfe") or body[:1] == b"\x00":
         return None
     match = _XML_DECL_ENCODING_RE.match(body)
     declared = match.group(1).decode("ascii").lower() if match else ""
+    http_charset = ""
     if content_type is None:
         encoding = declared or "iso-8859-1"
     else:
         media, _, params = content_type.partition(";")
         media = media.strip().lower()
-        http_charset = ""
         for param in params.split(";"):
             key, _, value = param.partition("=")
             if key.strip().lower() == "charset":
@@ -94,11 +100,37 @@ def _rfc3023_encoding(body: bytes, content_type: str | None) -> str | None:
             encoding = http_charset or (declared if media.startswith("application/") else "us-ascii") or "utf-8"
         else:
             return None  # feedparser reports "not an XML media type"; let it
-    return "gb18030" if encoding == "gb2312" else encoding
+    encoding = "gb18030" if encoding == "gb2312" else encoding
+    if body.isascii():
+        return encoding if encoding in _DECODED_HERE or encoding in _ASCII_LABELS else None
+    if not (declared or http_charset) or encoding not in _DECODED_HERE:
+        return None
+    return encoding
+
+
+class _NotCommon(Exception):
+    """The document needs feedparser."""
 
 
 def _text(element) -> str:
     return element.text or ""
+
+
+def _title(value: str) -> str:
+    # After the XML parse, "&" or "<" left in a title is an entity or markup that feedparser decodes
+    # or strips by rules of its own (RSS titles may be HTML, CDATA may hide a second escaping).
+    if "&" in value or "<" in value:
+        raise _NotCommon("entity or markup in a title")
+    return value
+
+
+def _identity(value: str, base: str | None) -> str:
+    """A link or id, resolved against `base` unless that is None. An empty one would resolve to the
+    feed's own URL, which feedparser does not do everywhere: such documents go to it."""
+    value = value.strip()
+    if not value:
+        raise _NotCommon("empty link or id")
+    return value if base is None else _urljoin(base, value)
 
 
 def _date(value: str) -> datetime | None:
@@ -139,10 +171,6 @@ def _first_date(*values: str | None) -> datetime | None:
     return None
 
 
-class _NotCommon(Exception):
-    """The document needs feedparser."""
-
-
 def _rss_entries(channel, base: str) -> list[dict]:
     entries = []
     for item in channel.iterchildren("item"):
@@ -160,14 +188,14 @@ def _rss_entries(channel, base: str) -> list[dict]:
                 raise _NotCommon(tag)  # unknown mapping, or markup where text belongs
             value = _text(child)
             if tag == "title":
-                entry["title"] = value
+                entry["title"] = _title(value)
             elif tag == "link":
-                entry["link"] = _urljoin(base, value.strip())
+                entry["link"] = _identity(value, base)
             elif tag == "guid":
                 guid_is_link = child.get("isPermaLink", "true") == "true"
-                # feedparser resolves a permalink GUID against the feed URL ("a1" -> ".../a1"); item
-                # identities stored by earlier versions depend on it.
-                entry["id"] = _urljoin(base, value.strip()) if guid_is_link else value.strip()
+                # feedparser resolves a permalink GUID against the feed URL ("a1" -> ".../a1"); stored
+                # item identities depend on it.
+                entry["id"] = _identity(value, base if guid_is_link else None)
             elif tag == "description":
                 entry["summary"] = value
             elif tag == _CONTENT_ENCODED:
@@ -212,16 +240,16 @@ def _atom_entries(feed, base: str) -> list[dict]:
             if tag not in _ATOM_MODELLED:
                 raise _NotCommon(tag)
             if tag == _ATOM + "title":
-                entry["title"], kind = _atom_text(child)
-                entry["title_detail"] = {"type": kind}
+                title, kind = _atom_text(child)
+                entry["title"], entry["title_detail"] = _title(title), {"type": kind}
             elif tag == _ATOM + "link":
                 rel = child.get("rel", "alternate")
                 kind = child.get("type", "application/atom+xml" if rel == "self" else "text/html")
                 href = child.get("href")
-                if href and rel == "alternate" and kind in _HTML_TYPES:
-                    entry["link"] = _urljoin(base, href.strip())  # the last one wins, as in feedparser
+                if href is not None and rel == "alternate" and kind in _HTML_TYPES:
+                    entry["link"] = _identity(href, base)  # the last one wins, as in feedparser
             elif tag == _ATOM + "id":
-                entry["id"] = _urljoin(base, _text(child).strip())
+                entry["id"] = _identity(_text(child), base)
             elif tag == _ATOM + "summary":
                 entry["summary"] = _atom_text(child)[0]
             elif tag == _ATOM + "content":
@@ -270,12 +298,12 @@ def parse_common_feed(body: bytes, content_type: str | None, url: str) -> FastFe
             if channel is None:
                 return None
             title = channel.find("title")
-            return FastFeed("rss20", encoding, _text(title) if title is not None else "", "text/plain",
+            return FastFeed("rss20", encoding, _title(_text(title)) if title is not None else "", "text/plain",
                             _rss_entries(channel, url))
         if root.tag == _ATOM + "feed":
             title_el = root.find(_ATOM + "title")
             title, title_type = _atom_text(title_el) if title_el is not None else ("", "text/plain")
-            return FastFeed("atom10", encoding, title, title_type, _atom_entries(root, url))
+            return FastFeed("atom10", encoding, _title(title), title_type, _atom_entries(root, url))
     except _NotCommon:
         return None
     return None

@@ -132,7 +132,9 @@ def _entry_link(entry, base: str) -> str | None:
     if not link:
         return None
     link = join_url(base, link.strip())
-    return link if link.startswith(("http://", "https://")) else None
+    # An empty href resolves to the feed itself, which is no item's address (and as an identity it
+    # would make every such item one).
+    return link if link.startswith(("http://", "https://")) and link != base else None
 
 
 def _to_entry(entry, base: str) -> ParsedEntry | None:
@@ -140,7 +142,8 @@ def _to_entry(entry, base: str) -> ParsedEntry | None:
     text = strip_boilerplate(_entry_text(entry))
     if not title and not text:
         return None
-    guid = (entry.get("id") or "").strip() or None
+    guid = (entry.get("id") or "").strip()
+    guid = guid if guid and guid != base else None  # (as the link above)
     author = (entry.get("author") or "").strip() or None
     return ParsedEntry(guid=guid, link=_entry_link(entry, base), title=title, text=text,
                        published=_entry_published(entry), author=author)
