@@ -7,7 +7,6 @@ import gzip
 import socket
 import zlib
 import threading
-import time
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
@@ -430,13 +429,18 @@ async def test_per_host_limit_bounds_parallel_requests(http_server):
     in_flight = 0
     peak = 0
     lock = threading.Lock()
+    two_at_once = threading.Event()
 
     def handler(req):
+        # The first request is held until a second is in flight too: the limit's two run in
+        # parallel, and (were it not enforced) the other four would pile up behind them.
         nonlocal in_flight, peak
         with lock:
             in_flight += 1
             peak = max(peak, in_flight)
-        time.sleep(0.15)
+            if in_flight >= 2:
+                two_at_once.set()
+        two_at_once.wait(30)
         with lock:
             in_flight -= 1
         return Reply(200, FEED, content_type="application/xml")
@@ -448,7 +452,7 @@ async def test_per_host_limit_bounds_parallel_requests(http_server):
     finally:
         await f.aclose()
     assert all(r.status == "ok" for r in results)
-    assert 1 <= peak <= 2
+    assert two_at_once.is_set() and peak == 2
 
 
 # --------------------------------------------------------------------------- SSRF guard
