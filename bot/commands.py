@@ -1,4 +1,4 @@
-"""The one query service behind `briefbot brief`, Slack's and Discord's `/brief`.
+"""The one `/brief` grammar and its answers, shared by the CLI, Slack, Discord and every other adapter.
 
 Platform adapters parse nothing themselves beyond their wire format: they pass the command
 text to `parse_command` and render the `QueryResult` they get back.
@@ -7,9 +7,10 @@ text to `parse_command` and render the `QueryResult` they get back.
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Callable, Literal
 
 from bot.config import Settings
 from bot.digest import build_digest
@@ -18,6 +19,30 @@ from bot.store import FeedState, Store
 
 DEFAULT_COUNT = 5
 MAX_COUNT = 20
+# Feed errors may quote a feed URL, and URLs may carry tokens: answers never show them.
+_URL_RE = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.I)
+
+
+@dataclass(frozen=True)
+class Verb:
+    """One `/brief` verb: its name, its arguments and what it answers, in both languages."""
+
+    name: str
+    args: str
+    en: str
+    zh: str
+
+
+VERBS = (
+    Verb("latest", "<topic> [N]", "latest N briefs (default 5) for a topic", "最新简报"),
+    Verb("digest", "", "the digest of the last 24 h, now", "过去24小时摘要"),
+    Verb("feeds", "", "feed health", "订阅源状态"),
+    Verb("search", "<words>", "briefs matching words, English or Chinese", "搜索简报"),
+)
+
+
+def hide_urls(text: str | None) -> str | None:
+    return _URL_RE.sub("[url hidden]", text) if text else text
 
 
 @dataclass
@@ -52,10 +77,9 @@ class QueryResult:
     briefs: list[Brief] = field(default_factory=list)
     digest: Digest | None = None
     feeds: list[FeedHealth] = field(default_factory=list)
-    help_text: str = ""
 
 
-class QueryService:
+class CommandService:
     def __init__(self, settings: Settings, store: Store):
         self.settings = settings
         self.store = store
@@ -110,19 +134,6 @@ class QueryService:
         return Command("latest", topic=topic, count=count, public=public)
 
     # ----------------------------------------------------------------- answers
-    def help_text(self) -> str:
-        topics = ", ".join(f"`{n}` ({c.label.get('en', n)} / {c.label.get('zh', n)})"
-                           for n, c in self.settings.topics.items())
-        return (
-            "*briefbot* — bilingual rare-earth and tariff briefs.\n"
-            "• `/brief <topic> [N]` — latest N briefs (default 5) for a topic\n"
-            "• `/brief digest` — the digest for the last 24 h, now\n"
-            "• `/brief feeds` — feed health\n"
-            "• `/brief search <words>` — briefs matching words (English or Chinese)\n"
-            "Add `public` at the end to share the answer with the channel.\n"
-            f"Topics: {topics}"
-        )
-
     def latest(self, topic: str, count: int = DEFAULT_COUNT) -> list[Brief]:
         return self.store.latest_briefs(topic, max(1, min(MAX_COUNT, count)))
 
@@ -143,9 +154,7 @@ class QueryService:
 
     def answer(self, command: Command) -> QueryResult:
         result = QueryResult(command=command)
-        if command.action == "help":
-            result.help_text = self.help_text()
-        elif command.action == "latest":
+        if command.action == "latest":
             result.briefs = self.latest(command.topic or "", command.count)
         elif command.action == "search":
             result.briefs = self.search(command.words, command.count)
@@ -159,10 +168,19 @@ class QueryService:
         return self.answer(self.parse_command(text))
 
 
+def help_text(settings: Settings, usage: Callable[[Verb], str], bold: Callable[[str], str], share_hint: str) -> str:
+    """The help answer, in the platform's syntax (`usage`) and markup (`bold`)."""
+    topics = ", ".join(f"`{n}` ({c.label.get('en', n)} / {c.label.get('zh', n)})" for n, c in settings.topics.items())
+    lines = [f"{bold('briefbot')} — bilingual rare-earth and tariff briefs · 稀土与关税双语简报"]
+    lines += [f"• `{usage(verb)}` — {verb.en} · {verb.zh}" for verb in VERBS]
+    lines += [share_hint, f"Topics: {topics}"]
+    return "\n".join(lines)
+
+
 def _health(s: FeedState) -> FeedHealth:
     # Only states, never URLs: webhook/feed URLs may carry tokens.
     status = "disabled" if s.disabled_reason else (s.last_status or "never polled")
     return FeedHealth(name=s.name, status=status,
                       last_fetch=s.last_fetch_at, last_success=s.last_success_at, failures=s.failures,
-                      last_error=s.last_error, next_attempt=s.next_poll_at, items=s.items_total,
-                      disabled_reason=s.disabled_reason)
+                      last_error=hide_urls(s.last_error), next_attempt=s.next_poll_at, items=s.items_total,
+                      disabled_reason=hide_urls(s.disabled_reason))

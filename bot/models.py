@@ -7,6 +7,7 @@ with several sources, so there is no separate Story type.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Iterable, Literal
 
@@ -126,3 +127,22 @@ class Digest(BaseModel):
 
     def to_json_dict(self) -> dict:
         return self.model_dump(mode="json")
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a brief or digest goes, written `kind:address` (`console` alone has no address).
+
+    The adapter owning the kind validated it and says how it may be printed (`shown`): an address
+    such as a webhook URL carries a secret that must never reach a log line or a chat reply."""
+
+    kind: str
+    address: str = ""
+    shown: str | None = field(default=None, compare=False, hash=False, repr=False)
+
+    def __str__(self) -> str:
+        return self.kind if not self.address else f"{self.kind}:{self.address}"
+
+    @property
+    def redacted(self) -> str:
+        return self.shown or str(self)

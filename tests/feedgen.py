@@ -71,4 +71,4 @@ def make_env(db_url: str, **overrides) -> Env:
     # tests that run `briefbot` as a subprocess cover the default, a parser process.
     env = Env.from_environ({"DATABASE_URL": db_url, "BRIEFBOT_ALLOW_PRIVATE_URLS": "1",
                             "BRIEFBOT_PARSE_WORKERS": "0"})
-    return Env(**{**env.__dict__, **overrides})
+    return env.replace(**overrides)

@@ -9,18 +9,11 @@ import discord
 import pytest
 from discord.http import Route
 
-from bot.config import Settings, parse_target
+from bot.config import Settings
+from bot.app.container import parse_target
 from bot.delivery.adapter import DeliveryError
-from bot.adapters.discord.deliver import (
-    DEFAULT_API_BASE,
-    DiscordDeliverer,
-    delivery_nonce,
-    normalise_api_base,
-    render_brief_compact,
-    render_digest,
-    set_api_base,
-    topic_colour,
-)
+from bot.adapters.discord.deliver import DEFAULT_API_BASE, DiscordDeliverer, delivery_nonce, normalise_api_base, set_api_base
+from bot.adapters.discord.render import render_brief_compact, render_digest, topic_colour
 from bot.models import Brief, Digest, DigestSection, Figure, Source
 from fakes.discord_api import MISSING_ACCESS, UNKNOWN_CHANNEL, FakeDiscord
 

@@ -8,8 +8,7 @@ from fakes.openai_server import FakeOpenAI, chat_json, server_error
 from feedgen import Entry, atom, make_env, make_settings, rss
 from loopback import Reply
 
-from bot.delivery.outbox import Dispatcher
-from bot.pipeline.poller import Poller
+from bot.app.container import make_dispatcher, make_poller
 from bot.app.container import build_app, close_app
 
 EN_A = Entry("China approves rare earth magnet export licences for 12 European firms",
@@ -46,8 +45,8 @@ async def run_cycle(settings, db_url, fake) -> tuple[list, list[dict]]:
     app = build_app(settings, make_env(db_url, openai_base_url=fake.base_url, openai_api_key="test-key",
                                        model="fake-mini"))
     try:
-        reports = await Poller(app).poll_all(force=True)
-        while await Dispatcher(app).dispatch_once():
+        reports = await make_poller(app).poll_all(force=True)
+        while await make_dispatcher(app).dispatch_once():
             pass
     finally:
         await close_app(app)

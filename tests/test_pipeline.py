@@ -11,8 +11,8 @@ from feedgen import Entry, atom, make_env, make_settings, rss
 from loopback import Reply
 from sqlalchemy import event
 
-from bot.delivery.outbox import Dispatcher
-from bot.pipeline.poller import FeedClaimQueue, Poller
+from bot.app.container import make_dispatcher, make_poller
+from bot.pipeline.batching import FeedClaimQueue
 from bot.app.container import build_app, close_app
 
 MAGNETS_EN = Entry(
@@ -37,8 +37,8 @@ def lines(path) -> list[dict]:
 
 
 async def poll_and_deliver(app) -> list:
-    reports = await Poller(app).poll_all(force=True)
-    while await Dispatcher(app).dispatch_once():
+    reports = await make_poller(app).poll_all(force=True)
+    while await make_dispatcher(app).dispatch_once():
         pass
     return reports
 
@@ -183,7 +183,7 @@ async def test_failing_feed_backs_off_and_never_stops_others(http_server, tmp_pa
     app = build_app(settings, make_env(db_url))
     try:
         reports = {r.feed: r for r in await poll_and_deliver(app)}
-        again = {r.feed: r for r in await Poller(app).poll_all()}  # not forced: backoff and disabled respected
+        again = {r.feed: r for r in await make_poller(app).poll_all()}  # not forced: backoff and disabled respected
     finally:
         await close_app(app)
     assert len(reports["ok"].new_briefs) == 1
@@ -245,7 +245,7 @@ async def test_group_commit_writes_a_full_group_at_once_in_arrival_order(http_se
     http_server.route("/b.xml", Reply(200, rss([other_outlet]), content_type="application/rss+xml"))
     settings = make_settings(tmp_path, [{"name": n, "url": http_server.url(f"/{n}.xml")} for n in "ab"])
     app = build_app(settings, make_env(db_url))
-    poller = Poller(app)
+    poller = make_poller(app)
     poller._writes.WINDOW, poller._writes.MAX_GROUP = 600.0, 2  # only a full group is ever written
     try:
         reports = await asyncio.wait_for(poller.poll_all(force=True), 60)  # (a hang guard)
@@ -275,7 +275,7 @@ async def test_feeds_polled_together_are_claimed_in_one_statement(http_server, t
                  lambda _c, _cur, statement, *_: claims.append(statement)
                  if statement.startswith("UPDATE feeds SET lease_owner") else None)
     try:
-        reports = await Poller(app).poll_all(force=True)
+        reports = await make_poller(app).poll_all(force=True)
     finally:
         await close_app(app)
     assert [r.outcome for r in reports] == ["ok", "ok", "ok"] and len(claims) == 1
@@ -286,7 +286,7 @@ async def test_a_poll_cancelled_just_after_its_claim_gives_the_feed_back(tmp_pat
     settings = make_settings(tmp_path, [{"name": "a", "url": "https://wire.example/a.xml"}])
     app = build_app(settings, make_env(db_url))
     try:
-        Poller(app)  # records the feed
+        make_poller(app)  # records the feed
         claims = FeedClaimQueue(app.store)
         poll = asyncio.create_task(claims.claim("a", "w1", timedelta(minutes=10), True))
         await asyncio.sleep(0)  # the claim is queued; the statement runs in the loop's next turn ...
@@ -294,6 +294,6 @@ async def test_a_poll_cancelled_just_after_its_claim_gives_the_feed_back(tmp_pat
         (outcome,) = await asyncio.gather(poll, return_exceptions=True)
         assert isinstance(outcome, asyncio.CancelledError)
         assert _lease_owners(app) == [None]  # not left leased until the lease runs out
-        assert app.store.claim_feed("a", "w2", timedelta(minutes=10), force=True)
+        assert "a" in app.store.claim_feed_states(["a"], "w2", timedelta(minutes=10), force=True)
     finally:
         await close_app(app)

@@ -148,7 +148,7 @@ async def test_the_bolt_app_refuses_unsigned_and_missigned_requests(slack, store
     """The app build_slack_app returns verifies Slack's signature itself, whatever serves it."""
     from slack_bolt.request.async_request import AsyncBoltRequest
 
-    bolt = build_slack_app(make_app(slack, store, db_url))
+    bolt = build_slack_app(make_app(slack, store, db_url).adapter_context())
     body = command_form("help", slack.response_url("direct"))
     ts = int(time.time())
     form = {"content-type": ["application/x-www-form-urlencoded"]}

@@ -8,9 +8,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from bot.config import Settings, Target
+from bot.config import Settings
+from bot.models import Target
 from bot.delivery.adapter import DeliveryError
-from bot.adapters.slack.deliver import SlackDeliverer, _fit, escape, render_brief, render_digest
+from bot.adapters.slack.deliver import SlackDeliverer
+from bot.adapters.slack.render import escape, fit as _fit, render_brief, render_digest
 from bot.models import Brief, Digest, DigestSection, Figure, Source
 from fakes.slack_api import BOT_TOKEN, OK, Channel, FakeSlack, Scripted, mrkdwn_texts
 

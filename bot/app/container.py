@@ -1,19 +1,35 @@
-"""The running bot's parts, built once from config + environment and handed to every stage."""
+"""The container: builds the running bot from config and environment. It is the one place that
+knows every adapter; everything else receives the parts it needs."""
 
 from __future__ import annotations
 
 import gc
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import timedelta
+from typing import Sequence, TextIO
 
+from bot.adapters.console import ConsoleAdapter
+from bot.adapters.discord import DiscordAdapter
+from bot.adapters.jsonl import JsonlAdapter
+from bot.adapters.slack import SlackAdapter
+from bot.commands import CommandService
 from bot.config import Env, Settings
-from bot.commands import QueryService
-from bot.store import Store, default_worker_id
+from bot.models import Target
+from bot.delivery.adapter import Adapter, AdapterContext, AdapterRegistry, Deliverer
+from bot.delivery.outbox import Dispatcher
 from bot.ingest.fetch import Fetcher
 from bot.pipeline.parser_pool import FeedParser, default_parse_workers
+from bot.pipeline.poll import FEED_LEASE, Poller
+from bot.store import Store, default_worker_id
+from bot.summarise.llm import LLMSummariser
 
 log = logging.getLogger("briefbot")
+
+
+def default_adapters() -> list[Adapter]:
+    """Every platform briefbot can post to; a new platform is one package and one line here."""
+    return [ConsoleAdapter(), JsonlAdapter(), SlackAdapter(), DiscordAdapter()]
 
 
 @dataclass
@@ -21,17 +37,29 @@ class App:
     settings: Settings
     env: Env
     store: Store
+    adapters: AdapterRegistry = field(default_factory=lambda: AdapterRegistry(default_adapters()))
     worker_id: str = field(default_factory=default_worker_id)
-    # Set up lazily by the pipeline / adapters (see bot.pipeline.poller.build_app):
-    fetcher: Any = None  # bot.ingest.fetch.Fetcher
-    parser: Any = None  # bot.pipeline.parser_pool.FeedParser
-    llm: Any = None  # bot.summarise.llm.LLMSummariser | None (None = extractive only)
-    deliverers: dict[str, Any] = field(default_factory=dict)  # target kind -> Deliverer
-    console_stream: Any = None  # where the console target writes (default sys.stdout)
+    fetcher: Fetcher | None = None
+    parser: FeedParser | None = None
+    llm: LLMSummariser | None = None  # None: extractive briefs only
+    deliverers: dict[str, Deliverer] = field(default_factory=dict)  # target kind -> deliverer
+    console_stream: TextIO | None = None  # where the console target writes (default stdout)
 
     @property
-    def queries(self) -> QueryService:
-        return QueryService(self.settings, self.store)
+    def commands(self) -> CommandService:
+        return CommandService(self.settings, self.store)
+
+    @property
+    def lease(self) -> timedelta | None:
+        """The lease override for feeds and outbox rows (tests, fast failover), else each one's default."""
+        return timedelta(seconds=self.env.lease_seconds) if self.env.lease_seconds else None
+
+    def adapter_context(self, role: str = "all") -> AdapterContext:
+        return AdapterContext(env=self.env, settings=lambda: self.settings, commands=lambda: self.commands,
+                              console_stream=self.console_stream, role=role)
+
+    def secrets(self) -> list[str]:
+        return self.env.secrets(self.adapters.secret_env())
 
 
 def settle_heap() -> None:
@@ -45,29 +73,45 @@ def settle_heap() -> None:
     gc.freeze()
 
 
-def build_app(settings: Settings, env: Env, store: Store | None = None, console_stream=None) -> App:
+def build_app(settings: Settings, env: Env, store: Store | None = None, console_stream: TextIO | None = None,
+              adapters: Sequence[Adapter] | None = None) -> App:
     store = store or Store(env.database_url)
     store.create()
-    app = App(settings=settings, env=env, store=store, console_stream=console_stream)
+    registry = AdapterRegistry(list(adapters) if adapters is not None else default_adapters())
+    app = App(settings=settings, env=env, store=store, adapters=registry, console_stream=console_stream)
     app.fetcher = Fetcher(settings.fetch, allow_private=env.allow_private_urls)
     app.parser = FeedParser(default_parse_workers() if env.parse_workers is None else env.parse_workers)
     if env.llm_enabled:
-        from bot.summarise.llm import LLMSummariser
-
         app.llm = LLMSummariser(settings, env, store)
-    from bot.delivery.outbox import default_deliverers
-
-    app.deliverers = default_deliverers(app)
+    kinds = {"console", "jsonl"} | {t.kind for t in settings.all_targets()}
+    app.deliverers = registry.deliverers(app.adapter_context(), kinds)
     for feed in settings.feeds:
         store.ensure_feed(feed.name, feed.url)
     return app
 
 
+def make_poller(app: App) -> Poller:
+    return Poller(settings=app.settings, store=app.store, fetcher=app.fetcher, parser=app.parser, llm=app.llm,
+                  worker_id=app.worker_id, lease=app.lease or FEED_LEASE)
+
+
+def make_dispatcher(app: App) -> Dispatcher:
+    return Dispatcher(app.store, app.deliverers, app.adapters.parse_target, app.worker_id, app.lease)
+
+
 async def close_app(app: App) -> None:
     if app.parser is not None:
         app.parser.close()
-    for closer in [app.fetcher] + ([app.llm] if app.llm else []) + list(app.deliverers.values()):
+    closers = [app.fetcher, app.llm, *{id(d): d for d in app.deliverers.values()}.values()]
+    for closer in closers:
+        if closer is None:
+            continue
         try:
             await closer.aclose()
         except Exception:  # closing must not mask the real exit reason
             log.debug("error while closing %r", closer, exc_info=True)
+
+
+def parse_target(text: str) -> Target:
+    """A target validated by the default adapters (for tools and tests outside a running app)."""
+    return AdapterRegistry(default_adapters()).parse_target(text)

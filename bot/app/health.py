@@ -30,7 +30,8 @@ def health_payload(app: App) -> tuple[int, dict]:
     status = 200 if healthy and db_ok else 503
     return status, {"status": "ok" if status == 200 else "degraded", "worker": app.worker_id,
                     "last_successful_poll_age_seconds": age, "stale_after_seconds": stale_after,
-                    "database": "ok" if db_ok else "unreachable", "outbox_backlog": backlog}
+                    "database": "ok" if db_ok else "unreachable", "outbox_backlog": backlog,
+                    "adapters": {a.name: a.health(app.env) for a in app.adapters.adapters if a.health(app.env)}}
 
 
 def make_health_app(app: App) -> web.Application:
@@ -60,9 +61,9 @@ class _Service:
 
 
 async def start_health_server(app: App, host: str = "0.0.0.0") -> _Service:
-    # In Slack HTTP mode PORT belongs to Bolt's endpoint; health then needs METRICS_PORT (default 8080).
-    slack_http = bool(app.env.slack_bot_token and app.env.slack_signing_secret and not app.env.slack_app_token)
-    port = app.env.metrics_port or (app.env.port if not slack_http else None) or 8080
+    # An adapter serving its own HTTP endpoint on PORT keeps it; health then needs METRICS_PORT (default 8080).
+    port_taken = any(adapter.claims_port(app.env) for adapter in app.adapters.adapters)
+    port = app.env.metrics_port or (app.env.port if not port_taken else None) or 8080
     runner = web.AppRunner(make_health_app(app), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()

@@ -61,7 +61,8 @@ class JsonFormatter(logging.Formatter):
 
 
 def setup_logging(level: str = "INFO", secrets: list[str] | None = None, json_logs: bool | None = None,
-                  stream=None) -> None:
+                  stream=None, quiet_loggers: tuple[str, ...] = ()) -> None:
+    """`quiet_loggers`: more library loggers to keep at WARNING (the adapters name theirs)."""
     stream = stream or sys.stderr
     if json_logs is None:
         json_logs = not (hasattr(stream, "isatty") and stream.isatty())
@@ -75,6 +76,6 @@ def setup_logging(level: str = "INFO", secrets: list[str] | None = None, json_lo
     root.addHandler(handler)
     root.setLevel(level.upper())
     # Library chatter (every HTTP request) drowns the bot's own story at INFO.
-    for noisy in ("httpx", "httpcore", "apscheduler", "discord", "slack_bolt", "slack_sdk", "aiohttp.access",
-                  "openai", "trafilatura", "asyncio", "alembic"):
+    for noisy in ("httpx", "httpcore", "apscheduler", "aiohttp.access", "openai", "trafilatura", "asyncio",
+                  "alembic", *quiet_loggers):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -17,11 +17,12 @@ from datetime import datetime, timedelta, timezone
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot.app.container import App
+from bot.app.container import App, make_dispatcher, make_poller
+from bot.app.health import start_health_server
 from bot.config import ConfigError, FeedConfig, load_config
 from bot.delivery.outbox import Dispatcher
 from bot.digest import DigestDeps, add_digest_jobs
-from bot.pipeline.poller import Poller
+from bot.pipeline.poll import Poller
 
 log = logging.getLogger("briefbot.scheduler")
 
@@ -33,11 +34,12 @@ SHUTDOWN_GRACE_SECONDS = 20.0
 class BotRunner:
     def __init__(self, app: App, poller: Poller | None = None, dispatcher: Dispatcher | None = None,
                  role: str = "all"):
-        # "web" serves only Slack's HTTP endpoint and health (a Procfile web process); "all" does everything.
+        # "web" serves only the adapters' HTTP command endpoints and health (a Procfile web process);
+        # "all" does everything.
         self.role = role
         self.app = app
-        self.poller = poller or Poller(app)
-        self.dispatcher = dispatcher or Dispatcher(app)
+        self.poller = poller or make_poller(app)
+        self.dispatcher = dispatcher or make_dispatcher(app)
         self.scheduler: AsyncIOScheduler | None = None
         self._inflight: set[asyncio.Task] = set()
         self._stop = asyncio.Event()
@@ -110,10 +112,11 @@ class BotRunner:
         """Reload feeds.yaml; a broken file keeps the last good config running."""
         path = self.app.settings.source_path
         try:
-            settings = load_config(path)
+            settings = load_config(path, self.app.adapters.parse_target)
         except ConfigError as exc:
             log.error("config reload failed, keeping the last good config: %s", exc)
             return False
+        self.app.settings = settings
         self.poller.reload(settings)
         if self.scheduler is not None:
             self._schedule_feeds()
@@ -139,30 +142,20 @@ class BotRunner:
         await self._start_services()
 
     async def _start_services(self) -> None:
-        """HTTP health/metrics and the chat adapters; a failing adapter never stops polling."""
-        from bot.app.health import start_health_server
-
+        """HTTP health/metrics and the adapters' command listeners; a failing adapter never stops polling."""
         try:
             self._services.append(await start_health_server(self.app))
         except OSError as exc:
             log.error("health/metrics server could not start: %s", exc)
-        env = self.app.env
-        if self.role == "web" and not (env.slack_bot_token and env.slack_signing_secret):
-            log.warning("--role web serves Slack's HTTP endpoint, but SLACK_BOT_TOKEN/SLACK_SIGNING_SECRET are not set")
-        if env.slack_bot_token and (env.slack_app_token or env.slack_signing_secret):
+        context = self.app.adapter_context(self.role)
+        for adapter in self.app.adapters.adapters:
             try:
-                from bot.adapters.slack.commands import start_slack
-
-                self._services.append(await start_slack(self.app))
+                service = await adapter.start(context)
             except Exception:
-                log.exception("Slack adapter failed to start; posting continues through the outbox")
-        if env.discord_bot_token and self.role != "web":
-            try:
-                from bot.adapters.discord.commands import start_discord
-
-                self._services.append(await start_discord(self.app))
-            except Exception:
-                log.exception("Discord adapter failed to start; posting continues through the outbox")
+                log.exception("%s adapter failed to start; posting continues through the outbox", adapter.name)
+                continue
+            if service is not None:
+                self._services.append(service)
 
     def request_stop(self) -> None:
         self._stop.set()

@@ -1,11 +1,21 @@
-"""What every delivery adapter implements, and how it reports failure to the outbox."""
+"""What a platform adapter is, and the registry the core asks about targets, secrets and services.
+
+The core never names a platform. An adapter owns its target kinds (it validates their addresses
+and says how they may be printed), its environment variables (and which of them are secrets),
+its deliverer, its `/brief` command service, its health fields and its extra CLI commands. The
+container builds the registry from the adapters it knows; adding a platform is one package and
+one line there.
+"""
 
 from __future__ import annotations
 
-from typing import Protocol
+import argparse
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable, Iterable, Mapping, Protocol, TextIO
 
-from bot.config import Target
-from bot.models import Brief, Digest
+from bot.commands import CommandService
+from bot.config import Env, Settings
+from bot.models import Brief, Digest, Target
 
 
 class DeliveryError(Exception):
@@ -23,13 +33,12 @@ class DeliveryError(Exception):
 
 
 class Deliverer(Protocol):
-    """One per target kind. Must never raise anything but DeliveryError for delivery problems.
+    """Posts to one adapter's targets. Must never raise anything but DeliveryError for delivery problems.
 
     `delivery_key` is stable across retries of the same outbox row (usable as an idempotency
-    key / Discord nonce). `attempt` is 1 for the first try; > 1 means an earlier try may have
-    landed before a crash, so adapters that can check (e.g. by a nonce or message metadata)
-    should avoid posting twice. The return value is the platform's message id (Slack ts,
-    Discord message id) or None.
+    key / nonce). `attempt` is 1 for the first try; > 1 means an earlier try may have landed
+    before a crash, so adapters that can check should avoid posting twice. The return value is
+    the platform's message id, or None.
     """
 
     async def deliver_brief(self, target: Target, brief: Brief, *, delivery_key: str, attempt: int) -> str | None: ...
@@ -37,3 +46,111 @@ class Deliverer(Protocol):
     async def deliver_digest(self, target: Target, digest: Digest, *, delivery_key: str, attempt: int) -> str | None: ...
 
     async def aclose(self) -> None: ...
+
+
+class Service(Protocol):
+    """Something an adapter keeps running (a command listener); stopped at shutdown."""
+
+    async def stop(self) -> None: ...
+
+
+@dataclass
+class AdapterContext:
+    """What an adapter gets from the running bot. Settings change on reload, so they are read
+    through `settings()` each time; `commands()` answers `/brief` for the current settings."""
+
+    env: Env
+    settings: Callable[[], Settings]
+    commands: Callable[[], CommandService]
+    console_stream: TextIO | None = None
+    # "all", or "web": a web process serves only HTTP command endpoints and health.
+    role: str = "all"
+
+
+@dataclass(frozen=True)
+class CliCommand:
+    """A subcommand an adapter adds to `briefbot` (for example registering its slash command)."""
+
+    name: str
+    help: str
+    run: Callable[[argparse.Namespace, AdapterContext], Awaitable[int]]
+
+
+class Adapter(Protocol):
+    name: str
+    # Target kinds this adapter delivers to, each with its written form for help texts.
+    target_kinds: Mapping[str, str]
+    # Environment variables whose values must never be logged.
+    secret_env: tuple[str, ...]
+    # Library loggers that are too chatty at INFO.
+    quiet_loggers: tuple[str, ...]
+
+    def parse_target(self, kind: str, address: str) -> Target:
+        """The validated target (raise ValueError saying what is wrong)."""
+
+    def deliverer(self, context: AdapterContext) -> Deliverer: ...
+
+    async def start(self, context: AdapterContext) -> Service | None:
+        """Start the command listener, or None when it is not configured (posting still works)."""
+
+    def health(self, env: Env) -> dict:
+        """Fields for /healthz: what is configured (never a secret)."""
+
+    def claims_port(self, env: Env) -> bool:
+        """True when the adapter serves its own HTTP endpoint on PORT (health then moves off it)."""
+
+    def cli_commands(self) -> list[CliCommand]: ...
+
+
+@dataclass
+class AdapterRegistry:
+    adapters: list[Adapter] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._by_kind: dict[str, Adapter] = {}
+        for adapter in self.adapters:
+            for kind in adapter.target_kinds:
+                if kind in self._by_kind:
+                    raise ValueError(f"target kind {kind!r} claimed by {self._by_kind[kind].name} and {adapter.name}")
+                self._by_kind[kind] = adapter
+
+    def target_forms(self) -> str:
+        return ", ".join(form for adapter in self.adapters for form in adapter.target_kinds.values())
+
+    def parse_target(self, text: str) -> Target:
+        """`kind` or `kind:address`, validated by the adapter owning the kind (ValueError otherwise)."""
+        if isinstance(text, Target):
+            return text
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"target {text!r} must be a string; use one of {self.target_forms()}")
+        kind, _, address = text.strip().partition(":")
+        adapter = self._by_kind.get(kind)
+        if adapter is None:
+            raise ValueError(f"unknown target kind {kind!r} in {text.strip()!r}; use one of {self.target_forms()}")
+        return adapter.parse_target(kind, address)
+
+    def adapter_for(self, kind: str) -> Adapter | None:
+        return self._by_kind.get(kind)
+
+    def secret_env(self) -> tuple[str, ...]:
+        return tuple(name for adapter in self.adapters for name in adapter.secret_env)
+
+    def quiet_loggers(self) -> tuple[str, ...]:
+        return tuple(name for adapter in self.adapters for name in adapter.quiet_loggers)
+
+    def cli_commands(self) -> Iterable[CliCommand]:
+        for adapter in self.adapters:
+            yield from adapter.cli_commands()
+
+    def deliverers(self, context: AdapterContext, kinds: Iterable[str]) -> dict[str, Deliverer]:
+        """A deliverer for each kind in `kinds`; an adapter serving several kinds builds one."""
+        built: dict[str, Deliverer] = {}
+        out: dict[str, Deliverer] = {}
+        for kind in kinds:
+            adapter = self._by_kind.get(kind)
+            if adapter is None:
+                continue
+            if adapter.name not in built:
+                built[adapter.name] = adapter.deliverer(context)
+            out[kind] = built[adapter.name]
+        return out

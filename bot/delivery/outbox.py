@@ -13,13 +13,12 @@ import logging
 import random
 from collections import defaultdict
 from datetime import timedelta
+from typing import Callable
 
 from bot import metrics
-from bot.app.container import App
-from bot.config import Target, parse_target
-from bot.delivery.adapter import DeliveryError
-from bot.models import Digest, utcnow
-from bot.store import OutboxRow
+from bot.delivery.adapter import Deliverer, DeliveryError
+from bot.models import Digest, Target, utcnow
+from bot.store import OutboxRow, Store
 
 log = logging.getLogger("briefbot.delivery")
 
@@ -29,7 +28,7 @@ MAX_BACKOFF = timedelta(hours=1)
 
 
 class MissingCredentials:
-    """Stands in for an adapter whose token is not configured: deliveries fail permanently
+    """Stands in for a deliverer whose credentials are not configured: deliveries fail permanently
     with the fix in the message, instead of silently piling up."""
 
     def __init__(self, what: str):
@@ -45,32 +44,6 @@ class MissingCredentials:
         pass
 
 
-def default_deliverers(app: App) -> dict:
-    """Deliverers for the target kinds the config uses (adapters are imported only when needed)."""
-    from bot.adapters.console import ConsoleDeliverer
-    from bot.adapters.jsonl import JsonlDeliverer
-
-    kinds = {t.kind for t in app.settings.all_targets()}
-    out: dict = {"console": ConsoleDeliverer(app.console_stream, app.settings),
-                 "jsonl": JsonlDeliverer(app.settings)}
-    env = app.env
-    if "slack" in kinds:
-        if env.slack_bot_token:
-            from bot.adapters.slack.deliver import SlackDeliverer
-
-            out["slack"] = SlackDeliverer(env.slack_bot_token, env.slack_api_base_url, app.settings.timezone,
-                                          settings=app.settings)
-        else:
-            out["slack"] = MissingCredentials("SLACK_BOT_TOKEN")
-    if kinds & {"discord", "discord-webhook"}:
-        from bot.adapters.discord.deliver import DiscordDeliverer
-
-        discord = DiscordDeliverer(env.discord_bot_token, env.discord_api_base_url, settings=app.settings)
-        out["discord-webhook"] = discord
-        out["discord"] = discord if env.discord_bot_token else MissingCredentials("DISCORD_BOT_TOKEN")
-    return out
-
-
 def backoff_for(attempts: int, retry_after: float | None) -> timedelta:
     delay = min(BASE_BACKOFF * (2 ** max(0, attempts - 1)), MAX_BACKOFF)
     if retry_after:
@@ -79,17 +52,23 @@ def backoff_for(attempts: int, retry_after: float | None) -> timedelta:
 
 
 class Dispatcher:
-    def __init__(self, app: App):
-        self.app = app
+    """Delivers due outbox rows through the deliverer of each row's target kind."""
+
+    def __init__(self, store: Store, deliverers: dict[str, Deliverer], parse_target: Callable[[str], Target],
+                 worker_id: str, lease: timedelta | None = None):
+        self.store = store
+        self.deliverers = deliverers
+        self.parse_target = parse_target
+        self.worker_id = worker_id
+        self.lease = lease or OUTBOX_LEASE
         self._lock = asyncio.Lock()
 
     async def dispatch_once(self, limit: int = 200) -> int:
         """Deliver due rows; returns how many were sent. Concurrent calls in one process queue up."""
         async with self._lock:
-            lease = timedelta(seconds=self.app.env.lease_seconds) if self.app.env.lease_seconds else OUTBOX_LEASE
-            rows = self.app.store.claim_outbox(self.app.worker_id, lease, limit=limit)
+            rows = self.store.claim_outbox(self.worker_id, self.lease, limit=limit)
             if not rows:
-                metrics.OUTBOX_BACKLOG.set(self.app.store.outbox_backlog())
+                metrics.OUTBOX_BACKLOG.set(self.store.outbox_backlog())
                 return 0
             # Order is kept per target (briefs arrive in the order they were made); targets run in parallel,
             # so one slow or failing chat API never holds up the others.
@@ -97,7 +76,7 @@ class Dispatcher:
             for row in rows:
                 by_target[row.target].append(row)
             results = await asyncio.gather(*(self._deliver_rows(r) for r in by_target.values()))
-            metrics.OUTBOX_BACKLOG.set(self.app.store.outbox_backlog())
+            metrics.OUTBOX_BACKLOG.set(self.store.outbox_backlog())
             return sum(results)
 
     async def _deliver_rows(self, rows: list[OutboxRow]) -> int:
@@ -109,64 +88,71 @@ class Dispatcher:
             elif outcome == "retry":
                 # The target is unhealthy: leave its remaining rows for later instead of hammering it.
                 for rest in rows[i + 1:]:
-                    self.app.store.outbox_retry(rest.id, "deferred: earlier delivery to this target failed",
-                                                utcnow() + timedelta(seconds=5))
+                    self.store.outbox_retry(rest.id, "deferred: earlier delivery to this target failed",
+                                            utcnow() + timedelta(seconds=5))
                 break
         return sent
 
     async def deliver(self, row: OutboxRow) -> str:
-        store = self.app.store
+        """Deliver one row: "sent", "retry" or "failed"."""
         try:
-            target = parse_target(row.target)
+            target = self.parse_target(row.target)
         except ValueError as exc:
-            store.outbox_failed(row.id, f"bad target: {exc}")
+            self.store.outbox_failed(row.id, f"bad target: {exc}")
             return "failed"
-        deliverer = self.app.deliverers.get(target.kind)
+        deliverer = self.deliverers.get(target.kind)
         if deliverer is None:
-            store.outbox_failed(row.id, f"no adapter for target kind {target.kind}")
+            self.store.outbox_failed(row.id, f"no adapter for target kind {target.kind}")
             return "failed"
-        # Stable across retries of this row, and unique even if the database is ever recreated.
-        key = f"briefbot:{row.kind}:{row.ref_id}:{row.id}"
-        attempt = row.attempts + 1
         try:
-            if row.kind == "brief":
-                brief = store.get_brief(row.ref_id)
-                if brief is None:
-                    store.outbox_failed(row.id, f"brief {row.ref_id} no longer exists")
-                    return "failed"
-                store.outbox_attempt(row.id)
-                external = await deliverer.deliver_brief(target, brief, delivery_key=key, attempt=attempt)
-            else:
-                run = store.get_digest_run(row.ref_id)
-                if run is None or not run.get("doc"):
-                    store.outbox_failed(row.id, f"digest {row.ref_id} has no content")
-                    return "failed"
-                store.outbox_attempt(row.id)
-                external = await deliverer.deliver_digest(target, Digest.model_validate(run["doc"]),
-                                                          delivery_key=key, attempt=attempt)
+            external = await self._send(row, target, deliverer)
         except DeliveryError as exc:
-            if exc.permanent:
-                store.outbox_failed(row.id, str(exc))
-                metrics.DELIVERIES.labels(target.kind, "failed").inc()
-                log.error("delivery of %s %s to %s failed permanently: %s", row.kind, row.ref_id, target.redacted,
-                          exc, extra={"target": target.redacted, "brief_id": row.ref_id})
-                return "failed"
-            delay = backoff_for(attempt, exc.retry_after)
-            store.outbox_retry(row.id, str(exc), utcnow() + delay)
-            metrics.DELIVERIES.labels(target.kind, "retry").inc()
-            log.warning("delivery of %s %s to %s failed (attempt %d), retrying in %ss: %s", row.kind, row.ref_id,
-                        target.redacted, attempt, int(delay.total_seconds()), exc,
-                        extra={"target": target.redacted, "brief_id": row.ref_id})
-            return "retry"
+            return self._failed(row, target, exc)
         except Exception as exc:  # an adapter bug must not lose the row: retry it later
-            delay = backoff_for(attempt, None)
-            store.outbox_retry(row.id, f"internal error: {type(exc).__name__}: {exc}", utcnow() + delay)
+            delay = backoff_for(row.attempts + 1, None)
+            self.store.outbox_retry(row.id, f"internal error: {type(exc).__name__}: {exc}", utcnow() + delay)
             metrics.DELIVERIES.labels(target.kind, "error").inc()
             log.exception("delivery of %s %s to %s raised", row.kind, row.ref_id, target.redacted,
                           extra={"target": target.redacted, "brief_id": row.ref_id})
             return "retry"
-        store.outbox_sent(row.id, external)
+        self.store.outbox_sent(row.id, external)
         metrics.DELIVERIES.labels(target.kind, "sent").inc()
         log.debug("delivered %s %s to %s", row.kind, row.ref_id, target.redacted,
                   extra={"target": target.redacted, "brief_id": row.ref_id})
         return "sent"
+
+    async def _send(self, row: OutboxRow, target: Target, deliverer: Deliverer) -> str | None:
+        """Post the row's brief or digest; a row whose content is gone fails permanently.
+
+        The attempt is counted before sending, so a crash mid-send is seen as attempt > 1."""
+        # Stable across retries of this row, and unique even if the database is ever recreated.
+        key = f"briefbot:{row.kind}:{row.ref_id}:{row.id}"
+        attempt = row.attempts + 1
+        if row.kind == "brief":
+            brief = self.store.get_brief(row.ref_id)
+            if brief is None:
+                raise DeliveryError(f"brief {row.ref_id} no longer exists", permanent=True)
+            self.store.outbox_attempt(row.id)
+            return await deliverer.deliver_brief(target, brief, delivery_key=key, attempt=attempt)
+        run = self.store.get_digest_run(row.ref_id)
+        if run is None or not run.get("doc"):
+            raise DeliveryError(f"digest {row.ref_id} has no content", permanent=True)
+        self.store.outbox_attempt(row.id)
+        return await deliverer.deliver_digest(target, Digest.model_validate(run["doc"]), delivery_key=key,
+                                              attempt=attempt)
+
+    def _failed(self, row: OutboxRow, target: Target, exc: DeliveryError) -> str:
+        if exc.permanent:
+            self.store.outbox_failed(row.id, str(exc))
+            metrics.DELIVERIES.labels(target.kind, "failed").inc()
+            log.error("delivery of %s %s to %s failed permanently: %s", row.kind, row.ref_id, target.redacted,
+                      exc, extra={"target": target.redacted, "brief_id": row.ref_id})
+            return "failed"
+        attempt = row.attempts + 1
+        delay = backoff_for(attempt, exc.retry_after)
+        self.store.outbox_retry(row.id, str(exc), utcnow() + delay)
+        metrics.DELIVERIES.labels(target.kind, "retry").inc()
+        log.warning("delivery of %s %s to %s failed (attempt %d), retrying in %ss: %s", row.kind, row.ref_id,
+                    target.redacted, attempt, int(delay.total_seconds()), exc,
+                    extra={"target": target.redacted, "brief_id": row.ref_id})
+        return "retry"

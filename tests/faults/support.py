@@ -16,9 +16,8 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import update
 
-from bot.delivery.outbox import Dispatcher
+from bot.app.container import make_dispatcher, make_poller
 from bot.models import utcnow
-from bot.pipeline.poller import Poller
 from bot.store import Store
 from bot.store import schema as t
 from feedgen import Entry
@@ -52,8 +51,8 @@ def healthy_entry(tag: str, number: int = 41) -> Entry:
 
 
 async def poll_and_deliver(app, force: bool = True) -> dict:
-    reports = await Poller(app).poll_all(force=force)
-    dispatcher = Dispatcher(app)
+    reports = await make_poller(app).poll_all(force=force)
+    dispatcher = make_dispatcher(app)
     while await dispatcher.dispatch_once():
         pass
     return {r.feed: r for r in reports}

@@ -16,7 +16,7 @@ from datetime import timedelta
 import pytest
 
 from bot.adapters.discord.deliver import DiscordDeliverer, set_api_base
-from bot.delivery.outbox import Dispatcher
+from bot.app.container import make_dispatcher
 from bot.adapters.slack.deliver import METADATA_EVENT_TYPE, SlackDeliverer
 from bot.models import utcnow
 from bot.app.container import build_app, close_app
@@ -60,8 +60,8 @@ async def chat_app(server, tmp_path, db_url, *, slack_url: str, discord_url: str
     server.route("/wire.xml", Reply(200, rss([healthy_entry("chat")]), content_type=RSS))
     targets = [f"slack:{slack_target}", f"discord:{discord_target}", "jsonl:out/briefs.jsonl"]
     settings = make_settings(tmp_path, [{"name": "wire", "url": server.url("/wire.xml")}], targets=targets)
-    env = make_env(db_url, slack_bot_token=slack_token, slack_api_base_url=slack_url,
-                   discord_bot_token=discord_token, discord_api_base_url=discord_url)
+    env = make_env(db_url, SLACK_BOT_TOKEN=slack_token, SLACK_API_BASE_URL=slack_url,
+                   DISCORD_BOT_TOKEN=discord_token, DISCORD_API_BASE_URL=discord_url)
     app = build_app(settings, env)
     # The real Slack adapter, with no in-place retries: every failure is the outbox's to handle.
     app.deliverers["slack"] = SlackDeliverer(slack_token, slack_url, settings=settings, rate_limit_retries=0,
@@ -97,7 +97,7 @@ def assert_logged(caplog, target: str, brief_id: str, *secrets: str) -> None:
 async def redeliver(app) -> int:
     """The backoff has passed (time travel): dispatch again."""
     make_due(app.store)
-    return await Dispatcher(app).dispatch_once()
+    return await make_dispatcher(app).dispatch_once()
 
 
 def slack_keys(slack: FakeSlack) -> list[str]:

@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from bot.config import load_config
-from bot.app.container import build_app, close_app
+from bot.app.container import build_app, close_app, parse_target
 from bot.app.runner import BotRunner
 from faults.support import free_port, healthy_entry, lines
 from feedgen import make_env, rss
@@ -72,7 +72,7 @@ async def test_reload_with_broken_file_keeps_the_last_good_config(server, tmp_pa
     config = tmp_path / "feeds.yaml"
     out = tmp_path / "out" / "briefs.jsonl"
     config.write_text(config_text({"a": server.url("/a.xml")}), encoding="utf-8")
-    app = build_app(load_config(config), make_env(db_url, metrics_port=free_port()))
+    app = build_app(load_config(config, parse_target), make_env(db_url, metrics_port=free_port()))
     runner = BotRunner(app)
     await runner.start()
     try:

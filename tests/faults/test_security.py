@@ -18,10 +18,9 @@ import aiohttp
 import pytest
 
 from bot import cli
-from bot.app.container import App
-from bot.config import Env, FetchConfig, Settings, parse_target
+from bot.config import Env, FetchConfig, Settings
+from bot.delivery.adapter import AdapterRegistry
 from bot.adapters.discord.deliver import set_api_base
-from bot.delivery.outbox import Dispatcher
 from bot.adapters.slack.deliver import SlackDeliverer
 from bot.adapters.discord.commands import render_feeds as discord_render_feeds
 from bot.ingest.fetch import Fetcher
@@ -29,8 +28,8 @@ from bot.ingest.netguard import BlockedAddress, GuardedResolver
 from bot.ingest.parse import FeedParseError, parse_feed
 from bot.app.logs import setup_logging
 from bot.models import Brief, Source
-from bot.app.container import build_app, close_app
-from bot.commands import QueryService
+from bot.app.container import App, build_app, close_app, default_adapters, make_dispatcher, parse_target
+from bot.commands import CommandService
 from bot.adapters.slack.commands import render_feeds as slack_render_feeds, start_slack
 from bot.store import ItemRecord, Store
 from bot.summarise import Article
@@ -41,6 +40,7 @@ from fakes.openai_server import _error
 from fakes.slack_api import BOT_TOKEN, FakeSlack, Scripted, mrkdwn_texts
 from feedgen import Entry, make_env, make_settings, rss
 from loopback import Reply
+from storedata import save_brief
 
 RSS = "application/rss+xml"
 FEED_BODY = rss([Entry("Rare earth quota cut by 8%", "The rare earth quota was cut by 8% this year.", guid="s1",
@@ -217,7 +217,7 @@ async def slack_http(db_url):
                                                                       "keywords": ["rare earth"]}}})
         env = Env.from_environ({"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
                                 "SLACK_API_BASE_URL": slack.api_url.rstrip("/"), "PORT": "0", "DATABASE_URL": db_url})
-        runner = await start_slack(App(settings=settings, env=env, store=store), host="127.0.0.1")
+        runner = await start_slack(App(settings=settings, env=env, store=store).adapter_context(), host="127.0.0.1")
         try:
             yield slack, runner.port
         finally:
@@ -309,9 +309,9 @@ async def test_posted_briefs_ping_nobody_and_link_only_to_sources(server, tmp_pa
         with FakeSlack() as slack:
             settings = make_settings(tmp_path, [{"name": "wire", "url": server.url("/wire.xml")}],
                                      targets=["slack:C0BRIEFS1", f"discord:{channel}", "jsonl:out/briefs.jsonl"])
-            app = build_app(settings, make_env(db_url, slack_bot_token=BOT_TOKEN, slack_api_base_url=slack.api_url,
-                                               discord_bot_token=discord_api.bot_token,
-                                               discord_api_base_url=discord_api.origin))
+            app = build_app(settings, make_env(db_url, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_API_BASE_URL=slack.api_url,
+                                               DISCORD_BOT_TOKEN=discord_api.bot_token,
+                                               DISCORD_API_BASE_URL=discord_api.origin))
             try:
                 await poll_and_deliver(app)
             finally:
@@ -356,7 +356,8 @@ def product_logs():
     stream = io.StringIO()
 
     def setup(env: Env, level: str = "DEBUG") -> io.StringIO:
-        setup_logging(level, secrets=env.secrets, json_logs=True, stream=stream)
+        setup_logging(level, secrets=env.secrets(AdapterRegistry(default_adapters()).secret_env()), json_logs=True,
+                      stream=stream)
         return stream
 
     yield setup
@@ -398,8 +399,8 @@ async def test_secrets_never_reach_logs_outbox_errors_or_feed_health(server, tmp
                                                 {"name": "secret", "url": secret_feed}],
                                      targets=["slack:C0BRIEFS1", f"discord:{channel}", f"discord-webhook:{webhook}"],
                                      llm={"max_retries": 0, "fetch_article_below_chars": 0, "timeout": "2s"})
-            env = make_env(db_url, slack_bot_token=BOT_TOKEN, slack_api_base_url=slack.api_url,
-                           discord_bot_token=DISCORD_TOKEN, discord_api_base_url=discord_api.origin,
+            env = make_env(db_url, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_API_BASE_URL=slack.api_url,
+                           DISCORD_BOT_TOKEN=DISCORD_TOKEN, DISCORD_API_BASE_URL=discord_api.origin,
                            openai_api_key=OPENAI_KEY, openai_base_url=fake_llm.base_url, model="fake-mini")
             logs = product_logs(env)
             app = build_app(settings, env)
@@ -421,7 +422,7 @@ async def test_secrets_never_reach_logs_outbox_errors_or_feed_health(server, tmp
     assert "Incorrect API key provided" in logged and "feed secret" in logged  # the failures were logged
     for line in logged.splitlines():
         json.loads(line)  # JSON lines (not a TTY)
-    health = QueryService(settings, app.store).feeds_health()
+    health = CommandService(settings, app.store).feeds_health()
     slack_text, slack_blocks = slack_render_feeds(health, "UTC")
     discord_replies = discord_render_feeds(health)
     cli._feeds(argparse.Namespace(), settings, env)
@@ -445,7 +446,7 @@ async def test_outbox_dispatcher_logs_webhook_targets_redacted(tmp_path, db_url,
     """A delivery error from an unreachable webhook host: logged and stored without the token."""
     webhook = f"https://discord.com/api/webhooks/{WEBHOOK_ID}/{WEBHOOK_TOKEN}"
     settings = make_settings(tmp_path, [], targets=[f"discord-webhook:{webhook}"])
-    env = make_env(db_url, discord_api_base_url=f"http://127.0.0.1:{_closed_port()}")
+    env = make_env(db_url, DISCORD_API_BASE_URL=f"http://127.0.0.1:{_closed_port()}")
     logs = product_logs(env)
     app = build_app(settings, env)
     try:
@@ -455,8 +456,8 @@ async def test_outbox_dispatcher_logs_webhook_targets_redacted(tmp_path, db_url,
                       sources=[Source(url="https://wire.example/x", feed="wire", title="t")])
         item = ItemRecord(feed="wire", item_key="k1", guid="g", link=None, link_key=None, content_key=None,
                           title="t", published=None, status="briefed", topics=["rare-earth"])
-        assert app.store.save_new_brief(brief, item, [f"discord-webhook:{webhook}"], None, language="en")
-        await Dispatcher(app).dispatch_once()
+        assert save_brief(app.store, brief, item, [f"discord-webhook:{webhook}"], None, language="en")
+        await make_dispatcher(app).dispatch_once()
     finally:
         await close_app(app)
     rows = {r.ref_id: r for r in app.store.outbox_rows()}

@@ -1,0 +1,90 @@
+"""The Discord adapter: posts to `discord:CHANNEL_ID` as the bot or to `discord-webhook:URL`, and
+answers the `/brief` app command over the gateway."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+
+from bot.adapters.discord import env as discord_env
+from bot.adapters.discord.commands import start_discord, sync_commands
+from bot.adapters.discord.deliver import DiscordDeliverer
+from bot.adapters.discord.env import DiscordEnv
+from bot.config import Env
+from bot.delivery.adapter import AdapterContext, CliCommand, Deliverer, Service
+from bot.delivery.outbox import MissingCredentials
+from bot.models import Target
+
+_SNOWFLAKE = re.compile(r"\d{15,21}")
+_WEBHOOK_URL = re.compile(r"^(https?://[^/]+(?:/[^/]+)*?/api(?:/v\d+)?/webhooks/)(\d+)/([\w.-]+)/?$")
+
+
+def redact_webhook_url(url: str) -> str:
+    match = _WEBHOOK_URL.match(url)
+    return f"{match.group(1)}{match.group(2)}/***" if match else "***"
+
+
+class _ChannelOrWebhook:
+    """Bot-token channel targets, or webhook targets (no token needed) sharing one deliverer."""
+
+    def __init__(self, bot: DiscordDeliverer, no_token: MissingCredentials | None):
+        self.bot, self.no_token = bot, no_token
+
+    async def deliver_brief(self, target: Target, brief, *, delivery_key: str, attempt: int) -> str | None:
+        sender = self.no_token if target.kind == "discord" and self.no_token else self.bot
+        return await sender.deliver_brief(target, brief, delivery_key=delivery_key, attempt=attempt)
+
+    async def deliver_digest(self, target: Target, digest, *, delivery_key: str, attempt: int) -> str | None:
+        sender = self.no_token if target.kind == "discord" and self.no_token else self.bot
+        return await sender.deliver_digest(target, digest, delivery_key=delivery_key, attempt=attempt)
+
+    async def aclose(self) -> None:
+        await self.bot.aclose()
+
+
+class DiscordAdapter:
+    name = "discord"
+    target_kinds = {"discord": "discord:CHANNEL_ID", "discord-webhook": "discord-webhook:URL"}
+    secret_env = (discord_env.TOKEN,)
+    quiet_loggers = ("discord",)
+
+    def parse_target(self, kind: str, address: str) -> Target:
+        if kind == "discord":
+            if not _SNOWFLAKE.fullmatch(address):
+                raise ValueError(f"discord target 'discord:{address}': channel id must be a numeric snowflake")
+            return Target("discord", address)
+        if not _WEBHOOK_URL.match(address):
+            raise ValueError("discord-webhook target must be https://discord.com/api/webhooks/ID/TOKEN")
+        return Target("discord-webhook", address, shown="discord-webhook:" + redact_webhook_url(address))
+
+    def deliverer(self, context: AdapterContext) -> Deliverer:
+        settings = DiscordEnv.from_env(context.env)
+        bot = DiscordDeliverer(settings.bot_token, settings.api_base_url, settings=context.settings())
+        return _ChannelOrWebhook(bot, None if settings.bot_token else MissingCredentials(discord_env.TOKEN))
+
+    async def start(self, context: AdapterContext) -> Service | None:
+        # The gateway connection belongs to the worker; a web process serves only HTTP endpoints.
+        if context.role == "web" or not DiscordEnv.from_env(context.env).bot_token:
+            return None
+        return await start_discord(context)
+
+    def health(self, env: Env) -> dict:
+        return {"posting": bool(DiscordEnv.from_env(env).bot_token)}
+
+    def claims_port(self, env: Env) -> bool:
+        return False
+
+    def cli_commands(self) -> list[CliCommand]:
+        return [CliCommand("discord-sync", "register the /brief command with Discord", _sync)]
+
+
+async def _sync(_args: argparse.Namespace, context: AdapterContext) -> int:
+    if not DiscordEnv.from_env(context.env).bot_token:
+        print(f"briefbot: {discord_env.TOKEN} is not set", file=sys.stderr)
+        return 1
+    print("synced: " + ", ".join(await sync_commands(context)))
+    return 0
+
+
+__all__ = ["DiscordAdapter", "redact_webhook_url"]

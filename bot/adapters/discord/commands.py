@@ -1,4 +1,4 @@
-"""Discord `/brief` app command: the same answers as Slack's `/brief`, from the shared QueryService.
+"""Discord `/brief` app command: the same answers as Slack's `/brief`, from the shared CommandService.
 
 One application command, `/brief`, with subcommands (Discord does not allow options next to
 subcommands, and subcommands keep each option list short and obvious):
@@ -30,8 +30,9 @@ import yarl
 from discord import app_commands
 from discord.gateway import DiscordWebSocket
 
-from bot.app.container import App
-from bot.adapters.discord.deliver import (
+from bot.adapters.discord.env import DiscordEnv
+from bot.adapters.discord.deliver import set_api_base
+from bot.adapters.discord.render import (
     CONTENT_LIMIT,
     DESCRIPTION_LIMIT,
     NO_MENTIONS,
@@ -39,11 +40,12 @@ from bot.adapters.discord.deliver import (
     pack_embeds,
     render_brief_compact,
     render_digest,
-    set_api_base,
     topic_label,
     trim,
 )
-from bot.commands import Command, FeedHealth, QueryResult
+from bot.commands import Command, FeedHealth, QueryResult, Verb, help_text
+from bot.config import Settings
+from bot.delivery.adapter import AdapterContext
 
 log = logging.getLogger("briefbot.discord")
 
@@ -70,17 +72,14 @@ class Reply:
 
 # --------------------------------------------------------------------------- rendering answers
 
-def help_text(app: App) -> str:
-    topics = ", ".join(f"`{name}` ({topic_label(name, app.settings)})" for name in app.settings.topics)
-    return (
-        "**briefbot** — bilingual rare-earth and tariff briefs · 稀土与关税双语简报\n"
-        "• `/brief latest topic:<topic> count:<1-10>` — latest briefs for a topic · 最新简报\n"
-        "• `/brief digest` — the digest of the last 24 h, now · 过去24小时摘要\n"
-        "• `/brief feeds` — feed health · 订阅源状态\n"
-        "• `/brief search words:<words>` — briefs matching words, English or Chinese · 搜索\n"
-        "Answers are only visible to you; set `public: True` to share them with the channel.\n"
-        f"Topics · 主题: {topics}"
-    )
+def _usage(verb: Verb) -> str:
+    options = {"latest": " topic:<topic> count:<1-10>", "search": " words:<words>"}
+    return f"/brief {verb.name}{options.get(verb.name, '')}"
+
+
+def _help(settings: Settings) -> str:
+    return help_text(settings, _usage, lambda s: f"**{s}**",
+                     "Answers are only visible to you; set `public: True` to share them with the channel.")
 
 
 def _feed_line(feed: FeedHealth) -> str:
@@ -121,34 +120,34 @@ def render_feeds(feeds: list[FeedHealth]) -> list[Reply]:
     return [Reply(embeds=group) for group in pack_embeds(embeds)]
 
 
-def _list_replies(header: str, result: QueryResult, app: App) -> list[Reply]:
-    embeds = [render_brief_compact(b, app.settings) for b in result.briefs]
+def _list_replies(header: str, result: QueryResult, context: AdapterContext) -> list[Reply]:
+    embeds = [render_brief_compact(b, context.settings()) for b in result.briefs]
     messages = pack_embeds(embeds)
     return [Reply(header if i == 0 else None, group) for i, group in enumerate(messages)]
 
 
-def render_result(result: QueryResult, app: App) -> list[Reply]:
+def render_result(result: QueryResult, context: AdapterContext) -> list[Reply]:
     """A QueryResult as Discord messages, in order (the first answers the interaction)."""
     command = result.command
     if command.action == "unknown-topic":
         return [Reply(command.error or "Unknown topic.")]
     if command.action == "help":
-        text = help_text(app)
+        text = _help(context.settings())
         return [Reply(f"{command.error}\n\n{text}" if command.error else text)]
     if command.action == "latest":
-        label = topic_label(command.topic or "", app.settings)
+        label = topic_label(command.topic or "", context.settings())
         if not result.briefs:
             return [Reply(f"No briefs yet for {label}. · 该主题暂无简报。")]
         n = len(result.briefs)
-        return _list_replies(f"Latest {n} brief{'s' * (n > 1)} · 最新{n}条 — {label}", result, app)
+        return _list_replies(f"Latest {n} brief{'s' * (n > 1)} · 最新{n}条 — {label}", result, context)
     if command.action == "search":
         words = " ".join(command.words)
         if not result.briefs:
             return [Reply(f"No briefs match “{words}”. · 没有匹配“{words}”的简报。")]
         n = len(result.briefs)
-        return _list_replies(f"{n} brief{'s' * (n > 1)} matching “{words}” · 搜索结果", result, app)
+        return _list_replies(f"{n} brief{'s' * (n > 1)} matching “{words}” · 搜索结果", result, context)
     if command.action == "digest" and result.digest is not None:
-        return [Reply(embeds=group) for group in render_digest(result.digest, app.settings)]
+        return [Reply(embeds=group) for group in render_digest(result.digest, context.settings())]
     if command.action == "feeds":
         return render_feeds(result.feeds)
     return [Reply("Nothing to show. · 无内容。")]
@@ -156,10 +155,10 @@ def render_result(result: QueryResult, app: App) -> list[Reply]:
 
 # --------------------------------------------------------------------------- answering an interaction
 
-async def answer_interaction(app: App, interaction: discord.Interaction, text: str, *,
+async def answer_interaction(context: AdapterContext, interaction: discord.Interaction, text: str, *,
                              count: int | None = None, defer: bool = False) -> Command:
     """Parse `text` like Slack's `/brief` would, answer it, and reply to the interaction."""
-    queries = app.queries
+    queries = context.commands()
     command = queries.parse_command(text)
     if count is not None and command.action in ("latest", "search"):
         command.count = max(1, min(MAX_COUNT, count))
@@ -169,7 +168,7 @@ async def answer_interaction(app: App, interaction: discord.Interaction, text: s
     try:
         # The store is synchronous: keep the gateway's event loop free while it runs.
         result = await asyncio.to_thread(queries.answer, command)
-        replies = render_result(result, app)
+        replies = render_result(result, context)
     except Exception:
         log.exception("/brief %r failed", text)
         replies = [Reply("Sorry, that failed on our side; it has been logged. · 出错了，已记录。")]
@@ -207,21 +206,21 @@ class BriefbotTree(app_commands.CommandTree):
 class BriefbotClient(discord.Client):
     """A discord.Client carrying the app and its `/brief` command tree."""
 
-    def __init__(self, app: App, **kwargs: Any):
+    def __init__(self, context: AdapterContext, **kwargs: Any):
         # Only the non-privileged `guilds` intent (discord.py's state handling expects it); slash
         # commands arrive as interactions whatever the intents, and we never read messages.
         super().__init__(intents=discord.Intents(guilds=True), allowed_mentions=NO_MENTIONS,
                          max_ratelimit_timeout=60.0, **kwargs)
-        self.app = app
+        self.context = context
         self.tree = BriefbotTree(self)
-        self.tree.add_command(build_brief_group(app))
+        self.tree.add_command(build_brief_group(context))
 
     async def on_ready(self) -> None:
         log.info("Discord gateway connected as %s", self.user)
 
 
-def build_brief_group(app: App) -> app_commands.Group:
-    settings = app.settings
+def build_brief_group(context: AdapterContext) -> app_commands.Group:
+    settings = context.settings()
     group = app_commands.Group(name="brief", description="Bilingual rare-earth and tariff briefs · 稀土与关税双语简报")
 
     @group.command(name="latest", description="Latest briefs for a topic · 某主题的最新简报")
@@ -229,7 +228,7 @@ def build_brief_group(app: App) -> app_commands.Group:
                            public="Show the answer to the channel · 公开显示")
     async def latest(interaction: discord.Interaction, topic: str,
                      count: Optional[app_commands.Range[int, 1, 10]] = None, public: bool = False) -> None:
-        await answer_interaction(app, interaction, _text(topic, public=public), count=count)
+        await answer_interaction(context, interaction, _text(topic, public=public), count=count)
 
     if len(settings.topics) <= CHOICES_LIMIT:
         choices = [app_commands.Choice(name=trim(topic_label(name, settings), 100), value=name)
@@ -238,47 +237,47 @@ def build_brief_group(app: App) -> app_commands.Group:
     else:
         @latest.autocomplete("topic")
         async def topic_autocomplete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
-            return topic_suggestions(app, current)
+            return topic_suggestions(context, current)
 
     @group.command(name="search", description="Briefs matching words, English or Chinese · 搜索简报")
     @app_commands.describe(words="Words to find, e.g. gallium or 镓 · 关键词", count="How many, 1-10 · 条数",
                            public="Show the answer to the channel · 公开显示")
     async def search(interaction: discord.Interaction, words: app_commands.Range[str, 1, 200],
                      count: Optional[app_commands.Range[int, 1, 10]] = None, public: bool = False) -> None:
-        await answer_interaction(app, interaction, _text("search", words, public=public), count=count, defer=True)
+        await answer_interaction(context, interaction, _text("search", words, public=public), count=count, defer=True)
 
     @group.command(name="digest", description="The digest of the last 24 hours, now · 过去24小时摘要")
     @app_commands.describe(public="Show the answer to the channel · 公开显示")
     async def digest(interaction: discord.Interaction, public: bool = False) -> None:
-        await answer_interaction(app, interaction, _text("digest", public=public), defer=True)
+        await answer_interaction(context, interaction, _text("digest", public=public), defer=True)
 
     @group.command(name="feeds", description="Feed health · 订阅源状态")
     @app_commands.describe(public="Show the answer to the channel · 公开显示")
     async def feeds(interaction: discord.Interaction, public: bool = False) -> None:
-        await answer_interaction(app, interaction, _text("feeds", public=public))
+        await answer_interaction(context, interaction, _text("feeds", public=public))
 
     @group.command(name="help", description="How to use /brief · 使用说明")
     async def help_(interaction: discord.Interaction) -> None:
-        await answer_interaction(app, interaction, "help")
+        await answer_interaction(context, interaction, "help")
 
     return group
 
 
-def topic_suggestions(app: App, current: str) -> list[app_commands.Choice[str]]:
+def topic_suggestions(context: AdapterContext, current: str) -> list[app_commands.Choice[str]]:
     """Autocomplete: topics whose name or any label contains what was typed (used above 25 topics)."""
     wanted = current.strip().lower()
     out = []
-    for name in app.settings.topics:
-        label = topic_label(name, app.settings)
+    for name in context.settings().topics:
+        label = topic_label(name, context.settings())
         if not wanted or wanted in name.lower() or wanted in label.lower():
             out.append(app_commands.Choice(name=trim(label, 100), value=name))
     return out[:CHOICES_LIMIT]
 
 
-def build_discord_client(app: App) -> BriefbotClient:
+def build_discord_client(context: AdapterContext) -> BriefbotClient:
     """The client with its CommandTree and `/brief`; not logged in, not connected."""
-    set_api_base(app.env.discord_api_base_url)
-    return BriefbotClient(app)
+    set_api_base(DiscordEnv.from_env(context.env).api_base_url)
+    return BriefbotClient(context)
 
 
 # --------------------------------------------------------------------------- gateway and sync
@@ -297,21 +296,21 @@ class DiscordRunner:
             await self.task
 
 
-def _require_token(app: App) -> str:
-    token = app.env.discord_bot_token
+def _require_token(context: AdapterContext) -> str:
+    token = DiscordEnv.from_env(context.env).bot_token
     if not token:
         raise RuntimeError("DISCORD_BOT_TOKEN is not set: the /brief command needs the bot's token "
                            "(see docs/discord.md)")
     return token
 
 
-async def start_discord(app: App, *, sync: bool = False) -> DiscordRunner:
+async def start_discord(context: AdapterContext, *, sync: bool = False) -> DiscordRunner:
     """Log in over REST (fails fast on a bad token), then keep a gateway connection for commands."""
-    token = _require_token(app)
-    client = build_discord_client(app)
+    token = _require_token(context)
+    client = build_discord_client(context)
     try:
         await client.login(token)
-        if app.env.discord_api_base_url:
+        if DiscordEnv.from_env(context.env).api_base_url:
             # discord.py connects to a fixed wss://gateway.discord.gg; behind another API base
             # (a proxy, the test fake) ask that base where its gateway is, as sharded clients do.
             _shards, url, _limits = await client.http.get_bot_gateway()
@@ -319,7 +318,7 @@ async def start_discord(app: App, *, sync: bool = False) -> DiscordRunner:
         else:
             DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(DISCORD_GATEWAY)
         if sync:
-            await _sync(client, app)
+            await _sync(client, context)
     except BaseException:
         await client.close()
         raise
@@ -333,9 +332,9 @@ async def start_discord(app: App, *, sync: bool = False) -> DiscordRunner:
     return DiscordRunner(client, asyncio.create_task(connect(), name="discord-gateway"))
 
 
-async def _sync(client: BriefbotClient, app: App) -> list[str]:
+async def _sync(client: BriefbotClient, context: AdapterContext) -> list[str]:
     synced: list[str] = []
-    guild_ids = app.env.discord_guild_ids
+    guild_ids = DiscordEnv.from_env(context.env).guild_ids
     if guild_ids:
         for guild_id in guild_ids:
             guild = discord.Object(id=guild_id)
@@ -348,12 +347,12 @@ async def _sync(client: BriefbotClient, app: App) -> list[str]:
     return synced
 
 
-async def sync_commands(app: App) -> list[str]:
+async def sync_commands(context: AdapterContext) -> list[str]:
     """Register `/brief` with Discord over REST only, to DISCORD_GUILD_IDS or globally."""
-    token = _require_token(app)
-    client = build_discord_client(app)
+    token = _require_token(context)
+    client = build_discord_client(context)
     try:
         await client.login(token)  # also fetches the application id that the sync URL needs
-        return await _sync(client, app)
+        return await _sync(client, context)
     finally:
         await client.close()

@@ -9,74 +9,72 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import secrets
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 
 from bot.config import Settings
-from bot.adapters.slack.deliver import (
+from bot.adapters.slack.deliver import make_web_client
+from bot.adapters.slack.render import (
     MAX_BLOCKS,
-    _context,
-    _fit,
-    _section,
+    context_block,
     escape,
+    fit,
     format_time,
-    make_web_client,
     render_brief_compact,
     render_digest,
+    section_block,
 )
-from bot.commands import Command, FeedHealth, QueryResult
-
-if TYPE_CHECKING:
-    from bot.app.container import App
+from bot.adapters.slack.env import SlackEnv
+from bot.commands import Command, FeedHealth, QueryResult, Verb, help_text
+from bot.delivery.adapter import AdapterContext
 
 log = logging.getLogger("briefbot.slack")
 
 EVENTS_PATH = "/slack/events"
 DEFAULT_PORT = 3000
-_URL_RE = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.I)
 
 
 # --------------------------------------------------------------------------- rendering of answers
 
-def _hide_urls(text: str | None) -> str:
-    """Feed errors may quote a feed URL, and URLs may carry tokens: never show them in Slack."""
-    return _URL_RE.sub("[url hidden]", text or "")
+def _usage(verb: Verb) -> str:
+    return f"/brief {verb.name if verb.name != 'latest' else ''} {verb.args}".replace("  ", " ").strip()
 
 
-def render_help(result: QueryResult) -> tuple[str, list[dict]]:
-    text = escape(result.help_text)  # topic labels come from config
+def render_help(result: QueryResult, settings: Settings) -> tuple[str, list[dict]]:
+    # Topic labels come from config: escaped like any other text.
+    text = escape(help_text(settings, _usage, lambda s: f"*{s}*",
+                            "Add `public` at the end to share the answer with the channel."))
     blocks = []
     if result.command.error:
-        blocks.append(_section(f":warning: {escape(result.command.error)}"))
-    blocks.append(_section(text))
+        blocks.append(section_block(f":warning: {escape(result.command.error)}"))
+    blocks.append(section_block(text))
     fallback = (result.command.error + " " if result.command.error else "") + "briefbot help: /brief <topic> [N]"
     return escape(fallback), blocks
 
 
 def render_unknown_topic(command: Command) -> tuple[str, list[dict]]:
     message = command.error or f"Unknown topic '{command.topic}'."
-    return escape(message), [_section(f":grey_question: {escape(message)}\nTry `/brief help`.")]
+    return escape(message), [section_block(f":grey_question: {escape(message)}\nTry `/brief help`.")]
 
 
 def _brief_list(title: str, briefs: list, settings: Settings, tz: str, empty: str) -> tuple[str, list[dict]]:
-    blocks: list[dict] = [_section(title)]
+    blocks: list[dict] = [section_block(title)]
     if not briefs:
-        blocks.append(_section(empty))
+        blocks.append(section_block(empty))
         return f"{title}: {empty}", blocks
     for brief in briefs:
         compact = render_brief_compact(brief, settings, tz)
         if len(blocks) + len(compact) > MAX_BLOCKS - 1:
-            blocks.append(_context([f"{len(briefs)} results; not all shown"]))
+            blocks.append(context_block([f"{len(briefs)} results; not all shown"]))
             break
         blocks.extend(compact)
     first = briefs[0].title.get("en") or briefs[0].title.get("zh") or ""
-    return _fit(escape(f"{len(briefs)} briefs — latest: {first}"), 3000), blocks
+    return fit(escape(f"{len(briefs)} briefs — latest: {first}"), 3000), blocks
 
 
 def _feed_line(feed: FeedHealth, tz: str) -> str:
@@ -90,23 +88,23 @@ def _feed_line(feed: FeedHealth, tz: str) -> str:
     line = " · ".join(parts)
     problem = feed.disabled_reason or feed.last_error
     if problem:
-        line += f"\n    _{escape(_hide_urls(problem))[:300]}_"
+        line += f"\n    _{escape(problem)[:300]}_"
     return line
 
 
 def render_feeds(feeds: list[FeedHealth], tz: str) -> tuple[str, list[dict]]:
     if not feeds:
-        return "No feeds polled yet.", [_section("No feeds polled yet. Run `briefbot poll --once` or wait for the scheduler.")]
+        return "No feeds polled yet.", [section_block("No feeds polled yet. Run `briefbot poll --once` or wait for the scheduler.")]
     failing = sum(1 for f in feeds if f.failures or f.disabled_reason)
-    blocks: list[dict] = [_section(f"*Feed health* — {len(feeds)} feeds, {failing} with problems")]
+    blocks: list[dict] = [section_block(f"*Feed health* — {len(feeds)} feeds, {failing} with problems")]
     chunk: list[str] = []
     for line in (_feed_line(f, tz) for f in feeds):
         if chunk and len("\n".join(chunk + [line])) > 2900:
-            blocks.append(_section("\n".join(chunk)))
+            blocks.append(section_block("\n".join(chunk)))
             chunk = []
         chunk.append(line)
     if chunk:
-        blocks.append(_section("\n".join(chunk)))
+        blocks.append(section_block("\n".join(chunk)))
     return f"Feed health: {len(feeds)} feeds, {failing} with problems", blocks[:MAX_BLOCKS]
 
 
@@ -116,7 +114,7 @@ def render_query_result(result: QueryResult, settings: Settings, tz: str | None 
     tz = tz or settings.timezone
     command = result.command
     if command.action == "help":
-        return [render_help(result)]
+        return [render_help(result, settings)]
     if command.action == "unknown-topic":
         return [render_unknown_topic(command)]
     if command.action == "latest":
@@ -132,23 +130,23 @@ def render_query_result(result: QueryResult, settings: Settings, tz: str | None 
         return [render_feeds(result.feeds, tz)]
     if command.action == "digest":
         if result.digest is None:
-            return [("No digest available.", [_section("No digest available.")])]
+            return [("No digest available.", [section_block("No digest available.")])]
         return render_digest(result.digest, settings, result.digest.timezone or tz)
-    return [render_help(result)]
+    return [render_help(result, settings)]
 
 
 # --------------------------------------------------------------------------- Bolt app
 
-def build_slack_app(app: "App") -> AsyncApp:
+def build_slack_app(context: AdapterContext) -> AsyncApp:
     """The Bolt app answering `/brief`. Needs SLACK_BOT_TOKEN (Bolt checks it with auth.test)."""
-    env = app.env
-    if not env.slack_bot_token:
+    env = SlackEnv.from_env(context.env)
+    if not env.bot_token:
         raise ValueError("SLACK_BOT_TOKEN is not set: the Slack app needs the bot token (xoxb-...) "
                          "to answer /brief; see docs/slack.md")
-    client = make_web_client(env.slack_bot_token, env.slack_api_base_url)
+    client = make_web_client(env.bot_token, env.api_base_url)
     # Without a signing secret (Socket Mode) use an unguessable one, never an empty HMAC key:
     # HTTP requests then always fail the signature check instead of being forgeable.
-    signing_secret = env.slack_signing_secret or secrets.token_hex(32)
+    signing_secret = env.signing_secret or secrets.token_hex(32)
     bolt = AsyncApp(name="briefbot", client=client, signing_secret=signing_secret,
                     request_verification_enabled=True, logger=logging.getLogger("briefbot.slack.bolt"))
 
@@ -158,12 +156,12 @@ def build_slack_app(app: "App") -> AsyncApp:
 
     async def answer(command: dict, respond) -> None:
         text = (command.get("text") or "").strip()
-        queries = app.queries
+        queries = context.commands()
         try:
             parsed = queries.parse_command(text)
             # The store is synchronous; keep the event loop (and other acks) responsive.
             result = await asyncio.to_thread(queries.answer, parsed)
-            messages = render_query_result(result, app.settings)
+            messages = render_query_result(result, context.settings())
         except Exception:
             log.exception("/brief %r failed for user %s", text, command.get("user_id"))
             await respond(text="Sorry, briefbot could not answer that right now; the error is in the bot's log.",
@@ -201,30 +199,30 @@ def build_web_app(bolt: AsyncApp, path: str = EVENTS_PATH) -> web.Application:
     return bolt.web_app(path=path)
 
 
-async def start_slack(app: "App", *, host: str = "0.0.0.0", path: str = EVENTS_PATH) -> SlackRunner | None:
+async def start_slack(context: AdapterContext, *, host: str = "0.0.0.0", path: str = EVENTS_PATH) -> SlackRunner | None:
     """Connect the `/brief` command: Socket Mode if SLACK_APP_TOKEN, else HTTP on PORT if
     SLACK_SIGNING_SECRET. Returns None (posting still works) when neither is configured."""
-    env = app.env
-    if not env.slack_bot_token:
+    env = SlackEnv.from_env(context.env)
+    if not env.bot_token:
         log.info("Slack commands off: SLACK_BOT_TOKEN is not set")
         return None
-    if not (env.slack_app_token or env.slack_signing_secret):
+    if not (env.app_token or env.signing_secret):
         log.info("Slack commands off: set SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP mode); "
                  "posting to Slack channels works without them")
         return None
-    bolt = build_slack_app(app)
-    if env.slack_app_token:
-        if not env.slack_app_token.startswith("xapp-"):
+    bolt = build_slack_app(context)
+    if env.app_token:
+        if not env.app_token.startswith("xapp-"):
             raise ValueError("SLACK_APP_TOKEN must be an app-level token starting with xapp- "
                              "(Basic Information → App-Level Tokens, scope connections:write)")
-        handler = AsyncSocketModeHandler(bolt, env.slack_app_token, web_client=bolt.client)
+        handler = AsyncSocketModeHandler(bolt, env.app_token, web_client=bolt.client)
         await handler.connect_async()
         log.info("Slack commands: connected in Socket Mode")
         return SlackRunner(mode="socket", bolt=bolt, socket_handler=handler)
 
     runner = web.AppRunner(build_web_app(bolt, path))
     await runner.setup()
-    port = env.port if env.port is not None else DEFAULT_PORT
+    port = context.env.port if context.env.port is not None else DEFAULT_PORT
     site = web.TCPSite(runner, host, port)
     await site.start()
     bound = site._server.sockets[0].getsockname()[1] if site._server and site._server.sockets else port

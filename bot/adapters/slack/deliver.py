@@ -1,20 +1,12 @@
-"""Slack delivery: briefs and digests as Block Kit messages through `chat.postMessage`.
-
-Everything that comes from a feed or a model is escaped (`&`, `<`, `>`) before it reaches a
-mrkdwn field or the fallback `text`, so a headline like "<!channel> <https://evil|click>" is shown
-as written and never pings anyone or disguises a link. Block Kit limits are met by trimming here,
-never by an `invalid_blocks` error from the API.
-"""
+"""Slack delivery: rendered briefs and digests posted through `chat.postMessage`, exactly once."""
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 import time
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
-from zoneinfo import ZoneInfo
+from datetime import timedelta
+from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
@@ -26,28 +18,12 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.config import Settings, Target
+from bot.adapters.slack.render import METADATA_EVENT_TYPE, render_brief, render_digest
+from bot.config import Settings
 from bot.delivery.adapter import DeliveryError
-from bot.models import Brief, Digest
+from bot.models import Brief, Digest, Target
 
 log = logging.getLogger("briefbot.slack")
-
-# Block Kit limits (https://api.slack.com/reference/block-kit/blocks).
-MAX_BLOCKS = 50
-MAX_SECTION_TEXT = 3000
-MAX_HEADER_TEXT = 150
-MAX_FIELD_TEXT = 2000
-MAX_FIELDS = 10
-MAX_CONTEXT_ELEMENTS = 10
-# chat.postMessage truncates `text` beyond 40k; notifications show far less, keep it short.
-MAX_FALLBACK_TEXT = 3000
-
-# Figures and sources shown on one brief; the rest are counted ("+3 more").
-MAX_BRIEF_FIGURES = 20
-MAX_BRIEF_SOURCES = 9
-
-METADATA_EVENT_TYPE = "briefbot_delivery"
-EXTRACTIVE_NOTE = "extractive — full translation needs an LLM / 摘录模式——完整翻译需要 LLM"
 
 # Slack errors no retry can fix: the outbox marks the row failed with the fix in the message.
 _AUTH_ERRORS = {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive",
@@ -60,233 +36,6 @@ _PERMANENT_ERRORS = _AUTH_ERRORS | _RENDER_ERRORS | {
     "restricted_action_read_only_channel", "restricted_action_thread_only_channel",
     "restricted_action_non_threadable_channel", "cannot_reply_to_message", "team_not_found",
 }
-
-
-# --------------------------------------------------------------------------- text helpers
-
-def escape(text: str) -> str:
-    """Escape Slack's control characters so feed/model text can never form a mention or link."""
-    return (text or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _fit(text: str, limit: int) -> str:
-    """Trim already-escaped text to `limit` characters without cutting an `&amp;`-style entity."""
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1]
-    amp = cut.rfind("&", max(0, len(cut) - 5))
-    if amp != -1 and ";" not in cut[amp:]:
-        cut = cut[:amp]
-    return cut.rstrip() + "…"
-
-
-def _fit_plain(text: str, limit: int) -> str:
-    text = " ".join((text or "").split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-def _safe_url(url: str | None) -> str | None:
-    """An http(s) URL made safe inside `<url|label>`: no `|`, `<`, `>` or spaces can break out."""
-    if not url or not re.match(r"^https?://", url, re.I):
-        return None
-    return (url.strip().replace("|", "%7C").replace("<", "%3C").replace(">", "%3E")
-            .replace(" ", "%20").replace("&", "&amp;"))
-
-
-def link(url: str | None, label: str, limit: int = 300) -> str:
-    """`<url|label>` with the label escaped; plain escaped label when the URL is not http(s)."""
-    safe_label = _fit(escape(" ".join((label or "").split())) or "link", limit)
-    safe = _safe_url(url)
-    return f"<{safe}|{safe_label}>" if safe else safe_label
-
-
-def _zone(tz: str | None) -> ZoneInfo | timezone:
-    try:
-        return ZoneInfo(tz or "UTC")
-    except Exception:
-        return timezone.utc
-
-
-def format_time(value: datetime | None, tz: str | None) -> str:
-    """`2024-05-12 18:30 CST` in the configured timezone (naive datetimes are taken as UTC)."""
-    if value is None:
-        return "time unknown"
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(_zone(tz)).strftime("%Y-%m-%d %H:%M %Z")
-
-
-def _lang_text(values: dict[str, str], lang: str) -> str:
-    return (values.get(lang) or "").strip()
-
-
-def _topic_labels(topics: Iterable[str], settings: Settings | None) -> str:
-    labels = []
-    for topic in topics:
-        if settings is not None:
-            en, zh = settings.topic_label(topic, "en"), settings.topic_label(topic, "zh")
-            labels.append(en if en == zh else f"{en} / {zh}")
-        else:
-            labels.append(topic)
-    return ", ".join(labels)
-
-
-def _resolve_tz(settings: Settings | None, tz: str | None) -> str:
-    return tz or (settings.timezone if settings is not None else "UTC")
-
-
-def _mrkdwn(text: str) -> dict:
-    return {"type": "mrkdwn", "text": text}
-
-
-def _section(text: str) -> dict:
-    return {"type": "section", "text": _mrkdwn(_fit(text, MAX_SECTION_TEXT))}
-
-
-def _context(elements: list[str]) -> dict:
-    return {"type": "context", "elements": [_mrkdwn(_fit(e, MAX_SECTION_TEXT)) for e in elements[:MAX_CONTEXT_ELEMENTS]]}
-
-
-def _figure_label(fig_label: dict[str, str]) -> str:
-    en, zh = (fig_label.get("en") or "").strip(), (fig_label.get("zh") or "").strip()
-    if en and zh and en != zh:
-        return f"{en} / {zh}"
-    return en or zh or "Figure / 数据"
-
-
-# --------------------------------------------------------------------------- rendering
-
-def render_brief(brief: Brief, settings: Settings | None = None, tz: str | None = None) -> tuple[str, list[dict]]:
-    """A brief as (fallback text, Block Kit blocks), within Slack's limits."""
-    tz = _resolve_tz(settings, tz)
-    title_en, title_zh = _lang_text(brief.title, "en"), _lang_text(brief.title, "zh")
-    summary_en, summary_zh = _lang_text(brief.summary, "en"), _lang_text(brief.summary, "zh")
-    headline = title_en or title_zh or "Untitled brief"
-
-    blocks: list[dict] = [
-        # plain_text is never parsed for mentions or links, so the raw title is safe here.
-        {"type": "header", "text": {"type": "plain_text", "text": _fit_plain(headline, MAX_HEADER_TEXT), "emoji": False}},
-    ]
-    if summary_en:
-        blocks.append(_section(escape(summary_en)))
-    if title_zh or summary_zh:
-        zh_parts = []
-        if title_zh and title_zh != headline:
-            zh_parts.append(f"*{escape(title_zh)}*")
-        if summary_zh and summary_zh != summary_en:
-            zh_parts.append(escape(summary_zh))
-        if zh_parts:
-            blocks.append(_section("\n".join(zh_parts)))
-
-    figures = brief.figures[:MAX_BRIEF_FIGURES]
-    for start in range(0, len(figures), MAX_FIELDS):
-        fields = [_mrkdwn(_fit(f"*{escape(_figure_label(f.label))}*\n{escape(f.text)}", MAX_FIELD_TEXT))
-                  for f in figures[start:start + MAX_FIELDS]]
-        blocks.append({"type": "section", "fields": fields})
-    if len(brief.figures) > len(figures):
-        blocks.append(_context([f"+{len(brief.figures) - len(figures)} more figures / 其余数据未显示"]))
-
-    sources = brief.sources[:MAX_BRIEF_SOURCES]
-    if sources:
-        elements = [f"{link(s.url, s.title)} · {escape(s.feed)} · {format_time(s.published, tz)}" for s in sources]
-        if len(brief.sources) > len(sources):
-            elements.append(f"+{len(brief.sources) - len(sources)} more sources / 更多来源")
-        blocks.append(_context(elements))
-
-    footer = [f"Topics / 主题: {escape(_topic_labels(brief.topics, settings))}"]
-    footer.append(EXTRACTIVE_NOTE if brief.mode == "extractive" else "LLM summary, numbers checked against the source")
-    blocks.append(_context(footer))
-
-    fallback_parts = [headline]
-    if title_zh and title_zh != headline:
-        fallback_parts.append(title_zh)
-    if summary_en:
-        fallback_parts.append(summary_en)
-    fallback = _fit(escape(" — ".join(fallback_parts)), MAX_FALLBACK_TEXT)
-    return fallback, blocks[:MAX_BLOCKS]
-
-
-def _compact_line(brief: Brief, tz: str) -> str:
-    title_en, title_zh = _lang_text(brief.title, "en"), _lang_text(brief.title, "zh")
-    first = title_en or title_zh or "Untitled brief"
-    lines = [f"*{link(brief.primary_url, first)}*"]
-    if title_zh and title_zh != first:
-        lines.append(escape(title_zh))
-    figures = " · ".join(escape(f.text) for f in brief.figures[:3])
-    if figures:
-        lines.append(figures)
-    return "\n".join(lines)
-
-
-def render_brief_compact(brief: Brief, settings: Settings | None = None, tz: str | None = None) -> list[dict]:
-    """Two blocks for a list answer (`/brief <topic>`, search): bilingual titles + key figures, then source/time."""
-    tz = _resolve_tz(settings, tz)
-    feeds = ", ".join(dict.fromkeys(s.feed for s in brief.sources)) or "unknown source"
-    meta = [f"{escape(feeds)} · {format_time(brief.published or brief.created, tz)}",
-            escape(_topic_labels(brief.topics, settings)), "extractive" if brief.mode == "extractive" else "LLM"]
-    return [_section(_compact_line(brief, tz)), _context([" · ".join(meta)])]
-
-
-def _digest_item(brief: Brief) -> str:
-    title_en, title_zh = _lang_text(brief.title, "en"), _lang_text(brief.title, "zh")
-    first = title_en or title_zh or "Untitled brief"
-    line = f"• {link(brief.primary_url, first)}"
-    if brief.figures:
-        line += f" — *{escape(brief.figures[0].text)}*"
-    if len(brief.sources) > 1:
-        line += f" ({len(brief.sources)} sources)"
-    if title_zh and title_zh != first:
-        line += f"\n    {escape(title_zh)}"
-    return line
-
-
-def render_digest(digest: Digest, settings: Settings | None = None, tz: str | None = None,
-                  max_blocks: int = MAX_BLOCKS) -> list[tuple[str, list[dict]]]:
-    """A digest as one or more (fallback text, blocks) messages, in order, split only between items."""
-    tz = tz or digest.timezone or _resolve_tz(settings, None)
-    title_en, title_zh = _lang_text(digest.title, "en"), _lang_text(digest.title, "zh")
-    headline = title_en or title_zh or digest.name
-    window = f"{format_time(digest.window_start, tz)} → {format_time(digest.window_end, tz)}"
-
-    intro: list[dict] = [{"type": "header", "text": {"type": "plain_text", "text": _fit_plain(headline, MAX_HEADER_TEXT)}}]
-    intro_context = [escape(window)]
-    if title_zh and title_zh != headline:
-        intro_context.insert(0, escape(title_zh))
-    intro.append(_context(intro_context))
-    counts = " · ".join(f"{escape(s.label.get('en') or s.topic)} / {escape(s.label.get('zh') or s.topic)}: {s.count}"
-                        for s in digest.sections)
-    if counts:
-        intro.append(_section(counts))
-    if digest.overview:
-        for lang in ("en", "zh"):
-            if _lang_text(digest.overview, lang):
-                intro.append(_section(escape(_lang_text(digest.overview, lang))))
-
-    # Items are the unit of splitting: a section heading travels with its first item.
-    items: list[list[dict]] = []
-    if digest.empty:
-        items.append([_section("Nothing new in this window. / 本时段暂无新消息。")])
-    for section in digest.sections:
-        if not section.briefs:
-            continue
-        heading = _section(f"*{escape(section.label.get('en') or section.topic)} / "
-                           f"{escape(section.label.get('zh') or section.topic)}* ({section.count})")
-        for i, brief in enumerate(section.briefs):
-            block = _section(_digest_item(brief))
-            items.append([heading, block] if i == 0 else [block])
-
-    fallback_base = escape(f"{headline} ({window})")
-    messages: list[list[dict]] = [list(intro)]
-    for item in items:
-        if len(messages[-1]) + len(item) > max_blocks:
-            messages.append([])
-        messages[-1].extend(item)
-    total = len(messages)
-    out = []
-    for i, blocks in enumerate(messages, 1):
-        suffix = f" — part {i}/{total}" if total > 1 else ""
-        out.append((_fit(fallback_base + suffix, MAX_FALLBACK_TEXT), blocks))
-    return out
 
 
 # --------------------------------------------------------------------------- delivery

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from bot.config import Settings, Target
-from bot.models import Brief, Digest
+from bot.config import Settings
+from bot.digest import render_digest_text
+from bot.models import Brief, Digest, Target
 
 _COLOURS = {"title": "\033[1;36m", "dim": "\033[2m", "figure": "\033[33m", "mark": "\033[35m", "reset": "\033[0m"}
 
@@ -49,8 +50,6 @@ class ConsoleDeliverer:
         return None
 
     async def deliver_digest(self, target: Target, digest: Digest, *, delivery_key: str, attempt: int) -> str | None:
-        from bot.digest.build import render_digest_text
-
         self.stream.write(render_digest_text(digest, color=self._color) + "\n")
         self.stream.flush()
         return None

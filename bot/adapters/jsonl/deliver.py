@@ -6,9 +6,9 @@ import json
 import os
 from pathlib import Path
 
-from bot.config import Settings, Target
+from bot.config import Settings
 from bot.delivery.adapter import DeliveryError
-from bot.models import Brief, Digest
+from bot.models import Brief, Digest, Target
 
 
 # How far back a retried delivery looks for its own line; retries follow crashes closely.

@@ -1,0 +1,227 @@
+"""What `briefbot`'s subcommands do, once the command line is parsed (bot.cli parses it)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import tempfile
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+
+from bot.adapters.console import render_brief_text
+from bot.app.container import App, build_app, close_app, default_adapters, make_dispatcher, make_poller, settle_heap
+from bot.app.runner import BotRunner, install_signal_handlers
+from bot.commands import CommandService
+from bot.config import Env, Settings, load_config
+from bot.delivery.adapter import AdapterRegistry
+from bot.digest import add_overview, build_digest, render_digest_text
+from bot.samples.server import SampleFeedServer
+from bot.store import Store
+
+log = logging.getLogger("briefbot")
+
+
+async def poll_cycle(app: App) -> list:
+    reports = await make_poller(app).poll_all(force=True)
+    dispatcher = make_dispatcher(app)
+    while await dispatcher.dispatch_once():
+        pass
+    return reports
+
+
+def summarise_reports(reports) -> str:
+    new = sum(len(r.new_briefs) for r in reports)
+    merged = sum(r.merged for r in reports)
+    errors = [r for r in reports if r.outcome == "error"]
+    text = f"polled {len(reports)} feed(s): {new} new brief(s), {merged} joined an existing story"
+    if errors:
+        text += f", {len(errors)} feed error(s): " + "; ".join(f"{r.feed}: {r.error}" for r in errors)
+    return text
+
+
+def one_cycle(settings: Settings, env: Env) -> str:
+    """Build the bot, run one poll+deliver cycle, close it; returns the summary line."""
+    async def go() -> str:
+        app = build_app(settings, env)
+        try:
+            return summarise_reports(await poll_cycle(app))
+        finally:
+            await close_app(app)
+
+    return asyncio.run(go())
+
+
+def poll_once_command(args, settings: Settings, env: Env) -> int:
+    log.info(one_cycle(settings, env))
+    return 0
+
+
+def run_command(args, settings: Settings, env: Env) -> int:
+    async def go() -> int:
+        app = build_app(settings, env)
+        runner = BotRunner(app, role=getattr(args, "role", "all"))
+        install_signal_handlers(runner)
+        await runner.start()
+        settle_heap()
+        log.info("briefbot running: %d feeds, worker %s", len(settings.feeds), app.worker_id)
+        try:
+            await runner.wait()
+        finally:
+            log.info("shutting down")
+            await runner.stop()
+            await close_app(app)
+        return 0
+
+    return asyncio.run(go())
+
+
+def demo_command(args, env: Env) -> int:
+    """`run` on the bundled sample feeds, served from the package on 127.0.0.1, with its own database."""
+
+    workdir = Path(tempfile.mkdtemp(prefix="briefbot-demo-"))
+    template = resources.files("bot.samples").joinpath("demo.yaml").read_text(encoding="utf-8")
+    with SampleFeedServer() as server:
+        config_path = workdir / "demo.yaml"
+        config_path.write_text(template.replace("{base}", server.base_url), encoding="utf-8")
+        settings = load_config(config_path, AdapterRegistry(default_adapters()).parse_target)
+        # The sample server is on loopback; only the demo's own feeds are fetched.
+        demo_env = env.replace(database_url=f"sqlite:///{workdir}/demo.db", allow_private_urls=True)
+        print(f"briefbot demo: {len(settings.feeds)} bundled sample feeds on {server.base_url} "
+              f"({'LLM: ' + demo_env.model if demo_env.llm_enabled else 'no LLM configured: extractive briefs'})\n",
+              flush=True)
+        if args.keep_running:
+            return run_command(args, settings, demo_env)
+        print("\n" + one_cycle(settings, demo_env))
+        return 0
+
+
+def open_store(env: Env) -> Store:
+    store = Store(env.database_url)
+    store.create()
+    return store
+
+
+def print_briefs(briefs, settings: Settings, as_json: bool) -> None:
+    for b in briefs:
+        print(json.dumps(b.to_json_dict(), ensure_ascii=False) if as_json else render_brief_text(b, settings))
+
+
+def brief_command(args, settings: Settings, env: Env) -> int:
+    service = CommandService(settings, open_store(env))
+    topic, suggestions = service.resolve_topic(args.topic)
+    if topic is None:
+        hint = f" Did you mean: {', '.join(suggestions)}?" if suggestions else ""
+        print(f"briefbot: unknown topic {args.topic!r}.{hint} Topics: {', '.join(service.topics)}", file=sys.stderr)
+        return 1
+    briefs = service.latest(topic, args.limit)
+    if not briefs and not args.json:
+        print(f"No briefs yet for {topic}.")
+    print_briefs(briefs, settings, args.json)
+    return 0
+
+
+def search_command(args, settings: Settings, env: Env) -> int:
+    briefs = CommandService(settings, open_store(env)).search(args.words, args.limit)
+    if not briefs and not args.json:
+        print("No matching briefs.")
+    print_briefs(briefs, settings, args.json)
+    return 0
+
+
+def ago(when: datetime | None) -> str:
+    if when is None:
+        return "never"
+    seconds = int((datetime.now(timezone.utc) - when).total_seconds())
+    if seconds < 0:
+        return "in " + ago(datetime.now(timezone.utc) + (datetime.now(timezone.utc) - when))[:-4]
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{seconds}s ago"
+
+
+def feeds_command(args, settings: Settings, env: Env) -> int:
+    rows = CommandService(settings, open_store(env)).feeds_health()
+    known = {r.name for r in rows}
+    header = f"{'FEED':<24} {'STATUS':<18} {'LAST FETCH':<12} {'ITEMS':>6} {'FAIL':>4}  NEXT / ERROR"
+    print(header)
+    for feed in settings.feeds:
+        if feed.name not in known:
+            print(f"{feed.name:<24} {'never polled':<18} {'never':<12} {0:>6} {0:>4}")
+    for r in rows:
+        detail = r.disabled_reason or r.last_error or ""
+        if r.failures and r.next_attempt:
+            detail = f"next try {r.next_attempt:%Y-%m-%d %H:%M} UTC — {detail}"
+        print(f"{r.name:<24} {r.status[:18]:<18} {ago(r.last_fetch):<12} {r.items:>6} {r.failures:>4}  {detail}")
+    return 0
+
+
+def digest_command(args, settings: Settings, env: Env) -> int:
+    cfg = None
+    if settings.digests:
+        cfg = next((d for d in settings.digests if d.name == args.name), None) if args.name else settings.digests[0]
+        if cfg is None:
+            print(f"briefbot: no digest named {args.name!r}; configured: "
+                  f"{', '.join(d.name for d in settings.digests)}", file=sys.stderr)
+            return 1
+    elif args.post:
+        print("briefbot: --post needs a digest with targets in feeds.yaml", file=sys.stderr)
+        return 1
+
+    async def go() -> int:
+        app = build_app(settings, env)
+        try:
+            now = datetime.now(timezone.utc)
+            digest = build_digest(settings, app.store, cfg, now=now)
+            digest = await add_overview(app.llm, digest)
+            posts_to_console = args.post and cfg is not None and any(t.kind == "console" for t in cfg.to)
+            if args.json:
+                print(json.dumps(digest.to_json_dict(), ensure_ascii=False, indent=2))
+            elif not posts_to_console:  # the console target prints it once below
+                print(render_digest_text(digest, color=sys.stdout.isatty()))
+            if args.post and cfg is not None:
+                # A manual post is its own run, separate from the scheduled one of the day.
+                name, day = f"{cfg.name}@manual-{now:%H%M%S}", f"{now:%Y-%m-%d}"
+                app.store.claim_digest_run(name, day, now, app.worker_id, digest.to_json_dict())
+                app.store.enqueue("digest", f"{name}:{day}", [str(t) for t in cfg.to])
+                dispatcher = make_dispatcher(app)
+                while await dispatcher.dispatch_once():
+                    pass
+        finally:
+            await close_app(app)
+        return 0
+
+    return asyncio.run(go())
+
+
+def stats_command(args, settings: Settings, env: Env) -> int:
+    store = open_store(env)
+    print(f"{'DAY':<12} {'CALLS':>6} {'PROMPT TOK':>11} {'COMPL TOK':>10} {'EST. COST':>10}")
+    for row in store.llm_usage_by_day():
+        cost = (row["prompt_tokens"] or 0) / 1e6 * settings.llm.price_input_per_mtok + \
+               (row["completion_tokens"] or 0) / 1e6 * settings.llm.price_output_per_mtok
+        print(f"{row['day']:<12} {row['calls']:>6} {row['prompt_tokens'] or 0:>11} {row['completion_tokens'] or 0:>10}"
+              f" {'$%.4f' % cost:>10}")
+    print(f"\nbriefs stored: {store.count_briefs()}, outbox pending: {store.outbox_backlog()}")
+    return 0
+
+
+def outbox_command(args, settings: Settings, env: Env) -> int:
+    store = open_store(env)
+    if args.retry_failed:
+        n = store.requeue_failed()
+        print(f"{n} failed deliveries queued again")
+        return 0
+    for row in store.outbox_rows():
+        try:
+            target = AdapterRegistry(default_adapters()).parse_target(row.target).redacted
+        except ValueError:
+            target = "(invalid target)"
+        print(f"{row.id:>6} {row.status:<8} {row.kind:<7} {row.ref_id:<24} {target:<40} "
+              f"attempts={row.attempts} {row.last_error or ''}")
+    return 0
+
+
