@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import logging
-import time
+import threading
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from email.utils import format_datetime
@@ -114,20 +114,24 @@ async def test_connection_refused(server, tmp_path, db_url, caplog):
         assert state.next_poll_at - state.last_fetch_at > first_backoff
 
 
-def _stalls_mid_body():
+def _stalls_mid_body(resume: threading.Event):
     body = rss([MAGNETS])
     yield body[: len(body) // 2]
-    time.sleep(3)  # longer than the 1 s fetch deadline
+    resume.wait(60)  # held until the test is over: far past the 1 s fetch deadline
     yield body[len(body) // 2:]
 
 
 @pytest.mark.fault("feed: timeout mid-body")
 async def test_timeout_mid_body(server, tmp_path, db_url, caplog):
-    server.route("/bad.xml", lambda req: Reply(200, _stalls_mid_body(), content_type=RSS))
-    async with feed_app(server, tmp_path, db_url, server.url("/bad.xml" + BAD_QUERY)) as app:
-        reports = await poll_and_deliver(app)
-        assert_isolated_failure(app, reports, tmp_path, caplog, "timeout")
-        await recover(server, app, tmp_path)
+    resume = threading.Event()
+    server.route("/bad.xml", lambda req: Reply(200, _stalls_mid_body(resume), content_type=RSS))
+    try:
+        async with feed_app(server, tmp_path, db_url, server.url("/bad.xml" + BAD_QUERY)) as app:
+            reports = await poll_and_deliver(app)
+            assert_isolated_failure(app, reports, tmp_path, caplog, "timeout")
+            await recover(server, app, tmp_path)
+    finally:
+        resume.set()
 
 
 @pytest.mark.fault("feed: slow drip (bytes trickle in)")
