@@ -108,12 +108,11 @@ def build_feeds(now: datetime) -> tuple[list[FeedSpec], list[tuple[str, str]]]:
 
 
 async def _poll(settings, env) -> dict:
-    from bot.pipeline.poller import Poller
-    from bot.app.container import build_app, close_app
+    from bot.app.container import build_app, close_app, make_poller
 
     app = build_app(settings, env)
     try:
-        reports = await Poller(app).poll_all(force=True)
+        reports = await make_poller(app).poll_all(force=True)
         briefs = app.store.count_briefs()
         modes = {}
         for b in app.store.latest_briefs(None, limit=100):

@@ -13,18 +13,16 @@ Loaded by the worker process: no pydantic, no configuration models.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import NamedTuple
 
 from bot.analyse.numbers.figures import MAX_FIGURES, KeyFigure, find_numbers, key_figures
 from bot.analyse.identity import ItemIdentity, identify
 from bot.analyse.stories import signature_words, story_numbers
 from bot.analyse.text import detect_language
+from bot.analyse.topics import TopicMatcher
+from bot.ingest.parse import ParsedEntry, ParsedFeed
 
-if TYPE_CHECKING:
-    from bot.ingest.parse import ParsedEntry, ParsedFeed
-    from bot.analyse.topics import TopicMatcher
-
-__all__ = ["EntryFacts", "entry_facts", "add_entry_facts"]
+__all__ = ["AnalysedFeed", "EntryFacts", "analyse_feed", "entry_facts"]
 
 
 @dataclass
@@ -54,7 +52,11 @@ def entry_facts(entry: ParsedEntry, matcher: TopicMatcher) -> EntryFacts:
                       key_figures(entry.text, lang, MAX_FIGURES, numbers=body_numbers))
 
 
-def add_entry_facts(parsed: ParsedFeed, matcher: TopicMatcher) -> ParsedFeed:
-    for entry in parsed.entries:
-        entry.facts = entry_facts(entry, matcher)
-    return parsed
+class AnalysedFeed(NamedTuple):
+    feed: ParsedFeed
+    facts: list[EntryFacts]  # one per entry of `feed`, in order; empty when no topics were given
+
+
+def analyse_feed(parsed: ParsedFeed, matcher: TopicMatcher | None) -> AnalysedFeed:
+    facts = [entry_facts(entry, matcher) for entry in parsed.entries] if matcher is not None else []
+    return AnalysedFeed(parsed, facts)

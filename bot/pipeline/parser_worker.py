@@ -4,9 +4,9 @@ Kept apart from the pool so a worker imports only the parser (lxml, text helpers
 and the entry analysis (bot.pipeline.facts), not asyncio, aiohttp, pydantic or the rest of the bot: a worker's memory counts
 against the bot's.
 
-The worker talks to the bot over two pipes (set up by parse_pool's bootstrap): jobs come in on one, results go out on
+The worker talks to the bot over two pipes (set up by parser_pool's bootstrap): jobs come in on one, results go out on
 the other, each a frame of a 4-byte big-endian length and a pickle: `(job_id, (body, content_type, url, matcher))` in,
-`(job_id, ParsedFeed | str)` out, one result per job, in the order of the jobs.
+`(job_id, AnalysedFeed | str)` out, one result per job, in the order of the jobs.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import sys
 import threading
 import time
 
-from bot.pipeline.facts import add_entry_facts
-from bot.ingest.parse import FeedParseError, ParsedFeed, parse_feed
+from bot.ingest.parse import FeedParseError, parse_feed
+from bot.pipeline.facts import AnalysedFeed, analyse_feed
 
 __all__ = ["parse_in_worker", "worker_main", "worker_setup"]
 
@@ -93,10 +93,11 @@ def _failure(exc: BaseException) -> str:
     return f"the parser failed ({type(exc).__name__}: {str(exc)[:300]}{where})"
 
 
-def parse_in_worker(body: bytes, content_type: str | None, url: str, matcher=None) -> ParsedFeed | str:
+def parse_in_worker(body: bytes, content_type: str | None, url: str, matcher=None) -> AnalysedFeed | str:
+    """The feed and, with a TopicMatcher, its entries' facts; or why the body is not a usable feed."""
     # FeedParseError does not survive pickling with its two fields; send the reason as text.
     try:
         parsed = parse_feed(body, content_type, url)
     except FeedParseError as exc:
         return exc.reason
-    return add_entry_facts(parsed, matcher) if matcher is not None else parsed
+    return analyse_feed(parsed, matcher)

@@ -38,7 +38,7 @@ async def test_a_worker_dying_mid_parse_fails_that_feed_only_and_is_replaced():
         assert raised.value.url == URL and "parser process died" in raised.value.reason
         # The next feed gets a fresh worker.
         parsed = await parser.parse(rss(ENTRIES), "application/rss+xml", URL)
-        assert [e.title for e in parsed.entries] == [e.title for e in ENTRIES]
+        assert [e.title for e in parsed.feed.entries] == [e.title for e in ENTRIES]
         assert parser.worker_pids() and parser.worker_pids() != [pid]
     finally:
         parser.close()
@@ -58,7 +58,7 @@ async def test_a_worker_that_died_between_feeds_costs_nothing():
         else:
             pytest.fail("the parser did not notice its worker's death in 5 s")
         parsed = await parser.parse(rss(ENTRIES), "application/rss+xml", URL)
-        assert len(parsed.entries) == 2 and parser.workers == 1
+        assert len(parsed.feed.entries) == 2 and parser.workers == 1
         assert parser.worker_pids() and pid not in parser.worker_pids()
     finally:
         parser.close()
@@ -129,7 +129,7 @@ def test_workers_that_cannot_start_fall_back_to_inline_parsing(tmp_path):
         "    for _ in range(6):\n"
         "        try:\n"
         "            parsed = await parser.parse(body, 'application/rss+xml', 'https://wire.example/f')\n"
-        "            outcomes.append(f'ok:{len(parsed.entries)}')\n"
+        "            outcomes.append(f'ok:{len(parsed.feed.entries)}')\n"
         "        except FeedParseError as exc:\n"
         "            outcomes.append('error')\n"
         "    print(' '.join(outcomes), parser.workers, flush=True)\n"

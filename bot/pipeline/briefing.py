@@ -1,0 +1,67 @@
+"""A new story's brief: extractive (copied from the item), or summarised by the LLM when one is
+configured, with the extractive one as the fallback when the model gives nothing usable."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from bot.analyse.text import defang_links
+from bot.analyse.topics import TopicMatcher
+from bot.config import Settings
+from bot.ingest.fetch import Fetcher
+from bot.models import Brief, Figure, Source, new_brief_id
+from bot.summarise import Article
+from bot.summarise.article import enrich_article
+from bot.summarise.extractive import extractive_content
+
+if TYPE_CHECKING:  # the OpenAI client is loaded only by a bot that has an LLM configured
+    from bot.summarise.llm import LLMSummariser
+
+__all__ = ["Briefer", "fill_labels"]
+
+
+class Briefer:
+    def __init__(self, settings: Settings, matcher: TopicMatcher, llm: LLMSummariser | None, fetcher: Fetcher):
+        self.settings = settings
+        self.matcher = matcher
+        self.llm = llm
+        self.fetcher = fetcher
+
+    async def new_brief(self, article: Article, item_key: str, source: Source, figures: list[Figure],
+                        before_llm: Callable[[], Awaitable[None]]) -> Brief | None:
+        """The brief of a new story; None when the LLM judges the item off-topic. `before_llm` runs
+        before the LLM is asked (the caller writes its decisions so far: the call yields to other feeds)."""
+        settings = self.settings
+        mode = "extractive"
+        title, summary, figures = extractive_content(article, settings, self.matcher.keyword_hits, figures=figures)
+        if self.llm is not None:
+            await before_llm()
+            enriched = await enrich_article(article, self.fetcher, settings.llm.fetch_article_below_chars)
+            llm_brief = await self.llm.summarise(enriched)
+            if llm_brief is not None and not llm_brief.relevant:
+                return None
+            if llm_brief is not None:
+                mode = "llm"
+                title, summary = llm_brief.title, llm_brief.summary
+                figures = llm_brief.figures or figures
+        # Feed and model text may carry URLs; only the sources may be links in a posted brief.
+        title, summary = ({k: defang_links(v) for k, v in d.items()} for d in (title, summary))
+        return Brief(id=new_brief_id(article.feed, item_key), topics=article.topics, title=title,
+                     summary=summary, figures=self.labelled(figures), sources=[source], mode=mode)
+
+    def labelled(self, figures: list[Figure]) -> list[Figure]:
+        return [fill_labels(figure, self.settings.languages) for figure in figures]
+
+
+def fill_labels(figure: Figure, languages: list[str]) -> Figure:
+    """Every figure carries a label in every brief language (kind-based when unknown), without live links."""
+    label = {k: defang_links(v) for k, v in figure.label.items()}
+    fallback = {"en": figure.unit and f"figure ({figure.unit})" or "figure",
+                "zh": figure.unit and f"数字（{figure.unit}）" or "数字"}
+    for lang in languages:
+        if not label.get(lang):
+            label[lang] = fallback.get(lang, "figure")
+    # Most figures already have every label: keep the object rather than copy it (a cold poll
+    # labels thousands of figures).
+    return figure if label == figure.label else figure.model_copy(update={"label": label})
