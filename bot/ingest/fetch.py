@@ -18,7 +18,7 @@ import logging
 import time
 import zlib
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import timezone
 from urllib.parse import SplitResult, urljoin, urlsplit
 
 import aiohttp
@@ -424,8 +424,3 @@ def _brief(exc: Exception) -> str:
     else:
         text = str(exc) or type(exc).__name__
     return text if len(text) <= 200 else text[:200] + "…"
-
-
-def http_date(when: datetime) -> str:
-    """Format a datetime as an HTTP date (for callers storing Last-Modified themselves)."""
-    return email.utils.format_datetime(when.astimezone(timezone.utc), usegmt=True)

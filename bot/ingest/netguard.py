@@ -20,8 +20,6 @@ import typing
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from bot.ingest.urls import redact_url
-
 __all__ = ["BlockedAddress", "DNSResolutionError", "GuardedResolver", "is_public_ip", "make_connector"]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -52,15 +50,11 @@ _NUMERIC_FLAGS = socket.AI_NUMERICHOST | socket.AI_NUMERICSERV
 class BlockedAddress(Exception):
     """A connection to a non-public address was refused (SSRF guard)."""
 
-    def __init__(self, host: str, address: str | None = None, url: str | None = None):
-        self.host, self.address, self.url = host, address, url
-        target = redact_url(url) if url else host
+    def __init__(self, host: str, address: str | None = None):
+        self.host, self.address = host, address
         why = f"{host} resolves to non-public address {address}" if address and address != host \
             else f"{host} is a non-public address"
-        super().__init__(f"refused to fetch {target}: {why} (set BRIEFBOT_ALLOW_PRIVATE_URLS=1 to allow)")
-
-    def with_url(self, url: str) -> "BlockedAddress":
-        return BlockedAddress(self.host, self.address, url)
+        super().__init__(f"refused to fetch {host}: {why} (set BRIEFBOT_ALLOW_PRIVATE_URLS=1 to allow)")
 
 
 class DNSResolutionError(OSError):
