@@ -51,14 +51,13 @@ def _bot_cpu(app) -> float:
 
 async def _briefbot_polls(settings, env, rounds: int, profile_to: Path | None = None) -> list[dict]:
     from bot.app.container import settle_heap
-    from bot.pipeline.poller import Poller
-    from bot.app.container import build_app, close_app
+    from bot.app.container import build_app, close_app, make_poller
 
     setup0 = time.perf_counter()
     app = build_app(settings, env)
     settle_heap()  # as `briefbot run` does once started
     setup = time.perf_counter() - setup0
-    poller = Poller(app)
+    poller = make_poller(app)
     out = []
     try:
         for n in range(rounds):
@@ -69,6 +68,7 @@ async def _briefbot_polls(settings, env, rounds: int, profile_to: Path | None = 
 
                 await app.fetcher.aclose()
                 app.fetcher = Fetcher(settings.fetch, allow_private=env.allow_private_urls)
+                poller.fetcher = app.fetcher
             profiler = cProfile.Profile() if (profile_to and n == 0) else None
             wall0, cpu0, main0 = time.perf_counter(), _bot_cpu(app), time.process_time()
             if profiler:
@@ -123,7 +123,7 @@ CATEGORIES = [
                                             "asyncio/", "socket", "ssl", "selectors", "bot/ingest/fetch.py",
                                             "bot/ingest/netguard.py")),
     ("story matching, topics, figures, briefs", ("bot/analyse/", "bot/pipeline/facts.py",
-                                                 "bot/summarise/", "bot/pipeline/poller.py", "pydantic")),
+                                                 "bot/summarise/", "bot/pipeline/", "pydantic")),
 ]
 
 

@@ -12,14 +12,10 @@ import re
 import xml.sax
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
 
 from bot.ingest.fastpath import parse_common_feed
 from bot.ingest.urls import join_url, redact_url
 from bot.analyse.text import html_to_text, strip_boilerplate
-
-if TYPE_CHECKING:
-    from bot.pipeline.facts import EntryFacts
 
 __all__ = ["ParsedEntry", "ParsedFeed", "FeedParseError", "parse_feed"]
 
@@ -32,8 +28,6 @@ class ParsedEntry:
     text: str  # plain text of the richest of content/summary, boilerplate stripped
     published: datetime | None  # aware, UTC
     author: str | None
-    # Identity, topics, numbers (bot.pipeline.facts), filled in next to the parser when it is given topics.
-    facts: EntryFacts | None = None
 
 
 @dataclass

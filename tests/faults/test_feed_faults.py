@@ -22,8 +22,7 @@ import pytest
 from bot import cli
 from bot.ingest.fetch import Fetcher
 from bot.models import utcnow
-from bot.pipeline.poller import Poller
-from bot.app.container import build_app, close_app
+from bot.app.container import build_app, close_app, make_poller
 from faults.support import FEED_TOKEN, closed_port_url, healthy_entry, lines, poll_and_deliver, warnings_about
 from feedgen import Entry, make_env, make_settings, rss
 from loopback import Reply
@@ -187,7 +186,7 @@ async def test_429_retry_after_sets_next_poll(server, tmp_path, db_url, caplog):
         state = app.store.feed_state("bad")
         # The feed's own interval is 60 s; the publisher asked for an hour.
         assert state.next_poll_at >= before + timedelta(seconds=3600)
-        unforced = {r.feed: r for r in await Poller(app).poll_all()}
+        unforced = {r.feed: r for r in await make_poller(app).poll_all()}
         assert unforced["bad"].outcome == "skipped"
         await recover(server, app, tmp_path)
 
@@ -211,7 +210,7 @@ async def test_500_backs_off_then_recovers(server, tmp_path, db_url, caplog):
         reports = await poll_and_deliver(app)
         assert_isolated_failure(app, reports, tmp_path, caplog, "server-error")
         asked = len(server.requests_to("/bad.xml"))
-        unforced = {r.feed: r for r in await Poller(app).poll_all()}
+        unforced = {r.feed: r for r in await make_poller(app).poll_all()}
         assert unforced["bad"].outcome == "skipped" and len(server.requests_to("/bad.xml")) == asked
         await recover(server, app, tmp_path)
 

@@ -18,8 +18,7 @@ from feedgen import Entry, make_env, make_settings, rss
 from loopback import Reply
 
 from bot.models import Brief, Source, utcnow
-from bot.pipeline.poller import Poller
-from bot.app.container import build_app, close_app
+from bot.app.container import build_app, close_app, make_poller
 from bot.store import FeedUpdate, ItemRecord, NewBrief, PollWrites, Store, StoryJoin
 
 
@@ -118,7 +117,7 @@ async def test_failed_poll_write_leaves_no_ghost_story(http_server, tmp_path, db
     http_server.route("/b.xml", Reply(200, rss([MAGNETS_OTHER]), content_type="application/rss+xml"))
     settings = make_settings(tmp_path, [{"name": n, "url": http_server.url(f"/{n}.xml")} for n in "ab"])
     app = build_app(settings, make_env(db_url))
-    poller = Poller(app)
+    poller = make_poller(app)
     try:
         with app.store.engine.begin() as c:  # a real failure inside the write, from the database itself
             c.exec_driver_sql("CREATE TRIGGER briefs_fail BEFORE INSERT ON briefs "
@@ -167,12 +166,12 @@ async def test_entries_recorded_meanwhile_by_another_worker_are_briefed_once(htt
     other = build_app(settings, make_env(db_url))
     other.worker_id = "other"
     try:
-        stale_poll = asyncio.create_task(Poller(stale).poll_all(force=True))
+        stale_poll = asyncio.create_task(make_poller(stale).poll_all(force=True))
         while not replies:
             await asyncio.sleep(0.05)
         assert stale.store.feed_state("wire").items_total == 0  # claimed with nothing recorded
         await asyncio.sleep(0.3)  # the stale worker's lease runs out
-        (fresh,) = await Poller(other).poll_all(force=True)
+        (fresh,) = await make_poller(other).poll_all(force=True)
         release_first.set()
         (late,) = await stale_poll
     finally:
@@ -199,7 +198,7 @@ async def test_a_failing_write_in_a_group_commit_costs_only_its_own_poll(http_se
     http_server.route("/b.xml", Reply(200, rss([tariffs]), content_type="application/rss+xml"))
     settings = make_settings(tmp_path, [{"name": n, "url": http_server.url(f"/{n}.xml")} for n in "ab"])
     app = build_app(settings, make_env(db_url))
-    poller = Poller(app)
+    poller = make_poller(app)
     poller._writes.WINDOW = 1.0  # both polls' writes surely in one group
     transactions, feeds_written = [0], {}  # transaction number -> feeds whose entries it inserted
 
