@@ -1,4 +1,4 @@
-"""The one `/brief` grammar and its answers, shared by the CLI, Slack, Discord and every other adapter.
+"""The one `/brief` grammar and its answers, shared by the CLI and every chat adapter.
 
 Platform adapters parse nothing themselves beyond their wire format: they pass the command
 text to `parse_command` and render the `QueryResult` they get back.

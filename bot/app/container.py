@@ -15,10 +15,11 @@ from bot.adapters.jsonl import JsonlAdapter
 from bot.adapters.slack import SlackAdapter
 from bot.commands import CommandService
 from bot.config import Env, Settings
-from bot.models import Target
 from bot.delivery.adapter import Adapter, AdapterContext, AdapterRegistry, Deliverer
 from bot.delivery.outbox import Dispatcher
+from bot.digest import DigestDeps
 from bot.ingest.fetch import Fetcher
+from bot.models import Target
 from bot.pipeline.parser_pool import FeedParser, default_parse_workers
 from bot.pipeline.poll import FEED_LEASE, Poller
 from bot.store import Store, default_worker_id
@@ -93,6 +94,11 @@ def build_app(settings: Settings, env: Env, store: Store | None = None, console_
 def make_poller(app: App) -> Poller:
     return Poller(settings=app.settings, store=app.store, fetcher=app.fetcher, parser=app.parser, llm=app.llm,
                   worker_id=app.worker_id, lease=app.lease or FEED_LEASE)
+
+
+def make_digest_deps(app: App) -> DigestDeps:
+    return DigestDeps(current_settings=lambda: app.settings, store=app.store, worker_id=app.worker_id,
+                      enqueue=app.store.enqueue, llm=app.llm)
 
 
 def make_dispatcher(app: App) -> Dispatcher:

@@ -17,11 +17,11 @@ from datetime import datetime, timedelta, timezone
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot.app.container import App, make_dispatcher, make_poller
+from bot.app.container import App, make_digest_deps, make_dispatcher, make_poller
 from bot.app.health import start_health_server
 from bot.config import ConfigError, FeedConfig, load_config
 from bot.delivery.outbox import Dispatcher
-from bot.digest import DigestDeps, add_digest_jobs
+from bot.digest import add_digest_jobs
 from bot.pipeline.poll import Poller
 
 log = logging.getLogger("briefbot.scheduler")
@@ -135,9 +135,7 @@ class BotRunner:
         self.scheduler.add_job(self.config_watch_job,
                                IntervalTrigger(seconds=CONFIG_CHECK_EVERY.total_seconds()),
                                id="config-watch", max_instances=1, coalesce=True)
-        add_digest_jobs(self.scheduler, DigestDeps(
-            current_settings=lambda: self.app.settings, store=self.app.store, worker_id=self.app.worker_id,
-            enqueue=self.app.store.enqueue, llm=self.app.llm))
+        add_digest_jobs(self.scheduler, make_digest_deps(self.app))
         self.scheduler.start()
         await self._start_services()
 
