@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from storedata import save_brief
 
 from bot.app.container import App
 from bot.config import Env, Settings
@@ -90,7 +91,7 @@ def save(store: Store, brief: Brief) -> None:
     record = ItemRecord(feed=brief.sources[0].feed, item_key=brief.id, guid=brief.id, link=brief.primary_url,
                         link_key=None, content_key=None, title=brief.title["en"], published=brief.created,
                         status="briefed", topics=brief.topics)
-    assert store.save_new_brief(brief, record, targets=[], signature=None, now=brief.created)
+    assert save_brief(store, brief, record, targets=[], signature=None, now=brief.created)
 
 
 def seed_stories(store: Store, end: datetime) -> dict[str, Brief]:

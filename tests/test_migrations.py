@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import sqlite3
 import subprocess
 import sys
 import time
@@ -13,7 +12,8 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from pg import any_db_url, pg_server, pg_url  # noqa: F401  (pytest fixtures)
-from sqlalchemy import create_engine, inspect, select, text
+from sqlalchemy import MetaData, Table, create_engine, inspect, select
+from storedata import save_brief
 
 from bot.models import Brief, Source
 from bot.store import ItemRecord, Store
@@ -100,7 +100,7 @@ def store_one_brief(store: Store) -> Brief:
                       link_key="l1", content_key="c1", title=brief.title["en"], published=None,
                       status="briefed", topics=["rare-earth"])
     store.ensure_feed("metals-wire", "https://metals.example/feed.xml")
-    assert store.save_new_brief(brief, item, ["jsonl:out/briefs.jsonl"], {"lang": "en"}, language="en")
+    assert save_brief(store, brief, item, ["jsonl:out/briefs.jsonl"], {"lang": "en"}, language="en")
     return brief
 
 
@@ -112,13 +112,13 @@ def count(store: Store, table) -> int:
 def test_empty_database_is_upgraded_to_head_matching_schema(any_db_url):
     store = Store(any_db_url)
     try:
-        assert current_revision(store) is None
+        assert current_revision(store.engine) is None
         store.create()
-        assert current_revision(store) == head_revision() == BASELINE_REVISION
+        assert current_revision(store.engine) == head_revision() == BASELINE_REVISION
         # The migrations build exactly what bot/store/schema.py declares (types, indexes, constraints).
         assert schema_diffs(store) == []
         store.create()  # a restart: nothing to do, nothing breaks
-        assert current_revision(store) == BASELINE_REVISION
+        assert current_revision(store.engine) == BASELINE_REVISION
         store_one_brief(store)
     finally:
         store.close()
@@ -139,7 +139,7 @@ def test_pre_alembic_sqlite_database_is_stamped_and_keeps_its_data(tmp_path):
         brief = store_one_brief(store)
         assert "alembic_version" not in inspect(store.engine).get_table_names()
         store.create()
-        assert current_revision(store) == BASELINE_REVISION
+        assert current_revision(store.engine) == BASELINE_REVISION
         assert store.get_brief(brief.id) == brief
         assert store.latest_briefs("rare-earth") == [brief]
         assert [r.status for r in store.outbox_rows()] == ["pending"]
@@ -155,8 +155,8 @@ def test_second_revision_upgrades_an_existing_database_and_rolls_back(any_db_url
         assert count(store, t.brief_topics) == 1 and count(store, t.brief_sources) == 1
         assert head_revision(migrations_v2) == "0002"
 
-        upgrade(store, script_location=migrations_v2)
-        assert current_revision(store) == "0002"
+        upgrade(store.engine, script_location=migrations_v2)
+        assert current_revision(store.engine) == "0002"
         tables = inspect(store.engine)
         assert "edited_by" in {c["name"] for c in tables.get_columns("briefs")}
         assert "delivery_notes" in tables.get_table_names()
@@ -170,14 +170,14 @@ def test_second_revision_upgrades_an_existing_database_and_rolls_back(any_db_url
         assert {d[0] if isinstance(d, tuple) else d[0][0] for d in schema_diffs(store)} >= \
             {"remove_table", "remove_column", "modify_type"}
 
-        downgrade(store, "0001", script_location=migrations_v2)
-        assert current_revision(store) == "0001"
+        downgrade(store.engine, "0001", script_location=migrations_v2)
+        assert current_revision(store.engine) == "0001"
         assert "edited_by" not in {c["name"] for c in inspect(store.engine).get_columns("briefs")}
         assert schema_diffs(store) == []
         assert store.get_brief(brief.id) == brief and count(store, t.brief_topics) == 1
 
-        upgrade(store, script_location=migrations_v2)  # and forward again
-        assert current_revision(store) == "0002"
+        upgrade(store.engine, script_location=migrations_v2)  # and forward again
+        assert current_revision(store.engine) == "0002"
         assert store.get_brief(brief.id) == brief
     finally:
         store.close()
@@ -187,14 +187,12 @@ def test_second_revision_applies_to_a_pre_alembic_database(tmp_path, migrations_
     store = Store(pre_alembic_sqlite(tmp_path))
     try:
         brief = store_one_brief(store)
-        upgrade(store, script_location=migrations_v2)  # stamp 0001, then 0001 -> 0002
-        assert current_revision(store) == "0002"
+        upgrade(store.engine, script_location=migrations_v2)  # stamp 0001, then 0001 -> 0002
+        assert current_revision(store.engine) == "0002"
         assert store.get_brief(brief.id) == brief and count(store, t.brief_topics) == 1
-        conn = sqlite3.connect(f"{tmp_path}/old.db")
-        try:
-            assert conn.execute("SELECT edited_by FROM briefs").fetchall() == [(None,)]
-        finally:
-            conn.close()
+        briefs = Table("briefs", MetaData(), autoload_with=store.engine)  # as the database has it now
+        with store.engine.connect() as conn:
+            assert conn.execute(select(briefs.c.id, briefs.c.edited_by)).all() == [(brief.id, None)]
     finally:
         store.close()
 
@@ -239,9 +237,9 @@ def test_worker_processes_starting_at_once_migrate_once(any_db_url, tmp_path):
     assert [code for code, _ in results] == [0] * workers, [err[-2000:] for _, err in results]
     store = Store(any_db_url)
     try:
-        assert current_revision(store) == BASELINE_REVISION
-        with store.engine.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0001"]
+        assert current_revision(store.engine) == BASELINE_REVISION
+        with store.engine.connect() as conn:  # one version row: no worker stamped it twice
+            assert MigrationContext.configure(conn).get_current_heads() == (BASELINE_REVISION,)
         assert schema_diffs(store) == []
     finally:
         store.close()
@@ -254,6 +252,6 @@ def test_branched_migrations_are_refused_with_a_clear_error(tmp_path, migrations
     store = Store(f"sqlite:///{tmp_path}/x.db")
     try:
         with pytest.raises(MigrationError, match="2 heads"):
-            upgrade(store, script_location=migrations_v2)
+            upgrade(store.engine, script_location=migrations_v2)
     finally:
         store.close()

@@ -27,10 +27,11 @@ from loopback import LoopbackServer, Reply, Request
 from pg import any_db_url, pg_server, pg_url  # noqa: F401  (pytest fixtures)
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select, text
+from storedata import item_row, save_brief
 
 from bot.analyse.identity import ItemIdentity
 from bot.models import Brief, Digest, Figure, Source, utcnow
-from bot.store import ItemRecord, Store, as_utc
+from bot.store import ItemRecord, PollWrites, Store, StoryJoin, as_utc
 from bot.store import schema as t
 from bot.store.migrate import PG_MIGRATION_LOCK_KEY, current_revision, head_revision
 
@@ -68,6 +69,11 @@ def item(feed: str, key: str, status: str = "briefed", topics: list[str] | None 
     return ItemRecord(feed=feed, item_key=key, status=status, topics=topics or [], **values)
 
 
+def claim(store: Store, name: str, owner: str, now: datetime, force: bool = False) -> bool:
+    """Whether `owner` won the claim on the feed's next poll."""
+    return name in store.claim_feed_states([name], owner, MINUTE, now=now, force=force)
+
+
 # --------------------------------------------------------------------------- the Store contract
 
 def test_feeds_state_claims_and_timezones(store):
@@ -94,53 +100,55 @@ def test_feeds_state_claims_and_timezones(store):
 
     now = utcnow()
     lease = MINUTE
-    assert store.claim_feed("trade-desk", "w1", lease, now=now)
-    assert not store.claim_feed("trade-desk", "w2", lease, now=now + timedelta(seconds=30))  # leased elsewhere
-    assert store.claim_feed("trade-desk", "w1", lease, now=now + timedelta(seconds=30))  # the owner may renew
+    assert claim(store, "trade-desk", "w1", now=now)
+    assert not claim(store, "trade-desk", "w2", now=now + timedelta(seconds=30))  # leased elsewhere
+    assert claim(store, "trade-desk", "w1", now=now + timedelta(seconds=30))  # the owner may renew
     store.release_feed("trade-desk", "w2")  # not the owner: no effect
-    assert not store.claim_feed("trade-desk", "w2", lease, now=now + timedelta(seconds=60))
+    assert not claim(store, "trade-desk", "w2", now=now + timedelta(seconds=60))
     # The owner died: once its lease runs out, another worker takes the feed over.
-    assert store.claim_feed("trade-desk", "w2", lease, now=now + timedelta(seconds=91))
+    assert claim(store, "trade-desk", "w2", now=now + timedelta(seconds=91))
     store.release_feed("trade-desk", "w2")
     store.update_feed("trade-desk", next_poll_at=now + 10 * MINUTE)
-    assert not store.claim_feed("trade-desk", "w1", lease, now=now + MINUTE)  # not due yet
-    assert store.claim_feed("trade-desk", "w1", lease, now=now + MINUTE, force=True)
+    assert not claim(store, "trade-desk", "w1", now=now + MINUTE)  # not due yet
+    assert claim(store, "trade-desk", "w1", now=now + MINUTE, force=True)
     store.release_feed("trade-desk", "w1")
     # Claim and read the state in one statement; record the poll and release the lease in another.
-    state = store.claim_feed_state("trade-desk", "w1", lease, now=now + 11 * MINUTE)
-    assert state is not None and state.name == "trade-desk" and state.next_poll_at == now + 10 * MINUTE
-    assert store.claim_feed_state("trade-desk", "w2", lease, now=now + 11 * MINUTE) is None
+    states = store.claim_feed_states(["trade-desk", "metals-wire"], "w1", lease, now=now + 11 * MINUTE)
+    assert sorted(states) == ["metals-wire", "trade-desk"]
+    assert states["trade-desk"].name == "trade-desk" and states["trade-desk"].next_poll_at == now + 10 * MINUTE
+    assert store.claim_feed_states(["trade-desk"], "w2", lease, now=now + 11 * MINUTE) == {}
     store.update_feed("trade-desk", release_owner="w2", last_status="ok")  # not w2's lease: it stays
-    assert not store.claim_feed("trade-desk", "w2", lease, now=now + 11 * MINUTE, force=True)
+    assert not claim(store, "trade-desk", "w2", now=now + 11 * MINUTE, force=True)
     store.update_feed("trade-desk", release_owner="w1", last_status="ok", next_poll_at=now + 20 * MINUTE)
     assert store.feed_state("trade-desk").last_status == "ok"
-    assert store.claim_feed("trade-desk", "w2", lease, now=now + 11 * MINUTE, force=True)
+    assert claim(store, "trade-desk", "w2", now=now + 11 * MINUTE, force=True)
     store.release_feed("trade-desk", "w2")
     store.update_feed("trade-desk", disabled_reason="feed gone (HTTP 410)")
-    assert not store.claim_feed("trade-desk", "w1", lease, now=now + 20 * MINUTE, force=True)
+    assert not claim(store, "trade-desk", "w1", now=now + 20 * MINUTE, force=True)
 
 
 def test_items_briefs_and_queries(store):
     store.ensure_feed("metals-wire", "https://metals.example/feed.xml")
     quiet = item("metals-wire", "k-football", status="irrelevant")
-    store.record_items([quiet])
-    store.record_items([quiet])  # recorded already (a second worker): ignored, not an error
+    store.write_poll(PollWrites(quiet=[quiet]))
+    store.write_poll(PollWrites(quiet=[quiet]))  # recorded already (a second worker): ignored, not an error
     assert store.feed_state("metals-wire").items_total == 1
     known = store.known_item_keys("metals-wire", [ItemIdentity("k-football", None, None),
                                                   ItemIdentity("k-unknown", "link-unknown", None)])
     assert "k-football" in known and not known & {"k-unknown", "link-unknown"}
-    # GUID churn: a new key with the same canonical link finds the earlier record.
-    assert store.find_item("metals-wire", "k-new-guid", "link-k-football", None)["item_key"] == "k-football"
-    assert store.find_item("trade-desk", "k-football", None, None) is None
+    # GUID churn: a new key with the same canonical link is known through the link.
+    assert store.known_item_keys("metals-wire", [ItemIdentity("k-new-guid", "link-k-football", None)]) >= {
+        "link-k-football"}
+    assert store.known_item_keys("trade-desk", [ItemIdentity("k-football", None, None)]) == set()
 
     brief = gallium_brief()
     signature = {"lang": "en", "topics": ["rare-earth"], "numbers": [[40.0, "t"], [3.2, "%"]]}
     targets = ["jsonl:out/briefs.jsonl", "console", "console"]  # a repeated target is queued once
-    assert store.save_new_brief(brief, item("metals-wire", "k-gallium", topics=["rare-earth"]), targets, signature,
-                                language="en")
+    assert save_brief(store, brief, item("metals-wire", "k-gallium", topics=["rare-earth"]), targets, signature,
+                      language="en")
     # The same item again (another worker got there first): refused, nothing stored.
     rival = brief.model_copy(update={"id": "b_rival00000000000"})
-    assert not store.save_new_brief(rival, item("metals-wire", "k-gallium"), ["console"], signature)
+    assert not save_brief(store, rival, item("metals-wire", "k-gallium"), ["console"], signature)
     assert store.get_brief(rival.id) is None and store.count_briefs() == 1
     assert store.get_brief(brief.id) == brief
     assert [(r.target, r.status) for r in store.outbox_rows(ref_id=brief.id)] == [
@@ -150,11 +158,13 @@ def test_items_briefs_and_queries(store):
     zh_source = Source(url="https://huashang.example/ga.html", feed="huashang", title="镓出口许可恢复",
                        published=datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc))
     store.ensure_feed("huashang", "https://huashang.example/rss")
-    assert store.add_source_to_brief(brief.id, zh_source, item("huashang", "k-ga-zh", status="merged"))
-    assert not store.add_source_to_brief(brief.id, zh_source, item("huashang", "k-ga-zh", status="merged"))
+    join = StoryJoin(brief.id, item("huashang", "k-ga-zh", status="merged"), zh_source)
+    assert store.write_poll(PollWrites(joins=[join])).joins == [join]
+    again = StoryJoin(brief.id, item("huashang", "k-ga-zh", status="merged"), zh_source)
+    assert store.write_poll(PollWrites(joins=[again])).dropped_joins == [again]  # recorded already
     merged = store.get_brief(brief.id)
     assert [s.feed for s in merged.sources] == ["metals-wire", "huashang"]
-    assert store.find_item("huashang", "k-ga-zh", None, None)["brief_id"] == brief.id
+    assert item_row(store, "huashang", "k-ga-zh")["brief_id"] == brief.id
 
     assert store.latest_briefs("rare-earth") == [merged]
     assert store.latest_briefs(None) == [merged] and store.latest_briefs("tariff") == []
@@ -201,12 +211,11 @@ def test_outbox_claims_retries_and_lease_expiry(store):
 
 def test_digest_runs_llm_cache_usage_and_leases(store):
     scheduled = datetime(2026, 3, 2, 0, 0, tzinfo=timezone.utc)
-    assert store.claim_digest_run("morning", "2026-03-02", scheduled, "w1")
-    assert not store.claim_digest_run("morning", "2026-03-02", scheduled, "w2")
-    assert store.claim_digest_run("morning", "2026-03-03", scheduled + timedelta(days=1), "w2")
     digest = Digest(name="morning", title={"en": "Morning brief", "zh": "早报"},
                     window_start=scheduled - timedelta(days=1), window_end=scheduled, timezone="Asia/Shanghai")
-    store.set_digest_doc("morning:2026-03-02", digest.to_json_dict())
+    assert store.claim_digest_run("morning", "2026-03-02", scheduled, "w1", doc=digest.to_json_dict())
+    assert not store.claim_digest_run("morning", "2026-03-02", scheduled, "w2")
+    assert store.claim_digest_run("morning", "2026-03-03", scheduled + timedelta(days=1), "w2")
     run = store.get_digest_run("morning:2026-03-02")
     assert Digest.model_validate(run["doc"]) == digest and run["owner"] == "w1"
     assert as_utc(run["scheduled_for"]) == scheduled
@@ -273,7 +282,7 @@ def test_two_workers_claim_each_feed_once(store):
     now = utcnow()
 
     def claim_all(i: int, s: Store) -> set[str]:
-        return {n for n in names if s.claim_feed(n, f"worker-{i}", MINUTE, now=now)}
+        return {n for n in names if claim(s, n, f"worker-{i}", now)}
 
     first, second = run_race(store.url, 2, claim_all)
     assert first.isdisjoint(second) and first | second == set(names)
@@ -308,8 +317,8 @@ def test_racing_workers_store_one_brief_and_one_digest(store):
 
     def save(i: int, s: Store) -> tuple[bool, bool]:
         brief = gallium_brief(f"b_worker{i:010d}")
-        saved = s.save_new_brief(brief, item("metals-wire", "k-same-entry", topics=["rare-earth"]),
-                                 ["console"], {"lang": "en"}, language="en")
+        saved = save_brief(s, brief, item("metals-wire", "k-same-entry", topics=["rare-earth"]),
+                           ["console"], {"lang": "en"}, language="en")
         s.ensure_feed("trade-desk", "https://trade.example/atom")  # created once, no error for the others
         return saved, s.claim_digest_run("morning", "2026-03-02", scheduled, f"worker-{i}")
 
@@ -642,7 +651,7 @@ def test_three_workers_share_200_feeds_and_survive_a_killed_worker(pg_url, tmp_p
         wait_for("all workers waiting to migrate", lambda: obs.waiting_on_locks() == len(workers), 60, diagnostics)
         gate.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": PG_MIGRATION_LOCK_KEY})
         gate.commit()
-        wait_for("the workers to create the schema", lambda: current_revision(obs.store) == head_revision(), 60,
+        wait_for("the workers to create the schema", lambda: current_revision(obs.store.engine) == head_revision(), 60,
                  diagnostics)
         wait_for("all round-1 items briefed and delivered", lambda: obs.done(fleet.relevant1), 90, diagnostics)
         assert all(w.proc.poll() is None for w in workers), diagnostics()

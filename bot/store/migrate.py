@@ -1,4 +1,5 @@
-"""Schema migrations (Alembic), run in-process at start-up by `Store.create()`.
+"""Schema migrations (Alembic), run in-process at start-up by `Store.create()`; every function
+here needs only an engine.
 
 No alembic.ini is needed: the Alembic config is built here, pointing at the migrations
 shipped inside the package (bot/store/migrations). `upgrade()`:
@@ -19,7 +20,7 @@ import zlib
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import Iterator
 
 from alembic import command
 from alembic.config import Config
@@ -27,9 +28,6 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
-
-if TYPE_CHECKING:
-    from bot.store import Store
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # The revision whose schema equals what `metadata.create_all` made before Alembic was adopted.
@@ -75,9 +73,9 @@ def _current(conn: Connection) -> str | None:
     return MigrationContext.configure(conn).get_current_revision()
 
 
-def current_revision(store: "Store") -> str | None:
+def current_revision(engine: Engine) -> str | None:
     """The revision the database is at, or None (empty or pre-Alembic database)."""
-    with store.engine.connect() as conn:
+    with engine.connect() as conn:
         return _current(conn)
 
 
@@ -114,14 +112,14 @@ def _migration_transaction(engine: Engine) -> Iterator[Connection]:
                 conn.commit()
 
 
-def upgrade(store: "Store", revision: str = "head", script_location: str | Path | None = None) -> None:
-    """Bring the store's schema to `revision` (default: the newest)."""
+def upgrade(engine: Engine, revision: str = "head", script_location: str | Path | None = None) -> None:
+    """Bring the database's schema to `revision` (default: the newest)."""
     target = head_revision(script_location) if revision == "head" else revision
-    with store.engine.connect() as conn:
+    with engine.connect() as conn:
         # Fast path for every start but the first after an upgrade: no lock, no Alembic run.
         if _current(conn) == target:
             return
-    with _ALEMBIC_IN_PROCESS, _migration_transaction(store.engine) as conn:
+    with _ALEMBIC_IN_PROCESS, _migration_transaction(engine) as conn:
         tables = set(inspect(conn).get_table_names())
         cfg = alembic_config(conn, script_location)
         if "alembic_version" not in tables and _SENTINEL_TABLE in tables:
@@ -129,8 +127,8 @@ def upgrade(store: "Store", revision: str = "head", script_location: str | Path 
         command.upgrade(cfg, revision)
 
 
-def downgrade(store: "Store", revision: str, script_location: str | Path | None = None) -> None:
+def downgrade(engine: Engine, revision: str, script_location: str | Path | None = None) -> None:
     """Step the schema back to `revision` (for operators rolling back a release; data in dropped
     columns/tables is lost)."""
-    with _ALEMBIC_IN_PROCESS, _migration_transaction(store.engine) as conn:
+    with _ALEMBIC_IN_PROCESS, _migration_transaction(engine) as conn:
         command.downgrade(alembic_config(conn, script_location), revision)

@@ -124,7 +124,7 @@ outbox = Table(
     _ts("next_attempt_at", nullable=False),
     _ts("sent_at"),
     Column("last_error", Text),
-    Column("external_id", Text),  # Slack ts / Discord message id, to avoid duplicates after a crash
+    Column("external_id", Text),  # the platform's message id, to avoid duplicates after a crash
     Column("lease_owner", String(100)),
     _ts("lease_until"),
     UniqueConstraint("kind", "ref_id", "target", name="uq_outbox_delivery"),

@@ -3,8 +3,8 @@
 `kill -9` between "item seen" and "brief stored" is the crash test's job, but it only hits that
 instant by chance. Here the same window is hit every time: the brief insert fails after the item
 insert, inside the one transaction. (On SQLite, a savepoint that opens a pysqlite transaction
-commits on release, which once let the item survive without its brief: the item was then
-"seen" forever and its brief never made.)
+commits on its own release: written that way, the item would survive without its brief, "seen"
+forever with its brief never made.)
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ import asyncio
 import threading
 
 import pytest
-from sqlalchemy import event
 from feedgen import Entry, make_env, make_settings, rss
 from loopback import Reply
+from sqlalchemy.exc import OperationalError
+from storedata import item_row, items_recorded, save_brief
 
 from bot.models import Brief, Source, utcnow
 from bot.app.container import build_app, close_app, make_poller
@@ -32,8 +33,8 @@ MAGNETS_OTHER = Entry("Beijing grants magnet export permits to a dozen EU compan
                       link="https://desk.example/permits")
 
 
-def _item(key: str, status: str = "briefed") -> ItemRecord:
-    return ItemRecord(feed="wire", item_key=key, guid=key, link=f"https://wire.example/{key}", link_key=None,
+def _item(key: str, status: str = "briefed", feed: str = "wire") -> ItemRecord:
+    return ItemRecord(feed=feed, item_key=key, guid=key, link=f"https://wire.example/{key}", link_key=None,
                       content_key=None, title=key, published=utcnow(), status=status, topics=["rare-earth"])
 
 
@@ -53,19 +54,21 @@ def store(db_url):
 
 @pytest.mark.fault("store: brief insert fails after the item insert")
 def test_failed_brief_insert_leaves_no_item_behind(store):
-    assert store.save_new_brief(_brief("b_0000000000000001"), _item("first"), ["console"], None)
+    assert save_brief(store, _brief("b_0000000000000001"), _item("first"), ["console"])
     # Same brief id again: the brief insert fails after the (new) item was inserted.
-    assert store.save_new_brief(_brief("b_0000000000000001"), _item("second"), ["console"], None) is False
-    assert store.find_item("wire", "second", None, None) is None  # the next poll can brief it
+    assert not save_brief(store, _brief("b_0000000000000001"), _item("second"), ["console"])
+    assert item_row(store, "wire", "second") is None  # the next poll can brief it
     assert store.count_briefs() == 1 and len(store.outbox_rows()) == 1
     assert store.feed_state("wire").items_total == 1
 
 
 @pytest.mark.fault("store: merge into a brief that no longer exists")
 def test_failed_merge_leaves_no_item_behind(store):
-    assert store.add_source_to_brief("b_missing00000000", Source(url="https://wire.example/m", feed="wire", title="m"),
-                                     _item("merged", status="merged")) is False
-    assert store.find_item("wire", "merged", None, None) is None
+    join = StoryJoin("b_missing00000000", _item("merged", status="merged"),
+                     Source(url="https://wire.example/m", feed="wire", title="m"))
+    written = store.write_poll(PollWrites(joins=[join]))
+    assert written.joins == [] and written.joins_to_gone_stories == [join]
+    assert item_row(store, "wire", "merged") is None
     assert store.feed_state("wire").items_total == 0
 
 
@@ -74,7 +77,7 @@ def test_conflicting_entry_drops_only_itself(store):
     """A poll's decisions are one transaction; an entry another worker recorded first (or a join to a
     story that is gone) must cost only that entry, not the rest of the feed's briefs. An entry left
     unwritten because its story is gone keeps the feed's document from counting as read."""
-    assert store.save_new_brief(_brief("b_0000000000000010"), _item("taken"), ["console"], None)
+    assert save_brief(store, _brief("b_0000000000000010"), _item("taken"), ["console"])
     writes = PollWrites(
         quiet=[_item("off-topic", status="irrelevant")],
         new_briefs=[NewBrief(_brief("b_0000000000000011"), _item("fresh"), ["console"]),
@@ -93,8 +96,8 @@ def test_conflicting_entry_drops_only_itself(store):
     state = store.feed_state("wire")
     assert state.last_status == "ok" and state.body_hash is None  # read again next poll
     assert store.get_brief("b_0000000000000012") is None
-    assert store.find_item("wire", "joins-gone", None, None) is None  # unrecorded: read again next poll
-    assert store.find_item("wire", "off-topic", None, None)["status"] == "irrelevant"
+    assert item_row(store, "wire", "joins-gone") is None  # unrecorded: read again next poll
+    assert item_row(store, "wire", "off-topic")["status"] == "irrelevant"
     joined = store.get_brief("b_0000000000000011")
     assert [s.feed for s in joined.sources] == ["wire", "other"]
     # taken + off-topic + fresh + joins-fresh: the counter counts only what was really recorded.
@@ -103,9 +106,30 @@ def test_conflicting_entry_drops_only_itself(store):
 
 
 def test_duplicate_item_is_refused_without_side_effects(store):
-    assert store.save_new_brief(_brief("b_0000000000000002"), _item("dup"), ["console"], None)
-    assert store.save_new_brief(_brief("b_0000000000000003"), _item("dup"), ["console"], None) is False
+    assert save_brief(store, _brief("b_0000000000000002"), _item("dup"), ["console"])
+    assert not save_brief(store, _brief("b_0000000000000003"), _item("dup"), ["console"])
     assert store.get_brief("b_0000000000000003") is None and len(store.outbox_rows()) == 1
+
+
+@pytest.mark.fault("store: the database refuses one poll's rows inside a group commit")
+def test_a_group_commit_the_database_refuses_writes_nothing(store):
+    """Several polls' writes are one transaction: an error that is not a duplicate entry is raised
+    and none of the polls is written (the caller then writes each poll alone)."""
+    store.ensure_feed("desk", "https://desk.example/feed.xml")
+    with store.engine.begin() as c:
+        # A runtime error (RAISE(ABORT) would read as a constraint: "recorded by another worker").
+        c.exec_driver_sql("CREATE TRIGGER refuse_desk BEFORE INSERT ON items WHEN NEW.feed = 'desk' "
+                          "BEGIN SELECT json('feed desk refused'); END")
+    wire = PollWrites(new_briefs=[NewBrief(_brief("b_0000000000000020"), _item("wire-story"), ["console"])],
+                      feed_updates=[FeedUpdate("wire", {"last_status": "ok"})])
+    desk = PollWrites(quiet=[_item("desk-football", status="irrelevant", feed="desk")])
+    with pytest.raises(OperationalError, match="malformed JSON"):
+        store.write_polls([wire, desk])
+    assert store.count_briefs() == 0 and store.outbox_rows() == []
+    assert item_row(store, "wire", "wire-story") is None and store.feed_state("wire").last_status is None
+    (written,) = store.write_polls([wire])  # written alone, the other poll goes through
+    assert [n.brief.id for n in written.briefs] == ["b_0000000000000020"]
+    assert store.feed_state("wire").last_status == "ok" and store.feed_state("wire").items_total == 1
 
 
 @pytest.mark.fault("store: the database fails while a poll's briefs are written")
@@ -183,8 +207,7 @@ async def test_entries_recorded_meanwhile_by_another_worker_are_briefed_once(htt
     store = other.store
     assert store.count_briefs() == 1 and len(store.outbox_rows()) == 1
     assert store.feed_state("wire").items_total == 2
-    with store.engine.connect() as c:
-        assert c.exec_driver_sql("SELECT count(*) FROM items WHERE feed = 'wire'").scalar_one() == 2
+    assert items_recorded(store, "wire") == 2
 
 
 @pytest.mark.fault("store: one poll's write fails inside a group commit")
@@ -200,18 +223,6 @@ async def test_a_failing_write_in_a_group_commit_costs_only_its_own_poll(http_se
     app = build_app(settings, make_env(db_url))
     poller = make_poller(app)
     poller._writes.WINDOW = 1.0  # both polls' writes surely in one group
-    transactions, feeds_written = [0], {}  # transaction number -> feeds whose entries it inserted
-
-    def began(_conn):
-        transactions[0] += 1
-
-    def executed(_conn, _cursor, statement, parameters, _context, executemany):
-        if statement.startswith("INSERT INTO items"):
-            rows = parameters if executemany else [parameters]
-            feeds_written.setdefault(transactions[0], set()).update(row[0] for row in rows)
-
-    event.listen(app.store.engine, "begin", began)
-    event.listen(app.store.engine, "before_cursor_execute", executed)
     try:
         with app.store.engine.begin() as c:  # the database refuses feed a's rows, and only those
             # A runtime error (RAISE(ABORT) would read as a constraint: "recorded by another worker").
@@ -220,7 +231,6 @@ async def test_a_failing_write_in_a_group_commit_costs_only_its_own_poll(http_se
         reports = {r.feed: r for r in await poller.poll_all(force=True)}
     finally:
         await close_app(app)
-    assert {"a", "b"} in feeds_written.values()  # one transaction tried both, and failed
     assert reports["a"].outcome == "error" and app.store.feed_state("a").last_error.startswith("internal error")
     assert reports["b"].outcome == "ok" and len(reports["b"].new_briefs) == 1
     (brief,) = app.store.latest_briefs("tariff")

@@ -12,6 +12,7 @@ import os
 
 from alembic import context
 
+from bot.store.engine import make_engine
 from bot.store.schema import metadata
 
 config = context.config
@@ -38,8 +39,6 @@ elif context.is_offline_mode():
     with context.begin_transaction():
         context.run_migrations()
 else:
-    from bot.store import make_engine
-
     url = context.get_x_argument(as_dictionary=True).get("url") or os.environ.get("DATABASE_URL")
     if not url:
         raise SystemExit("alembic: set DATABASE_URL or pass -x url=... to say which database to migrate")

@@ -1,0 +1,101 @@
+"""Briefs (stories): the stored brief documents, their topics and sources, and the queries
+`/brief` and the digest ask of them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import and_, bindparam, func, insert, select, update
+
+from bot.models import Brief, Figure, Source
+from bot.store import schema as t
+from bot.store.engine import StoreEngine
+from bot.store.items import ItemRecord
+
+
+@dataclass
+class NewBrief:
+    """A new story: its brief, the entry it comes from, where to deliver it, its signature."""
+    brief: Brief
+    item: ItemRecord
+    targets: list[str]
+    signature: dict | None = None
+    language: str | None = None
+
+
+@dataclass
+class StoryJoin:
+    """An entry joining a story (stored, or new in the same write) with the topics and figures it adds."""
+    brief_id: str
+    item: ItemRecord
+    source: Source
+    figures: list[Figure] = field(default_factory=list)
+    topics: list[str] = field(default_factory=list)
+
+
+def search_text(brief: Brief) -> str:
+    parts = list(brief.title.values()) + list(brief.summary.values())
+    parts += [f.text for f in brief.figures] + [s.title for s in brief.sources]
+    return " ".join(parts).lower()
+
+
+def source_row(brief_id: str, source: Source, now: datetime) -> dict:
+    return dict(brief_id=brief_id, url=source.url, feed=source.feed, title=source.title, published=source.published,
+                added=now)
+
+
+_b = t.briefs.c
+INSERT_BRIEF = insert(t.briefs)
+# Locked until commit (PostgreSQL: FOR UPDATE), in id order so every worker locks in one order.
+BRIEFS_TO_JOIN = (select(_b.id, _b.doc).where(_b.id.in_(bindparam("ids", expanding=True)))
+                  .order_by(_b.id).with_for_update())
+UPDATE_BRIEF_DOC = update(t.briefs).where(_b.id == bindparam("story_id"))
+
+
+class BriefsStore(StoreEngine):
+    def get_brief(self, brief_id: str) -> Brief | None:
+        with self.engine.connect() as c:
+            row = c.execute(select(_b.doc).where(_b.id == brief_id)).first()
+        return Brief.model_validate(row.doc) if row else None
+
+    def latest_briefs(self, topic: str | None, limit: int = 5) -> list[Brief]:
+        with self.engine.connect() as c:
+            if topic:
+                q = (select(_b.doc).join(t.brief_topics, t.brief_topics.c.brief_id == _b.id)
+                     .where(t.brief_topics.c.topic == topic)
+                     .order_by(t.brief_topics.c.created.desc()).limit(limit))
+            else:
+                q = select(_b.doc).order_by(_b.created.desc()).limit(limit)
+            rows = c.execute(q).all()
+        return [Brief.model_validate(r.doc) for r in rows]
+
+    def search_briefs(self, words: list[str], limit: int = 5) -> list[Brief]:
+        words = [w.lower() for w in words if w.strip()]
+        if not words:
+            return []
+        conds = [_b.search_text.contains(w, autoescape=True) for w in words]
+        with self.engine.connect() as c:
+            rows = c.execute(select(_b.doc).where(and_(*conds)).order_by(_b.created.desc()).limit(limit)).all()
+        return [Brief.model_validate(r.doc) for r in rows]
+
+    def briefs_between(self, start: datetime, end: datetime, topics: list[str] | None = None) -> list[Brief]:
+        """Briefs created or updated within [start, end), optionally restricted to topics."""
+        with self.engine.connect() as c:
+            q = select(_b.doc).where(_b.updated >= start, _b.created < end)
+            if topics is not None:
+                sub = select(t.brief_topics.c.brief_id).where(t.brief_topics.c.topic.in_(topics))
+                q = q.where(_b.id.in_(sub))
+            rows = c.execute(q.order_by(_b.created.desc())).all()
+        return [Brief.model_validate(r.doc) for r in rows]
+
+    def story_candidates(self, since: datetime, limit: int | None = 500) -> list[tuple[str, dict, str | None]]:
+        """(brief id, signature, language) of recent stories, for cross-outlet matching."""
+        q = select(_b.id, _b.signature, _b.language).where(_b.created >= since).order_by(_b.created.desc())
+        with self.engine.connect() as c:
+            rows = c.execute(q.limit(limit) if limit else q).all()
+        return [(r.id, r.signature or {}, r.language) for r in rows]
+
+    def count_briefs(self) -> int:
+        with self.engine.connect() as c:
+            return c.execute(select(func.count()).select_from(t.briefs)).scalar_one()
