@@ -113,26 +113,7 @@ def make_env(db_url: str, **overrides):
     from bot.config import Env
 
     env = Env.from_environ({"DATABASE_URL": db_url, "BRIEFBOT_ALLOW_PRIVATE_URLS": "1"})
-    replace = getattr(env, "replace", None)  # Env's own copy-with-changes, where it has one
-    return replace(**overrides) if replace else Env(**{**env.__dict__, **overrides})
-
-
-def make_poller(app):
-    """The poller the running bot uses, from the container when it offers one."""
-    from bot.app import container
-
-    if hasattr(container, "make_poller"):
-        return container.make_poller(app)
-    from bot.pipeline.poller import Poller
-
-    return Poller(app)
-
-
-def settle_heap() -> None:
-    """What `briefbot run` does once started (when the container offers it)."""
-    from bot.app import container
-
-    getattr(container, "settle_heap", lambda: None)()
+    return env.replace(**overrides)
 
 
 def free_port() -> int:

@@ -3,6 +3,12 @@
 The text is written for the bench (rare earths, tariffs, and unrelated filler news so topic
 filtering has work to do). Every relevant item carries its own figures and names, so most
 items are separate stories, as in a real day of wire copy.
+
+Two corpora share the same items. "clean": every feed is well-formed RSS 2.0 or Atom 1.0 with a
+correct charset label. "mixed": a third of the feeds are written the way many real publishers
+write them (RSS 1.0/RDF, a DOCTYPE with HTML entities, xml:base with relative links, XHTML
+content, a charset label that does not match the bytes, XML that is not well-formed), which a
+strict XML reader cannot take as it is; the other two thirds are as in "clean".
 """
 
 from __future__ import annotations
@@ -103,8 +109,10 @@ class FeedSpec:
     path: str  # /feeds/fNNNN.xml
     kind: str  # rss | atom
     lang: str  # en | zh
-    encoding: str  # utf-8 | gbk
+    encoding: str  # the bytes' real charset: utf-8 | gbk | cp1252
     items: list[Item]
+    variant: str = ""  # "" (clean) or one of VARIANTS
+    label: str = ""  # the charset the XML declaration and Content-Type claim ("" = the real one)
 
     @property
     def name(self) -> str:
@@ -113,7 +121,7 @@ class FeedSpec:
     @property
     def content_type(self) -> str:
         base = "application/atom+xml" if self.kind == "atom" else "application/rss+xml"
-        return f"{base}; charset={self.encoding}"
+        return f"{base}; charset={self.label or self.encoding}"
 
 
 def _fill(template: str, rng: random.Random, lang: str, serial: int) -> str:
@@ -151,6 +159,8 @@ def make_item(rng: random.Random, lang: str, relevant: bool, serial: int, link_b
 
 def render_feed(spec: FeedSpec, now: datetime | None = None, items: list[Item] | None = None) -> bytes:
     items = spec.items if items is None else items
+    if spec.variant:
+        return render_variant(spec, items)
     title = f"Bench wire {spec.name}" if spec.lang == "en" else f"测试资讯 {spec.name}"
     if spec.kind == "atom":
         parts = []
@@ -178,11 +188,12 @@ def render_feed(spec: FeedSpec, now: datetime | None = None, items: list[Item] |
 
 
 def make_corpus(n_feeds: int, items_per_feed: int, relevant_share: float = 0.25, seed: int = 8,
-                now: datetime | None = None) -> list[FeedSpec]:
+                now: datetime | None = None, mixed: bool = False) -> list[FeedSpec]:
     """Feeds 0..n-1: every 3rd is Atom; 30% Chinese, of which a third GBK-encoded RSS.
 
     Items are spread over the last 20 hours (inside the default 24 h max_age), so a cold poll
-    really processes them instead of recording them as too old.
+    really processes them instead of recording them as too old. `mixed`: every third feed (index
+    2, 5, 8, ...) is written in one of VARIANTS in turn, with the same items as in the clean corpus.
     """
     rng = random.Random(seed)
     now = (now or datetime.now(timezone.utc)).replace(microsecond=0)
@@ -200,5 +211,122 @@ def make_corpus(n_feeds: int, items_per_feed: int, relevant_share: float = 0.25,
             spec.items.append(make_item(rng, lang, rng.random() < relevant_share, serial,
                                         f"https://news{i % 50}.example/{spec.name}", published, spec.name))
         spec.items.sort(key=lambda it: it.published, reverse=True)
+        if mixed and i % 3 == 2:
+            _make_variant(spec, VARIANTS[(i // 3) % len(VARIANTS)])
         feeds.append(spec)
     return feeds
+
+
+# --------------------------------------------------------------------------- the mixed corpus
+
+VARIANTS = ("rdf", "doctype", "xmlbase", "xhtml", "mislabelled", "broken")
+
+
+def _make_variant(spec: FeedSpec, variant: str) -> None:
+    spec.variant = variant
+    spec.kind = "atom" if variant in ("xmlbase", "xhtml") else "rss"
+    if variant == "mislabelled":
+        # GBK bytes declared UTF-8 (Chinese publishers), or Windows-1252 bytes declared UTF-8.
+        spec.encoding, spec.label = ("gbk" if spec.lang == "zh" else "cp1252"), "utf-8"
+
+
+def _stamp(when: datetime) -> str:
+    return when.isoformat().replace("+00:00", "Z")
+
+
+def _channel_title(spec: FeedSpec) -> str:
+    return f"Bench wire {spec.name}" if spec.lang == "en" else f"测试资讯 {spec.name}"
+
+
+def render_variant(spec: FeedSpec, items: list[Item]) -> bytes:
+    """The feed in its mixed-corpus form; entries carry the same title, link, id, date and text."""
+    render = {"rdf": _render_rdf, "doctype": _render_doctype, "xmlbase": _render_xmlbase,
+              "xhtml": _render_xhtml, "mislabelled": _render_mislabelled, "broken": _render_broken}
+    text = render[spec.variant](spec, items)
+    return text.encode(spec.encoding)
+
+
+def _render_rdf(spec: FeedSpec, items: list[Item]) -> str:
+    """RSS 1.0: RDF with a Seq of the items; dates in Dublin Core."""
+    home = f"https://bench.example/{spec.name}/"
+    seq = "".join(f'<rdf:li rdf:resource="{escape(it.link)}"/>' for it in items)
+    body = "".join(f'<item rdf:about="{escape(it.link)}"><title>{escape(it.title)}</title>'
+                   f"<link>{escape(it.link)}</link><description>{escape(it.body)}</description>"
+                   f"<dc:date>{_stamp(it.published)}</dc:date></item>" for it in items)
+    return (f'<?xml version="1.0" encoding="{spec.encoding}"?>\n'
+            '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/" '
+            'xmlns:dc="http://purl.org/dc/elements/1.1/">'
+            f'<channel rdf:about="{home}"><title>{escape(_channel_title(spec))}</title><link>{home}</link>'
+            f"<description>bench</description><items><rdf:Seq>{seq}</rdf:Seq></items></channel>{body}</rdf:RDF>")
+
+
+def _rss_items(items: list[Item], description) -> str:
+    return "".join(f"<item><title>{escape(it.title)}</title><link>{escape(it.link)}</link>"
+                   f'<guid isPermaLink="false">{escape(it.guid)}</guid>'
+                   f"<pubDate>{format_datetime(it.published)}</pubDate>"
+                   f"<description>{description(it)}</description></item>" for it in items)
+
+
+def _render_doctype(spec: FeedSpec, items: list[Item]) -> str:
+    """The old Netscape DOCTYPE, with HTML entities that only a DTD (or a forgiving reader) knows."""
+    return (f'<?xml version="1.0" encoding="{spec.encoding}"?>\n'
+            '<!DOCTYPE rss PUBLIC "-//Netscape Communications//DTD RSS 0.91//EN" '
+            '"http://my.netscape.com/publish/formats/rss-0.91.dtd">\n'
+            f"<rss version=\"0.91\"><channel><title>{escape(_channel_title(spec))}</title>"
+            f"<link>https://bench.example/{spec.name}/</link>"
+            "<description>Metals &amp; trade &mdash; daily&nbsp;wire</description><language>en</language>"
+            f"{_rss_items(items, lambda it: escape(it.body))}</channel></rss>")
+
+
+def _render_mislabelled(spec: FeedSpec, items: list[Item]) -> str:
+    # The declaration says UTF-8; the bytes are spec.encoding. The dash is not UTF-8 in Windows-1252.
+    return (f'<?xml version="1.0" encoding="{spec.label}"?>\n<rss version="2.0"><channel>'
+            f"<title>{escape(_channel_title(spec))}</title><link>https://bench.example/{spec.name}/</link>"
+            f"<description>Metals \u2014 trade</description>"
+            f"{_rss_items(items, lambda it: escape(it.body))}</channel></rss>")
+
+
+def _render_broken(spec: FeedSpec, items: list[Item]) -> str:
+    """Not well-formed: a bare ampersand, and item HTML pasted in unescaped with an unclosed <br>."""
+    return (f'<?xml version="1.0" encoding="{spec.encoding}"?>\n<rss version="2.0"><channel>'
+            f"<title>{escape(_channel_title(spec))} & friends</title>"
+            f"<link>https://bench.example/{spec.name}/</link><description>bench</description>"
+            f"{_rss_items(items, lambda it: it.body + '<br>')}</channel></rss>")
+
+
+def _atom_document(spec: FeedSpec, entries: str, items: list[Item], base: str = "") -> str:
+    updated = _stamp(max((i.published for i in items), default=datetime(2026, 1, 1, tzinfo=timezone.utc)))
+    xml_base = f' xml:base="{escape(base)}"' if base else ""
+    return (f'<?xml version="1.0" encoding="{spec.encoding}"?>\n<feed xmlns="http://www.w3.org/2005/Atom"'
+            f"{xml_base}><title>{escape(_channel_title(spec))}</title><id>urn:bench:{spec.name}</id>"
+            f"<updated>{updated}</updated>{entries}</feed>")
+
+
+def _render_xmlbase(spec: FeedSpec, items: list[Item]) -> str:
+    """Entry links relative to the document's xml:base."""
+    base = f"https://news{spec.index % 50}.example/"
+    entries = "".join(
+        f"<entry><title>{escape(it.title)}</title><id>urn:bench:{escape(it.guid)}</id>"
+        f'<link href="{escape(it.link.removeprefix(base))}"/><updated>{_stamp(it.published)}</updated>'
+        f'<content type="html">{escape(it.body)}</content></entry>' for it in items)
+    return _atom_document(spec, entries, items, base=base)
+
+
+def _render_xhtml(spec: FeedSpec, items: list[Item]) -> str:
+    """Content as inline XHTML rather than escaped HTML."""
+    entries = "".join(
+        f"<entry><title>{escape(it.title)}</title><id>urn:bench:{escape(it.guid)}</id>"
+        f'<link href="{escape(it.link)}"/><updated>{_stamp(it.published)}</updated>'
+        f'<content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml">{it.body}</div></content></entry>'
+        for it in items)
+    return _atom_document(spec, entries, items)
+
+
+def corpus_note(feeds: list[FeedSpec]) -> str:
+    """One line saying what the corpus is made of."""
+    n = len(feeds) or 1
+    zh = sum(f.lang == "zh" for f in feeds)
+    variants = sum(bool(f.variant) for f in feeds)
+    shape = (f"{variants / n:.0%} in the forms a strict reader declines ({', '.join(VARIANTS)}), the rest clean "
+             "RSS 2.0 + Atom" if variants else "clean RSS 2.0 + Atom")
+    return f"{shape}; {zh / n:.0%} Chinese"

@@ -2,7 +2,7 @@
 
 Briefs are bulk-inserted with SQLAlchemy Core executemany into the real schema. Topics are
 skewed like real traffic (a few big topics, some rare ones), because a rare topic is what
-hurts a query that scans. Measured: `QueryService.run("<topic>")` — exactly what the Slack,
+hurts a query that scans. Measured: `CommandService.run("<topic>")` — exactly what the Slack,
 Discord and CLI commands run (parse, index query, Brief validation of the 5 answers).
 Baseline: the same answer without the brief_topics index, by scanning briefs' JSON newest first.
 """
@@ -10,6 +10,7 @@ Baseline: the same answer without the brief_topics index, by scanning briefs' JS
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 import tempfile
@@ -115,7 +116,7 @@ def _measure(fn, topics: list[str], rounds: int) -> tuple[list[float], dict[str,
 
 
 def bench_store(url: str, n: int, rounds: int, naive_rounds: int, log) -> dict:
-    from bot.commands import QueryService
+    from bot.commands import CommandService
     from bot.store import Store
 
     store = Store(url)
@@ -124,7 +125,7 @@ def bench_store(url: str, n: int, rounds: int, naive_rounds: int, log) -> dict:
         log(f"   inserting {n} briefs …")
         insert_s = populate(store, n)
         settings = make_settings([], topics=_topics_config())
-        qs = QueryService(settings, store)
+        qs = CommandService(settings, store)
         topics = list(TOPIC_SHARES)
         for topic in topics:  # the answers must be real: 5 newest briefs of that topic
             got = qs.run(topic).briefs
@@ -160,7 +161,9 @@ def run(n: int = 100_000, rounds: int = 50, naive_rounds: int = 5, postgres: boo
     engines["SQLite"] = bench_store(f"sqlite:///{work / 'p5.db'}", n, rounds, naive_rounds, log)
     if postgres:
         log(f"P5 PostgreSQL (embedded): {n} briefs …")
-        pg_root = work / "pgdata"
+        # Under root the server runs as its own system user, who cannot enter a 0700 work dir.
+        pg_root = Path(tempfile.mkdtemp(prefix="briefbot-bench-pg-"))
+        os.chmod(pg_root, 0o755)
         server, url = start_postgres(pg_root)
         try:
             engines["PostgreSQL"] = bench_store(url, n, rounds, naive_rounds, log)
