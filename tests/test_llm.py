@@ -336,7 +336,7 @@ async def test_429_honours_retry_after(fake, make_llm):
 
     brief = await make_llm(sleep=sleep).summarise(en_article())
 
-    assert brief is not None and fake.calls == 2
+    assert brief.title == good_reply()["title"] and fake.calls == 2
     assert 2.0 in sleep.calls
     assert metric("briefbot_llm_calls_total", purpose="brief", outcome="rate_limited") == before + 1
 
@@ -345,7 +345,7 @@ async def test_429_retry_after_ms_header(fake, make_llm):
     fake.queue(rate_limited(retry_after=None, retry_after_ms="250"), chat_json(good_reply()))
     sleep = SleepRecorder()
 
-    assert await make_llm(sleep=sleep).summarise(en_article()) is not None
+    assert (await make_llm(sleep=sleep).summarise(en_article())).title == good_reply()["title"]
     assert 0.25 in sleep.calls
 
 
@@ -362,7 +362,7 @@ async def test_500_then_success_with_backoff(fake, make_llm):
 
     brief = await make_llm(sleep=sleep).summarise(en_article())
 
-    assert brief is not None and fake.calls == 3
+    assert brief.title == good_reply()["title"] and fake.calls == 3
     assert len(sleep.calls) == 2 and sleep.calls[1] > sleep.calls[0]  # exponential
 
 
@@ -374,7 +374,7 @@ async def test_persistent_500_gives_up_and_is_not_cached(fake, make_llm):
     assert fake.calls == 3  # first try + max_retries=2
     # An outage is not a verdict on the content: once the server is back it is summarised.
     fake.queue(chat_json(good_reply()))
-    assert await llm.summarise(en_article()) is not None
+    assert (await llm.summarise(en_article())).title == good_reply()["title"]
     assert fake.calls == 4
 
 
@@ -384,7 +384,7 @@ async def test_timeout_is_retried(fake, make_llm):
 
     brief = await make_llm(make_settings(timeout=timedelta(seconds=0.3), max_retries=1)).summarise(en_article())
 
-    assert brief is not None and fake.calls == 2
+    assert brief.title == good_reply()["title"] and fake.calls == 2
     assert metric("briefbot_llm_calls_total", purpose="brief", outcome="timeout") == before + 1
 
 
@@ -436,7 +436,7 @@ async def test_invalid_json_gets_one_repair_retry(fake, make_llm):
 
     brief = await make_llm().summarise(en_article())
 
-    assert brief is not None and fake.calls == 2
+    assert brief.title == good_reply()["title"] and fake.calls == 2
     repair = last_user_message(fake.bodies[1])
     assert "could not be used" in repair and "JSON" in repair
 
@@ -454,7 +454,7 @@ async def test_schema_violation_twice_gives_none(fake, make_llm):
 async def test_empty_reply_is_repaired(fake, make_llm):
     fake.queue(chat(""), chat_json(good_reply()))
 
-    assert await make_llm().summarise(en_article()) is not None
+    assert (await make_llm().summarise(en_article())).title == good_reply()["title"]
     assert "empty" in last_user_message(fake.bodies[1])
 
 
@@ -474,7 +474,7 @@ async def test_server_rejecting_response_format_falls_back_to_plain_json(fake, m
 
     brief = await llm.summarise(en_article())
 
-    assert brief is not None and fake.calls == 2
+    assert brief.title == good_reply()["title"] and fake.calls == 2
     assert "response_format" in fake.bodies[0]
     assert "response_format" not in fake.bodies[1]
     system = fake.message_text(fake.bodies[1], "system")
@@ -558,7 +558,8 @@ async def test_budget_not_reached_allows_call(fake, store, make_llm):
     store.record_llm_usage("fake-mini", "brief", 100, 50, 120.0, "ok")
     fake.queue(chat_json(good_reply()))
 
-    assert await make_llm(make_settings(daily_token_budget=1000)).summarise(en_article()) is not None
+    brief = await make_llm(make_settings(daily_token_budget=1000)).summarise(en_article())
+    assert brief.title == good_reply()["title"]
     assert fake.calls == 1
 
 
