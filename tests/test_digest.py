@@ -11,12 +11,11 @@ import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from storedata import save_brief
 
-from bot.app.container import App
+from bot.app.container import App, make_digest_deps
 from bot.config import Env, Settings
 from bot.config.cron import build_cron_trigger
 from bot.digest import (
     BUILD_LEASE,
-    DigestDeps,
     add_digest_jobs,
     add_overview,
     build_digest,
@@ -62,12 +61,6 @@ def make_app(settings: Settings, db_url: str, worker: str = "worker-a") -> App:
     store = Store(db_url)
     store.create()
     return App(settings=settings, env=Env.from_environ({}), store=store, worker_id=worker)
-
-
-def deps(app: App) -> DigestDeps:
-    """What the runner hands the digest jobs: settings read live, so a reload applies at once."""
-    return DigestDeps(current_settings=lambda: app.settings, store=app.store, worker_id=app.worker_id,
-                      enqueue=app.store.enqueue, llm=app.llm)
 
 
 def make_brief(key: str, topics: list[str], title_en: str, title_zh: str, created: datetime, *,
@@ -305,7 +298,7 @@ async def test_empty_window_posts_nothing_new_line(db_url):
     settings = make_settings()
     app = make_app(settings, db_url)
     cfg = settings.digests[0]
-    assert await run_digest(deps(app), cfg, MONDAY_8AM_SH) is True
+    assert await run_digest(make_digest_deps(app), cfg, MONDAY_8AM_SH) is True
     run_id = "oncall:2024-03-11"
     rows = app.store.outbox_rows(ref_id=run_id)
     assert [(r.kind, r.target) for r in rows] == [("digest", "slack:C0ONCALL1"), ("digest", "jsonl:out/digest.jsonl")]
@@ -319,11 +312,11 @@ async def test_empty_window_posts_nothing_new_line(db_url):
 async def test_empty_window_with_skip_empty_posts_nothing_but_is_recorded(db_url):
     settings = make_settings(skip_empty=True)
     app = make_app(settings, db_url)
-    assert await run_digest(deps(app), settings.digests[0], MONDAY_8AM_SH) is False
+    assert await run_digest(make_digest_deps(app), settings.digests[0], MONDAY_8AM_SH) is False
     assert app.store.outbox_rows() == []
     assert app.store.get_digest_run("oncall:2024-03-11") is not None
     # Recorded means a catch-up a little later does not try again either.
-    assert await catch_up_digests(deps(app), MONDAY_8AM_SH + timedelta(minutes=30)) == []
+    assert await catch_up_digests(make_digest_deps(app), MONDAY_8AM_SH + timedelta(minutes=30)) == []
     assert app.store.outbox_rows() == []
 
 
@@ -331,7 +324,7 @@ async def test_skip_empty_still_posts_a_non_empty_window(db_url):
     settings = make_settings(skip_empty=True)
     app = make_app(settings, db_url)
     seed_stories(app.store, MONDAY_8AM_SH)
-    assert await run_digest(deps(app), settings.digests[0], MONDAY_8AM_SH) is True
+    assert await run_digest(make_digest_deps(app), settings.digests[0], MONDAY_8AM_SH) is True
     assert len(app.store.outbox_rows(ref_id="oncall:2024-03-11")) == 2
 
 
@@ -342,14 +335,14 @@ async def test_missed_digest_is_caught_up_once_within_grace(db_url):
     app = make_app(settings, db_url)
     seed_stories(app.store, MONDAY_8AM_SH)
     started = MONDAY_8AM_SH + timedelta(minutes=40)  # bot was down at 08:00
-    assert await catch_up_digests(deps(app), started) == ["oncall:2024-03-11"]
+    assert await catch_up_digests(make_digest_deps(app), started) == ["oncall:2024-03-11"]
     run = app.store.get_digest_run("oncall:2024-03-11")
     assert as_utc(run["scheduled_for"]) == MONDAY_8AM_SH
     # The window ends at the scheduled time, not at the late start.
     assert Digest.model_validate(run["doc"]).window_end == MONDAY_8AM_SH
     # The every-minute catch-up does not post it again.
     for minutes in (41, 42, 100):
-        assert await catch_up_digests(deps(app), MONDAY_8AM_SH + timedelta(minutes=minutes)) == []
+        assert await catch_up_digests(make_digest_deps(app), MONDAY_8AM_SH + timedelta(minutes=minutes)) == []
     assert len(app.store.outbox_rows()) == 2
 
 
@@ -357,31 +350,31 @@ async def test_missed_digest_beyond_grace_is_not_posted(db_url):
     settings = make_settings(grace="2h")
     app = make_app(settings, db_url)
     seed_stories(app.store, MONDAY_8AM_SH)
-    assert await catch_up_digests(deps(app), MONDAY_8AM_SH + timedelta(hours=3)) == []
+    assert await catch_up_digests(make_digest_deps(app), MONDAY_8AM_SH + timedelta(hours=3)) == []
     assert app.store.outbox_rows() == [] and app.store.digest_runs() == []
     # Just inside a longer grace it would have been.
     longer = make_app(make_settings(grace="4h"), db_url)
-    assert await catch_up_digests(deps(longer), MONDAY_8AM_SH + timedelta(hours=3)) == ["oncall:2024-03-11"]
+    assert await catch_up_digests(make_digest_deps(longer), MONDAY_8AM_SH + timedelta(hours=3)) == ["oncall:2024-03-11"]
 
 
 async def test_restart_after_posting_does_not_post_again(db_url):
     settings = make_settings()
     first = make_app(settings, db_url)
     seed_stories(first.store, MONDAY_8AM_SH)
-    assert await run_digest(deps(first), settings.digests[0], MONDAY_8AM_SH) is True
+    assert await run_digest(make_digest_deps(first), settings.digests[0], MONDAY_8AM_SH) is True
     first.store.close()
 
     for worker in ("worker-restarted", "worker-restarted-again"):
         again = make_app(settings, db_url, worker=worker)
-        assert await run_digest(deps(again), settings.digests[0], MONDAY_8AM_SH) is False
-        assert await catch_up_digests(deps(again), MONDAY_8AM_SH + timedelta(minutes=5)) == []
+        assert await run_digest(make_digest_deps(again), settings.digests[0], MONDAY_8AM_SH) is False
+        assert await catch_up_digests(make_digest_deps(again), MONDAY_8AM_SH + timedelta(minutes=5)) == []
         again.store.close()
     check = Store(db_url)
     assert len(check.outbox_rows(ref_id="oncall:2024-03-11")) == 2
     assert len(check.digest_runs("oncall")) == 1
     # The next weekday is a new run.
     tuesday = make_app(settings, db_url, worker="worker-tuesday")
-    assert await run_digest(deps(tuesday), settings.digests[0], MONDAY_8AM_SH + timedelta(days=1)) is True
+    assert await run_digest(make_digest_deps(tuesday), settings.digests[0], MONDAY_8AM_SH + timedelta(days=1)) is True
     assert len(tuesday.store.digest_runs("oncall")) == 2
 
 
@@ -395,7 +388,7 @@ def test_two_concurrent_workers_post_once(db_url):
 
     def work(app: App) -> None:
         barrier.wait()
-        results[app.worker_id] = asyncio.run(run_digest(deps(app), settings.digests[0], MONDAY_8AM_SH))
+        results[app.worker_id] = asyncio.run(run_digest(make_digest_deps(app), settings.digests[0], MONDAY_8AM_SH))
 
     threads = [threading.Thread(target=work, args=(app,)) for app in workers]
     for th in threads:
@@ -420,12 +413,12 @@ async def test_claimed_but_never_queued_run_is_repaired_once(db_url):
     assert app.store.try_lease(lease, "dead-worker", BUILD_LEASE)
     assert app.store.claim_digest_run("oncall", "2024-03-11", MONDAY_8AM_SH, "dead-worker", doc)
     # While the claimer's build lease is live it may still be about to queue: leave it alone.
-    assert await catch_up_digests(deps(app), MONDAY_8AM_SH + timedelta(minutes=2)) == []
+    assert await catch_up_digests(make_digest_deps(app), MONDAY_8AM_SH + timedelta(minutes=2)) == []
     assert app.store.outbox_rows() == []
     # The lease runs out (the worker is gone): the next catch-up queues it, and only once.
     assert app.store.try_lease(lease, "dead-worker", BUILD_LEASE, now=utcnow() - 2 * BUILD_LEASE)
-    await catch_up_digests(deps(app), MONDAY_8AM_SH + timedelta(minutes=20))
-    await catch_up_digests(deps(app), MONDAY_8AM_SH + timedelta(minutes=21))
+    await catch_up_digests(make_digest_deps(app), MONDAY_8AM_SH + timedelta(minutes=20))
+    await catch_up_digests(make_digest_deps(app), MONDAY_8AM_SH + timedelta(minutes=21))
     assert sorted(r.target for r in app.store.outbox_rows()) == ["jsonl:out/digest.jsonl", "slack:C0ONCALL1"]
 
 
@@ -434,7 +427,7 @@ async def test_scheduler_jobs_run_the_digest(db_url):
     settings = make_settings(cron="* * * * *", timezone="UTC", grace="2h", to=["console"])
     app = make_app(settings, db_url)
     scheduler = AsyncIOScheduler(timezone=UTC)
-    add_digest_jobs(scheduler, deps(app))
+    add_digest_jobs(scheduler, make_digest_deps(app))
     jobs = {job.id: job for job in scheduler.get_jobs()}
     assert set(jobs) == {"digest:oncall", "digests-catch-up"}
     assert jobs["digest:oncall"].misfire_grace_time == 7200 and jobs["digest:oncall"].coalesce
@@ -557,7 +550,7 @@ async def test_run_digest_stores_the_grounded_overview(db_url, fake_llm):
     seed_stories(app.store, MONDAY_8AM_SH)
     fake_llm.queue(overview_reply("Steel tariffs rose to 25%, up from 10%.", "钢材关税升至25%。"))
     try:
-        assert await run_digest(deps(app), app.settings.digests[0], MONDAY_8AM_SH) is True
+        assert await run_digest(make_digest_deps(app), app.settings.digests[0], MONDAY_8AM_SH) is True
     finally:
         await app.llm.aclose()
     doc = Digest.model_validate(app.store.get_digest_run("oncall:2024-03-11")["doc"])
@@ -568,17 +561,17 @@ async def test_run_digest_stores_the_grounded_overview(db_url, fake_llm):
 def test_digest_jobs_follow_a_config_reload(db_url):
     app = make_app(make_settings(), db_url)
     scheduler = AsyncIOScheduler(timezone=UTC)
-    add_digest_jobs(scheduler, deps(app))
+    add_digest_jobs(scheduler, make_digest_deps(app))
     app.settings = Settings.model_validate({"topics": TOPICS, "digests": [
         {"name": "evening", "cron": "30 18 * * 1-5", "timezone": "America/New_York", "to": ["console"],
          "grace": "30m"}]})
-    add_digest_jobs(scheduler, deps(app))
+    add_digest_jobs(scheduler, make_digest_deps(app))
     jobs = {job.id: job for job in scheduler.get_jobs()}
     assert set(jobs) == {"digest:evening", "digests-catch-up"}
     assert jobs["digest:evening"].misfire_grace_time == 1800
     assert str(jobs["digest:evening"].trigger) == str(build_cron_trigger("30 18 * * 1-5", "America/New_York"))
     app.settings = Settings.model_validate({"topics": TOPICS})
-    add_digest_jobs(scheduler, deps(app))
+    add_digest_jobs(scheduler, make_digest_deps(app))
     assert scheduler.get_jobs() == []
 
 
@@ -587,7 +580,7 @@ async def test_cron_job_runs_the_latest_scheduled_digest(db_url):
     cfg = settings.digests[0]
     app = make_app(settings, db_url)
     scheduler = AsyncIOScheduler(timezone=UTC)
-    add_digest_jobs(scheduler, deps(app))
+    add_digest_jobs(scheduler, make_digest_deps(app))
     job = scheduler.get_job("digest:oncall")
     before = scheduled_fire_time(cfg, utcnow())
     await job.func(*job.args)
