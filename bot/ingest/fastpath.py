@@ -18,10 +18,9 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
+from urllib.parse import urljoin
 
 from lxml import etree
-
-from bot.ingest.urls import join_url
 
 __all__ = ["FastFeed", "parse_common_feed"]
 
@@ -48,7 +47,7 @@ _EXTRA_SLASHES_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+-.]*://)(/*)(.*?)")
 
 def _urljoin(base: str, uri: str) -> str:
     try:
-        return join_url(base, _EXTRA_SLASHES_RE.sub(r"\1\3", uri))
+        return urljoin(base, _EXTRA_SLASHES_RE.sub(r"\1\3", uri))
     except ValueError:
         return ""
 
