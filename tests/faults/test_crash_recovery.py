@@ -102,7 +102,8 @@ def test_kill_9_mid_cycle_loses_and_duplicates_nothing(http_server, tmp_path):
     listed = "\n".join(f'  - {{name: f{f}, url: "{http_server.url(f"/f{f}.xml")}", every: 30s}}'
                        for f in range(FEEDS))
     config.write_text("topics:\n  rare-earth:\n    label: {en: Rare earths, zh: 稀土}\n    keywords: [antimony]\n"
-                      f"feeds:\n{listed}\nroutes:\n  - {{name: out, to: [\"jsonl:out/a.jsonl\", \"jsonl:out/b.jsonl\"]}}\n",
+                      f"feeds:\n{listed}\n"
+                      "routes:\n  - {name: out, to: [\"jsonl:out/a.jsonl\", \"jsonl:out/b.jsonl\"]}\n",
                       encoding="utf-8")
     db_url = f"sqlite:///{tmp_path}/db.sqlite"
     env = {**os.environ, "DATABASE_URL": db_url, "BRIEFBOT_CONFIG": str(config), "BRIEFBOT_ALLOW_PRIVATE_URLS": "1",
@@ -121,8 +122,8 @@ def test_kill_9_mid_cycle_loses_and_duplicates_nothing(http_server, tmp_path):
                 others = FEEDS * PER_ROUND * feeds.rounds - PER_ROUND * feeds.rounds
                 wait_until(lambda: _briefs(db_url) >= others or proc.poll() is not None,
                            f"round {r}: {others} briefs committed while f{held} is held", timeout=60)
-            assert proc.poll() is None, (f"round {r}: the poll exited before it was killed ({_briefs(db_url)} briefs):\n"
-                                         f"{proc.stderr.read()}")
+            assert proc.poll() is None, (f"round {r}: the poll exited before it was killed "
+                                         f"({_briefs(db_url)} briefs):\n{proc.stderr.read()}")
             delivered = len(out_a.read_text().splitlines()) if out_a.exists() else 0
             os.kill(proc.pid, signal.SIGKILL)
             assert proc.wait(timeout=30) == -signal.SIGKILL
