@@ -18,14 +18,8 @@ from pydantic import BaseModel
 from bot.config import Env, LLMConfig, Settings, TopicConfig
 from bot.store import Store
 from bot.summarise import Article
-from bot.summarise.llm import (
-    LLMBrief,
-    LLMSummariser,
-    ReplyProblem,
-    brief_reply_model,
-    extract_json_object,
-    strict_json_schema,
-)
+from bot.summarise.llm import LLMBrief, LLMSummariser
+from bot.summarise.replies import ReplyProblem, brief_reply_model, extract_json_object, strict_json_schema
 from bot.summarise.prompts import PromptError, load_prompt, parse_prompt
 from fakes.openai_server import (
     SleepRecorder,

@@ -19,8 +19,10 @@ import re
 import tempfile
 from functools import lru_cache
 
+from bot.analyse.text import split_sentences
+from bot.ingest.clean import strip_boilerplate
+from bot.analyse.numbers.figures import find_numbers
 from bot.summarise import Article
-from bot.analyse.text import split_sentences, strip_boilerplate
 
 log = logging.getLogger("briefbot.article")
 
@@ -187,8 +189,6 @@ def budget_text(text: str, max_tokens: int) -> str:
     Sentences are kept verbatim and in article order, so a figure the model copies from the
     capped text still stands in the full article.
     """
-    from bot.analyse.numbers.figures import find_numbers
-
     if count_tokens(text) <= max_tokens:
         return text
     sentences = split_sentences(text)

@@ -12,7 +12,6 @@ An LLM outage never blocks the bot: transient errors are retried with backoff, t
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import hashlib
 import json
 import logging
@@ -21,30 +20,49 @@ import re
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from functools import lru_cache
 from typing import Any, Awaitable, Callable
 
 import openai
-from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from pydantic import BaseModel, ValidationError
 
 from bot import metrics
 from bot.config import Env, Settings
-from bot.analyse.numbers.figures import MAX_FIGURES
+from bot.analyse.numbers.figures import MAX_FIGURES, find_numbers
 from bot.models import Figure
 from bot.store import Store
 from bot.summarise import Article
 from bot.summarise.article import budget_text, count_tokens
+from bot.summarise.grounding import (
+    check_brief_text,
+    drop_unsupported_sentences,
+    figure_in_source,
+    unsupported_numbers,
+)
+from bot.summarise.calls import (
+    MAX_RETRY_AFTER_SECONDS,
+    RETRYABLE_STATUS,
+    CallFailed,
+    Completion,
+    RequestRateLimiter,
+    error_message,
+    retry_after_seconds,
+)
 from bot.summarise.prompts import Prompt, PromptError, load_prompt
+from bot.summarise.replies import (
+    ReplyProblem,
+    brief_reply_model,
+    fence_article,
+    neutralise_mentions,
+    parse_reply,
+    reply_example,
+    strict_json_schema,
+)
 
 log = logging.getLogger("briefbot.llm")
 
 BRIEF_PROMPT = "brief"
 MAX_SUMMARY_SENTENCES = 3
 LANGUAGE_NAMES = {"en": "English", "zh": "Simplified Chinese"}
-# Statuses worth another try (the openai client's own list, which we disabled to own the policy).
-RETRYABLE_STATUS = {408, 409, 429}
-# A Retry-After longer than this means "come back much later": give up now, post extractive.
-MAX_RETRY_AFTER_SECONDS = 60.0
 
 
 # --------------------------------------------------------------------------- result
@@ -69,199 +87,12 @@ class LLMBrief:
                    notes=list(data.get("notes", [])))
 
 
-# --------------------------------------------------------------------------- reply parsing
-
-class ReplyProblem(Exception):
-    """The model's reply cannot be used; the message is fed back to it in the repair retry."""
-
-
-_THINK_BLOCK_RE = re.compile(r"<(think|thinking|reasoning)>.*?</\1>", re.S | re.I)
-_THINK_CLOSE_RE = re.compile(r"^.*?</(?:think|thinking|reasoning)>", re.S | re.I)
-_THINK_OPEN_RE = re.compile(r"<(?:think|thinking|reasoning)>.*\Z", re.S | re.I)
-_FENCE_RE = re.compile(r"```[ \t]*(?:json|JSON|json5)?[ \t]*\r?\n?(.*?)```", re.S)
-
-
-def strip_reasoning(text: str) -> str:
-    """Remove <think>…</think> blocks, including a dangling close (template opened it) or open (cut off)."""
-    text = _THINK_BLOCK_RE.sub("", text)
-    text = _THINK_CLOSE_RE.sub("", text)
-    return _THINK_OPEN_RE.sub("", text).strip()
-
-
-def extract_json_object(text: str | None) -> Any:
-    """The first JSON object in a reply: reasoning and code fences stripped, chatter around it ignored."""
-    if not text or not text.strip():
-        raise ReplyProblem("the reply was empty")
-    text = strip_reasoning(text)
-    candidates = [m.group(1) for m in _FENCE_RE.finditer(text)] + [text]
-    decoder = json.JSONDecoder()
-    for candidate in candidates:
-        start = candidate.find("{")
-        while start >= 0:
-            try:
-                obj, _end = decoder.raw_decode(candidate, start)
-            except json.JSONDecodeError:
-                start = candidate.find("{", start + 1)
-                continue
-            if isinstance(obj, dict):
-                return obj
-            start = candidate.find("{", start + 1)
-    raise ReplyProblem("the reply contained no valid JSON object")
-
-
-def _describe_validation_error(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:6]:
-        loc = ".".join(str(p) for p in err["loc"]) or "(root)"
-        parts.append(f"{loc}: {err['msg']}")
-    return "; ".join(parts)
-
-
-def parse_reply(content: str | None, schema_model: type[BaseModel]) -> BaseModel:
-    obj = extract_json_object(content)
-    try:
-        return schema_model.model_validate(obj)
-    except ValidationError as exc:
-        raise ReplyProblem("the JSON did not match the required shape: " + _describe_validation_error(exc)) from None
-
-
-# --------------------------------------------------------------------------- schemas
-
-def strict_json_schema(schema_model: type[BaseModel]) -> dict:
-    """JSON Schema for structured outputs in strict mode: every object closed, every property required."""
-    schema = schema_model.model_json_schema()
-
-    def fix(node: Any) -> None:
-        if isinstance(node, list):
-            for item in node:
-                fix(item)
-            return
-        if not isinstance(node, dict):
-            return
-        node.pop("default", None)
-        node.pop("title", None)
-        if node.get("type") == "object" or "properties" in node:
-            props = node.get("properties", {})
-            node["additionalProperties"] = False
-            node["required"] = list(props)
-            for sub in props.values():
-                fix(sub)
-        for key in ("items", "anyOf", "oneOf", "allOf", "prefixItems"):
-            if key in node:
-                fix(node[key])
-        for sub in node.get("$defs", {}).values():
-            fix(sub)
-
-    fix(schema)
-    return schema
-
-
-@lru_cache(maxsize=8)
-def brief_reply_model(languages: tuple[str, ...]) -> type[BaseModel]:
-    """The reply contract for the configured languages (one key per language).
-
-    Validation ignores extra keys (small models add them); the schema sent is closed regardless.
-    """
-    config = ConfigDict(extra="ignore")
-    texts = create_model("BriefTexts", __config__=config, **{lang: (str, ...) for lang in languages})
-    figure = create_model("BriefFigure", __config__=config, text=(str, ...), label=(texts, ...))
-    return create_model("BriefReply", __config__=config, relevant=(bool, ...), title=(texts, ...),
-                        summary=(texts, ...), figures=(list[figure], ...))
-
-
-def reply_example(languages: list[str]) -> str:
-    texts = {lang: "..." for lang in languages}
-    example = {"relevant": True, "title": texts, "summary": texts,
-               "figures": [{"text": "<copied verbatim from the article>", "label": texts}]}
-    return json.dumps(example, ensure_ascii=False)
-
-
-# --------------------------------------------------------------------------- helpers
-
 def content_hash(title: str, text: str) -> str:
     return hashlib.sha256(f"{title.strip()}\x1f{text.strip()}".encode("utf-8")).hexdigest()
 
 
 def _cache_key(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, ensure_ascii=False, sort_keys=True).encode("utf-8")).hexdigest()
-
-
-_ARTICLE_TAG_RE = re.compile(r"<(\s*/?\s*article\b)", re.I)
-
-
-def fence_article(text: str) -> str:
-    """Neutralise article tags inside the text so it cannot close the <article> delimiter early."""
-    return _ARTICLE_TAG_RE.sub(r"‹\1", text)
-
-
-_MENTION_RE = re.compile(r"@(everyone|here|channel)\b|<!(?:everyone|here|channel)(?:\|[^>]*)?>|<@[!&]?\w+>", re.I)
-
-
-def neutralise_mentions(text: str) -> str:
-    """A brief must never ping a channel, whatever an article talked the model into."""
-    return _MENTION_RE.sub(lambda m: m.group(1) or "", text).strip()
-
-
-def _retry_after_seconds(response: Any) -> float | None:
-    if response is None:
-        return None
-    headers = response.headers
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return max(0.0, float(ms) / 1000.0)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
-
-
-class RequestRateLimiter:
-    """Requests per minute as a GCRA: bursts up to the limit, then evenly spaced; no busy loops."""
-
-    def __init__(self, per_minute: int, sleep: Callable[[float], Awaitable[Any]],
-                 clock: Callable[[], float] = time.monotonic):
-        self.interval = 60.0 / per_minute
-        self.tolerance = 60.0 - self.interval
-        self._sleep, self._clock = sleep, clock
-        self._tat = 0.0  # theoretical arrival time of the next request
-        self._lock = asyncio.Lock()
-
-    async def acquire(self) -> float:
-        async with self._lock:
-            now = self._clock()
-            tat = max(self._tat, now)
-            wait = tat - now - self.tolerance
-            self._tat = tat + self.interval
-            if wait > 0:
-                await self._sleep(wait)
-            return max(wait, 0.0)
-
-
-class CallFailed(Exception):
-    """No usable completion: outage, budget, or a non-retryable error. Never cached."""
-
-    def __init__(self, outcome: str, message: str):
-        super().__init__(message)
-        self.outcome = outcome
-
-
-@dataclass
-class _Completion:
-    content: str | None
-    finish_reason: str | None
 
 
 # --------------------------------------------------------------------------- summariser
@@ -433,7 +264,6 @@ class LLMSummariser:
 
     def _ground(self, reply: BaseModel, article: Article, source: str) -> tuple[LLMBrief, dict[str, list[str]]]:
         """Keep only figures copied from the source; list unsupported numbers per title/summary field."""
-        from bot.summarise.grounding import check_brief_text, figure_in_source, unsupported_numbers
 
         notes: list[str] = []
         figures: list[Figure] = []
@@ -482,7 +312,6 @@ class LLMSummariser:
     @staticmethod
     def _figure_from_text(text: str, lang: str, label: dict[str, str]) -> Figure | None:
         """Value and unit from our own parser, never from the model."""
-        from bot.analyse.numbers.figures import find_numbers
 
         numbers = find_numbers(text)
         if not numbers:
@@ -502,7 +331,6 @@ class LLMSummariser:
 
     def _drop_unsupported(self, brief: LLMBrief, unsupported: dict[str, list[str]], source: str,
                           article: Article) -> LLMBrief | str:
-        from bot.summarise.grounding import drop_unsupported_sentences
 
         for name in unsupported:
             part, _, lang = name.partition(".")
@@ -561,7 +389,7 @@ class LLMSummariser:
         return ("\n\nReply format: one JSON object only (no prose, no code fence) that validates against "
                 "this JSON Schema:\n" + json.dumps(strict_json_schema(schema_model), ensure_ascii=False))
 
-    async def _complete(self, messages: list[dict], schema_model: type[BaseModel], purpose: str) -> _Completion:
+    async def _complete(self, messages: list[dict], schema_model: type[BaseModel], purpose: str) -> Completion:
         """One completion, structured output first; a server that rejects it gets plain JSON instructions."""
         structured = self._structured
         while True:
@@ -579,7 +407,7 @@ class LLMSummariser:
             try:
                 completion = await self._create_with_retries(kwargs, purpose)
             except openai.BadRequestError as exc:
-                message = _error_message(exc)
+                message = error_message(exc)
                 if self._send_temperature and "temperature" in message.lower():
                     log.info("LLM server rejects temperature for %s; sending none from now on", self.model)
                     self._send_temperature = False
@@ -597,7 +425,7 @@ class LLMSummariser:
                 self._structured = False
             return completion
 
-    async def _create_with_retries(self, kwargs: dict, purpose: str) -> _Completion:
+    async def _create_with_retries(self, kwargs: dict, purpose: str) -> Completion:
         retries = self.settings.llm.max_retries
         attempt = 0
         while True:
@@ -615,9 +443,9 @@ class LLMSummariser:
                 outcome = "rate_limited" if status == 429 else f"http_{status}"
                 metrics.LLM_CALLS.labels(purpose, outcome).inc()
                 if status not in RETRYABLE_STATUS and status < 500:
-                    raise CallFailed(outcome, f"LLM server answered HTTP {status}: {_error_message(exc)[:300]}") \
+                    raise CallFailed(outcome, f"LLM server answered HTTP {status}: {error_message(exc)[:300]}") \
                         from None
-                wait = _retry_after_seconds(exc.response)
+                wait = retry_after_seconds(exc.response)
                 reason = f"HTTP {status}"
             except openai.APITimeoutError:
                 metrics.LLM_CALLS.labels(purpose, "timeout").inc()
@@ -638,7 +466,7 @@ class LLMSummariser:
             await self._sleep(wait)
             attempt += 1
 
-    def _account(self, response: Any, kwargs: dict, purpose: str, latency: float) -> _Completion:
+    def _account(self, response: Any, kwargs: dict, purpose: str, latency: float) -> Completion:
         try:
             choice = response.choices[0]
             content = choice.message.content
@@ -658,7 +486,7 @@ class LLMSummariser:
         metrics.LLM_LATENCY.observe(latency)
         self.store.record_llm_usage(self.model, purpose, int(prompt_tokens), int(completion_tokens),
                                     latency * 1000.0, "ok")
-        return _Completion(content, finish_reason)
+        return Completion(content, finish_reason)
 
     def _check_budget(self, purpose: str) -> None:
         budget = self.settings.llm.daily_token_budget
@@ -674,14 +502,3 @@ class LLMSummariser:
             log.warning("LLM daily token budget used up (%d of %d tokens on %s UTC): extractive briefs until "
                         "the next UTC day", used, budget, day)
         raise CallFailed("budget_exhausted", f"daily token budget of {budget} used up ({used} tokens on {day})")
-
-
-def _error_message(exc: openai.APIStatusError) -> str:
-    body = exc.body
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and inner.get("message"):
-            return str(inner["message"])
-        if body.get("message"):
-            return str(body["message"])
-    return str(exc.message or exc)
