@@ -257,30 +257,12 @@ class Fetcher:
                     if location is None:
                         return result
                     hops += 1
-                    if hops > self.cfg.max_redirects:
-                        raise _FetchError("too-many-redirects",
-                                          f"{redact_url(url)}: more than {self.cfg.max_redirects} redirects")
-                    try:
-                        parts = _check_url(location)
-                    except _FetchError as exc:
-                        raise _FetchError("bad-url", f"{redact_url(url)}: redirect to unusable URL "
-                                          f"({exc.message})") from None
-                    key = _normalise_for_loop(parts)
-                    if key in seen:
-                        raise _FetchError("redirect-loop",
-                                          f"{redact_url(url)}: redirect loop at {redact_url(location)}")
-                    seen.add(key)
+                    parts = self._redirect_target(url, location, hops, seen)
                     current = location
         except _FetchError as exc:
             return self._error(url, current, exc.kind, exc.message, exc.http_status, exc.retry_after)
         except BlockedAddress as exc:
-            # Name the original URL as configured and, if different, the hop that was refused.
-            where = redact_url(url) if current == url \
-                else f"{redact_url(url)} (redirected to {redact_url(current)})"
-            what = f"{exc.host} resolves to non-public address {exc.address}" \
-                if exc.address and exc.address != exc.host else f"{exc.host} is a non-public address"
-            return self._error(url, current, "blocked-private",
-                               f"refused to fetch {where}: {what} (set BRIEFBOT_ALLOW_PRIVATE_URLS=1 to allow)")
+            return self._error(url, current, "blocked-private", _blocked_message(url, current, exc))
         except aiohttp.ServerTimeoutError as exc:
             return self._error(url, current, "timeout", f"{redact_url(url)}: {_timeout_phase(exc)} timed out")
         except aiohttp.ClientConnectorDNSError:
@@ -298,6 +280,21 @@ class Fetcher:
         except zlib.error as exc:
             return self._error(url, current, "server-error",
                                f"{redact_url(url)}: corrupt compressed body ({exc})")
+
+    def _redirect_target(self, url: str, location: str, hops: int, seen: set[str]) -> SplitResult:
+        """The parts of the URL a redirect leads to; _FetchError for one hop too many, an unusable
+        URL or a loop."""
+        if hops > self.cfg.max_redirects:
+            raise _FetchError("too-many-redirects", f"{redact_url(url)}: more than {self.cfg.max_redirects} redirects")
+        try:
+            parts = _check_url(location)
+        except _FetchError as exc:
+            raise _FetchError("bad-url", f"{redact_url(url)}: redirect to unusable URL ({exc.message})") from None
+        key = _normalise_for_loop(parts)
+        if key in seen:
+            raise _FetchError("redirect-loop", f"{redact_url(url)}: redirect loop at {redact_url(location)}")
+        seen.add(key)
+        return parts
 
     async def _one_hop(self, original: str, url: str, headers: dict[str, str]
                        ) -> tuple[FetchResult | None, str | None]:
@@ -405,6 +402,14 @@ def _check_url(url: str) -> SplitResult:
 def _normalise_for_loop(parts: SplitResult) -> str:
     port = parts.port or (443 if parts.scheme == "https" else 80)
     return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}{parts.path or '/'}?{parts.query}"
+
+
+def _blocked_message(url: str, current: str, exc: BlockedAddress) -> str:
+    # Name the original URL as configured and, if different, the hop that was refused.
+    where = redact_url(url) if current == url else f"{redact_url(url)} (redirected to {redact_url(current)})"
+    what = f"{exc.host} resolves to non-public address {exc.address}" \
+        if exc.address and exc.address != exc.host else f"{exc.host} is a non-public address"
+    return f"refused to fetch {where}: {what} (set BRIEFBOT_ALLOW_PRIVATE_URLS=1 to allow)"
 
 
 def _timeout_phase(exc: aiohttp.ServerTimeoutError) -> str:
