@@ -337,7 +337,7 @@ def test_digest_rendering_and_split_between_items_only():
 def test_empty_digest_says_nothing_new():
     digest = make_digest(per_topic=0)
     [(text, blocks)] = render_digest(digest, make_settings())
-    assert "Nothing new in this window" in blocks[-1]["text"]["text"]
+    assert "Nothing new in the last 24 h — briefbot is running." in blocks[-1]["text"]["text"]
     assert text.startswith("Morning digest")
 
 

@@ -19,7 +19,7 @@ from functools import cache
 
 import pytest
 
-from bot import cli
+from bot.app import cli_commands
 from bot.ingest.fetch import Fetcher
 from bot.models import utcnow
 from bot.app.container import build_app, close_app, make_poller
@@ -169,7 +169,7 @@ async def test_410_disables_the_feed_with_a_visible_reason(server, tmp_path, db_
         again = await poll_and_deliver(app)
         assert again["bad"].outcome == "disabled" and again["healthy"].outcome == "unchanged"
         assert len(server.requests_to("/bad.xml")) == asked
-        cli._feeds(argparse.Namespace(), app.settings, app.env)
+        cli_commands.feeds_command(argparse.Namespace(), app.settings, app.env)
     shown = capsys.readouterr().out
     bad_line = next(line for line in shown.splitlines() if line.startswith("bad "))
     assert "disabled" in bad_line and "feed gone (HTTP 410)" in bad_line

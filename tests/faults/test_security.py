@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 import aiohttp
 import pytest
 
-from bot import cli
+from bot.app import cli_commands
 from bot.config import Env, FetchConfig, Settings
 from bot.delivery.adapter import AdapterRegistry
 from bot.adapters.discord.deliver import set_api_base
@@ -425,7 +425,7 @@ async def test_secrets_never_reach_logs_outbox_errors_or_feed_health(server, tmp
     health = CommandService(settings, app.store).feeds_health()
     slack_text, slack_blocks = slack_render_feeds(health, "UTC")
     discord_replies = discord_render_feeds(health)
-    cli._feeds(argparse.Namespace(), settings, env)
+    cli_commands.feeds_command(argparse.Namespace(), settings, env)
     cli_out = capsys.readouterr().out
     assert "500" in cli_out
     exposed = {

@@ -14,6 +14,7 @@ from typing import Iterable
 from zoneinfo import ZoneInfo
 
 from bot.config import Settings
+from bot.digest import digest_languages, nothing_new_line, overview_paragraphs, section_label
 from bot.models import Brief, Digest
 
 # Block Kit limits (https://api.slack.com/reference/block-kit/blocks).
@@ -224,24 +225,22 @@ def render_digest(digest: Digest, settings: Settings | None = None, tz: str | No
     if title_zh and title_zh != headline:
         intro_context.insert(0, escape(title_zh))
     intro.append(context_block(intro_context))
-    counts = " · ".join(f"{escape(s.label.get('en') or s.topic)} / {escape(s.label.get('zh') or s.topic)}: {s.count}"
+    languages = digest_languages(digest)
+    counts = " · ".join(f"{escape(' / '.join(section_label(s, lang) for lang in languages))}: {s.count}"
                         for s in digest.sections)
     if counts:
         intro.append(section_block(counts))
-    if digest.overview:
-        for lang in ("en", "zh"):
-            if _lang_text(digest.overview, lang):
-                intro.append(section_block(escape(_lang_text(digest.overview, lang))))
+    intro.extend(section_block(escape(paragraph)) for paragraph in overview_paragraphs(digest))
 
     # Items are the unit of splitting: a section heading travels with its first item.
     items: list[list[dict]] = []
     if digest.empty:
-        items.append([section_block("Nothing new in this window. / 本时段暂无新消息。")])
+        items.append([section_block(escape(" / ".join(nothing_new_line(digest, lang) for lang in languages)))])
     for section in digest.sections:
         if not section.briefs:
             continue
-        heading = section_block(f"*{escape(section.label.get('en') or section.topic)} / "
-                           f"{escape(section.label.get('zh') or section.topic)}* ({section.count})")
+        heading = section_block(f"*{escape(' / '.join(section_label(section, lang) for lang in languages))}* "
+                                f"({section.count})")
         for i, brief in enumerate(section.briefs):
             block = section_block(_digest_item(brief))
             items.append([heading, block] if i == 0 else [block])
