@@ -82,7 +82,7 @@ briefs = Table(
     _ts("published"),
     Column("language", String(8)),
     Column("search_text", Text, nullable=False, default=""),  # lower-cased titles+summaries, both languages
-    Column("signature", JSON),  # cheap story-matching signals (see bot/stories.py)
+    Column("signature", JSON),  # cheap story-matching signals (see bot/analyse/stories.py)
     Index("ix_briefs_created", "created"),
 )
 
