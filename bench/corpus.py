@@ -329,4 +329,5 @@ def corpus_note(feeds: list[FeedSpec]) -> str:
     variants = sum(bool(f.variant) for f in feeds)
     shape = (f"{variants / n:.0%} in the forms a strict reader declines ({', '.join(VARIANTS)}), the rest clean "
              "RSS 2.0 + Atom" if variants else "clean RSS 2.0 + Atom")
-    return f"{shape}; {zh / n:.0%} Chinese"
+    gbk = sum(f.encoding == "gbk" for f in feeds)
+    return f"{shape}; {zh / n:.0%} Chinese ({gbk / n:.0%} GBK)"

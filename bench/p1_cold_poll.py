@@ -24,7 +24,7 @@ from pathlib import Path
 
 from bench.botproc import descendants, process_cpu_seconds
 from bench.common import Result, make_env, make_settings
-from bench.corpus import make_corpus
+from bench.corpus import corpus_note, make_corpus, render_feed
 from bench.servers import FeedServer, write_manifest
 
 
@@ -149,102 +149,77 @@ def _categories(profiler: cProfile.Profile) -> dict[str, float]:
     return out
 
 
-def run(n_feeds: int = 1000, items: int = 20, latency_ms: float = 100.0, hosts: int = 50,
-        profile: bool = True, profile_feeds: int = 200, workdir: Path | None = None, log=print,
-        sweep_ms: tuple[float, ...] = ()) -> list[Result]:
-    logging.getLogger("briefbot").setLevel(logging.ERROR)
-    work = Path(workdir or tempfile.mkdtemp(prefix="briefbot-bench-p1-"))
-    feeds = make_corpus(n_feeds, items)
-    from bench.corpus import render_feed
+def _measure_latency(server: FeedServer, urls: list[str], settings, latency: float, db: Path, log) -> dict:
+    """Naive loop, then briefbot (cold; at 0 ms also two 304 re-polls), at one publisher latency."""
+    server.control(latency_ms=latency, reset=True)
+    log(f"P1 latency {latency:g} ms: naive sequential feedparser loop over {len(urls)} feeds …")
+    server_cpu0 = server.cpu_seconds()
+    n_wall, n_cpu, n_entries = naive_poll(urls)
+    naive_server_cpu = server.cpu_seconds() - server_cpu0
+    log(f"P1 latency {latency:g} ms: briefbot poll_all (cold{', then warm 304' if latency == 0 else ''}) …")
+    server.control(reset=True)
+    server_cpu0 = server.cpu_seconds()
+    polls = asyncio.run(_briefbot_polls(settings, make_env(f"sqlite:///{db}"), 3 if latency == 0 else 1,
+                                        exclude={server.pid}))
+    run = {"naive": {"wall": n_wall, "cpu": n_cpu, "entries": n_entries, "server_cpu": naive_server_cpu},
+           "cold": polls[0], "warm_kept": polls[1] if len(polls) > 1 else None,
+           "warm": polls[2] if len(polls) > 2 else None,
+           "server": server.stats(), "server_cpu": server.cpu_seconds() - server_cpu0}
+    log(f"   naive {n_wall:.2f}s, briefbot cold {polls[0]['wall']:.2f}s"
+        + (f", warm {polls[1]['wall']:.3f}s / {polls[2]['wall']:.3f}s (kept / fresh connections)"
+           if len(polls) > 2 else ""))
+    return run
 
-    write_manifest(work / "feeds", {f.path: (f.content_type, [(0.0, render_feed(f))]) for f in feeds})
-    total_bytes = sum(len(render_feed(f)) for f in feeds)
-    relevant = sum(it.relevant for f in feeds for it in f.items)
-    results: list[Result] = []
-    with FeedServer(work / "feeds", hosts=hosts, latency_ms=0) as server:
-        urls = [server.url(f.path, f.index) for f in feeds]
-        feed_cfg = [{"name": f.name, "url": u, "every": "10m"} for f, u in zip(feeds, urls)]
-        settings = make_settings(feed_cfg, source_dir=work)
-        runs: dict[float, dict] = {}
-        latencies = [0.0] + sorted({float(x) for x in (latency_ms, *sweep_ms) if x and x > 0})
-        for latency in latencies:
-            server.control(latency_ms=latency, reset=True)
-            log(f"P1 latency {latency:g} ms: naive sequential feedparser loop over {n_feeds} feeds …")
-            server_cpu0 = server.cpu_seconds()
-            n_wall, n_cpu, n_entries = naive_poll(urls)
-            naive_server_cpu = server.cpu_seconds() - server_cpu0
-            db = work / f"p1-{int(latency)}ms.db"
-            log(f"P1 latency {latency:g} ms: briefbot poll_all (cold{', then warm 304' if latency == 0 else ''}) …")
-            server.control(reset=True)
-            server_cpu0 = server.cpu_seconds()
-            rounds = 3 if latency == 0 else 1
-            polls = asyncio.run(_briefbot_polls(settings, make_env(f"sqlite:///{db}"), rounds,
-                                                exclude={server.pid}))
-            stats = server.stats()
-            bot_server_cpu = server.cpu_seconds() - server_cpu0
-            runs[latency] = {"naive": {"wall": n_wall, "cpu": n_cpu, "entries": n_entries,
-                                       "server_cpu": naive_server_cpu},
-                             "cold": polls[0], "warm_kept": polls[1] if len(polls) > 1 else None,
-                             "warm": polls[2] if len(polls) > 2 else None,
-                             "server": stats, "server_cpu": bot_server_cpu}
-            log(f"   naive {n_wall:.2f}s, briefbot cold {polls[0]['wall']:.2f}s"
-                + (f", warm {polls[1]['wall']:.3f}s / {polls[2]['wall']:.3f}s (kept / fresh connections)"
-                   if len(polls) > 2 else ""))
-        hot = None
-        if profile:
-            log(f"P1 profile: cProfile of a cold poll of {min(n_feeds, profile_feeds)} feeds (0 ms latency) …")
-            server.control(latency_ms=0, reset=True)
-            # A third of the feeds is enough for the shape of the profile (and keeps the bench short).
-            prof_settings = make_settings(feed_cfg[:max(1, min(n_feeds, profile_feeds))], source_dir=work)
-            prof = asyncio.run(_briefbot_polls(prof_settings, make_env(f"sqlite:///{work / 'p1-profile.db'}"), 1,
-                                               profile_to=work / "p1-profile.txt", exclude={server.pid}))
-            hot = {"top": prof[0].get("hot"), "categories": prof[0].get("categories"),
-                   "feeds": len(prof_settings.feeds), "file": str(work / "p1-profile.txt")}
-    corpus_note = (f"{n_feeds} feeds × {items} items ({n_feeds * items} entries, {relevant} on-topic), "
-                   f"RSS 2.0 + Atom, 30% Chinese (10% GBK), {total_bytes / 1e6:.1f} MB, on {hosts} loopback hosts; "
-                   f"server in its own process")
-    # The wall-time floor is the busier of the event loop and the parser worker (they run side by side).
-    cpu_floor = cpu_floor_per_feed(runs[0.0]["cold"], n_feeds)
-    naive_per_feed0 = runs[0.0]["naive"]["wall"] / n_feeds
-    for latency, r in runs.items():
-        naive, cold = r["naive"], r["cold"]
-        speedup = naive["wall"] / cold["wall"]
-        key = "P1-cpu" if not latency else ("P1" if latency == latency_ms else f"P1-{latency:g}ms")
-        label = (f"cold poll, {latency:g} ms publisher latency" if latency
-                 else "cold poll, 0 ms latency (CPU bound)")
-        details = [
-            corpus_note,
-            f"naive loop: {naive['wall']:.2f} s wall, {naive['cpu']:.2f} s CPU, {naive['entries']} entries parsed; "
-            f"server CPU {naive['server_cpu']:.2f} s",
-            f"briefbot: {cold['wall']:.2f} s wall, {cold['cpu']:.2f} s CPU "
-            f"({cold['cpu'] / n_feeds * 1000:.1f} ms CPU/feed: event loop {cold['main_cpu'] / n_feeds * 1000:.1f} ms, "
-            f"feed-parser worker process {(cold['cpu'] - cold['main_cpu']) / n_feeds * 1000:.1f} ms), "
-            f"outcomes {cold['outcomes']}; "
-            f"{cold['briefs']} briefs, {cold['merged']} merged into stories, {cold['irrelevant']} off-topic; "
-            f"setup (schema + {n_feeds} feed rows) {cold['setup']:.2f} s not included; "
-            f"server CPU {r['server_cpu']:.2f} s (not the bottleneck)",
-        ]
-        if latency:
-            # Wall time cannot go below the event loop's CPU, whatever the concurrency; the naive loop
-            # pays latency + its own parse per feed, one after another.
-            details.append(f"bound: briefbot ≥ the cold CPU of its busier process ({cpu_floor * 1000:.1f} ms/feed × {n_feeds} = "
-                           f"{cpu_floor * n_feeds:.1f} s at 0 ms); naive ≈ {n_feeds} × ({latency:g} ms + "
-                           f"{naive_per_feed0 * 1000:.1f} ms); so the ratio is at most "
-                           f"{(latency / 1000 + naive_per_feed0) / cpu_floor:.1f}× at this latency")
-        if cold["errors"]:
-            details.append(f"errors: {cold['errors']}")
-        results.append(Result(
-            key=key, name=f"P1 {label}", figure=f"{cold['wall']:.2f} s", baseline=f"{naive['wall']:.2f} s (naive)",
-            ratio=f"{speedup:.1f}× faster" if speedup >= 1 else f"{1 / speedup:.1f}× slower",
-            target=f"≥ {TARGET:g}× faster" if latency else "— (shows the CPU bound)",
-            passed=(speedup >= TARGET) if latency else None, details=details,
-            data={"latency_ms": latency, "cpu_floor_per_feed": cpu_floor, "naive_per_feed0": naive_per_feed0,
-                  **{k: v for k, v in r.items() if k not in ("warm", "warm_kept")}}))
-    warm, kept = runs[0.0]["warm"], runs[0.0]["warm_kept"]
-    cold0 = runs[0.0]["cold"]
+
+def _profile(server: FeedServer, feed_cfg: list[dict], work: Path, log) -> dict:
+    log(f"P1 profile: cProfile of a cold poll of {len(feed_cfg)} feeds (0 ms latency) …")
+    server.control(latency_ms=0, reset=True)
+    settings = make_settings(feed_cfg, source_dir=work)
+    prof = asyncio.run(_briefbot_polls(settings, make_env(f"sqlite:///{work / 'p1-profile.db'}"), 1,
+                                       profile_to=work / "p1-profile.txt", exclude={server.pid}))
+    return {"top": prof[0].get("hot"), "categories": prof[0].get("categories"),
+            "feeds": len(settings.feeds), "file": str(work / "p1-profile.txt")}
+
+
+def _cold_result(key: str, latency: float, r: dict, n_feeds: int, note: str, cpu_floor: float,
+                 naive_per_feed0: float) -> Result:
+    naive, cold = r["naive"], r["cold"]
+    speedup = naive["wall"] / cold["wall"]
+    label = f"cold poll, {latency:g} ms publisher latency" if latency else "cold poll, 0 ms latency (CPU bound)"
+    details = [
+        note,
+        f"naive loop: {naive['wall']:.2f} s wall, {naive['cpu']:.2f} s CPU, {naive['entries']} entries parsed; "
+        f"server CPU {naive['server_cpu']:.2f} s",
+        f"briefbot: {cold['wall']:.2f} s wall, {cold['cpu']:.2f} s CPU "
+        f"({cold['cpu'] / n_feeds * 1000:.1f} ms CPU/feed: event loop {cold['main_cpu'] / n_feeds * 1000:.1f} ms, "
+        f"feed-parser worker process {(cold['cpu'] - cold['main_cpu']) / n_feeds * 1000:.1f} ms), "
+        f"outcomes {cold['outcomes']}; "
+        f"{cold['briefs']} briefs, {cold['merged']} merged into stories, {cold['irrelevant']} off-topic; "
+        f"setup (schema + {n_feeds} feed rows) {cold['setup']:.2f} s not included; "
+        f"server CPU {r['server_cpu']:.2f} s (not the bottleneck)",
+    ]
+    if latency:
+        # Wall time cannot go below the busier process's CPU, whatever the concurrency; the naive
+        # loop pays latency + its own parse per feed, one after another.
+        details.append(f"bound: briefbot ≥ the cold CPU of its busier process ({cpu_floor * 1000:.1f} ms/feed × "
+                       f"{n_feeds} = {cpu_floor * n_feeds:.1f} s at 0 ms); naive ≈ {n_feeds} × ({latency:g} ms + "
+                       f"{naive_per_feed0 * 1000:.1f} ms); so the ratio is at most "
+                       f"{(latency / 1000 + naive_per_feed0) / cpu_floor:.1f}× at this latency")
+    if cold["errors"]:
+        details.append(f"errors: {cold['errors']}")
+    return Result(
+        key=key, name=f"P1 {label}", figure=f"{cold['wall']:.2f} s", baseline=f"{naive['wall']:.2f} s (naive)",
+        ratio=f"{speedup:.1f}× faster" if speedup >= 1 else f"{1 / speedup:.1f}× slower",
+        target=f"≥ {TARGET:g}× faster" if latency else "— (shows the CPU bound)",
+        passed=(speedup >= TARGET) if latency else None, details=details,
+        data={"latency_ms": latency, "cpu_floor_per_feed": cpu_floor, "naive_per_feed0": naive_per_feed0,
+              **{k: v for k, v in r.items() if k not in ("warm", "warm_kept")}})
+
+
+def _warm_result(r0: dict, n_feeds: int) -> Result:
+    warm, kept, cold0, stats = r0["warm"], r0["warm_kept"], r0["cold"], r0["server"]
     cpu_per_feed = warm["cpu"] / n_feeds * 1000
-    stats = runs[0.0]["server"]
-    results.append(Result(
+    return Result(
         key="P2", name="P2 warm re-poll, all feeds 304",
         figure=f"{warm['wall']:.2f} s wall, {cpu_per_feed:.2f} ms CPU/feed",
         baseline=f"cold: {cold0['wall']:.2f} s, {cold0['cpu'] / n_feeds * 1000:.1f} ms CPU/feed",
@@ -257,7 +232,37 @@ def run(n_feeds: int = 1000, items: int = 20, latency_ms: float = 100.0, hosts: 
                  f"figure: each 304 over a fresh connection, as with a 10-minute interval (keep-alive is 30 s); "
                  f"re-polled at once over kept-alive connections: {kept['wall']:.2f} s wall, "
                  f"{kept['cpu'] / n_feeds * 1000:.2f} ms CPU/feed"],
-        data={"warm": warm, "warm_kept": kept, "cold": cold0}))
+        data={"warm": warm, "warm_kept": kept, "cold": cold0})
+
+
+def run(n_feeds: int = 1000, items: int = 20, latency_ms: float = 100.0, hosts: int = 50,
+        profile: bool = True, profile_feeds: int = 200, workdir: Path | None = None, log=print,
+        sweep_ms: tuple[float, ...] = ()) -> list[Result]:
+    logging.getLogger("briefbot").setLevel(logging.ERROR)
+    work = Path(workdir or tempfile.mkdtemp(prefix="briefbot-bench-p1-"))
+    feeds = make_corpus(n_feeds, items)
+    bodies = {f.path: render_feed(f) for f in feeds}
+    write_manifest(work / "feeds", {f.path: (f.content_type, [(0.0, bodies[f.path])]) for f in feeds})
+    relevant = sum(it.relevant for f in feeds for it in f.items)
+    runs: dict[float, dict] = {}
+    hot = None
+    with FeedServer(work / "feeds", hosts=hosts, latency_ms=0) as server:
+        urls = [server.url(f.path, f.index) for f in feeds]
+        feed_cfg = [{"name": f.name, "url": u, "every": "10m"} for f, u in zip(feeds, urls)]
+        settings = make_settings(feed_cfg, source_dir=work)
+        for latency in [0.0] + sorted({float(x) for x in (latency_ms, *sweep_ms) if x and x > 0}):
+            runs[latency] = _measure_latency(server, urls, settings, latency, work / f"p1-{int(latency)}ms.db", log)
+        if profile:
+            # A fifth of the feeds is enough for the shape of the profile (and keeps the bench short).
+            hot = _profile(server, feed_cfg[:max(1, min(n_feeds, profile_feeds))], work, log)
+    note = (f"{n_feeds} feeds × {items} items ({n_feeds * items} entries, {relevant} on-topic), "
+            f"{corpus_note(feeds)}, {sum(map(len, bodies.values())) / 1e6:.1f} MB, on {hosts} loopback hosts; "
+            "server in its own process")
+    cpu_floor = cpu_floor_per_feed(runs[0.0]["cold"], n_feeds)
+    naive_per_feed0 = runs[0.0]["naive"]["wall"] / n_feeds
+    results = [_cold_result("P1-cpu" if not lat else ("P1" if lat == latency_ms else f"P1-{lat:g}ms"), lat, r,
+                            n_feeds, note, cpu_floor, naive_per_feed0) for lat, r in runs.items()]
+    results.append(_warm_result(runs[0.0], n_feeds))
     if hot:
         for r in results:
             r.data["profile"] = hot

@@ -74,6 +74,21 @@ def build_timeline(n_feeds: int, n_items: int, start: float, spread: float, seed
     return feeds, manifest, appear
 
 
+def _seen_at(db: Path) -> dict[str, float]:
+    """When the bot stored each briefed item (epoch seconds), by guid."""
+    seen_at: dict[str, float] = {}
+    try:
+        con = sqlite3.connect(db)
+        for link, seen in con.execute("select link, seen_at from items where status = 'briefed'"):
+            guid = link.rsplit("/", 1)[-1].removesuffix(".html")
+            ts = datetime.fromisoformat(seen)
+            seen_at[guid] = (ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)).timestamp()
+        con.close()
+    except sqlite3.Error:
+        pass
+    return seen_at
+
+
 def run(interval: int = 60, n_items: int = 24, n_feeds: int = 6, cycles: float = 2.5, warmup: float = 8.0,
         spread: float | None = None, workdir: Path | None = None, log=print) -> list[Result]:
     """`warmup`: seconds before the first item appears (the bot's first, quiet poll of old history
@@ -107,16 +122,7 @@ def run(interval: int = 60, n_items: int = 24, n_feeds: int = 6, cycles: float =
         for guid in appear:
             if f"/{guid}.html" in text and guid not in posted:
                 posted[guid] = arrived
-    seen_at: dict[str, float] = {}
-    try:
-        con = sqlite3.connect(db)
-        for link, seen in con.execute("select link, seen_at from items where status = 'briefed'"):
-            guid = link.rsplit("/", 1)[-1].removesuffix(".html")
-            ts = datetime.fromisoformat(seen)
-            seen_at[guid] = (ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)).timestamp()
-        con.close()
-    except sqlite3.Error:
-        pass
+    seen_at = _seen_at(db)
     latencies = sorted(posted[g] - appear[g] for g in posted)
     pipeline = sorted(posted[g] - seen_at[g] for g in posted if g in seen_at)
     p50, p95, worst = percentile(latencies, 50), percentile(latencies, 95), max(latencies or [float("nan")])

@@ -24,12 +24,9 @@ from bench.servers import FeedServer, write_manifest
 TARGET_MIB = 100  # the bot and its feed-parser worker together
 
 
-def run(n_feeds: int = 1000, items: int = 20, interval: int = 30, duration: float = 150.0, hosts: int = 50,
-        workdir: Path | None = None, log=print) -> list[Result]:
-    work = Path(workdir or tempfile.mkdtemp(prefix="briefbot-bench-p6-"))
-    feeds = make_corpus(n_feeds, items, seed=6)
+def _manifest(feeds: list, items: int, interval: int, duration: float, start: float) -> dict:
+    """Every feed's versions: a tenth of the feeds publish one more item every interval."""
     rng = random.Random(6)
-    start = time.time() + 5
     manifest = {}
     for f in feeds:
         versions = [(0.0, render_feed(f))]
@@ -43,7 +40,14 @@ def run(n_feeds: int = 1000, items: int = 20, interval: int = 30, duration: floa
                 shown = [new] + shown[:items - 1]
                 versions.append((at, render_feed(f, items=shown)))
         manifest[f.path] = (f.content_type, versions)
-    write_manifest(work / "feeds", manifest)
+    return manifest
+
+
+def run(n_feeds: int = 1000, items: int = 20, interval: int = 30, duration: float = 150.0, hosts: int = 50,
+        workdir: Path | None = None, log=print) -> list[Result]:
+    work = Path(workdir or tempfile.mkdtemp(prefix="briefbot-bench-p6-"))
+    feeds = make_corpus(n_feeds, items, seed=6)
+    write_manifest(work / "feeds", _manifest(feeds, items, interval, duration, start=time.time() + 5))
     baseline = bare_import_rss()
     with FeedServer(work / "feeds", hosts=hosts) as server:
         config = write_config(work / "feeds.yaml",

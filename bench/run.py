@@ -58,11 +58,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def run_all(args: argparse.Namespace, log=print) -> tuple[list[Result], dict]:
-    wanted = {w.strip().upper() for w in args.only.split(",") if w.strip()}
+def _wanted(only: str) -> set[str]:
+    wanted = {w.strip().upper() for w in only.split(",") if w.strip()}
     unknown = wanted - set(ALL)
     if unknown:
         raise SystemExit(f"unknown benchmark(s): {', '.join(sorted(unknown))}; choose from {', '.join(ALL)}")
+    return wanted
+
+
+def run_all(args: argparse.Namespace, log=print) -> tuple[list[Result], dict]:
+    wanted = _wanted(args.only)
     quick = args.quick
     work = Path(args.workdir or tempfile.mkdtemp(prefix="briefbot-bench-"))
     work.mkdir(parents=True, exist_ok=True)

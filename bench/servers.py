@@ -123,6 +123,18 @@ class _Version:
         self.last_modified = formatdate(at if at > 0 else 1767225600, usegmt=True)
 
 
+async def _listen(runner, hosts: int) -> int:
+    """Listen on one free port on 127.0.0.1 … 127.0.0.<hosts>; returns the port."""
+    from aiohttp import web
+
+    first = web.TCPSite(runner, "127.0.0.1", 0, backlog=4096)
+    await first.start()
+    port = first._server.sockets[0].getsockname()[1]
+    for h in range(2, hosts + 1):
+        await web.TCPSite(runner, f"127.0.0.{h}", port, backlog=4096).start()
+    return port
+
+
 async def _serve(root: Path, hosts: int, latency_ms: float) -> None:
     from aiohttp import web
 
@@ -172,12 +184,7 @@ async def _serve(root: Path, hosts: int, latency_ms: float) -> None:
     app.router.add_get("/{tail:.*}", feed)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
-    first = web.TCPSite(runner, "127.0.0.1", 0, backlog=4096)
-    await first.start()
-    port = first._server.sockets[0].getsockname()[1]
-    for h in range(2, hosts + 1):
-        await web.TCPSite(runner, f"127.0.0.{h}", port, backlog=4096).start()
-    print(f"READY {port}", flush=True)
+    print(f"READY {await _listen(runner, hosts)}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
