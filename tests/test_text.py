@@ -1,8 +1,12 @@
-"""bot.analyse.text: HTML to text, boilerplate stripping, language detection, sentence splitting, matching."""
+"""Feed text: HTML to text and boilerplate stripping (bot.ingest.clean); language detection, sentence
+splitting and matching (bot.analyse.text)."""
 
 from __future__ import annotations
 
-from bot.analyse.text import detect_language, html_to_text, normalise_for_match, split_sentences, strip_boilerplate
+import pytest
+
+from bot.analyse.text import detect_language, normalise_for_match, split_sentences
+from bot.ingest.clean import html_to_text, strip_boilerplate
 
 # --------------------------------------------------------------------------- html_to_text
 
@@ -32,6 +36,23 @@ def test_html_to_text_survives_broken_html():
 def test_html_to_text_empty_and_plain():
     assert html_to_text("") == ""
     assert html_to_text("just text") == "just text"
+    assert html_to_text("a < b and 3 > 2") == "a < b and 3 > 2"
+
+
+@pytest.mark.parametrize("html, text", [
+    ("<p>Rare earths &amp; tariffs&nbsp;rose 4&#8217;s</p>", "Rare earths & tariffs rose 4’s"),
+    ("&copy 2025 &#x;&#;&", "© 2025 &#x;&#;&"),  # a named entity without ";" still decodes, as in browsers
+    ("<P CLASS=lead>Lead</P><Br/>x<BR>y<br />z", "Lead\n\nx\ny\nz"),  # tags in any case; <br> is a line
+    ("<canvas/>shown <svg viewBox='0 0 1 1'/>too", "shown too"),  # self-closed skip tags hide nothing
+    ("<object data=x>hidden</object>shown", "shown"),
+    ("<a title='a > b' data-x=\"<p>\">x</a> <img src=a.jpg alt=''/>caption", "x caption"),
+    ("<!-- note --><p>x</p><![CDATA[y]]><?php echo 1 ?>", "x"),
+    ("<p>\u3000全角空格\u3000</p><p>a\u00a0\u00a0b\r\nc</p>", "全角空格\n\na b\nc"),  # odd spaces collapse
+    ("<p>x</p>\x00<p>nul</p>", "x\n\nnul"),
+    ("<meta charset='gbk'><p>中文</p>", "中文"),  # the text is already decoded: a declared charset is ignored
+])
+def test_html_to_text_cases(html, text):
+    assert html_to_text(html) == text
 
 
 # --------------------------------------------------------------------------- strip_boilerplate
@@ -107,6 +128,16 @@ def test_strip_boilerplate_keeps_body_sentences_that_look_similar():
 def test_strip_boilerplate_sidebar_heading_before_body_drops_only_its_block():
     text = "热门推荐\n稀土ETF涨停 成交额12亿\n\n商务部宣布对7类稀土实施出口管制。\n相关阅读\n尾部内容9999"
     assert strip_boilerplate(text) == "商务部宣布对7类稀土实施出口管制。"
+
+
+@pytest.mark.timeout(60)  # a backtracking counter pattern once took minutes on each of these lines
+@pytest.mark.parametrize("line", [
+    "600111 | 1.0850 | : | 864.8 | 403,71 | 72.8万每吨供应认为更新",
+    "600111 | 1.0850 | 864.8 | 403,71 | 72.8 | 1234 HKD",
+    "1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 x",
+])
+def test_strip_boilerplate_keeps_quote_table_rows_that_are_not_counters(line):
+    assert strip_boilerplate(line) == line
 
 
 def test_strip_boilerplate_heading_variants():

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from urllib.parse import urljoin
 
+from bot.ingest.clean import html_to_text, strip_boilerplate
 from bot.ingest.fastpath import parse_common_feed
 from bot.ingest.urls import redact_url
-from bot.analyse.text import html_to_text, strip_boilerplate
 
 __all__ = ["ParsedEntry", "ParsedFeed", "FeedParseError", "parse_feed"]
 

@@ -21,7 +21,7 @@ from functools import lru_cache
 
 from bot.analyse.text import split_sentences
 from bot.ingest.clean import strip_boilerplate
-from bot.analyse.numbers.figures import find_numbers
+from bot.analyse.numbers import find_numbers
 from bot.summarise import Article
 
 log = logging.getLogger("briefbot.article")
