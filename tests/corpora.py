@@ -1,10 +1,8 @@
-"""Where the fast-path equivalence tests find real-world input: the fixture and sample feeds, the
-string constants of the bot's and the tests' own code, and the seed pages when this checkout has them."""
+"""Where the tests find real-world input: the fixture and sample feeds, and the seed pages when this
+checkout has them."""
 
 from __future__ import annotations
 
-import ast
-import re
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -48,34 +46,3 @@ def parsed_entries(paths: Iterable[Path]) -> Iterator:
         except FeedParseError:
             continue
         yield from feed.entries
-
-
-def string_constants(skip: str) -> list[str]:
-    """Every non-blank string constant in the tests' and the bot's Python files, but the file named `skip`."""
-    out = []
-    for path in sorted([*(ROOT / "tests").rglob("*.py"), *(ROOT / "bot").rglob("*.py")]):
-        if path.name == skip:
-            continue
-        try:
-            tree = ast.parse(path.read_text(encoding="utf-8"))
-        except (SyntaxError, UnicodeDecodeError):
-            continue
-        out.extend(node.value for node in ast.walk(tree)
-                   if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.strip())
-    return out
-
-
-# Entry and feed bodies in a feed file, found by regex (whatever a parser makes of the file).
-BODY_RE = re.compile(
-    r"<(description|summary|content|content:encoded|title)\b[^>]*>(.*?)</\1>", re.DOTALL | re.IGNORECASE)
-CDATA_RE = re.compile(r"<!\[CDATA\[(.*?)\]\]>", re.DOTALL)
-
-
-def decode_page(raw: bytes) -> str:
-    """A page's text: UTF-8, else GB18030 (the Chinese seed pages), else Latin-1."""
-    for encoding in ("utf-8", "gb18030"):
-        try:
-            return raw.decode(encoding)
-        except UnicodeDecodeError:
-            pass
-    return raw.decode("latin-1")
