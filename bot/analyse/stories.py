@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Iterable
 
 if TYPE_CHECKING:
-    from bot.analyse.numbers.figures import Number
+    from bot.analyse.numbers import Number
 
 STORY_WINDOW = timedelta(hours=48)
 
@@ -248,7 +248,7 @@ def _similarity(a: _Features, b: _Features) -> float:
     if a.lang == b.lang and a.titles and b.titles:
         title_sim = _jaccard(a.titles, b.titles)
         words_sim = _jaccard(a.words, b.words)
-    if numbers == 0 and a.numbers and b.numbers and title_sim < 0.8:
+    if numbers == 0 and a.numbers and b.numbers and title_sim < TITLE_SIM:
         # Both carry figures and none agree: a new day's price report or another seizure,
         # not another outlet's version of the same story.
         return 0.0
@@ -270,8 +270,8 @@ def _jaccard(a: set | frozenset, b: set | frozenset) -> float:
 
 
 SAME_STORY = 0.7
-# The least specific-word similarity any rule above SAME_STORY accepts, and the least whole-title
-# similarity that lets two articles with disagreeing figures still be one story.
+# The least specific-word similarity that, with a shared figure or three shared entities, makes one
+# story; and the least whole-title similarity that lets articles with disagreeing figures be one.
 WORDS_SIM = 0.4
 TITLE_SIM = 0.8
 
@@ -299,50 +299,27 @@ def _number_keys(value: float, unit: str) -> set[tuple[str, float]]:
     return {(unit, _number_bucket(value - margin)), (unit, _number_bucket(value + margin))}
 
 
-def _rarest(sizes: dict[str, int], tokens: frozenset, least: int) -> tuple[int, list[str]]:
-    """(cost, tokens): the `len(tokens) - least + 2` rarest of `tokens` (by posting size), two of
-    which any set sharing `least` of `tokens` contains; cost bounds the work their pairs take."""
-    rarest = sorted(tokens, key=sizes.__getitem__)[:len(tokens) - least + 2]
-    return sum(sizes[t] * (len(rarest) - 1 - i) for i, t in enumerate(rarest)), rarest
-
-
-def _least_overlap(size: int, jaccard: float) -> int:
-    """The fewest shared elements a set of `size` needs with another to reach `jaccard` with it
-    (|A ∩ B| >= jaccard * |A ∪ B| >= jaccard * |A|), never more than the exact bound."""
-    return max(1, math.ceil(jaccard * size - 1e-9))
-
-
 class StoryIndex:
-    """Recent stories' signatures, indexed by the signals that can make two articles one story.
+    """Recent stories' signatures, indexed by their figures and specific title words.
 
-    A lookup scores only the stories that could reach SAME_STORY, found through the query's rarest
-    signals, so it costs about the number of plausible matches rather than of recent stories.
-    similarity() reaches SAME_STORY only with
-
-    * a figure within its tolerance (found through the figure's rounding buckets), or
-    * the same language and specific title words in common (words_sim >= WORDS_SIM) — and, when
-      both carry figures and none agree, whole titles alike too (title_sim >= TITLE_SIM).
-
-    A story that shares at least `k >= 2` of the query's `n` tokens shares two of any `n - k + 2`
-    of them (prefix filtering), so it is in the intersection of two postings of the query's
-    rarest tokens; common tokens ("rare", "earth", "出口") are never read. Of what that yields,
-    only the stories a plain index of shared figures or two shared title words would offer, and
-    that the bounds above do not rule out, are scored — in id order, like `find_same_story`.
+    A story is compared with the query only when it shares a figure (exactly) or two title tokens
+    with it, and the best match is taken in id order, as `find_same_story` does over those. Of
+    them, similarity() can reach SAME_STORY only for a story with a figure within tolerance of
+    one of the query's, or with enough of its specific title words (words_sim >= WORDS_SIM); the
+    index looks up just those two kinds, so a lookup costs about the number of plausible matches
+    rather than the number of recent stories.
     """
 
     def __init__(self) -> None:
         self._features: dict[str, _Features] = {}
         self._by_number: dict[tuple[str, float], set[str]] = {}
-        # Title tokens of stories with figures and of those without: the bounds differ.
-        self._by_token: dict[str, set[str]] = {}
-        self._numberless_by_token: dict[str, set[str]] = {}
+        self._by_word: dict[str, set[str]] = {}
 
     def _postings(self, feats: _Features):
         for value, unit in feats.numbers:
             yield self._by_number, (unit, _number_bucket(value))
-        by_token = self._by_token if feats.numbers else self._numberless_by_token
-        for token in feats.titles:
-            yield by_token, token
+        for word in feats.words:
+            yield self._by_word, word
 
     def __contains__(self, story_id: str) -> bool:
         return story_id in self._features
@@ -372,68 +349,50 @@ class StoryIndex:
         for sid in [sid for sid, feats in self._features.items() if (feats.published or cutoff) < cutoff]:
             self.discard(sid)
 
-    @staticmethod
-    def _sharing(postings: dict[str, set[str]], mine: _Features, least_words: int,
-                 least_titles: int | None) -> set[str]:
-        """Stories in `postings` sharing two title tokens with `mine`, `least_words` of its specific
-        words and, when given, `least_titles` of its title tokens — or a superset of them.
-
-        A story sharing k >= 2 of n tokens shares two of any n - k + 2 of them, so it holds both
-        tokens of a pair drawn from the query's n - k + 2 rarest; pairs' postings are intersected
-        (at C speed). With k = 1 word, the plain index's second shared token pairs with it."""
-        if not postings:
-            return set()
-        sizes = {t: len(postings.get(t, ())) for t in mine.titles}
-        options: list[tuple[int, list[str] | None]] = []
-        if least_words >= 2:
-            options.append(_rarest(sizes, mine.words, least_words))
-        else:
-            options.append((sum(sizes[w] for w in mine.words), None))
-        if least_titles is not None:
-            options.append(_rarest(sizes, mine.titles, least_titles))
-        _cost, rarest = min(options, key=lambda option: option[0])
-        if rarest is None:
-            pairs = [(w, t) for w in mine.words if sizes[w] for t in mine.titles if t != w]
-        else:
-            pairs = [(a, b) for i, a in enumerate(rarest) for b in rarest[i + 1:]]
+    def _sharing_words(self, mine: _Features, least: int) -> set[str]:
+        """The stories sharing at least `least` of `mine`'s specific words, and some sharing fewer."""
+        if least == 1:
+            return set().union(*(self._by_word.get(w, ()) for w in mine.words))
+        # A story sharing `least` of the query's n words misses at most n - least of them, so it has
+        # two of any n - least + 2 of them: of the pairs of the rarest that many, it is in the
+        # postings of both words of one. Common words ("magnet", "tonnes") are then never read.
+        rarest = sorted((self._by_word.get(w, set()) for w in mine.words), key=len)[:len(mine.words) - least + 2]
         found: set[str] = set()
-        for a, b in pairs:
-            if sizes[a] and sizes[b]:
-                found |= postings[a] & postings[b]
+        for i, first in enumerate(rarest):
+            for second in rarest[i + 1:]:
+                found |= first & second
         return found
 
     def candidates(self, sig: StorySignature, feats: _Features | None = None) -> list[str]:
-        """Sorted ids of the stories to score against `sig`: every story that shares a figure or two
-        title tokens with it and that similarity() could score SAME_STORY or more — few others."""
+        """Sorted ids of the stories to score against `sig`: every story sharing a figure or two title
+        tokens with it that similarity() could score SAME_STORY or more, and few others."""
         mine = feats or _Features(sig)
         stories = self._features
         found: set[str] = set()
         for value, unit in mine.numbers:
             for key in _number_keys(value, unit):
                 found |= self._by_number.get(key, set())
-        # A plain index compares only stories with a shared figure or two shared title words.
-        found = {sid for sid in found if not mine.number_set.isdisjoint(stories[sid].number_set)
-                 or len(mine.titles & stories[sid].titles) >= 2}
-        if mine.words:
-            # Without a figure in common: same language, >= 2 shared title tokens (plain index),
-            # enough shared specific words, and with figures on both sides enough shared tokens.
-            least_words = _least_overlap(len(mine.words), WORDS_SIM)
-            least_titles = max(2, _least_overlap(len(mine.titles), TITLE_SIM))
-            by_words = self._sharing(self._numberless_by_token, mine, least_words, None)
-            by_words |= self._sharing(self._by_token, mine, least_words, least_titles if mine.numbers else None)
-            for sid in by_words - found:
-                other = stories[sid]
-                if other.lang != mine.lang:
-                    continue
-                shared_titles = len(mine.titles & other.titles)
-                if shared_titles >= 2 and len(mine.words & other.words) >= least_words \
-                        and (not (mine.numbers and other.numbers) or shared_titles >= least_titles):
-                    found.add(sid)
-        return sorted(found)
+        # Without a figure within tolerance, similarity() needs the same language, words_sim >=
+        # WORDS_SIM and, when both carry figures (none agreeing), title_sim >= TITLE_SIM.
+        least_words = _least_overlap(len(mine.words), WORDS_SIM)
+        least_titles = _least_overlap(len(mine.titles), TITLE_SIM)
+        for sid in self._sharing_words(mine, least_words) - found:
+            other = stories[sid]
+            if other.lang == mine.lang and len(mine.words & other.words) >= least_words \
+                    and (not (mine.numbers and other.numbers) or len(mine.titles & other.titles) >= least_titles):
+                found.add(sid)
+        return sorted(sid for sid in found if not mine.number_set.isdisjoint(stories[sid].number_set)
+                      or len(mine.titles & stories[sid].titles) >= 2)
 
     def find_same_story(self, sig: StorySignature) -> str | None:
         mine = _Features(sig)
         return _best_match(mine, [(sid, self._features[sid]) for sid in self.candidates(sig, mine)])
+
+
+def _least_overlap(size: int, jaccard: float) -> int:
+    """The fewest shared elements a set of `size` needs with another to reach `jaccard` with it
+    (|A ∩ B| >= jaccard * |A ∪ B| >= jaccard * |A|), never more than the exact bound."""
+    return max(1, math.ceil(jaccard * size - 1e-9))
 
 
 def find_same_story(sig: StorySignature, candidates: list[tuple[str, StorySignature]]) -> str | None:
