@@ -13,7 +13,9 @@ from typing import Iterable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.analyse.numbers.figures import MAX_FIGURES  # a brief's limit, defined where key figures are picked
+# Key figures a brief lists at most (a merged source adds its own up to this). Key-figure picking
+# (bot.analyse.numbers.MAX_KEY_FIGURES) picks as many.
+MAX_FIGURES = 6
 
 # Per-language text, e.g. {"en": "...", "zh": "..."}; keys follow config `languages`.
 Bilingual = dict[str, str]

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+import string
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.analyse.numbers.figures import (
+from bot.analyse.numbers import (
+    MAX_KEY_FIGURES,
     Number,
     date_parts,
     extract_figures,
@@ -15,7 +19,8 @@ from bot.analyse.numbers.figures import (
     supports,
     values_match,
 )
-from bot.models import Figure
+from bot.analyse.numbers import dates, lexicon, prefix, scan, suffix, width
+from bot.models import MAX_FIGURES, Figure
 
 
 def one(text: str) -> Number:
@@ -570,44 +575,132 @@ def test_find_numbers_never_breaks_on_noise(text):
         assert n.value >= 0
 
 
-# --------------------------------------------------------------------------- fast scanning = plain scanning
+# --------------------------------------------------------------------------- shortcuts = the plain definition
 
-_SCAN_TOKENS = (list("0123456789０１２,.，-/:%$ \n\t") + list("零〇一二两三四五六七八九十百千万亿点年月日号个多余成吨元数第")
+# find_numbers tries each pattern only where it can match: numerals at candidate positions
+# (scan.core_matches), dates at candidate positions (dates.date_starts), prefix and suffix patterns
+# after a first-character test. With every shortcut off it must find exactly the same.
+
+class _Everything:
+    def __contains__(self, item) -> bool:
+        return True
+
+
+def _shortcuts_off(monkeypatch) -> None:
+    monkeypatch.setattr(width, "fold_width", lambda text: (
+        text if text.isascii() else width._FULLWIDTH_THOUSANDS_RE.sub(",", text).translate(width._FOLD_TABLE)))
+    monkeypatch.setattr("bot.analyse.numbers.finder.fold_width", width.fold_width)
+    monkeypatch.setattr("bot.analyse.numbers.finder.core_matches",
+                        lambda norm, runs, masked: list(scan.CORE_RE.finditer(norm)))
+    monkeypatch.setattr(dates, "date_starts", lambda norm, runs: {name: range(len(norm)) for name, _ in dates.DATE_RES})
+    monkeypatch.setattr(prefix, "_may_end", lambda head, last_chars: True)
+    monkeypatch.setattr(suffix, "_SUFFIX_FIRST", _Everything())
+    for name in ("_CN_MAGNITUDE_FIRST", "_CN_CURRENCY_FIRST", "_EN_CURRENCY_AFTER_SPACE"):
+        monkeypatch.setattr(suffix, name, _Everything())
+    monkeypatch.setattr(suffix._Gate, "allows", lambda self, c, after: True)
+    monkeypatch.setattr(suffix, "_UNIT_RULES", tuple(rule._replace(gate=suffix._Gate(_Everything(), _Everything()))
+                                                     for rule in suffix._UNIT_RULES))
+
+
+def _found(text: str) -> list[tuple]:
+    return [(n.value, n.unit, n.kind, n.text, n.start, n.end, n.precision, n.spelled) for n in find_numbers(text)]
+
+
+_SCAN_TOKENS = (list("0123456789０１２,.，-/:%％$ \n\t\u3000") + list("零〇一二两三四五六七八九十百千万亿点年月日号个多余成吨元数第每股公斤")
                 + ["one", "Two", "THREE", "seventeen", "seventy", "hundred", "thousand", "million", "a", "A", "and",
-                   "often", "money", "weight", "someone", "the", "The", "th", "st", "June", "Sept.", "May", "March",
-                   "of", "US$", "HK$", "RMB", "No.", "百分之", "若干", "fıve", "İ", "ſix", "K", "x", "_", "é", "2025",
-                   "2025-06-09", "6月9日", "二〇二五年", "三点五万", "十五"])
+                   "often", "money", "weight", "someone", "the", "The", "th", "st", "nd", "June", "Sept.", "May",
+                   "March", "Dec", "of", "US$", "HK$", "RMB", "USD", "No.", "百分之", "若干", "fıve", "İ", "ſix", "K",
+                   "x", "_", "é", "2025", "2025-06-09", "6月9日", "二〇二五年", "三点五万", "十五", "bn", "m", "k",
+                   "per", "cent", "percent", "pp", "tonnes", "t", "kg", "kt", "days", "months", "companies",
+                   "rare earth magnets", "times", "-fold", "倍", "to", "至", "人民币", "美元", "港元", "个月", "天",
+                   "家", "种", "in", "since", "KİLO", "DOLLARS", "US dollars", "[", "]", "(", ")", "、", "。"])
 _scan_texts = st.lists(st.sampled_from(_SCAN_TOKENS), max_size=30).map("".join)
+_SPACED_TOKENS = st.lists(st.sampled_from(_SCAN_TOKENS), max_size=14).map(" ".join)
+
+_EDGE_TEXTS = [
+    "the 9th", "The  21st of May", "  5th", "May 5", " May\u3000 2025", "Sept., 2025", "Sept.,\n\n2025", "9 of May",
+    "on the\t3rd,", "其 2025 年", "6 月 9 号", "十二月三日", "一二三四五六年", "x2025/6/9", "1.2025.6.9", "May2025",
+    "Dec 31 2025", "31 Dec.", "5 restored paintings", "5 new rare earth magnets", "5 of the companies",
+    "5 big new shiny red firms", "5 a b c d items", "5 a b c items", "5 tariff\n lines", "5 ITEMS", "5 İtems",
+    "5 ſhips", "5 (companies)", "5   companies", "5 x " + "y" * 300 + " companies", "三点五万吨", "增长三点五倍达二十万",
+    "five million and 3 seventy-two", "a hundred and a thousand", "fıve million", "ſeven tonnes", "x5 5x 3.5.1 10:30",
+    "１２，３４５", "３，０００吨", "5，12家", "$10-15 billion", "10万至15万吨", "三到五成", "每吨1890元", "US$5 per KİLO",
+]
+
+
+@pytest.mark.parametrize("text", _EDGE_TEXTS)
+def test_shortcuts_change_nothing_on_edge_cases(text, monkeypatch):
+    expected = _found(text)
+    _shortcuts_off(monkeypatch)
+    assert _found(text) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(_scan_texts, _SPACED_TOKENS), min_size=20, max_size=20))
+def test_shortcuts_change_nothing(texts):
+    expected = [_found(text) for text in texts]
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _shortcuts_off(monkeypatch)
+        assert [_found(text) for text in texts] == expected
 
 
 @settings(max_examples=400, deadline=None)
 @given(_scan_texts)
 def test_core_scan_finds_what_finditer_finds(text):
-    from bot.analyse.numbers.figures import _CORE_RE, _core_matches, fold_width
-
-    norm = fold_width(text)
-    expected = [(m.span(), m.group("ar"), m.group("cn"), m.group("en")) for m in _CORE_RE.finditer(norm)]
-    assert [(m.span(), m.group("ar"), m.group("cn"), m.group("en")) for m in _core_matches(norm)] == expected
-
-
-@pytest.mark.parametrize("text", ["三点五万吨", "增长三点五倍达二十万", "five million and 3 seventy-two", "Twenty-one", "often money",
-                                  "a hundred and a thousand", "fıve million", "ſeven tonnes", "x5 5x 3.5.1 10:30"])
-def test_core_scan_on_tricky_texts(text):
-    from bot.analyse.numbers.figures import _CORE_RE, _core_matches, fold_width
-
-    norm = fold_width(text)
-    assert [m.span() for m in _core_matches(norm)] == [m.span() for m in _CORE_RE.finditer(norm)]
+    norm = width.fold_width(text)
+    masked = scan.mask(norm)
+    expected = [(m.span(), m.lastgroup, m.group()) for m in scan.CORE_RE.finditer(norm)]
+    found = scan.core_matches(norm, scan.digit_runs(norm, masked), masked)
+    assert [(m.span(), m.lastgroup, m.group()) for m in found] == expected
 
 
 @settings(max_examples=400, deadline=None)
-@given(_scan_texts)
-def test_date_pattern_prefilters_never_skip_a_date(text):
-    from bot.analyse.numbers.figures import _DATE_NEEDS, _DATE_RES, _may_hold, fold_width
+@given(st.one_of(_scan_texts, _SPACED_TOKENS, st.sampled_from(_EDGE_TEXTS)))
+def test_date_candidates_cover_every_match(text):
+    # Every position where a date pattern matches (on its own, not after an earlier match) is a
+    # candidate, in ascending order.
+    norm = width.fold_width(text)
+    runs = scan.digit_runs(norm)
+    assert runs == [m.span() for m in re.finditer("[0-9]+", norm)]
+    starts = dates.date_starts(norm, runs)
+    for name, regex in dates.DATE_RES:
+        hits = {i for i in range(len(norm)) if regex.match(norm, i)}
+        assert hits <= set(starts.get(name, ())), (name, norm)
+    assert all(list(s) == sorted(s) for s in starts.values())
 
-    norm = fold_width(text)
-    for name, regex in _DATE_RES:
-        if regex.search(norm):
-            assert _may_hold(norm, _DATE_NEEDS[name], {}), (name, norm)
+
+def test_what_the_shortcuts_rest_on():
+    # \s is str.isspace, and no such character is above U+3000 (suffix._SPACES).
+    spaces = {chr(i) for i in range(0x110000) if chr(i).isspace()}
+    assert spaces == {chr(i) for i in range(0x110000) if re.match(r"\s", chr(i))} == suffix._SPACES
+    # (?i) matches these for ASCII letters, and nothing else (the gates' letter sets, the mask).
+    matched = {chr(i) for i in range(0x110000) if re.match(r"(?i:[a-z])", chr(i))}
+    assert matched == set(string.ascii_letters) | set(lexicon.CASE_FOLD_ODDITIES)
+    # The mask has a byte for each character.
+    for i in range(0, 0x110000, 0x8000):
+        text = "".join(map(chr, range(i, i + 0x8000)))
+        masked = scan.mask(text)
+        assert len(masked) == len(text)
+        assert all(chr(b) == (c.lower() if c.isascii() and (c.isalpha() or c == "_") else "0" if "0" <= c <= "9"
+                              else " ") for b, c in zip(masked, text))
+
+
+def test_fold_width_is_the_fold_table_on_every_character():
+    # The BMP and the astral blocks with compatibility forms (mathematical letters and digits,
+    # enclosed alphanumerics, compatibility ideographs).
+    codes = [*range(0xD800), *range(0xE000, 0x10000), *range(0x1D400, 0x1D800), *range(0x1F100, 0x1F200),
+             *range(0x2F800, 0x2FA20)]
+    chars = "".join(map(chr, codes))
+    for i in range(0, len(chars), 4096):
+        text = chars[i:i + 4096]
+        assert width.fold_width(text) == text.translate(width._FOLD_TABLE)
+        framed = "３，０" + text + "１，２"
+        assert width.fold_width(framed) == framed.replace("３，０", "3,0").replace("１，２", "1,2").translate(
+            width._FOLD_TABLE)
+
+
+def test_key_figure_default_is_a_briefs_limit():
+    assert MAX_KEY_FIGURES == MAX_FIGURES
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -633,3 +726,12 @@ def test_magnitude_look_alikes_are_plain_numbers_not_a_crash():
     numbers = find_numbers("Output rose to 5 mıllıon tonnes, 3 MİLLİON; two mıllıon")
     assert [(n.value, n.text) for n in numbers] == [(5.0, "5"), (3.0, "3")]
     assert find_numbers("Output rose to 5 million tonnes")[0].value == 5_000_000
+
+
+def test_units_spelled_with_look_alike_letters_are_plain_numbers_not_a_crash():
+    # Case-insensitive unit patterns match these too, and a KeyError here would fail the item's whole
+    # feed. As with magnitudes ("mıllıon"), a look-alike spelling is not the unit word: no unit.
+    found = {text: [(n.value, n.unit) for n in find_numbers(text)]
+             for text in ("5 KİLO", "5 MİNUTES", "US$5 per KİLO", "5 DOLLARS", "5 DOLLARS per kilo")}
+    assert found == {"5 KİLO": [(5.0, "")], "5 MİNUTES": [(5.0, "")], "US$5 per KİLO": [(5.0, "USD")],
+                     "5 DOLLARS": [(5.0, "USD")], "5 DOLLARS per kilo": [(5.0, "USD/kg")]}

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from bot.analyse.numbers.figures import find_numbers
+from bot.analyse.numbers import find_numbers
 from bot.analyse.stories import (
     SAME_STORY,
     StoryIndex,

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from bot.analyse.numbers.figures import MAX_FIGURES, KeyFigure, find_numbers, key_figures
+from bot.analyse.numbers import KeyFigure, find_numbers, key_figures
 from bot.analyse.identity import ItemIdentity, identify
 from bot.analyse.stories import signature_words, story_numbers
 from bot.analyse.text import detect_language
@@ -49,7 +49,7 @@ def entry_facts(entry: ParsedEntry, matcher: TopicMatcher) -> EntryFacts:
     body_numbers = find_numbers(entry.text)  # parsed once: the story's figures and the key figures
     return EntryFacts(ident, topics, lang, story_numbers(find_numbers(entry.title)) + story_numbers(body_numbers),
                       signature_words(entry.title, entry.text),
-                      key_figures(entry.text, lang, MAX_FIGURES, numbers=body_numbers))
+                      key_figures(entry.text, lang, numbers=body_numbers))
 
 
 class AnalysedFeed(NamedTuple):

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from bot import metrics
-from bot.analyse.numbers.figures import as_figures
+from bot.analyse.numbers import as_figures
 from bot.analyse.stories import make_signature
 from bot.analyse.text import defang_links
 from bot.analyse.topics import TopicMatcher

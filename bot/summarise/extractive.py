@@ -8,8 +8,8 @@ with bilingual labels, and says plainly that a full translation needs an LLM.
 from __future__ import annotations
 
 from bot.config import Settings
-from bot.analyse.numbers.figures import MAX_FIGURES, extract_figures
-from bot.models import Figure
+from bot.analyse.numbers import extract_figures
+from bot.models import MAX_FIGURES, Figure
 from bot.summarise import Article
 from bot.analyse.text import split_sentences
 

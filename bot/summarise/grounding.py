@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from bot.analyse.numbers.figures import Number, fold_width, find_numbers, supports
+from bot.analyse.numbers import Number, find_numbers, fold_width, supports
 from bot.analyse.text import detect_language, normalise_for_match, split_sentences
 
 __all__ = [

@@ -27,8 +27,8 @@ from pydantic import BaseModel, ValidationError
 
 from bot import metrics
 from bot.config import Env, Settings
-from bot.analyse.numbers.figures import MAX_FIGURES, find_numbers
-from bot.models import Figure
+from bot.analyse.numbers import find_numbers
+from bot.models import MAX_FIGURES, Figure
 from bot.store import Store
 from bot.summarise import Article
 from bot.summarise.article import budget_text, count_tokens

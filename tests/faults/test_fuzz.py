@@ -14,7 +14,7 @@ from bot.adapters.console import render_brief_text
 from bot.adapters.discord.render import NO_MENTIONS, render_brief_embed
 from bot.adapters.slack.render import _safe_url, render_brief, render_digest
 from bot.ingest.parse import FeedParseError, parse_feed
-from bot.analyse.numbers.figures import extract_figures, find_numbers
+from bot.analyse.numbers import extract_figures, find_numbers
 from bot.models import Brief, Digest, DigestSection, Figure, Source
 from fakes.slack_api import mrkdwn_texts
 
