@@ -102,6 +102,25 @@ class Adapter(Protocol):
     def cli_commands(self) -> list[CliCommand]: ...
 
 
+class PostingOnly:
+    """Defaults for an adapter that only posts: no listener, no health fields, no port, no commands."""
+
+    secret_env: tuple[str, ...] = ()
+    quiet_loggers: tuple[str, ...] = ()
+
+    async def start(self, context: AdapterContext) -> Service | None:
+        return None
+
+    def health(self, env: Env) -> dict:
+        return {}
+
+    def claims_port(self, env: Env) -> bool:
+        return False
+
+    def cli_commands(self) -> list[CliCommand]:
+        return []
+
+
 @dataclass
 class AdapterRegistry:
     adapters: list[Adapter] = field(default_factory=list)
