@@ -11,42 +11,14 @@ import calendar
 import io
 import re
 import xml.sax
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from urllib.parse import urljoin
 
 from bot.ingest.clean import html_to_text, strip_boilerplate
+from bot.ingest.entries import FeedParseError, ParsedEntry, ParsedFeed
 from bot.ingest.fastpath import parse_common_feed
-from bot.ingest.urls import redact_url
 
 __all__ = ["ParsedEntry", "ParsedFeed", "FeedParseError", "parse_feed"]
-
-
-@dataclass
-class ParsedEntry:
-    guid: str | None
-    link: str | None
-    title: str
-    text: str  # plain text of the richest of content/summary, boilerplate stripped
-    published: datetime | None  # aware, UTC
-    author: str | None
-
-
-@dataclass
-class ParsedFeed:
-    title: str
-    version: str
-    encoding: str
-    entries: list[ParsedEntry] = field(default_factory=list)
-    problem: str | None = None  # usable but not clean (bad charset label, malformed XML, ...)
-
-
-class FeedParseError(Exception):
-    """The body is not a usable feed; the message names the URL and why."""
-
-    def __init__(self, url: str, reason: str):
-        self.url, self.reason = url, reason
-        super().__init__(f"{redact_url(url)}: {reason}")
 
 
 # An entity declaration in the prolog is how billion-laughs and external-entity (XXE) payloads
