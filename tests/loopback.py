@@ -39,6 +39,9 @@ class Reply:
     content_type: str | None = None
     # Seconds to sleep before sending the body, or between chunks when body is an iterable.
     delay: float = 0.0
+    # Sent only once this event is set: a reply held until the test releases it (a fetch or API
+    # call that is in flight for as long as the test needs, with no race against a clock).
+    hold: threading.Event | None = None
 
     @classmethod
     def json(cls, data, status: int = 200, headers: dict[str, str] | None = None) -> "Reply":
@@ -46,6 +49,9 @@ class Reply:
 
 
 Handler = Callable[[Request], Reply]
+
+# How long a held reply waits for its release at most: a guard against a test that forgets it.
+HOLD_LIMIT = 60.0
 
 
 class _QueuedServer(ThreadingHTTPServer):
@@ -82,6 +88,8 @@ class LoopbackServer:
 
             def _send(self, reply: Reply) -> None:
                 try:
+                    if reply.hold is not None and not reply.hold.wait(HOLD_LIMIT):
+                        raise AssertionError(f"a held reply to {self.path} was never released")
                     if reply.delay and not isinstance(reply.body, (bytes, str)):
                         pass
                     elif reply.delay:

@@ -373,21 +373,26 @@ async def test_persistent_500_gives_up_and_is_not_cached(fake, make_llm):
 
 
 async def test_timeout_is_retried(fake, make_llm):
-    fake.queue(chat_json(good_reply(), delay=2.0), chat_json(good_reply()))
+    # The first reply is held until after the call: its attempt can only end by the client's timeout.
+    fake.queue(fake.held(chat_json(good_reply())), chat_json(good_reply()))
     before = metric("briefbot_llm_calls_total", purpose="brief", outcome="timeout")
 
     brief = await make_llm(make_settings(timeout=timedelta(seconds=0.3), max_retries=1)).summarise(en_article())
+    fake.release()
 
     assert brief.title == good_reply()["title"] and fake.calls == 2
     assert metric("briefbot_llm_calls_total", purpose="brief", outcome="timeout") == before + 1
 
 
 async def test_timeouts_exhausted_returns_none(fake, make_llm):
-    fake.queue(chat_json(good_reply(), delay=2.0))
+    fake.queue(fake.held(chat_json(good_reply())))
+    before = metric("briefbot_llm_calls_total", purpose="brief", outcome="timeout")
 
     brief = await make_llm(make_settings(timeout=timedelta(seconds=0.3), max_retries=0)).summarise(en_article())
+    fake.release()
 
     assert brief is None and fake.calls == 1
+    assert metric("briefbot_llm_calls_total", purpose="brief", outcome="timeout") == before + 1
 
 
 async def test_unauthorized_is_not_retried_and_key_not_logged(fake, make_llm, caplog):

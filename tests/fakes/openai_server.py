@@ -2,7 +2,8 @@
 
 Tests queue replies (`fake.queue(...)`) that are served in order; every request body is recorded
 (`fake.bodies`) so a test can assert exactly what the client sent. The real `openai` client talks
-to it through `base_url=fake.base_url`.
+to it through `base_url=fake.base_url`. `fake.held(reply)` is a reply sent only after
+`fake.release()`: a client timeout fires while it is held, whatever the machine's speed.
 
     with FakeOpenAI() as fake:
         fake.queue(chat_json({...}), rate_limited(retry_after="0"), server_error())
@@ -38,8 +39,7 @@ def _completion_id() -> str:
 
 
 def chat(content: str | None, *, prompt_tokens: int = 120, completion_tokens: int = 80,
-         finish_reason: str = "stop", model: str = "fake-mini", usage: bool = True,
-         delay: float = 0.0) -> Reply:
+         finish_reason: str = "stop", model: str = "fake-mini", usage: bool = True) -> Reply:
     """A successful chat.completion whose assistant message is `content`."""
     body: dict[str, Any] = {
         "id": _completion_id(),
@@ -56,9 +56,7 @@ def chat(content: str | None, *, prompt_tokens: int = 120, completion_tokens: in
     if usage:
         body["usage"] = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                          "total_tokens": prompt_tokens + completion_tokens}
-    reply = Reply.json(body)
-    reply.delay = delay
-    return reply
+    return Reply.json(body)
 
 
 def chat_json(obj: Any, **kw) -> Reply:
@@ -129,6 +127,7 @@ class FakeOpenAI:
         self.default: Scripted = _error(599, "fake server: no reply scripted", "test_error")
         self.bodies: list[dict] = []
         self.headers: list[dict[str, str]] = []
+        self._released = threading.Event()
 
     # -------------------------------------------------------------- lifecycle
     def start(self) -> "FakeOpenAI":
@@ -136,6 +135,7 @@ class FakeOpenAI:
         return self
 
     def stop(self) -> None:
+        self.release()
         self.server.stop()
 
     def __enter__(self) -> "FakeOpenAI":
@@ -154,11 +154,24 @@ class FakeOpenAI:
             self._script.extend(replies)
 
     def reset(self) -> None:
-        """Forget script and recordings, so one server can serve many tests (start/stop is slow)."""
+        """Forget script and recordings, so one server can serve many tests (start/stop is slow).
+        Replies still held are released."""
         with self._lock:
             self._script.clear()
             self.bodies.clear()
             self.headers.clear()
+            self._released.set()
+            self._released = threading.Event()
+
+    def held(self, reply: Reply) -> Reply:
+        """`reply`, sent only once `release()` is called (or the fake is reset or stopped): a reply
+        that is late for any client timeout, with no race against the clock."""
+        reply.hold = self._released
+        return reply
+
+    def release(self) -> None:
+        """Send the replies held so far (their clients may have given up on them by now)."""
+        self._released.set()
 
     @property
     def pending(self) -> int:

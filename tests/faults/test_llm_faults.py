@@ -154,7 +154,8 @@ async def test_500_then_extractive(server, tmp_path, db_url, caplog, fake_llm):
 
 @pytest.mark.fault("llm: timeout")
 async def test_timeout_then_extractive(server, tmp_path, db_url, caplog, fake_llm):
-    fake_llm.queue(chat_json(good_quota(), delay=1.6), chat_json(GOOD_LYNAS))
+    # The first reply is held (released when the fixture resets the fake): that call can only time out.
+    fake_llm.queue(fake_llm.held(chat_json(good_quota())), chat_json(GOOD_LYNAS))
     before = metric("briefbot_llm_calls_total", purpose="brief", outcome="timeout")
     async with llm_app(server, tmp_path, db_url, fake_llm.base_url, max_retries=0) as app:
         reports = await poll_and_deliver(app)
