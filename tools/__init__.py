@@ -1,0 +1,1 @@
+"""Developer tools that run against briefbot from outside the bot package."""
