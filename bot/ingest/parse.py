@@ -17,6 +17,7 @@ from urllib.parse import urljoin
 from bot.ingest.clean import html_to_text, strip_boilerplate
 from bot.ingest.entries import FeedParseError, ParsedEntry, ParsedFeed
 from bot.ingest.fastpath import parse_common_feed
+from bot.ingest.jsonfeed import is_json_feed, parse_json_feed
 
 __all__ = ["ParsedEntry", "ParsedFeed", "FeedParseError", "parse_feed"]
 
@@ -172,6 +173,8 @@ def parse_feed(body: bytes, content_type: str | None, url: str) -> ParsedFeed:
     """Parse feed bytes; raises FeedParseError when there is nothing usable."""
     if not body or not body.strip():
         raise FeedParseError(url, "empty body (no feed content)")
+    if is_json_feed(body, content_type):
+        return parse_json_feed(body, url)
     _check_prolog(body, url)
     common = parse_common_feed(body, content_type, url)
     if common is None:
