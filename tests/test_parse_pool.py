@@ -7,7 +7,6 @@ import asyncio
 import os
 import signal
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from bot.app.container import build_app, close_app, make_poller
 from bot.analyse.topics import TopicMatcher
 from feedgen import Entry, make_env, make_settings, rss
 from loopback import Reply
+from waits import async_wait_until, wait_until
 
 URL = "https://wire.example/feed.xml"
 ENTRIES = [Entry("US tariff on magnets rises to 25%", "The duty takes effect on May 1.", guid="t1"),
@@ -81,6 +81,13 @@ def test_parse_workers_from_the_environment():
         Env.from_environ({"BRIEFBOT_PARSE_WORKERS": "two"})
 
 
+async def _started(submitted: list, parse):
+    """Await `parse`, first noting in `submitted` that it was handed over: its first step (job
+    written to a worker, or queued for a slot) has run by the time the test sees the note."""
+    submitted.append(parse)
+    return await parse
+
+
 def _worker_children() -> list[int]:
     """Processes whose parent is this one and that run a feed-parser worker (live or zombie)."""
     me, found = str(os.getpid()), []
@@ -129,18 +136,21 @@ async def test_many_concurrent_parses_through_two_workers_give_the_inline_result
 async def test_a_big_body_is_written_without_blocking_the_loop():
     parser = FeedParser(workers=1)
     timer = None
+    submitted = []
     try:
         await parser.parse(rss(ENTRIES), "application/rss+xml", URL)
         (pid,) = parser.worker_pids()
         body = rss(ENTRIES)
         big = body.replace(b"<channel>", b"<channel><!-- " + b"x" * (6 << 20) + b" -->", 1)  # 6 MB, > any pipe
         # A stopped worker reads nothing: a blocking write would hang the loop until the timer lets
-        # the worker go on, so the sleep below could not return before it.
+        # the worker go on, so this test would not get the loop back before it.
         os.kill(pid, signal.SIGSTOP)
         timer = threading.Timer(30.0, os.kill, (pid, signal.SIGCONT))
         timer.start()
-        job = asyncio.create_task(parser.parse(big, "application/rss+xml", URL))
-        await asyncio.sleep(0.4)
+        job = asyncio.create_task(_started(submitted, parser.parse(big, "application/rss+xml", URL)))
+        await async_wait_until(lambda: submitted, "the big body to be handed to the parser")
+        # The job's first step (which writes what the pipe takes) has returned to the loop, and the
+        # worker is still stopped: nothing was waiting on it.
         assert timer.is_alive() and not job.done()  # the loop went on while the body waited for the worker
         timer.cancel()
         os.kill(pid, signal.SIGCONT)
@@ -163,8 +173,10 @@ async def test_a_worker_killed_with_jobs_in_flight_fails_only_the_one_it_was_rea
         bodies = [rss([Entry(f"Tariff item {i}", "Duty text.", guid=f"k{i}")]) for i in range(depth + 3)]
         urls = [f"https://wire{i}.example/feed.xml" for i in range(len(bodies))]
         os.kill(pid, signal.SIGSTOP)  # the first `depth` jobs go to the worker and stay there; the rest wait
-        jobs = [asyncio.create_task(parser.parse(b, "application/rss+xml", u)) for b, u in zip(bodies, urls)]
-        await asyncio.sleep(0.2)
+        submitted = []
+        jobs = [asyncio.create_task(_started(submitted, parser.parse(b, "application/rss+xml", u)))
+                for b, u in zip(bodies, urls)]
+        await async_wait_until(lambda: len(submitted) == len(jobs), "every job to be handed to the parser")
         assert not any(job.done() for job in jobs)
         os.kill(pid, signal.SIGKILL)
         outcomes = await asyncio.gather(*jobs, return_exceptions=True)
@@ -185,10 +197,8 @@ async def test_a_worker_found_dead_between_feeds_is_replaced_without_an_error():
         os.kill(pid, signal.SIGKILL)
         # The loop does not run meanwhile: the parser has not seen the worker's pipe close. Wait
         # until the whole process has exited (all its threads), without reaping it.
-        for _ in range(250):
-            if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
-                break
-            time.sleep(0.02)
+        wait_until(lambda: os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None,
+                   "the killed worker to exit")
         parsed = await parser.parse(rss(ENTRIES), "application/rss+xml", URL)
         assert [e.title for e in parsed.feed.entries] == [e.title for e in ENTRIES]
         assert parser.worker_pids() and pid not in parser.worker_pids()
@@ -228,9 +238,13 @@ async def test_close_fails_the_jobs_in_flight_and_a_later_parse_starts_afresh():
     parser = FeedParser(workers=1)
     try:
         await parser.parse(rss(ENTRIES), "application/rss+xml", URL)
-        jobs = [asyncio.create_task(parser.parse(rss(ENTRIES), "application/rss+xml", f"https://w{i}.example/f"))
+        (pid,) = parser.worker_pids()
+        os.kill(pid, signal.SIGSTOP)  # it answers none of them before close() (which then kills it)
+        submitted = []
+        jobs = [asyncio.create_task(_started(submitted, parser.parse(rss(ENTRIES), "application/rss+xml",
+                                                                     f"https://w{i}.example/f")))
                 for i in range(FeedParser.PIPELINE_DEPTH + 2)]
-        await asyncio.sleep(0)  # written to the worker, or waiting for a slot
+        await async_wait_until(lambda: len(submitted) == len(jobs), "every job to be written or queued")
         parser.close()
         for i, outcome in enumerate(await asyncio.gather(*jobs, return_exceptions=True)):
             assert isinstance(outcome, FeedParseError) and outcome.url == f"https://w{i}.example/f"
