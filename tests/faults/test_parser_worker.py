@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,10 +15,25 @@ import pytest
 from bot.ingest.parse import FeedParseError
 from bot.pipeline.parser_pool import FeedParser
 from feedgen import Entry, rss
+from waits import async_wait_until, wait_until
 
 URL = "https://wire.example/feed.xml"
 ENTRIES = [Entry("US tariff on magnets rises to 25%", "The duty takes effect on May 1.", guid="t1"),
            Entry("稀土出口管制收紧", "商务部公告：7类中重稀土实施出口管制。", guid="z1")]
+
+
+def _bytes_read(pid: int) -> int:
+    """What the process has read so far, from any file or pipe (Linux's /proc/<pid>/io)."""
+    io = Path(f"/proc/{pid}/io").read_text()
+    return int(next(line.split()[1] for line in io.splitlines() if line.startswith("rchar:")))
+
+
+def _gone(pid: int) -> bool:
+    """The process has exited (no longer listed, or a zombie its reaped-by-nobody parent left)."""
+    try:
+        return "State:\tZ" in Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
 
 
 @pytest.mark.fault("parser worker: killed mid-parse")
@@ -27,12 +41,17 @@ async def test_a_worker_dying_mid_parse_fails_that_feed_only_and_is_replaced():
     parser = FeedParser(workers=1)
     try:
         await parser.parse(rss(ENTRIES), "application/rss+xml", URL)
+        (pid,) = parser.worker_pids()
         # A document that keeps the worker busy for about two seconds (60 paragraphs per item).
         big = rss([Entry(f"Tariff item {i}", "<p>Duty text.</p> " * 60, guid=f"g{i}") for i in range(2000)])
+        already_read = _bytes_read(pid)
         in_flight = asyncio.create_task(parser.parse(big, "application/rss+xml", URL))
-        await asyncio.sleep(0.3)
-        (pid,) = parser.worker_pids()
-        os.kill(pid, signal.SIGKILL)  # as the OOM killer would
+        # Once the worker has taken the whole document off its pipe it is parsing it: stop it there
+        # (so it cannot finish first, however fast the machine) and kill it, as the OOM killer would.
+        await async_wait_until(lambda: _bytes_read(pid) - already_read >= len(big), "the worker to read the document")
+        os.kill(pid, signal.SIGSTOP)
+        assert not in_flight.done()
+        os.kill(pid, signal.SIGKILL)
         with pytest.raises(FeedParseError) as raised:
             await in_flight
         assert raised.value.url == URL and "parser process died" in raised.value.reason
@@ -51,12 +70,8 @@ async def test_a_worker_that_died_between_feeds_costs_nothing():
         await parser.parse(rss(ENTRIES), "application/rss+xml", URL)
         (pid,) = parser.worker_pids()
         os.kill(pid, signal.SIGKILL)
-        for _ in range(100):  # until the parser has noticed (the worker's pipe closed)
-            if pid not in parser.worker_pids():
-                break
-            await asyncio.sleep(0.05)
-        else:
-            pytest.fail("the parser did not notice its worker's death in 5 s")
+        await async_wait_until(lambda: pid not in parser.worker_pids(),
+                               "the parser to notice its worker's death (the worker's pipe closed)")
         parsed = await parser.parse(rss(ENTRIES), "application/rss+xml", URL)
         assert len(parsed.feed.entries) == 2 and parser.workers == 1
         assert parser.worker_pids() and pid not in parser.worker_pids()
@@ -92,13 +107,11 @@ def test_worker_leaves_when_the_bot_is_killed(tmp_path, moment):
     worker = int(bot.stdout.readline())
     os.kill(bot.pid, signal.SIGKILL)
     bot.wait(10)
-    for _ in range(100):  # the worker checks for its parent every second
-        if not Path(f"/proc/{worker}").exists() or "State:\tZ" in Path(f"/proc/{worker}/status").read_text():
-            break
-        time.sleep(0.1)
-    else:
+    try:  # the worker checks for its parent every second
+        wait_until(lambda: _gone(worker), "the parser worker to leave after the bot was killed")
+    except AssertionError:
         os.kill(worker, signal.SIGKILL)
-        pytest.fail("the parser worker outlived the killed bot by 10 s")
+        raise
 
 
 @pytest.mark.fault("parser worker: cannot start (code replaced on disk under a running bot)")
