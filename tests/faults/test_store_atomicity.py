@@ -11,16 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from datetime import timedelta
 
 import pytest
 from feedgen import Entry, make_env, make_settings, rss
 from loopback import Reply
+from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
+from waits import async_wait_until
 from storedata import item_row, items_recorded, save_brief
 
 from bot.models import Brief, Source, utcnow
 from bot.app.container import build_app, close_app, make_poller
+from bot.pipeline.batching import PollWriteQueue
 from bot.store import FeedUpdate, ItemRecord, NewBrief, PollWrites, Store, StoryJoin
+from bot.store import schema as t
 
 
 MAGNETS = Entry("China approves rare earth magnet export licences for 12 European firms",
@@ -166,6 +171,14 @@ async def test_failed_poll_write_leaves_no_ghost_story(http_server, tmp_path, db
     assert sorted(s.feed for s in brief.sources) == ["a", "b"]
 
 
+def _expire_lease(store: Store, feed: str, owner: str) -> None:
+    """`owner`'s lease on `feed` has run out, as if its time had passed (time travel, not a sleep)."""
+    with store.engine.begin() as c:
+        expired = c.execute(update(t.feeds).where(t.feeds.c.name == feed, t.feeds.c.lease_owner == owner)
+                            .values(lease_until=utcnow() - timedelta(seconds=1))).rowcount
+    assert expired == 1, f"{owner} held no lease on {feed}"
+
+
 @pytest.mark.fault("store: a stale worker records a new feed's entries while this worker's poll is in flight")
 async def test_entries_recorded_meanwhile_by_another_worker_are_briefed_once(http_server, tmp_path, db_url):
     """A poll that claimed a feed with nothing recorded does not ask which entries are known. Should
@@ -185,16 +198,15 @@ async def test_entries_recorded_meanwhile_by_another_worker_are_briefed_once(htt
 
     http_server.route("/wire.xml", wire)
     settings = make_settings(tmp_path, [{"name": "wire", "url": http_server.url("/wire.xml")}])
-    stale = build_app(settings, make_env(db_url, lease_seconds=0.2))
+    stale = build_app(settings, make_env(db_url))
     stale.worker_id = "stale"
     other = build_app(settings, make_env(db_url))
     other.worker_id = "other"
     try:
         stale_poll = asyncio.create_task(make_poller(stale).poll_all(force=True))
-        while not replies:
-            await asyncio.sleep(0.05)
+        await async_wait_until(lambda: replies, "the stale worker's fetch")
         assert stale.store.feed_state("wire").items_total == 0  # claimed with nothing recorded
-        await asyncio.sleep(0.3)  # the stale worker's lease runs out
+        _expire_lease(other.store, "wire", "stale")  # the stale worker's lease runs out
         (fresh,) = await make_poller(other).poll_all(force=True)
         release_first.set()
         (late,) = await stale_poll
@@ -210,28 +222,41 @@ async def test_entries_recorded_meanwhile_by_another_worker_are_briefed_once(htt
     assert items_recorded(store, "wire") == 2
 
 
+class _GroupRecorder:
+    """The store, noting how many polls each group commit (`write_polls`) carried."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.groups: list[int] = []
+
+    def write_polls(self, batch, now=None):
+        self.groups.append(len(batch))
+        return self.store.write_polls(batch, now)
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)
+
+
 @pytest.mark.fault("store: one poll's write fails inside a group commit")
-async def test_a_failing_write_in_a_group_commit_costs_only_its_own_poll(http_server, tmp_path, db_url):
-    """Polls finishing together are written in one transaction; when that fails, each poll is
-    written alone, so only the poll whose rows the database refuses fails."""
-    tariffs = Entry("US raises tariffs on Chinese graphite anodes to 93.5%",
-                    "The Commerce Department set a 93.5% duty on graphite anodes from China.", guid="t-1",
-                    link="https://desk.example/graphite")
-    http_server.route("/a.xml", Reply(200, rss([MAGNETS]), content_type="application/rss+xml"))
-    http_server.route("/b.xml", Reply(200, rss([tariffs]), content_type="application/rss+xml"))
-    settings = make_settings(tmp_path, [{"name": n, "url": http_server.url(f"/{n}.xml")} for n in "ab"])
-    app = build_app(settings, make_env(db_url))
-    poller = make_poller(app)
-    poller._writes.WINDOW = 1.0  # both polls' writes surely in one group
-    try:
-        with app.store.engine.begin() as c:  # the database refuses feed a's rows, and only those
-            # A runtime error (RAISE(ABORT) would read as a constraint: "recorded by another worker").
-            c.exec_driver_sql("CREATE TRIGGER refuse_a BEFORE INSERT ON items WHEN NEW.feed = 'a' "
-                              "BEGIN SELECT json('feed a refused'); END")
-        reports = {r.feed: r for r in await poller.poll_all(force=True)}
-    finally:
-        await close_app(app)
-    assert reports["a"].outcome == "error" and app.store.feed_state("a").last_error.startswith("internal error")
-    assert reports["b"].outcome == "ok" and len(reports["b"].new_briefs) == 1
-    (brief,) = app.store.latest_briefs("tariff")
-    assert [s.feed for s in brief.sources] == ["b"] and app.store.feed_state("b").body_hash
+async def test_a_failing_write_in_a_group_commit_costs_only_its_own_poll(store):
+    """Polls handing over their writes together are written in one transaction; when that fails,
+    each poll is written alone, so only the poll whose rows the database refuses fails."""
+    store.ensure_feed("desk", "https://desk.example/feed.xml")
+    with store.engine.begin() as c:  # the database refuses feed desk's rows, and only those
+        # A runtime error (RAISE(ABORT) would read as a constraint: "recorded by another worker").
+        c.exec_driver_sql("CREATE TRIGGER refuse_desk BEFORE INSERT ON items WHEN NEW.feed = 'desk' "
+                          "BEGIN SELECT json('feed desk refused'); END")
+    recorder = _GroupRecorder(store)
+    writes = PollWriteQueue(recorder)
+    wire = PollWrites(new_briefs=[NewBrief(_brief("b_0000000000000030"), _item("wire-story"), ["console"])],
+                      feed_updates=[FeedUpdate("wire", {"last_status": "ok"})])
+    desk = PollWrites(quiet=[_item("desk-football", status="irrelevant", feed="desk")],
+                      feed_updates=[FeedUpdate("desk", {"last_status": "ok"})])
+    # Handed over in the same turn of the event loop: one group, whatever the window.
+    wrote_wire, wrote_desk = await asyncio.gather(writes.write(wire), writes.write(desk), return_exceptions=True)
+    assert recorder.groups == [2]  # the group commit was tried, and refused
+    assert isinstance(wrote_desk, OperationalError) and "malformed JSON" in str(wrote_desk)
+    assert item_row(store, "desk", "desk-football") is None and store.feed_state("desk").last_status is None
+    assert [n.brief.id for n in wrote_wire.briefs] == ["b_0000000000000030"]
+    assert store.feed_state("wire").last_status == "ok" and store.feed_state("wire").items_total == 1
+    assert [r.ref_id for r in store.outbox_rows()] == ["b_0000000000000030"]
