@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from storedata import save_brief
+from waits import async_wait_until
 
 from bot.app.container import App, make_digest_deps
 from bot.config import Env, Settings
@@ -434,13 +435,9 @@ async def test_scheduler_jobs_run_the_digest(db_url):
     assert str(jobs["digest:oncall"].trigger) == str(build_cron_trigger("* * * * *", "UTC"))
     scheduler.start()
     try:
-        for _ in range(200):
-            if app.store.outbox_rows():
-                break
-            await asyncio.sleep(0.05)
+        rows = await async_wait_until(app.store.outbox_rows, "the scheduled digest to be queued")
     finally:
         scheduler.shutdown(wait=False)
-    rows = app.store.outbox_rows()
     assert len(rows) == 1 and rows[0].kind == "digest" and rows[0].target == "console"
     assert rows[0].ref_id.startswith("oncall:")
 
