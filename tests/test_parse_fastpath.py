@@ -262,3 +262,75 @@ def test_url_join_matches_feedparser(uri):
     from bot.ingest.fastpath import _urljoin
 
     assert _urljoin(URL, uri) == feedparser_urljoin(URL, uri)
+
+
+# Text declared plain (Atom type="text", text/plain, and types that are not HTML) is shown as written,
+# as feedparser gives it; only HTML is turned into text.
+PLAIN_TEXT_ATOM = b"""<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>Plain desk</title><id>urn:f</id>
+<entry><title>Carriers</title><id>urn:p1</id><link href="https://wire.example/p/1"/>
+  <summary type="text">AT&amp;T &lt;S&gt; rises 4%</summary></entry>
+<entry><title>Templates</title><id>urn:p2</id><link href="https://wire.example/p/2"/>
+  <content type="text/plain">Why Vector&lt;int&gt; is slow: 3 reasons</content></entry>
+<entry><title>Longest wins</title><id>urn:p3</id><link href="https://wire.example/p/3"/>
+  <summary type="html">one &lt;a href="x"&gt;two&lt;/a&gt; three</summary>
+  <content type="text">&lt;script&gt;quota&lt;/script&gt; cut by 10%</content></entry>
+</feed>"""
+
+
+def test_declared_plain_text_is_kept_as_written():
+    assert parse_common_feed(PLAIN_TEXT_ATOM, "application/atom+xml", URL) is not None
+    assert_same_as_feedparser(PLAIN_TEXT_ATOM, "application/atom+xml")
+    texts = [text for *_, text in reading(PLAIN_TEXT_ATOM, "application/atom+xml")]
+    assert texts == ["AT&T <S> rises 4%", "Why Vector<int> is slow: 3 reasons", "<script>quota</script> cut by 10%"]
+
+
+def test_content_of_other_types_is_kept_as_written():
+    body = (b'<feed xmlns="http://www.w3.org/2005/Atom"><entry><title>Data</title><id>urn:j</id>'
+            b'<content type="application/json">{"tonnes": 5000}</content></entry></feed>')
+    assert parse_common_feed(body, "application/atom+xml", URL) is None  # an unmodelled type
+    assert [text for *_, text in reading(body, "application/atom+xml")] == ['{"tonnes": 5000}']
+
+
+# Text feedparser re-decodes after parsing: character references to C1 code points (read as the
+# Windows-1252 characters of those bytes) and UTF-8 that was read as Latin-1 and encoded again.
+REDECODED = b"""<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Re-decoded</title>
+<item><title>Exporters</title><link>https://wire.example/r/1</link><description>don&#146;t expect &#147;relief&#148;</description></item>
+<item><title>Ellipsis</title><link>https://wire.example/r/2</link><description>Prices rose &#226;&#128;&#166; again</description></item>
+<item><title>Caf\xc3\xa9 quota</title><link>https://wire.example/r/3</link><description>Caf\xc3\xa9 imports rose 5%.</description></item>
+</channel></rss>"""
+
+
+def test_text_feedparser_redecodes_goes_to_it():
+    assert parse_common_feed(REDECODED, "application/rss+xml", URL) is None
+    assert_same_as_feedparser(REDECODED, "application/rss+xml")
+    texts = [text for *_, text in reading(REDECODED, "application/rss+xml")]
+    assert texts == ["don\u2019t expect \u201crelief\u201d", "Prices rose \u2026 again", "Caf\u00e9 imports rose 5%."]
+    # Latin-1 text that is no UTF-8 in disguise stays on the fast path.
+    plain = REDECODED.split(b"<item>")[0] + b"<item>" + REDECODED.split(b"<item>")[3]
+    assert parse_common_feed(plain, "application/rss+xml", URL) is not None
+
+
+# feedparser maps elements wherever they are nested: a media:title inside an enclosure, or an image's
+# title inside a category, becomes the entry's title. Such items go to feedparser.
+NESTED_IN_IGNORED = b"""<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"><channel><title>Nested</title>
+<item><link>https://wire.example/n/1</link><enclosure url="https://wire.example/n/1.jpg" type="image/jpeg">
+  <media:title>Port of Ningbo at night</media:title></enclosure></item>
+<item><title>Thumbnail only</title><link>https://wire.example/n/2</link>
+  <media:content url="https://wire.example/n/2.jpg"><media:thumbnail url="https://wire.example/n/2s.jpg"/></media:content>
+  <description>Quota 40,000 t.</description></item>
+</channel></rss>"""
+
+
+def test_elements_nested_in_ignored_ones_go_to_feedparser():
+    assert parse_common_feed(NESTED_IN_IGNORED, "application/rss+xml", URL) is None
+    assert_same_as_feedparser(NESTED_IN_IGNORED, "application/rss+xml")
+    assert [title for title, *_ in reading(NESTED_IN_IGNORED, "application/rss+xml")] == [
+        "Port of Ningbo at night", "Thumbnail only"]
+    # A thumbnail inside media:content maps onto nothing briefbot reads: the fast path keeps it.
+    second = NESTED_IN_IGNORED.replace(NESTED_IN_IGNORED[NESTED_IN_IGNORED.index(b"<item>"):
+                                                         NESTED_IN_IGNORED.index(b"</item>") + 7], b"")
+    assert parse_common_feed(second, "application/rss+xml", URL) is not None
+    assert_same_as_feedparser(second, "application/rss+xml")

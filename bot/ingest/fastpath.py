@@ -5,8 +5,9 @@ rest of a poll for a typical 20-item feed; lxml reads the same document for a sm
 that. So the usual document takes this path and everything else returns None and goes to
 feedparser: RSS 0.9x/1.0, malformed XML, DOCTYPEs and HTML entities, xml:base, XHTML content,
 charsets other than UTF-8 / ASCII / GB*, elements feedparser maps in ways this module does not
-model, and anything where feedparser's reading is hard to reproduce exactly (a title holding
-markup or an entity, an empty link, GUID or id). When unsure, decline: never guess.
+model (including elements nested inside ignored ones), and anything where feedparser's reading is
+hard to reproduce exactly (a title holding markup or an entity, an empty link, GUID or id, text
+feedparser re-decodes: C1 characters, double-encoded UTF-8). When unsure, decline: never guess.
 
 The output is the subset of feedparser's entry keys that `bot.ingest.parse` reads, with the same
 values (tests compare this path with feedparser field by field). Sanitising is not needed here:
@@ -36,6 +37,12 @@ _RSS_IGNORED = frozenset({"category", "comments", "enclosure", "{http://purl.org
                           "{http://search.yahoo.com/mrss/}thumbnail", "{http://search.yahoo.com/mrss/}content"})
 _RSS_MODELLED = frozenset({"title", "link", "guid", "description", "pubDate", "author", _CONTENT_ENCODED,
                            _DC + "creator", _DC + "date"})
+_MEDIA = "{http://search.yahoo.com/mrss/}"
+# Children an ignored item element may have. feedparser maps nested elements wherever they are
+# (a media:title inside an enclosure, an image's title inside a category become the entry's
+# title), so any other child sends the document to feedparser; these map onto nothing read here.
+_HARMLESS_NESTED = frozenset(_MEDIA + n for n in ("thumbnail", "credit", "rating", "player", "restriction",
+                                                   "license", "keywords", "category", "hash"))
 _ATOM_IGNORED = frozenset({_ATOM + "category", _ATOM + "rights", _ATOM + "contributor"})
 _ATOM_MODELLED = frozenset({_ATOM + n for n in ("title", "link", "id", "summary", "content", "published",
                                                 "updated", "author")})
@@ -182,6 +189,8 @@ def _rss_entries(channel, base: str) -> list[dict]:
             if not isinstance(tag, str):
                 continue
             if tag in _RSS_IGNORED:
+                if any(isinstance(n.tag, str) and n.tag not in _HARMLESS_NESTED for n in child.iterdescendants()):
+                    raise _NotCommon(f"elements nested in {tag}")
                 continue
             if tag not in _RSS_MODELLED or len(child):
                 raise _NotCommon(tag)  # unknown mapping, or markup where text belongs
@@ -195,10 +204,10 @@ def _rss_entries(channel, base: str) -> list[dict]:
                 # feedparser resolves a permalink GUID against the feed URL ("a1" -> ".../a1"); stored
                 # item identities depend on it.
                 entry["id"] = _identity(value, base if guid_is_link else None)
-            elif tag == "description":
-                entry["summary"] = value
+            elif tag == "description":  # RSS descriptions and content:encoded are HTML
+                entry["summary"], entry["summary_detail"] = value, {"type": "text/html"}
             elif tag == _CONTENT_ENCODED:
-                entry.setdefault("content", []).append({"value": value})
+                entry.setdefault("content", []).append({"value": value, "type": "text/html"})
             elif tag == "pubDate":
                 dates["published"] = value
             elif tag == _DC + "date":
@@ -250,11 +259,13 @@ def _atom_entries(feed, base: str) -> list[dict]:
             elif tag == _ATOM + "id":
                 entry["id"] = _identity(_text(child), base)
             elif tag == _ATOM + "summary":
-                entry["summary"] = _atom_text(child)[0]
+                summary, kind = _atom_text(child)
+                entry["summary"], entry["summary_detail"] = summary, {"type": kind}
             elif tag == _ATOM + "content":
                 if child.get("src"):
                     raise _NotCommon("out-of-line content")
-                entry.setdefault("content", []).append({"value": _atom_text(child)[0]})
+                value, kind = _atom_text(child)
+                entry.setdefault("content", []).append({"value": value, "type": kind})
             elif tag == _ATOM + "author":
                 name = email = ""
                 for part in child:
@@ -275,6 +286,51 @@ def _atom_entries(feed, base: str) -> list[dict]:
     return entries
 
 
+_C1_RE = re.compile("[\u0080-\u009f]")
+
+
+def _rewritten_by_feedparser(value: str) -> bool:
+    """Whether feedparser changes this text after parsing it: it reads C1 control characters as the
+    Windows-1252 characters of those bytes, and re-reads text that is wholly Latin-1 and valid UTF-8
+    as UTF-8 (undoing a double encoding)."""
+    if value.isascii():
+        return False
+    if _C1_RE.search(value):
+        return True
+    try:
+        value.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return False
+    return True
+
+
+def _check_not_rewritten(title: str, entries: list[dict]) -> None:
+    values = [title]
+    for entry in entries:
+        values += [entry.get(key) or "" for key in ("title", "link", "id", "summary", "author")]
+        values += [c["value"] for c in entry.get("content") or ()]
+    if any(_rewritten_by_feedparser(value) for value in values):
+        raise _NotCommon("text feedparser re-decodes")
+
+
+def _read_root(root, url: str, encoding: str) -> FastFeed | None:
+    if root.tag == "rss" and root.get("version") == "2.0":
+        channel = root.find("channel")
+        if channel is None:
+            return None
+        title = channel.find("title")
+        feed = FastFeed("rss20", encoding, _title(_text(title)) if title is not None else "", "text/plain",
+                        _rss_entries(channel, url))
+    elif root.tag == _ATOM + "feed":
+        title_el = root.find(_ATOM + "title")
+        title, title_type = _atom_text(title_el) if title_el is not None else ("", "text/plain")
+        feed = FastFeed("atom10", encoding, _title(title), title_type, _atom_entries(root, url))
+    else:
+        return None
+    _check_not_rewritten(feed.title, feed.entries)
+    return feed
+
+
 def parse_common_feed(body: bytes, content_type: str | None, url: str) -> FastFeed | None:
     """The entries of a clean RSS 2.0 / Atom 1.0 document, or None when feedparser must read it."""
     encoding = _rfc3023_encoding(body, content_type)
@@ -292,17 +348,6 @@ def parse_common_feed(body: bytes, content_type: str | None, url: str) -> FastFe
     except etree.XMLSyntaxError:
         return None
     try:
-        if root.tag == "rss" and root.get("version") == "2.0":
-            channel = root.find("channel")
-            if channel is None:
-                return None
-            title = channel.find("title")
-            return FastFeed("rss20", encoding, _title(_text(title)) if title is not None else "", "text/plain",
-                            _rss_entries(channel, url))
-        if root.tag == _ATOM + "feed":
-            title_el = root.find(_ATOM + "title")
-            title, title_type = _atom_text(title_el) if title_el is not None else ("", "text/plain")
-            return FastFeed("atom10", encoding, _title(title), title_type, _atom_entries(root, url))
+        return _read_root(root, url, encoding)
     except _NotCommon:
         return None
-    return None

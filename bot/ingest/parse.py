@@ -74,18 +74,38 @@ def _plain(value: str, detail: dict | None) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+def _is_html(kind: str | None) -> bool:
+    # Only a construct declared HTML (text/html, xhtml) holds markup; text/plain, and the rarer types
+    # (octet-stream from base64 Atom 0.3, application/json ...) are shown as written.
+    return "html" in (kind or "text/html")
+
+
+def _plain_lines(value: str) -> str:
+    """Declared-plain text as written: each line's space collapsed, empty lines dropped."""
+    lines = (re.sub(r"\s+", " ", line).strip() for line in value.splitlines())
+    return "\n".join(line for line in lines if line)
+
+
+def _text_candidates(entry) -> list[tuple[str, str | None]]:
+    """(value, content type) of each content and of the summary. feedparser copies the content into
+    a missing summary and gives it no type of its own: the content's type applies."""
+    contents = [c for c in entry.get("content") or [] if isinstance(c, dict)]
+    summary_kind = (entry.get("summary_detail") or {}).get("type")
+    if summary_kind is None and contents:
+        summary_kind = contents[0].get("type")
+    return [(c.get("value") or "", c.get("type")) for c in contents] + [(entry.get("summary") or "", summary_kind)]
+
+
 def _entry_text(entry) -> str:
     """Plain text of the richest (longest; the first of equals) of the entry's content and summary.
 
     Text is never longer than the HTML it comes from, so HTML shorter than the best text so far
     (a teaser summary next to the full content, or the same HTML again) is not converted."""
-    candidates = [c.get("value") or "" for c in entry.get("content") or [] if isinstance(c, dict)]
-    candidates.append(entry.get("summary") or "")
     best: str | None = None
-    for html in candidates:
-        if best is not None and len(html) <= len(best):
+    for value, kind in _text_candidates(entry):
+        if best is not None and len(value) <= len(best):
             continue
-        text = html_to_text(html)
+        text = html_to_text(value) if _is_html(kind) else _plain_lines(value)
         if best is None or len(text) > len(best):
             best = text
     return best
