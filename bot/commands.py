@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable, Literal
@@ -19,6 +20,15 @@ from bot.store import FeedState, Store
 
 DEFAULT_COUNT = 5
 MAX_COUNT = 20
+# Bounds on what one command may ask: each search word is one LIKE condition, so these also keep
+# every query small (SQLite refuses an expression tree of ~1,000 terms or a pattern of 50,000 bytes).
+MAX_WORDS = 20
+MAX_WORD_CHARS = 100
+# A count is ASCII digits with an optional sign; any other digits are a topic word.
+_NUMBER_RE = re.compile(r"[+-]?[0-9]+")
+# Tab and line breaks separate words; every other control character (NUL, escapes, C1) and a lone
+# surrogate (undecodable bytes in argv) is refused.
+_ALLOWED_CONTROLS = frozenset("\t\n\r")
 # Feed errors may quote a feed URL, and URLs may carry tokens: answers never show them.
 _URL_RE = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.I)
 
@@ -43,6 +53,41 @@ VERBS = (
 
 def hide_urls(text: str | None) -> str | None:
     return _URL_RE.sub("[url hidden]", text) if text else text
+
+
+class UsageError(ValueError):
+    """A command the grammar refuses; the message says what is wrong and what is allowed."""
+
+
+def check_words(words: list[str]) -> list[str]:
+    """The words, or UsageError when there are too many, one is too long, or one holds a control
+    character or undecodable bytes."""
+    for word in words:
+        if any(unicodedata.category(ch) in ("Cc", "Cs") and ch not in _ALLOWED_CONTROLS for ch in word):
+            raise UsageError("the command contains a control character or undecodable bytes; type plain words")
+    if len(words) > MAX_WORDS:
+        raise UsageError(f"at most {MAX_WORDS} words, got {len(words)}")
+    longest = max((len(w) for w in words), default=0)
+    if longest > MAX_WORD_CHARS:
+        raise UsageError(f"a word may have at most {MAX_WORD_CHARS} characters, got one of {longest}")
+    return words
+
+
+def check_count(value: int | str, name: str = "N") -> int:
+    """A count of briefs from 1 to MAX_COUNT, or UsageError naming the range."""
+    text = str(value).strip()
+    # Bounded before int(): a 5,000-digit number is out of range, not an interpreter limit.
+    if not _NUMBER_RE.fullmatch(text) or len(text) > 6 or not 1 <= int(text) <= MAX_COUNT:
+        raise UsageError(f"{name + ' ' if name else ''}must be a whole number from 1 to {MAX_COUNT}, "
+                         f"got {_clip(text)}")
+    return int(text)
+
+
+def _clip(text: str, limit: int = 12) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
+
+
+_VERBS_WITHOUT_COUNT = ("search", "digest", "feeds", "help", "-h", "--help", "?")
 
 
 @dataclass
@@ -107,13 +152,22 @@ class CommandService:
         return None, suggestions
 
     def parse_command(self, text: str) -> Command:
-        words = (text or "").split()
-        public = False
-        if words and words[-1].lower() == "public":
-            public, words = True, words[:-1]
-        if not words or words[0].lower() in ("help", "-h", "--help", "?"):
+        """The command `text` asks for; a command the grammar refuses is help with the reason, privately."""
+        try:
+            return self._parse((text or "").split())
+        except UsageError as exc:
+            return Command("help", error=f"{exc}.")
+
+    def _parse(self, words: list[str]) -> Command:
+        public = bool(words) and words[-1].lower() == "public"
+        words = words[:-1] if public else words
+        head = words[0].lower() if words else "help"
+        takes_count = head not in _VERBS_WITHOUT_COUNT and len(words) >= 2 and _NUMBER_RE.fullmatch(words[-1])
+        # Before the word checks, so an out-of-range count is named as one even when it is also too long.
+        count = check_count(words[-1], "N in `/brief <topic> [N]`") if takes_count else DEFAULT_COUNT
+        check_words(words)
+        if head in ("help", "-h", "--help", "?"):
             return Command("help", public=public)
-        head = words[0].lower()
         if head == "digest":
             return Command("digest", public=public)
         if head == "feeds":
@@ -122,9 +176,7 @@ class CommandService:
             if len(words) < 2:
                 return Command("help", public=public, error="search needs words, e.g. `/brief search gallium`")
             return Command("search", words=words[1:], public=public)
-        count = DEFAULT_COUNT
-        if len(words) >= 2 and words[-1].isdigit():
-            count = max(1, min(MAX_COUNT, int(words[-1])))
+        if takes_count:
             words = words[:-1]
         topic, suggestions = self.resolve_topic(" ".join(words))
         if topic is None:
@@ -138,7 +190,8 @@ class CommandService:
         return self.store.latest_briefs(topic, max(1, min(MAX_COUNT, count)))
 
     def search(self, words: list[str], count: int = DEFAULT_COUNT) -> list[Brief]:
-        return self.store.search_briefs(words, max(1, min(MAX_COUNT, count)))
+        """Briefs matching every word (UsageError for words the grammar refuses)."""
+        return self.store.search_briefs(check_words(words), max(1, min(MAX_COUNT, count)))
 
     def feeds_health(self) -> list[FeedHealth]:
         configured = {f.name for f in self.settings.feeds}

@@ -8,6 +8,7 @@ import asyncio
 import socket
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 from feedgen import Entry, make_env, rss
@@ -76,7 +77,7 @@ class MemoAdapter:
         self.board = MemoBoard()
         self.service: MemoService | None = None
 
-    def parse_target(self, kind: str, address: str) -> Target:
+    def parse_target(self, kind: str, address: str, base_dir: Path | None = None) -> Target:
         if address not in BOARD_NAMES:
             raise ValueError(f"memo target 'memo:{address}': no such board (boards: {', '.join(BOARD_NAMES)})")
         return Target("memo", address)

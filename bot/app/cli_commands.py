@@ -14,7 +14,7 @@ from pathlib import Path
 from bot.adapters.console import render_brief_text
 from bot.app.container import App, build_app, close_app, default_adapters, make_dispatcher, make_poller, settle_heap
 from bot.app.runner import BotRunner, install_signal_handlers
-from bot.commands import CommandService
+from bot.commands import CommandService, check_words
 from bot.config import Env, Settings, load_config
 from bot.delivery.adapter import AdapterRegistry
 from bot.digest import add_overview, build_digest, render_digest_text
@@ -32,22 +32,41 @@ async def poll_cycle(app: App) -> list:
     return reports
 
 
+# Feeds another worker held the lease of (it is polling them), and feeds switched off after failing.
+_NOT_POLLED = ("skipped", "disabled")
+
+
 def summarise_reports(reports) -> str:
-    new = sum(len(r.new_briefs) for r in reports)
-    merged = sum(r.merged for r in reports)
-    errors = [r for r in reports if r.outcome == "error"]
-    text = f"polled {len(reports)} feed(s): {new} new brief(s), {merged} joined an existing story"
+    """One line: how many feeds this process polled, what came of it, and which it left alone."""
+    polled = [r for r in reports if r.outcome not in _NOT_POLLED]
+    new = sum(len(r.new_briefs) for r in polled)
+    merged = sum(r.merged for r in polled)
+    errors = [r for r in polled if r.outcome == "error"]
+    text = f"polled {len(polled)} feed(s): {new} new brief(s), {merged} joined an existing story"
+    skipped = sum(r.outcome == "skipped" for r in reports)
+    if skipped:
+        text += f"; {skipped} skipped because another worker held them"
+    disabled = sum(r.outcome == "disabled" for r in reports)
+    if disabled:
+        text += f"; {disabled} disabled (see briefbot feeds)"
     if errors:
-        text += f", {len(errors)} feed error(s): " + "; ".join(f"{r.feed}: {r.error}" for r in errors)
+        text += f"; {len(errors)} feed error(s): " + "; ".join(f"{r.feed}: {r.error}" for r in errors)
     return text
 
 
-def one_cycle(settings: Settings, env: Env) -> str:
-    """Build the bot, run one poll+deliver cycle, close it; returns the summary line."""
-    async def go() -> str:
+def every_feed_failed(reports) -> bool:
+    polled = [r for r in reports if r.outcome not in _NOT_POLLED]
+    return bool(polled) and all(r.outcome == "error" for r in polled)
+
+
+def one_cycle(settings: Settings, env: Env) -> tuple[str, bool]:
+    """Build the bot, run one poll+deliver cycle, close it; returns the summary line and whether
+    every feed polled failed."""
+    async def go() -> tuple[str, bool]:
         app = build_app(settings, env)
         try:
-            return summarise_reports(await poll_cycle(app))
+            reports = await poll_cycle(app)
+            return summarise_reports(reports), every_feed_failed(reports)
         finally:
             await close_app(app)
 
@@ -55,7 +74,12 @@ def one_cycle(settings: Settings, env: Env) -> str:
 
 
 def poll_once_command(args, settings: Settings, env: Env) -> int:
-    log.info(one_cycle(settings, env))
+    """Exit 1 when every feed polled failed: cron jobs rely on the exit code to alert."""
+    summary, failed = one_cycle(settings, env)
+    if failed:
+        log.error(summary)
+        return 1
+    log.info(summary)
     return 0
 
 
@@ -86,7 +110,7 @@ def demo_command(args, env: Env) -> int:
     with SampleFeedServer() as server:
         config_path = workdir / "demo.yaml"
         config_path.write_text(template.replace("{base}", server.base_url), encoding="utf-8")
-        settings = load_config(config_path, AdapterRegistry(default_adapters()).parse_target)
+        settings = load_config(config_path, AdapterRegistry(default_adapters()).parser_for(config_path))
         # The sample server is on loopback; only the demo's own feeds are fetched.
         demo_env = env.replace(database_url=f"sqlite:///{workdir}/demo.db", allow_private_urls=True)
         print(f"briefbot demo: {len(settings.feeds)} bundled sample feeds on {server.base_url} "
@@ -94,7 +118,7 @@ def demo_command(args, env: Env) -> int:
               flush=True)
         if args.keep_running:
             return run_command(args, settings, demo_env)
-        print("\n" + one_cycle(settings, demo_env))
+        print("\n" + one_cycle(settings, demo_env)[0])
         return 0
 
 
@@ -110,6 +134,7 @@ def print_briefs(briefs, settings: Settings, as_json: bool) -> None:
 
 
 def brief_command(args, settings: Settings, env: Env) -> int:
+    check_words(args.topic.split())
     service = CommandService(settings, open_store(env))
     topic, suggestions = service.resolve_topic(args.topic)
     if topic is None:
@@ -124,7 +149,8 @@ def brief_command(args, settings: Settings, env: Env) -> int:
 
 
 def search_command(args, settings: Settings, env: Env) -> int:
-    briefs = CommandService(settings, open_store(env)).search(args.words, args.limit)
+    words = check_words([w for arg in args.words for w in arg.split()])
+    briefs = CommandService(settings, open_store(env)).search(words, args.limit)
     if not briefs and not args.json:
         print("No matching briefs.")
     print_briefs(briefs, settings, args.json)

@@ -10,7 +10,9 @@ one line there.
 from __future__ import annotations
 
 import argparse
+import functools
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Awaitable, Callable, Iterable, Mapping, Protocol, TextIO
 
 from bot.commands import CommandService
@@ -85,8 +87,10 @@ class Adapter(Protocol):
     # Library loggers that are too chatty at INFO.
     quiet_loggers: tuple[str, ...]
 
-    def parse_target(self, kind: str, address: str) -> Target:
-        """The validated target (raise ValueError saying what is wrong)."""
+    def parse_target(self, kind: str, address: str, base_dir: Path | None = None) -> Target:
+        """The validated target in one canonical spelling (equal targets are one destination); raise
+        ValueError saying what is wrong. `base_dir` is feeds.yaml's directory, against which a
+        relative path resolves (None: leave it relative)."""
 
     def deliverer(self, context: AdapterContext) -> Deliverer: ...
 
@@ -136,7 +140,7 @@ class AdapterRegistry:
     def target_forms(self) -> str:
         return ", ".join(form for adapter in self.adapters for form in adapter.target_kinds.values())
 
-    def parse_target(self, text: str) -> Target:
+    def parse_target(self, text: str, base_dir: Path | None = None) -> Target:
         """`kind` or `kind:address`, validated by the adapter owning the kind (ValueError otherwise)."""
         if isinstance(text, Target):
             return text
@@ -146,7 +150,14 @@ class AdapterRegistry:
         adapter = self._by_kind.get(kind)
         if adapter is None:
             raise ValueError(f"unknown target kind {kind!r} in {text.strip()!r}; use one of {self.target_forms()}")
-        return adapter.parse_target(kind, address)
+        return adapter.parse_target(kind, address, base_dir=base_dir)
+
+    def parser_for(self, config_path: str | Path | None) -> Callable[[str], Target]:
+        """parse_target for the targets of the feeds.yaml at `config_path` (its paths resolve
+        against the file's directory; without a file, they stay as written)."""
+        if config_path is None:
+            return self.parse_target
+        return functools.partial(self.parse_target, base_dir=Path(config_path).resolve().parent)
 
     def adapter_for(self, kind: str) -> Adapter | None:
         return self._by_kind.get(kind)

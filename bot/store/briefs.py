@@ -45,6 +45,24 @@ def source_row(brief_id: str, source: Source, now: datetime) -> dict:
                 added=now)
 
 
+# Far above what the command grammar lets through, far below SQLite's limits (an expression tree
+# 1,000 deep, a LIKE pattern of 50,000 bytes): a caller past them gets a ValueError, never a query
+# SQLite refuses.
+SEARCH_MAX_WORDS = 64
+SEARCH_MAX_WORD_CHARS = 1000
+
+
+def _check_search_words(words: list[str]) -> None:
+    if len(words) > SEARCH_MAX_WORDS:
+        raise ValueError(f"search takes at most {SEARCH_MAX_WORDS} words, got {len(words)}")
+    for word in words:
+        if len(word) > SEARCH_MAX_WORD_CHARS:
+            raise ValueError(f"search words have at most {SEARCH_MAX_WORD_CHARS} characters")
+        if "\x00" in word or any("\ud800" <= ch <= "\udfff" for ch in word):
+            # SQLite would cut the pattern at NUL (matching everything) or fail to encode a surrogate.
+            raise ValueError("search words must not contain NUL or undecodable bytes")
+
+
 _b = t.briefs.c
 INSERT_BRIEF = insert(t.briefs)
 # Locked until commit (PostgreSQL: FOR UPDATE), in id order so every worker locks in one order.
@@ -71,9 +89,11 @@ class BriefsStore(StoreEngine):
         return [Brief.model_validate(r.doc) for r in rows]
 
     def search_briefs(self, words: list[str], limit: int = 5) -> list[Brief]:
-        words = [w.lower() for w in words if w.strip()]
+        """Briefs containing every word (case-insensitive, `%` and `_` literal), newest first."""
+        words = list(dict.fromkeys(w.lower() for w in words if w.strip()))
         if not words:
             return []
+        _check_search_words(words)
         conds = [_b.search_text.contains(w, autoescape=True) for w in words]
         with self.engine.connect() as c:
             rows = c.execute(select(_b.doc).where(and_(*conds)).order_by(_b.created.desc()).limit(limit)).all()

@@ -14,11 +14,67 @@ from pathlib import Path
 
 from sqlalchemy import Table, create_engine, event, insert
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine import Connection, Engine, ExceptionContext, make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
 
 from bot.store import schema as t
-from bot.store.migrate import upgrade
+from bot.store.migrate import MigrationError, upgrade
+
+# SQLite's own words for a file that is not (or no longer) a whole database.
+_DAMAGED = ("file is not a database", "database disk image is malformed")
+# A server that does not answer must not hang a command for minutes.
+PG_CONNECT_TIMEOUT_S = 10
+
+
+class StoreError(Exception):
+    """The database cannot be opened or is damaged. Its message is one line: which database (never
+    a password), what is wrong and what to do. The CLI exits 3 on it."""
+
+
+def shown_url(url: str) -> str:
+    """The database as an operator may see it: a SQLite path, or scheme://host:port/name without
+    user or password."""
+    if url.startswith("sqlite"):
+        return sqlite_path(url) or ":memory:"
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return "DATABASE_URL (not a database URL)"
+    port = f":{parsed.port}" if parsed.port else ""
+    return f"{parsed.get_backend_name()}://{parsed.host or ''}{port}/{parsed.database or ''}"
+
+
+def sqlite_path(url: str) -> str:
+    return url.split("///", 1)[-1] if "///" in url else ""
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def store_error(url: str, exc: BaseException, *, connecting: bool = False) -> StoreError | None:
+    """The StoreError an engine error means, or None when it is an ordinary query error."""
+    where, why = shown_url(url), _first_line(exc)
+    if url.startswith("sqlite") and any(words in why for words in _DAMAGED):
+        return StoreError(f"database {where} is damaged ({why}): restore it from a backup, or move it aside "
+                          f"(mv {where} {where}.broken) to start fresh")
+    if not connecting:
+        return None
+    if url.startswith("sqlite"):
+        return StoreError(f"cannot open database {where} ({why}): check that its directory exists and is "
+                          f"writable, or set DATABASE_URL to another file")
+    return StoreError(f"cannot reach database {where} ({why}): check DATABASE_URL and that the server is "
+                      f"running and accepts connections")
+
+
+def _raise_store_error(url: str):
+    def handle_error(context: ExceptionContext) -> None:
+        # No connection yet: the database could not be opened or reached at all.
+        error = store_error(url, context.original_exception, connecting=context.connection is None)
+        if error is not None:
+            raise error from context.original_exception
+    return handle_error
 
 
 def as_utc(value: datetime | None) -> datetime | None:
@@ -54,8 +110,20 @@ def _postgres_session_utc(dbapi_conn, _record) -> None:
 
 
 def make_engine(url: str) -> Engine:
+    """The engine for DATABASE_URL; errors that mean the database is unusable (cannot be opened or
+    reached, or is damaged) are raised as StoreError wherever they happen."""
+    try:
+        engine = _new_engine(url)
+    except (ArgumentError, NoSuchModuleError, ImportError, OSError) as exc:
+        raise StoreError(f"cannot use database {shown_url(url)} ({_first_line(exc)}): check DATABASE_URL "
+                         f"(sqlite:///PATH or postgresql://USER:PASSWORD@HOST/NAME)") from None
+    event.listen(engine, "handle_error", _raise_store_error(url))
+    return engine
+
+
+def _new_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        db_path = url.split("///", 1)[-1] if "///" in url else ""
+        db_path = sqlite_path(url)
         if db_path and db_path != ":memory:":
             Path(db_path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30})
@@ -64,7 +132,9 @@ def make_engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
         # psycopg 3 is the driver we ship; plain postgresql:// would ask for psycopg2.
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
-    engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    wants_timeout = url.startswith("postgresql") and "connect_timeout" not in url
+    connect_args = {"connect_timeout": PG_CONNECT_TIMEOUT_S} if wants_timeout else {}
+    engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args=connect_args)
     if engine.dialect.name == "postgresql":
         event.listen(engine, "connect", _postgres_session_utc)
     return engine
@@ -91,8 +161,13 @@ class StoreEngine:
                                        for table in (t.items, t.outbox, t.brief_sources, t.brief_topics)}
 
     def create(self) -> None:
-        """Create or migrate the schema to the current version."""
-        upgrade(self.engine)
+        """Create or migrate the schema to the current version (StoreError when the database is
+        unusable or its schema cannot be brought up to date)."""
+        try:
+            upgrade(self.engine)
+        except (MigrationError, SQLAlchemyError) as exc:
+            raise StoreError(f"cannot prepare database {shown_url(self.url)} ({_first_line(exc)}): restore it "
+                             f"from a backup, or move it aside to start fresh") from None
 
     def close(self) -> None:
         self.engine.dispose()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from bot.adapters.console.deliver import ConsoleDeliverer, render_brief_text
 from bot.delivery.adapter import AdapterContext, Deliverer, PostingOnly
 from bot.models import Target
@@ -11,7 +13,7 @@ class ConsoleAdapter(PostingOnly):
     name = "console"
     target_kinds = {"console": "console"}
 
-    def parse_target(self, kind: str, address: str) -> Target:
+    def parse_target(self, kind: str, address: str, base_dir: Path | None = None) -> Target:
         if address:
             raise ValueError(f"target 'console:{address}': the console takes no address; write just console")
         return Target("console")

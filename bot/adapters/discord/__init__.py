@@ -4,8 +4,11 @@ answers the `/brief` app command over the gateway."""
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
+from pathlib import Path
+from urllib.parse import urlsplit
 
 from bot.adapters.discord import env as discord_env
 from bot.adapters.discord.commands import start_discord, sync_commands
@@ -18,11 +21,39 @@ from bot.models import Target
 
 _SNOWFLAKE = re.compile(r"\d{15,21}")
 _WEBHOOK_URL = re.compile(r"^(https?://[^/]+(?:/[^/]+)*?/api(?:/v\d+)?/webhooks/)(\d+)/([\w.-]+)/?$")
+# Where Discord serves webhooks. Another origin is accepted only when DISCORD_API_BASE_URL names it
+# (a proxy, a test server): a webhook URL carries its token, which must go nowhere else.
+DISCORD_HOSTS = frozenset(f"{prefix}{domain}" for prefix in ("", "ptb.", "canary.")
+                          for domain in ("discord.com", "discordapp.com"))
 
 
 def redact_webhook_url(url: str) -> str:
     match = _WEBHOOK_URL.match(url)
     return f"{match.group(1)}{match.group(2)}/***" if match else "***"
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
+
+
+def _webhook_origin_problem(url: str, api_base: str | None) -> str | None:
+    """Why this webhook URL may not be used, or None: https on Discord's hosts, or the origin of
+    DISCORD_API_BASE_URL."""
+    try:
+        scheme, host, port = _origin(url)
+        base = _origin(api_base) if api_base else None
+    except ValueError as exc:  # a port that is not a number
+        return f"not a valid URL ({exc})"
+    if base is not None and (scheme, host, port) == base:
+        return None
+    if scheme != "https":
+        return "must use https (a webhook URL carries its token)"
+    if host not in DISCORD_HOSTS or port not in (None, 443):
+        shown = f"{host}:{port}" if port else host
+        return (f"host {shown} is not Discord's: use discord.com or discordapp.com (or their ptb./canary. "
+                "hosts), or set DISCORD_API_BASE_URL to send elsewhere")
+    return None
 
 
 class _ChannelOrWebhook:
@@ -49,13 +80,16 @@ class DiscordAdapter:
     secret_env = (discord_env.TOKEN,)
     quiet_loggers = ("discord",)
 
-    def parse_target(self, kind: str, address: str) -> Target:
+    def parse_target(self, kind: str, address: str, base_dir: Path | None = None) -> Target:
         if kind == "discord":
             if not _SNOWFLAKE.fullmatch(address):
                 raise ValueError(f"discord target 'discord:{address}': channel id must be a numeric snowflake")
             return Target("discord", address)
         if not _WEBHOOK_URL.match(address):
             raise ValueError("discord-webhook target must be https://discord.com/api/webhooks/ID/TOKEN")
+        problem = _webhook_origin_problem(address, os.environ.get(discord_env.API_BASE))
+        if problem:
+            raise ValueError(f"discord-webhook target {redact_webhook_url(address)}: {problem}")
         return Target("discord-webhook", address, shown="discord-webhook:" + redact_webhook_url(address))
 
     def deliverer(self, context: AdapterContext) -> Deliverer:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from pathlib import Path
 
 from bot.adapters.slack import env as slack_env
 from bot.adapters.slack.commands import start_slack
@@ -25,7 +26,7 @@ class SlackAdapter:
     secret_env = (slack_env.BOT_TOKEN, slack_env.APP_TOKEN, slack_env.SIGNING_SECRET)
     quiet_loggers = ("slack_bolt", "slack_sdk")
 
-    def parse_target(self, kind: str, address: str) -> Target:
+    def parse_target(self, kind: str, address: str, base_dir: Path | None = None) -> Target:
         if not _CHANNEL_ID.fullmatch(address):
             raise ValueError(f"slack target 'slack:{address}': channel id must look like C0123ABC (not a #name)")
         return Target("slack", address)
