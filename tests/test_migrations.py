@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
-import time
 from datetime import datetime, timezone
 
 import pytest
@@ -197,15 +197,14 @@ def test_second_revision_applies_to_a_pre_alembic_database(tmp_path, migrations_
         store.close()
 
 
-# A worker process: imports, says it is ready, waits for the starting gun, then migrates.
+# A worker process: imports, says it is ready, waits for the starting gun (the end of a pipe that
+# the test closes for all of them at once), then migrates.
 WORKER = """
-import sys, time
-from pathlib import Path
+import os, sys
 from bot.store import Store
-url, ready, go = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
-ready.touch()
-while not go.exists():
-    time.sleep(0.002)
+url, gun = sys.argv[1], int(sys.argv[2])
+print("ready", flush=True)
+os.read(gun, 1)
 store = Store(url)
 store.create()
 store.close()
@@ -215,19 +214,20 @@ store.close()
 def test_worker_processes_starting_at_once_migrate_once(any_db_url, tmp_path):
     """Several `briefbot run` processes call Store.create() on one fresh database at the same moment."""
     workers = 4
-    go = tmp_path / "go"
-    procs = [subprocess.Popen([sys.executable, "-c", WORKER, any_db_url, str(tmp_path / f"ready-{i}"), str(go)],
+    gun, fire = os.pipe()
+    procs = [subprocess.Popen([sys.executable, "-c", WORKER, any_db_url, str(gun)], pass_fds=(gun,),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for i in range(workers)]
+             for _ in range(workers)]
+    os.close(gun)
     try:
-        deadline = time.monotonic() + 60
-        while not all((tmp_path / f"ready-{i}").exists() for i in range(workers)):
-            assert time.monotonic() < deadline, "worker processes did not start"
-            assert all(p.poll() is None for p in procs), [p.communicate() for p in procs if p.poll() is not None]
-            time.sleep(0.01)
-        go.touch()
+        for p in procs:  # every worker has imported and waits for the gun
+            assert p.stdout.readline() == "ready\n", p.communicate()
+        os.close(fire)  # EOF on the gun, for all of them at once
+        fire = None
         results = [(p.wait(timeout=60), p.stderr.read()) for p in procs]
     finally:
+        if fire is not None:
+            os.close(fire)
         for p in procs:
             if p.poll() is None:
                 p.kill()
