@@ -75,7 +75,7 @@ def test_shipped_feeds_yaml_is_valid():
      "unknown timezone"),
     (GOOD.replace("url: https://example.org/rss.xml", "url: ftp://example.org/rss.xml"), 11, "feeds[0].url",
      "http(s)"),
-    (GOOD.replace("    every: 10m", "    every: 5s"), 12, "feeds[0].every", "at least 30s"),
+    (GOOD.replace("    every: 10m", "    every: 5s"), 12, "feeds[0].every", "out of range (allowed 30s to 30d)"),
 ])
 def test_errors_name_line_and_field(tmp_path, broken, line, field, words):
     err = error_for(tmp_path, broken)

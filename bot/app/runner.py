@@ -44,6 +44,8 @@ class BotRunner:
         self._inflight: set[asyncio.Task] = set()
         self._stop = asyncio.Event()
         self._config_mtime = self._mtime()
+        self._reload_lock = asyncio.Lock()
+        self._reloads: set[asyncio.Task] = set()
         self._services: list = []
 
     # ----------------------------------------------------------------- jobs
@@ -105,23 +107,43 @@ class BotRunner:
         mtime = self._mtime()
         if mtime is None or mtime == self._config_mtime:
             return
-        self._config_mtime = mtime
-        self.reload_config()
+        await self.reload_config()
 
-    def reload_config(self) -> bool:
-        """Reload feeds.yaml; a broken file keeps the last good config running."""
-        path = self.app.settings.source_path
-        try:
-            settings = load_config(path, self.app.adapters.parse_target)
-        except ConfigError as exc:
-            log.error("config reload failed, keeping the last good config: %s", exc)
-            return False
-        self.app.settings = settings
-        self.poller.reload(settings)
-        if self.scheduler is not None:
-            self._schedule_feeds()
-        log.info("config reloaded from %s: %d feeds, %d routes", path, len(settings.feeds), len(settings.routes))
-        return True
+    def request_reload(self) -> None:
+        """SIGHUP: reload in a task of its own, so the signal callback returns at once and no
+        reload problem can surface as an "Exception in callback" traceback."""
+        task = asyncio.get_running_loop().create_task(self.reload_config())
+        self._reloads.add(task)
+        task.add_done_callback(self._reloads.discard)
+
+    async def reload_config(self) -> bool:
+        """Reload feeds.yaml; a broken file keeps the last good config running.
+
+        The file is read and validated in a worker thread, so the event loop keeps answering
+        /healthz and running jobs meanwhile; the result is applied on the loop. One reload at a time."""
+        async with self._reload_lock:
+            self._config_mtime = self._mtime()
+            path = self.app.settings.source_path
+            try:
+                settings = await asyncio.to_thread(load_config, path, self.app.adapters.parser_for(path))
+            except ConfigError as exc:
+                log.error("config reload failed, keeping the last good config: %s", exc)
+                return False
+            except Exception as exc:  # a reload must never take the running bot down
+                log.error("config reload failed, keeping the last good config: %s: %s: %s",
+                          path, type(exc).__name__, str(exc)[:300])
+                return False
+            try:
+                self.poller.reload(settings)
+                self.app.settings = settings
+                if self.scheduler is not None:
+                    self._schedule_feeds()
+            except Exception as exc:
+                log.error("config reload from %s could not be applied: %s: %s", path, type(exc).__name__,
+                          str(exc)[:300])
+                return False
+            log.info("config reloaded from %s: %d feeds, %d routes", path, len(settings.feeds), len(settings.routes))
+            return True
 
     # ----------------------------------------------------------------- lifecycle
     async def start(self) -> None:
@@ -190,6 +212,6 @@ def install_signal_handlers(runner: BotRunner) -> None:
         except (NotImplementedError, RuntimeError):
             pass
     try:
-        loop.add_signal_handler(signal.SIGHUP, runner.reload_config)
+        loop.add_signal_handler(signal.SIGHUP, runner.request_reload)
     except (NotImplementedError, RuntimeError, AttributeError):
         pass

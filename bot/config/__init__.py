@@ -1,12 +1,12 @@
 """Configuration: feeds.yaml (schema and loading) and the environment."""
 
 from bot.config.cron import CronError, build_cron_trigger
+from bot.config.durations import Duration, format_duration, parse_duration
 from bot.config.env import Env
 from bot.config.errors import ConfigError
 from bot.config.loading import DEFAULT_CONFIG, load_config
 from bot.config.schema import (
     DigestConfig,
-    Duration,
     FeedConfig,
     FetchConfig,
     LLMConfig,
@@ -15,8 +15,6 @@ from bot.config.schema import (
     TargetField,
     TargetParser,
     TopicConfig,
-    format_duration,
-    parse_duration,
     split_target,
 )
 

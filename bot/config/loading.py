@@ -12,8 +12,9 @@ import yaml
 from pydantic import ValidationError
 
 from bot.config.cron import CronError, build_cron_trigger
-from bot.config.errors import ConfigError
+from bot.config.errors import ConfigError, short_repr
 from bot.config.schema import Settings, TargetParser
+from bot.config.yaml_reader import MAX_BYTES, YamlRefused, read_yaml
 
 DEFAULT_CONFIG = "feeds.yaml"
 
@@ -60,37 +61,59 @@ def _clean_pydantic_message(err: dict) -> str:
     return msg
 
 
+def _read_text(path: Path, shown: str) -> str:
+    try:
+        with path.open("rb") as f:
+            # Read one byte past the limit, never the whole of an enormous (or endless) file.
+            raw = f.read(MAX_BYTES + 1)
+    except FileNotFoundError:
+        raise ConfigError(shown, None, "", "config file not found (use --config or BRIEFBOT_CONFIG)") from None
+    except OSError as exc:
+        raise ConfigError(shown, None, "", f"cannot read config: {exc.strerror or exc}") from None
+    if len(raw) > MAX_BYTES:
+        raise ConfigError(shown, None, "", f"config file is larger than {MAX_BYTES // 1024} KiB; "
+                                           "is this the right file?")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise ConfigError(shown, line, "", "not UTF-8 text (save the file as UTF-8)") from None
+
+
+def _read(path: Path, shown: str) -> tuple[yaml.Node | None, object]:
+    """The YAML document: its node tree (to locate errors) and its data."""
+    text = _read_text(path, shown)
+    try:
+        return read_yaml(text)
+    except YamlRefused as exc:
+        raise ConfigError(shown, None if exc.line is None else exc.line + 1, exc.field, exc.problem) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        if isinstance(exc, yaml.constructor.ConstructorError):
+            raise ConfigError(shown, line, "", problem) from None
+        raise ConfigError(shown, line, "", f"YAML syntax error: {problem}") from None
+
+
 def load_config(path: str | os.PathLike | None = None, parse_target: TargetParser | None = None) -> Settings:
     """Load and validate feeds.yaml; raises ConfigError naming file, line and field.
 
     `parse_target` validates each target with the adapter that owns its kind."""
     path = Path(path or os.environ.get("BRIEFBOT_CONFIG") or DEFAULT_CONFIG)
     shown = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(shown, None, "", "config file not found (use --config or BRIEFBOT_CONFIG)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(shown, None, "", f"cannot read config: {exc}") from None
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(shown, line, "", f"YAML syntax error: {problem}") from None
+    root, data = _read(path, shown)
     if not isinstance(data, dict):
         raise ConfigError(shown, 1, "", "top level must be a mapping with topics:, feeds:, routes:")
 
     try:
         settings = Settings.model_validate(data, context={"parse_target": parse_target})
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = tuple(err["loc"])
+        errors = exc.errors(include_url=False, include_context=False, include_input=False)
+        err = errors[0]
         # Annotated validators add the function name to loc for nested types; drop non-keys.
-        loc = tuple(p for p in loc if isinstance(p, int) or not str(p).startswith("function-"))
-        more = len(exc.errors()) - 1
+        loc = tuple(p for p in err["loc"] if isinstance(p, int) or not str(p).startswith("function-"))
+        more = len(errors) - 1
         message = _clean_pydantic_message(err) + (f" (and {more} more problem{'s' * (more > 1)})" if more else "")
         raise ConfigError(shown, _line_of(root, loc), _field_name(loc), message) from None
 
@@ -113,11 +136,13 @@ def _cross_check(s: Settings):
         seen: set[str] = set()
         for i, entry in enumerate(getattr(s, section)):
             if entry.name in seen:
-                yield (section, i, "name"), f"duplicate name {entry.name!r}"
+                yield (section, i, "name"), (f"duplicate name {short_repr(entry.name)}: "
+                                             f"each {section[:-1]} needs its own")
             seen.add(entry.name)
             for j, topic in enumerate(entry.topics or []):
                 if topic not in known:
-                    yield (section, i, "topics", j), f"unknown topic {topic!r} (known: {', '.join(sorted(known))})"
+                    yield (section, i, "topics", j), (f"unknown topic {short_repr(topic)} "
+                                                      f"(known: {', '.join(sorted(known)[:20])})")
     for i, digest in enumerate(s.digests):
         try:
             build_cron_trigger(digest.cron, digest.timezone)
@@ -127,4 +152,4 @@ def _cross_check(s: Settings):
     try:
         ZoneInfo(s.timezone)
     except Exception:
-        yield ("timezone",), f"unknown timezone {s.timezone!r} (use an IANA name like Asia/Shanghai)"
+        yield ("timezone",), f"unknown timezone {short_repr(s.timezone)} (use an IANA name like Asia/Shanghai)"

@@ -2,52 +2,31 @@
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Callable, Literal
-from urllib.parse import urlsplit
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 
+from bot.config.durations import Duration, duration
+from bot.config.errors import short_repr, type_name
+from bot.config.feed_url import MAX_URL_CHARS, feed_url_problem
 from bot.models import Target
 
+# Every text and number in the file has a size: a name shows in logs and chat replies, a keyword is
+# matched against every item. The limits are far above any real configuration.
+Name = Annotated[str, StringConstraints(pattern=r"^[\w.-]+$", max_length=64)]
+TopicName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Phrase = Annotated[str, StringConstraints(max_length=200)]
+Zone = Annotated[str, StringConstraints(max_length=64)]
+Label = Annotated[str, StringConstraints(max_length=100)]
+MAX_TARGET_CHARS = 2048
 
-_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|m|min|mins|h|hr|hrs|d|day|days|w)?\s*$", re.I)
-_UNIT_SECONDS = {"s": 1, "sec": 1, "secs": 1, "m": 60, "min": 60, "mins": 60, "h": 3600, "hr": 3600,
-                 "hrs": 3600, "d": 86400, "day": 86400, "days": 86400, "w": 604800}
-
-
-def parse_duration(value: Any) -> timedelta:
-    """"30s", "10m", "2h", "1d" or a number of seconds."""
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, bool):
-        raise ValueError(f"invalid duration {value!r}")
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    else:
-        match = _DURATION_RE.match(str(value))
-        if not match:
-            raise ValueError(f"invalid duration {value!r} (use e.g. 30s, 10m, 2h, 1d)")
-        seconds = float(match.group(1)) * _UNIT_SECONDS[(match.group(2) or "s").lower()]
-    if seconds <= 0:
-        raise ValueError(f"duration {value!r} must be positive")
-    return timedelta(seconds=seconds)
-
-
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
-
-
-def format_duration(value: timedelta) -> str:
-    """The inverse of parse_duration for log lines: 90s, 10m, 24h, 2d."""
-    seconds = int(value.total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
+# Polling more often than every 30s is impolite to publishers.
+PollInterval = duration(timedelta(seconds=30), timedelta(days=30))
+Timeout = duration(timedelta(milliseconds=100), timedelta(hours=1))
+Window = duration(longest=timedelta(days=31))
+Grace = duration(longest=timedelta(days=7))
 
 # A target is `kind:address`; the adapter that owns the kind validates the address. Loading passes
 # the adapters' parser in the validation context (`parse_target`); without one a target is only split.
@@ -62,8 +41,12 @@ def split_target(text: str) -> Target:
 def _validate_target(value: Any, info: ValidationInfo) -> Target:
     if isinstance(value, Target):
         return value
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"target {value!r} must be a string like 'console' or 'KIND:ADDRESS'")
+    if not isinstance(value, str):
+        raise ValueError(f"a target must be text like 'console' or 'KIND:ADDRESS', not {type_name(value)}")
+    if not value.strip():
+        raise ValueError("a target must be text like 'console' or 'KIND:ADDRESS', not blank")
+    if len(value) > MAX_TARGET_CHARS:
+        raise ValueError(f"target {short_repr(value)} is too long (at most {MAX_TARGET_CHARS:,} characters)")
     parse: TargetParser = (info.context or {}).get("parse_target") or split_target
     return parse(value.strip())
 
@@ -73,15 +56,15 @@ TargetField = Annotated[Target, BeforeValidator(_validate_target)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, allow_inf_nan=False)
 
 
 class TopicConfig(_Strict):
-    label: dict[str, str]
-    keywords: list[str] = Field(min_length=1)
-    exclude: list[str] = Field(default_factory=list)
+    label: dict[Annotated[str, StringConstraints(max_length=16)], Label]
+    keywords: list[Phrase] = Field(min_length=1)
+    exclude: list[Phrase] = Field(default_factory=list)
     # Importance multiplier used by the digest ranking.
-    weight: float = Field(default=1.0, gt=0)
+    weight: float = Field(default=1.0, gt=0, le=100)
 
     @field_validator("keywords", "exclude")
     @classmethod
@@ -93,81 +76,76 @@ class TopicConfig(_Strict):
 
 
 class FeedConfig(_Strict):
-    name: str = Field(pattern=r"^[\w.-]+$")
-    url: str
-    every: Duration = timedelta(minutes=10)
-    topics: list[str] | None = None
+    name: Name
+    url: Annotated[str, StringConstraints(max_length=MAX_URL_CHARS)]
+    every: PollInterval = timedelta(minutes=10)
+    topics: list[TopicName] | None = None
     max_age: Duration | None = None
     enabled: bool = True
 
     @field_validator("url")
     @classmethod
-    def _http_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"feed url {value!r} must be an http(s) URL")
-        return value
-
-    @field_validator("every")
-    @classmethod
-    def _sane_interval(cls, value: timedelta) -> timedelta:
-        if value < timedelta(seconds=30):
-            raise ValueError("poll interval must be at least 30s (be polite to publishers)")
-        return value
+    def _fetchable_url(cls, value: str, info: ValidationInfo) -> str:
+        problem = feed_url_problem(value)
+        if problem:
+            name = info.data.get("name")
+            raise ValueError(f"feed {name!r}: {problem}" if name else problem)
+        return value.strip()
 
 
 class RouteConfig(_Strict):
-    name: str
-    topics: list[str] | None = None
+    name: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    topics: list[TopicName] | None = None
     to: list[TargetField] = Field(min_length=1)
 
 
 class DigestConfig(_Strict):
-    name: str = Field(pattern=r"^[\w.-]+$")
-    cron: str
-    timezone: str = "UTC"
-    topics: list[str] | None = None
+    name: Name
+    cron: Annotated[str, StringConstraints(max_length=100)]
+    timezone: Zone = "UTC"
+    topics: list[TopicName] | None = None
     to: list[TargetField] = Field(min_length=1)
-    window: Duration = timedelta(hours=24)
+    window: Window = timedelta(hours=24)
     max_items: int = Field(default=10, ge=1, le=50)
     skip_empty: bool = False
     # How late a missed digest may still be posted after a restart.
-    grace: Duration = timedelta(hours=2)
+    grace: Grace = timedelta(hours=2)
 
 
 class LLMConfig(_Strict):
-    timeout: Duration = timedelta(seconds=60)
+    timeout: Timeout = timedelta(seconds=60)
     max_retries: int = Field(default=3, ge=0, le=10)
-    requests_per_minute: int = Field(default=60, ge=1)
-    daily_token_budget: int | None = Field(default=None, ge=1)
-    max_input_tokens: int = Field(default=1800, ge=200)
-    prompts_dir: str = "prompts"
+    requests_per_minute: int = Field(default=60, ge=1, le=1_000_000)
+    daily_token_budget: int | None = Field(default=None, ge=1, le=10**12)
+    max_input_tokens: int = Field(default=1800, ge=200, le=10_000_000)
+    prompts_dir: Annotated[str, StringConstraints(min_length=1, max_length=4096)] = "prompts"
     temperature: float = Field(default=0.1, ge=0, le=2)
     # USD per million tokens, only for the cost estimate shown by `briefbot stats`.
-    price_input_per_mtok: float = Field(default=0.15, ge=0)
-    price_output_per_mtok: float = Field(default=0.60, ge=0)
+    price_input_per_mtok: float = Field(default=0.15, ge=0, le=10_000)
+    price_output_per_mtok: float = Field(default=0.60, ge=0, le=10_000)
     # Fetch the article page when a feed item is only a stub shorter than this.
-    fetch_article_below_chars: int = Field(default=400, ge=0)
+    fetch_article_below_chars: int = Field(default=400, ge=0, le=1_000_000)
 
 
 class FetchConfig(_Strict):
-    timeout: Duration = timedelta(seconds=20)
-    max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    timeout: Timeout = timedelta(seconds=20)
+    max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=1024**3)
     # Fetches in flight at once. A poll mostly waits on publishers (100–800 ms per response): with 32 a
     # cold poll of 1,000 feeds at 300 ms per response was bound by waiting (1000 × 0.3 s / 32 ≈ 9.4 s),
     # not by CPU; per_host still limits what any one publisher sees.
-    concurrency: int = Field(default=64, ge=1)
-    per_host: int = Field(default=4, ge=1)
-    max_redirects: int = Field(default=5, ge=0)
-    user_agent: str = "briefbot/0.1 (+https://github.com/briefbot/briefbot)"
+    concurrency: int = Field(default=64, ge=1, le=4096)
+    per_host: int = Field(default=4, ge=1, le=1024)
+    max_redirects: int = Field(default=5, ge=0, le=30)
+    user_agent: Annotated[str, StringConstraints(min_length=1, max_length=300)] = (
+        "briefbot/0.1 (+https://github.com/briefbot/briefbot)")
     max_backoff: Duration = timedelta(hours=24)
 
 
 class Settings(_Strict):
     languages: list[Literal["en", "zh"]] = Field(default_factory=lambda: ["en", "zh"], min_length=1)
-    timezone: str = "UTC"
+    timezone: Zone = "UTC"
     max_age: Duration = timedelta(hours=24)
-    topics: dict[str, TopicConfig] = Field(min_length=1)
+    topics: dict[TopicName, TopicConfig] = Field(min_length=1)
     feeds: list[FeedConfig] = Field(default_factory=list)
     routes: list[RouteConfig] = Field(default_factory=list)
     digests: list[DigestConfig] = Field(default_factory=list)

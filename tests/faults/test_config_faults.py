@@ -87,13 +87,13 @@ async def test_reload_with_broken_file_keeps_the_last_good_config(server, tmp_pa
         await runner.config_watch_job()
         refused = [r for r in caplog.records if "config reload failed, keeping the last good config" in r.getMessage()]
         assert refused and f"{config}:" in refused[0].getMessage() and "evry: unknown key" in refused[0].getMessage()
-        assert runner.reload_config() is False
+        assert await runner.reload_config() is False
         assert [f.name for f in app.settings.feeds] == ["a"] and poll_jobs(runner) == {"poll:a"}
         assert app.settings.feed("a").url == server.url("/a.xml")
 
         # Fixed, with a second feed: applied, scheduled, and polled by the running bot.
         config.write_text(config_text({"a": server.url("/a.xml"), "b": server.url("/b.xml")}), encoding="utf-8")
-        assert runner.reload_config() is True
+        assert await runner.reload_config() is True
         assert [f.name for f in app.settings.feeds] == ["a", "b"] and poll_jobs(runner) == {"poll:a", "poll:b"}
         await wait_until(lambda: len(lines(out)) == 2)
     finally:
