@@ -9,7 +9,7 @@ import re
 import signal
 import subprocess
 import sys
-import time
+import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -21,6 +21,7 @@ from faults.support import DropProxy, free_port, healthy_entry, lines
 from fakes.slack_api import BOT_TOKEN, FakeSlack
 from feedgen import Entry, rss
 from loopback import Reply
+from waits import wait_until
 
 RSS = "application/rss+xml"
 TOPICS = ("topics:\n  rare-earth:\n    label: {en: Rare earths, zh: 稀土}\n    keywords: [antimony, rare earth]\n")
@@ -35,18 +36,15 @@ def _get(url: str) -> tuple[int, str]:
 
 
 def wait_for(predicate, proc: subprocess.Popen, timeout: float = 30.0):
-    """Poll until `predicate()` returns something truthy (a guard against hanging, not a timing test)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    """Wait until `predicate()` returns something truthy, failing at once if briefbot exits."""
+    def check():
         assert proc.poll() is None, f"briefbot exited early with {proc.returncode}"
         try:
-            value = predicate()
+            return predicate()
         except (OSError, ValueError):
-            value = None
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("briefbot did not get there in time")
+            return None
+
+    return wait_until(check, "briefbot to get there", timeout)
 
 
 def start_bot(tmp_path: Path, config: str, **env) -> tuple[subprocess.Popen, dict]:
@@ -140,18 +138,33 @@ def _entries(n: int) -> list[Entry]:
 @pytest.mark.fault("process: SIGTERM during a poll + deliver cycle")
 def test_sigterm_mid_cycle_exits_cleanly_and_loses_nothing(server, tmp_path):
     items = 6
-    # A slow feed (the poll is in flight when SIGTERM lands) and a slow Slack (so are the deliveries).
-    server.route("/slow.xml", Reply(200, rss(_entries(items)), content_type=RSS, delay=1.0))
+    # The feed's reply is held until SIGTERM has landed (the poll is in flight then), and Slack is
+    # slow (so may the deliveries be).
+    release_feed = threading.Event()
+    server.route("/slow.xml", Reply(200, rss(_entries(items)), content_type=RSS, hold=release_feed))
     config = (TOPICS + f'feeds:\n  - {{name: slow-wire, url: "{server.url("/slow.xml")}", every: 60s}}\n'
               'routes:\n  - {name: all, to: ["slack:C0BRIEFS1", "jsonl:out/briefs.jsonl"]}\n')
     with FakeSlack() as slack, DropProxy(slack.api_url.rstrip("/").removesuffix("/api")) as proxy:
         proxy.delays["/api/chat.postMessage"] = 0.3
         proc, env = start_bot(tmp_path, config, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_API_BASE_URL=proxy.base_url + "/api/")
+        err_lines: list[str] = []
+        reader = threading.Thread(target=lambda: err_lines.extend(iter(proc.stderr.readline, "")), daemon=True)
+        reader.start()
+        terminated = False
         try:
-            wait_for(lambda: server.requests_to("/slow.xml"), proc)
+            wait_for(lambda: server.requests_to("/slow.xml"), proc)  # the poll waits for the held feed
+            proc.send_signal(signal.SIGTERM)
+            terminated = True
+            # SIGTERM landed mid-poll: the runner says it lets the job finish; only then the feed answers.
+            wait_until(lambda: any("in-flight job" in line for line in err_lines), "the bot to wait for its poll")
         finally:
-            err = stop_bot(proc)
-        assert "in-flight job" in err  # SIGTERM landed mid-poll, and the runner let the job finish
+            release_feed.set()
+            if not terminated:
+                proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+            reader.join(timeout=30)
+        err = "".join(err_lines)
+        assert proc.returncode == 0, err[-3000:]
         store = Store(env["DATABASE_URL"])
         rows = store.outbox_rows()
         # Nothing half-done: the in-flight poll finished (briefs + outbox rows in one go) and every row
