@@ -11,6 +11,7 @@ import sys
 
 from bot.app import cli_commands
 from bot.app.container import build_app, close_app, default_adapters
+from bot.app.inspect import inspect_command
 from bot.app.logs import setup_logging
 from bot.config import ConfigError, Env, Settings, load_config
 from bot.delivery.adapter import AdapterRegistry, CliCommand
@@ -43,6 +44,11 @@ def _parser(registry: AdapterRegistry) -> argparse.ArgumentParser:
     search.add_argument("--json", action="store_true")
 
     sub.add_parser("feeds", help="feed health: last fetch, status, items, errors")
+    inspect = sub.add_parser("inspect", help="why each entry of a feed did or didn't post (writes nothing)")
+    inspect.add_argument("sources", nargs="+", metavar="SOURCE", help="a feed URL, a configured feed's name, or a file")
+    inspect.add_argument("--json", action="store_true", help="one JSON object per entry (or unreadable source)")
+    inspect.add_argument("--content-type", metavar="TYPE",
+                         help="read every body as this Content-Type (default: the server's; files: sniffed)")
     digest = sub.add_parser("digest", help="render (and optionally post) a digest now")
     digest.add_argument("name", nargs="?", help="digest name from feeds.yaml (default: the first)")
     digest.add_argument("--post", action="store_true", help="deliver to the digest's targets")
@@ -59,7 +65,7 @@ _HANDLERS = {
     "run": cli_commands.run_command, "poll": cli_commands.poll_once_command, "brief": cli_commands.brief_command,
     "search": cli_commands.search_command, "feeds": cli_commands.feeds_command,
     "digest": cli_commands.digest_command, "stats": cli_commands.stats_command,
-    "outbox": cli_commands.outbox_command,
+    "outbox": cli_commands.outbox_command, "inspect": inspect_command,
 }
 
 

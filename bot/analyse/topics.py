@@ -57,6 +57,23 @@ class _CompiledTopic:
     # and most entries contain none of a topic's words.
     keyword_literals: tuple[str, ...] = ()
     exclude_literals: tuple[str, ...] = ()
+    # The phrases as configured, to name the one that matched (`explain`).
+    keyword_phrases: tuple[str, ...] = ()
+    exclude_phrases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TopicMatch:
+    """A topic whose keywords occur in a text: the configured keyword that occurs first and, when an
+    exclude phrase occurs too (so the topic does not match), the first such phrase."""
+    topic: str
+    keyword: str
+    exclude: str | None = None
+
+
+def _phrase_at(phrases: tuple[str, ...], norm: str, pos: int) -> str:
+    """The first of `phrases` whose pattern matches at `pos`: the alternative the joined pattern took."""
+    return next((p for p in phrases if re.compile(_phrase_pattern(p)).match(norm, pos)), phrases[0])
 
 
 class TopicMatcher:
@@ -67,7 +84,8 @@ class TopicMatcher:
             exclude = re.compile("|".join(_phrase_pattern(k) for k in cfg.exclude)) if cfg.exclude else None
             self._topics.append(_CompiledTopic(name, keywords, exclude,
                                                tuple(_required_literal(k) for k in cfg.keywords),
-                                               tuple(_required_literal(k) for k in cfg.exclude or ())))
+                                               tuple(_required_literal(k) for k in cfg.exclude or ()),
+                                               tuple(cfg.keywords), tuple(cfg.exclude or ())))
 
     def match(self, text: str, allowed: list[str] | None = None) -> list[str]:
         """Topics whose keywords occur in `text` and whose exclude phrases do not."""
@@ -81,6 +99,20 @@ class TopicMatcher:
             if topic.exclude and _may_match(topic.exclude_literals, norm) and topic.exclude.search(norm):
                 continue
             found.append(topic.name)
+        return found
+
+    def explain(self, text: str) -> list[TopicMatch]:
+        """Why `match` decides as it does: every topic whose keywords occur in `text`, with the keyword
+        and any exclude phrase that decided it (`match` returns those without an exclude)."""
+        norm = _normalise(text)
+        found = []
+        for topic in self._topics:
+            hit = _may_match(topic.keyword_literals, norm) and topic.keywords.search(norm)
+            if not hit:
+                continue
+            veto = topic.exclude and _may_match(topic.exclude_literals, norm) and topic.exclude.search(norm)
+            found.append(TopicMatch(topic.name, _phrase_at(topic.keyword_phrases, norm, hit.start()),
+                                    _phrase_at(topic.exclude_phrases, norm, veto.start()) if veto else None))
         return found
 
     def keyword_hits(self, text: str) -> int:
