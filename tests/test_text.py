@@ -5,8 +5,70 @@ from __future__ import annotations
 
 import pytest
 
+from corpora import require_seed_pages
+
 from bot.analyse.text import detect_language, normalise_for_match, split_sentences
-from bot.ingest.clean import html_to_text, strip_boilerplate
+from bot.ingest.clean import clean_text, headline_from_text, html_to_text, plain_title, strip_boilerplate
+
+# --------------------------------------------------------------------------- clean_text
+
+
+@pytest.mark.parametrize("raw, clean", [
+    ("clear\x1b[2J screen\x1b[0m", "clear screen"),  # whole escape sequences go, not just ESC
+    ("title\x1b]0;pwned\x07 bar\x1b]8;;https://x\x1b\\", "title bar"),  # OSC, either terminator
+    ("nul\x00 bell\x07 del\x7f", "nul bell del"),
+    ("don\x92t \x93quote\x94 \x80 5", "don’t “quote” € 5"),  # C1 = Windows-1252 read as Latin-1
+    ("a\r\nb\rc\u2028d\x0be\tf", "a\nb\nc\nd\ne\tf"),
+    ("\u202egnp.exe\u202c \u2066iso\u2069 \u202aemb\u202c", "gnp.exe iso emb"),  # bidi overrides
+    ("rare\u200b earth \ufeff稀\u200b土 tar\u00adiff \u2060x", "rare earth 稀土 tariff x"),
+    ("left\u200e mark\u200f", "left mark"),  # direction marks with no right-to-left text are stray
+    ("שלום\u200f ok", "שלום\u200f ok"),  # ... and kept where they order right-to-left text
+    ("中\u200d文 a\u200cb", "中文 ab"),  # joiners between CJK or Latin letters hide keywords
+    ("👩\u200d🔬 🏳\ufe0f\u200d🌈 ❤\ufe0f 葛\U000e0100", "👩\u200d🔬 🏳\ufe0f\u200d🌈 ❤\ufe0f 葛\U000e0100"),
+    ("می\u200cخواهم क्\u200dष", "می\u200cخواهم क्\u200dष"),  # Persian ZWNJ, Devanagari ZWJ
+    ("plain text, 中文。", "plain text, 中文。"),
+])
+def test_clean_text(raw, clean):
+    assert clean_text(raw) == clean
+
+
+def test_clean_text_keeps_colour_codes_only_when_asked():
+    text = "\x1b[1;36mTitle\x1b[0m \x1b[2J\x1b[H"
+    assert clean_text(text) == "Title "
+    assert clean_text(text, keep_colour=True) == "\x1b[1;36mTitle\x1b[0m "
+
+
+def test_html_entities_that_decode_to_controls_are_cleaned_too():
+    assert html_to_text("<p>a&#27;[2Jb &#x202E;c&#8203;d</p>") == "ab cd"
+
+
+@pytest.mark.parametrize("value, kind, title", [
+    ("History of the <blink> tag", "text/plain", "History of the <blink> tag"),
+    ("</example>", "text/plain", "</example>"),
+    ("Why Vector&lt;int&gt; is slow", "text/html", "Why Vector<int> is slow"),
+    ("AT&amp;amp;T", "text/html", "AT&amp;T"),  # decoded once
+    ("  two\n lines\x1b[2J ", "text/plain", "two lines"),
+    ("<b>bold</b>", "application/xhtml+xml", "bold"),
+])
+def test_plain_title(value, kind, title):
+    assert plain_title(value, kind) == title
+
+
+@pytest.mark.parametrize("text, headline", [
+    ("Gallium exports resume. More later.", "Gallium exports resume"),
+    ("The U.S. raised tariffs on magnets! Importers object.", "The U.S. raised tariffs on magnets!"),
+    ("Mr. Smith of Acme Inc. disagreed with the plan.", "Mr. Smith of Acme Inc. disagreed with the plan"),
+    ("\n\nFirst line without a stop\nsecond line", "First line without a stop"),
+    ("商务部宣布对稀土实施出口管制。业内人士表示影响有限。", "商务部宣布对稀土实施出口管制"),
+    ("China's commerce ministry approved rare earth magnet export licences for twelve European companies on "
+     "Friday.", "China's commerce ministry approved rare earth magnet export licences for twelve…"),
+    ("商务部4月4日宣布，对钐、钆、铽等7类中重稀土相关物项实施出口管制，自公布之日起施行，涉及的企业须逐单申请出口许可。",
+     "商务部4月4日宣布，对钐、钆、铽等7类中重稀土相关物项实施出口管制…"),
+    ("x" * 100, "x" * 80 + "…"),
+    ("", ""),
+])
+def test_headline_from_text(text, headline):
+    assert headline_from_text(text) == headline
 
 # --------------------------------------------------------------------------- html_to_text
 
@@ -138,6 +200,39 @@ def test_strip_boilerplate_sidebar_heading_before_body_drops_only_its_block():
 ])
 def test_strip_boilerplate_keeps_quote_table_rows_that_are_not_counters(line):
     assert strip_boilerplate(line) == line
+
+
+@pytest.mark.parametrize("text", [
+    "… inflation […]",  # a WordPress excerpt is the entry's text
+    "Prices rose as traders priced in further cuts...",
+    "Money\nTueur\nSatisfied\nSunflower oil\nWednesdays matter",  # day names inside words
+    "Photo: a rare earth mine (File photo)",  # all furniture: kept rather than emptied
+    "By Jane Doe\nApril 4, 2025",
+])
+def test_strip_boilerplate_never_empties_text_or_drops_day_names_inside_words(text):
+    assert strip_boilerplate(text) == text
+
+
+@pytest.mark.parametrize("line", ["Monday, April 7", "Tue 12:30 GMT", "周一 2025-04-07", "Updated May 5"])
+def test_strip_boilerplate_drops_datelines(line):
+    assert strip_boilerplate(f"Tariffs on magnets rose to 25% this week.\n{line}") == (
+        "Tariffs on magnets rose to 25% this week.")
+
+
+def test_strip_boilerplate_seed_pages():
+    pages = {path.name: path.read_text(encoding="utf-8") for path in require_seed_pages()}
+    chinese = next(text for text in pages.values() if "相关内容" in text)
+    kept = strip_boilerplate(chinese)
+    # Related-article lists, the hot-news ticker, the dateline, the byline and the counter go ...
+    for stray in ("1.3502", "830美元", "95美元", "18:37", "2025-06-11", "审计署", "创始人", "\n0\n"):
+        assert stray not in f"\n{kept}\n", stray
+    # ... and the article's own figures stay.
+    for figure in ("45%", "0.62港元", "8000万港元", "25吨", "18%", "20%"):
+        assert figure in kept, figure
+    for name, text in pages.items():  # the English pages are all article text
+        if text is not chinese:
+            lines = [line.strip() for line in text.split("\n") if line.strip()]
+            assert [line for line in strip_boilerplate(text).split("\n") if line] == lines, name
 
 
 def test_strip_boilerplate_heading_variants():

@@ -1,18 +1,136 @@
-"""Feed HTML to plain text, and the page furniture stripped from that text.
+"""Feed HTML to plain text, text hygiene, and the page furniture stripped from that text.
 
 Everything here is pure (no I/O) and works on both English and Simplified Chinese. The
 boilerplate stripper matters for correctness, not looks: numbers in related-article lists,
-tickers and counters would otherwise reach a brief as if the article said them.
+tickers and counters would otherwise reach a brief as if the article said them. Hygiene matters
+for safety: a feed's text reaches terminals and chat platforms, where a control sequence or a
+bidi override is an instruction, not text.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from lxml import etree
 from lxml import html as lxml_html
 
-__all__ = ["html_to_text", "strip_boilerplate"]
+__all__ = ["clean_text", "headline_from_text", "html_to_text", "plain_title", "strip_boilerplate"]
+
+# --------------------------------------------------------------------------- hygiene
+
+# A whole escape sequence goes, not just its ESC: "[2J" left behind would be noise. CSI (ESC [ or
+# C1 0x9B), OSC / DCS / APC / PM / SOS strings up to their terminator, and two-character escapes.
+_ESCAPE_RE = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?"
+    r"|\x1b[\]P^_X][^\x07\x1b\x9c]{0,512}(?:\x07|\x1b\\|\x9c)?"
+    r"|\x1b[ -~]?"
+)
+_SGR_RE = re.compile(r"\x1b\[[0-9;]*m")
+# Line and paragraph separators of other conventions become "\n".
+_LINE_BREAKS = str.maketrans({"\r": "\n", "\x0b": "\n", "\x0c": "\n", "\u2028": "\n", "\u2029": "\n"})
+# C1 controls in decoded text are Windows-1252 bytes read as Latin-1 (nobody writes C1 controls as
+# text): each becomes the character Windows-1252 means ("\x92" -> "’"); the five it leaves
+# undefined are dropped.
+_C1_AS_CP1252 = {b: bytes([b]).decode("cp1252", "ignore") or None for b in range(0x80, 0xA0)}
+# Always removed: C0 controls but tab and newline, DEL, soft hyphen (it splits a keyword without
+# showing), Mongolian vowel separator, zero-width space, bidi embeddings, overrides and isolates,
+# word joiner and invisible operators, BOM / zero-width no-break space, interlinear annotation
+# and object replacement marks, noncharacters U+FFFE/U+FFFF and lone surrogates.
+_REMOVED = ((0x01, 0x08), (0x0E, 0x1F), (0x7F, 0x7F), (0xAD, 0xAD), (0x180E, 0x180E), (0x200B, 0x200B),
+            (0x202A, 0x202E), (0x2060, 0x206F), (0xFEFF, 0xFEFF), (0xFFF9, 0xFFFC), (0xFFFE, 0xFFFF),
+            (0xD800, 0xDFFF))
+_TABLE = str.maketrans({**dict.fromkeys(cp for lo, hi in _REMOVED for cp in range(lo, hi + 1)), 0: None,
+                        **_C1_AS_CP1252})
+_TABLE_KEEPING_ESC = {**_TABLE, 0x1B: 0x1B}  # for text whose remaining ESCs start kept colour codes
+# What the fast check looks for (NUL apart: `html_to_text` marks paragraphs with it).
+_SUSPECT = ("".join(f"\\u{lo:04x}-\\u{hi:04x}" for lo, hi in _REMOVED)
+            + "\\r\\x0b\\x0c\\x80-\\x9f\\u061c\\u200c-\\u200f\\u2028\\u2029")
+_SUSPECT_RE = re.compile(f"[\\x00{_SUSPECT}]")
+_SUSPECT_BESIDES_NUL_RE = re.compile(f"[{_SUSPECT}]")
+# Right-to-left letters: only text that has some needs the left-to-right / right-to-left marks.
+_RTL_RE = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefc]")
+_DIRECTION_MARKS = str.maketrans(dict.fromkeys(map(ord, "\u061c\u200e\u200f")))
+# Scripts that shape with ZWNJ/ZWJ between their letters: Hebrew to Sinhala (Arabic, Syriac, Indic),
+# Myanmar, Khmer, Mongolian and Arabic presentation forms.
+_JOINING = "\u0590-\u0dff\u1000-\u109f\u1780-\u18af\ufb1d-\ufdff\ufe70-\ufefc"
+# Emoji and what continues an emoji sequence (variation selector 16, skin tones, tags).
+_EMOJI = ("\u00a9\u00ae\u203c\u2049\u2122\u2139\u2194-\u2bff\u3030\u303d\u3297\u3299\ufe0f"
+          "\U0001f000-\U0001faff\U000e0020-\U000e007f")
+_KEPT_JOINER_RE = re.compile(f"(?<=[{_JOINING}])[\u200c\u200d](?=[{_JOINING}])"
+                             f"|(?<=[{_EMOJI}])\u200d(?=[{_EMOJI}])")
+_JOINER_RE = re.compile("[\u200c\u200d]")
+
+
+def _drop_stray_joiners(text: str) -> str:
+    """ZWJ and ZWNJ only where they shape something: inside an emoji sequence, or between letters
+    of a script that joins. Elsewhere (between CJK or Latin letters) they only hide a keyword."""
+    kept = {m.start() for m in _KEPT_JOINER_RE.finditer(text)}
+    return _JOINER_RE.sub(lambda m: m.group() if m.start() in kept else "", text)
+
+
+def clean_text(text: str, *, keep_colour: bool = False) -> str:
+    """`text` without control characters, escape sequences, bidi embeddings/overrides/isolates or
+    stray invisible characters; "\\n" and tab stay, other line breaks become "\\n".
+
+    Kept: variation selectors, ZWJ inside emoji sequences, joiners in scripts that need them, and
+    direction marks in text with right-to-left letters. `keep_colour` keeps SGR colour codes (the
+    console's own colouring, applied before this runs on its output)."""
+    if not text or not _SUSPECT_RE.search(text):
+        return text
+    if "\x1b" in text or "\x9b" in text:
+        text = _ESCAPE_RE.sub(lambda m: m.group() if keep_colour and _SGR_RE.fullmatch(m.group()) else "", text)
+    text = text.replace("\r\n", "\n").translate(_LINE_BREAKS)
+    text = text.translate(_TABLE_KEEPING_ESC if keep_colour else _TABLE)
+    if not _RTL_RE.search(text):
+        text = text.translate(_DIRECTION_MARKS)
+    if "\u200c" in text or "\u200d" in text:
+        text = _drop_stray_joiners(text)
+    return text
+
+
+def plain_title(value: str, kind: str | None) -> str:
+    """A one-line field (a title) as a reader sees it: HTML is read as HTML (entities decoded once,
+    tags dropped) and text declared plain stays as written ("Vector<int>", "</example>")."""
+    if not value:
+        return ""
+    text = html_to_text(value) if kind and "html" in kind else clean_text(value)
+    return " ".join(text.split())
+
+
+# The end of a first sentence: CJK or "!?" punctuation, or a full stop after two lower-case letters
+# or digits and before no lower-case word (so not the stops of "U.S.", "Mr." or "Inc. said").
+_HEADLINE_END_RE = re.compile(r"[。！？!?]|(?<=[a-z0-9)\"'”’]{2})\.(?=\s*$|\s+[^a-z\s])")
+_HEADLINE_WIDTH = 80  # columns; a CJK character takes two
+_UNBREAKABLE = "\u200c\u200d"  # a cut before one would split what it joins
+
+
+def headline_from_text(text: str, width: int = _HEADLINE_WIDTH) -> str:
+    """A headline for an item that has none: the first sentence of its text, cut at a word (in CJK, a
+    character) boundary with "…" when it is wider than `width` columns."""
+    line = next((stripped for stripped in map(str.strip, text.split("\n")) if stripped), "")
+    end = _HEADLINE_END_RE.search(line)
+    sentence = line[: end.end()] if end else line
+    sentence = sentence.rstrip("。.") if end and sentence[-1] in "。." else sentence
+    columns = 0
+    for i, ch in enumerate(sentence):
+        columns += 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+        if columns > width:
+            break
+    else:
+        return sentence
+    while i > 0 and (unicodedata.combining(sentence[i]) or sentence[i] in _UNBREAKABLE
+                     or "\ufe00" <= sentence[i] <= "\ufe0f"):
+        i -= 1  # never between a character and its combining mark, selector or joiner
+    head = sentence[:i]
+    # Back to the last space (Latin words are not cut) or CJK comma, unless that loses half the width.
+    if sentence[i].isascii() and sentence[i].isalnum() and sentence[i - 1].isalnum():
+        cut = head.rfind(" ")
+    else:
+        cut = max(head.rfind(mark) for mark in "，、；：")
+    head = head[:cut] if cut > len(head) // 2 else head
+    return head.rstrip(" ,;:，；：、-–—") + "…"
+
 
 # --------------------------------------------------------------------------- HTML -> text
 
@@ -57,7 +175,7 @@ def _append_text(element, out: list[str]) -> None:
 
 
 # Inline space: every run of these characters becomes one " " (line breaks are kept). Besides " ":
-_ODD_SPACE = "\t\r\f\v\u00a0" + "".join(map(chr, range(0x2000, 0x200C))) + "\u3000"  # ... U+2000-U+200B
+_ODD_SPACE = "\t\r\f\v\u00a0" + "".join(map(chr, range(0x2000, 0x200B))) + "\u3000"  # ... U+2000-U+200A
 _ODD_ASCII_SPACE = "\t\r\f\v"
 
 
@@ -87,7 +205,8 @@ def _paragraphs(raw: str) -> str:
 def html_to_text(html: str) -> str:
     """HTML fragment or page -> plain text; block elements become paragraphs (blank-line separated).
 
-    Entities are decoded; script, style and other non-text elements are dropped with their content;
+    Entities are decoded (once), and control and stray invisible characters removed (`clean_text`);
+    script, style and other non-text elements are dropped with their content;
     broken markup is read as a browser would (unclosed tags closed, stray end tags ignored)."""
     if not html or not isinstance(html, str):
         return ""
@@ -101,7 +220,10 @@ def html_to_text(html: str) -> str:
         return ""
     out = [root.text] if root.text else []
     _append_text(root, out)
-    return _paragraphs("".join(out))
+    raw = "".join(out)
+    if _SUSPECT_BESIDES_NUL_RE.search(raw):  # entities decode to controls too ("&#27;")
+        raw = _PARA.join(map(clean_text, raw.split(_PARA)))
+    return _paragraphs(raw)
 
 
 # --------------------------------------------------------------------------- boilerplate
@@ -128,6 +250,10 @@ _NAMED_HEADING_RE = re.compile(
 )
 
 _ELLIPSIS_END_RE = re.compile(r"(?:\.\.\.|…|⋯)[\s\"'”’」』)）\]]*$")
+# "[…]" closes an excerpt of the entry's own article (WordPress writes it): content, not a teaser.
+_EXCERPT_MARK_RE = re.compile(r"[\[［(（]\s*(?:\.\.\.|…|⋯)\s*[\]］)）]\s*$")
+# A teaser is a cut headline or dek; a paragraph cut at its end is longer.
+_TEASER_MAX = 100
 
 _CURRENCIES = "美元|欧元|英镑|日元|人民币|离岸人民币|在岸人民币|澳元|加元|瑞郎|港元|纽元|韩元|卢布|美元指数"
 _FX_LINE_RE = re.compile(rf"(?:{_CURRENCIES})兑(?:{_CURRENCIES}).{{0,12}}?(?:上涨|下跌|涨|跌|报|升|贬|收)")
@@ -148,19 +274,26 @@ _CAPTION_RE = re.compile(
     re.IGNORECASE,
 )
 
+_MONTH = (r"\b(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+          r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\b\.?")
+# A date or a time: what makes a short line a dateline.
 _DATE_TOKEN_RE = re.compile(
     r"\d{4}\s*[-/.年]\s*\d{1,2}\s*[-/.月]\s*\d{1,2}\s*日?"
     r"|\d{1,2}\s*月\s*\d{1,2}\s*日"
     r"|\d{1,2}:\d{2}(?::\d{2})?(?:\s*[ap]\.?m\.?)?"
-    r"|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s*\d{4}"
-    r"|\d{1,2}\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?,?\s+\d{4}"
-    r"|(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*,?"
+    rf"|{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?\b(?:,?\s*\d{{4}})?"
+    rf"|\b\d{{1,2}}\s+{_MONTH},?\s+\d{{4}}",
+    re.IGNORECASE,
+)
+# What a dateline may carry besides: whole day and time-zone names only ("money" holds no "mon").
+_DATE_EXTRA_RE = re.compile(
+    r"\b(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|mon|tues?|wed|thu(?:rs?)?|fri|sat|sun)\b\.?"
     r"|星期[一二三四五六日天]|周[一二三四五六日]"
     r"|\b(?:utc|gmt|bst|edt|est|cst|pst|pdt|et|bjt)\b|[+-]\d{2}:?\d{2}",
     re.IGNORECASE,
 )
 _DATE_LABEL_RE = re.compile(
-    r"发布时间|发布日期|发表时间|更新时间|更新|时间|日期|发布|published|updated|posted|last updated|on|at|"
+    r"发布时间|发布日期|发表时间|更新时间|更新|时间|日期|发布|\b(?:published|last updated|updated|posted|on|at)\b|"
     r"[：:|,，·\-–—/()（）\s]",
     re.IGNORECASE,
 )
@@ -215,7 +348,7 @@ def _is_lone_datetime(line: str) -> bool:
     # The sentence-end test is the cheap one: it rules out prose before the date-token regexes run.
     if len(line) > 60 or _SENTENCE_END_RE.search(line) or not _DATE_TOKEN_RE.search(line):
         return False
-    rest = _DATE_TOKEN_RE.sub(" ", line)
+    rest = _DATE_EXTRA_RE.sub(" ", _DATE_TOKEN_RE.sub(" ", line))
     rest = _DATE_LABEL_RE.sub("", rest)
     # A source name may share the line ("来源：某某网 2024-05-12 10:30"); allow a few characters.
     return len(rest) <= 8
@@ -228,7 +361,13 @@ def _is_byline(line: str) -> bool:
     return not ("，" in line or "表示" in line or "认为" in line or "说" in line)
 
 
+_BARE_NUMBER_RE = re.compile(r"[\d.,\s]{1,12}")
+
+
 def _is_counter(line: str) -> bool:
+    # A bare number on its own line is a count (comments, views) that lost its label: never prose.
+    if _BARE_NUMBER_RE.fullmatch(line):
+        return True
     return len(line) <= 60 and bool(_COUNTER_LINE_RE.match(line)) and any(not ch.isdigit() for ch in line)
 
 
@@ -236,9 +375,15 @@ def _is_caption(line: str) -> bool:
     return len(line) <= 120 and bool(_CAPTION_RE.search(line))
 
 
+def _is_teaser(line: str) -> bool:
+    """A cut headline or dek of another article. Only once the body has begun: an entry's own text
+    may be an excerpt that ends in an ellipsis."""
+    return len(line) <= _TEASER_MAX and bool(_ELLIPSIS_END_RE.search(line)) and not _EXCERPT_MARK_RE.search(line)
+
+
 def _is_noise_line(line: str) -> bool:
-    return bool(_ELLIPSIS_END_RE.search(line) or _is_caption(line) or _is_ticker(line)
-                or _is_lone_datetime(line) or _is_byline(line) or _is_counter(line))
+    return bool(_is_caption(line) or _is_ticker(line) or _is_lone_datetime(line) or _is_byline(line)
+                or _is_counter(line))
 
 
 def strip_boilerplate(text: str) -> str:
@@ -246,10 +391,18 @@ def strip_boilerplate(text: str) -> str:
 
     Works on lines (as produced by `html_to_text`); paragraph breaks are kept. Everything from a
     boilerplate heading on is dropped once some body text has been seen; a heading before any
-    body (a sidebar rendered first) drops only its own block, up to the next blank line.
+    body (a sidebar rendered first) drops only its own block, up to the next blank line. Text that
+    would lose every line is kept whole: an entry that had text keeps it.
     """
     if not text:
         return ""
+    stripped = _strip_lines(text)
+    if stripped or not text.strip():
+        return stripped
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(map(str.strip, text.split("\n")))).strip()
+
+
+def _strip_lines(text: str) -> str:
     out: list[str] = []
     body_seen = False
     skipping_block = False
@@ -267,7 +420,7 @@ def strip_boilerplate(text: str) -> str:
                 break
             skipping_block = True
             continue
-        if _is_noise_line(line):
+        if _is_noise_line(line) or (body_seen and _is_teaser(line)):
             continue
         out.append(line)
         body_seen = True

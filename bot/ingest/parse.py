@@ -14,7 +14,8 @@ import xml.sax
 from datetime import datetime, timezone
 from urllib.parse import urljoin
 
-from bot.ingest.clean import html_to_text, strip_boilerplate
+from bot.ingest.charset import recover_charset
+from bot.ingest.clean import clean_text, headline_from_text, html_to_text, plain_title, strip_boilerplate
 from bot.ingest.entries import FeedParseError, ParsedEntry, ParsedFeed
 from bot.ingest.fastpath import parse_common_feed
 from bot.ingest.jsonfeed import is_json_feed, parse_json_feed
@@ -69,9 +70,7 @@ def _entry_published(entry) -> datetime | None:
 
 
 def _plain(value: str, detail: dict | None) -> str:
-    kind = (detail or {}).get("type", "text/plain")
-    text = html_to_text(value) if ("html" in kind or "<" in value) else value
-    return re.sub(r"\s+", " ", text).strip()
+    return plain_title(value, (detail or {}).get("type", "text/plain"))
 
 
 def _is_html(kind: str | None) -> bool:
@@ -128,12 +127,13 @@ def _entry_link(entry, base: str) -> str | None:
 
 def _to_entry(entry, base: str) -> ParsedEntry | None:
     title = _plain(entry.get("title") or "", entry.get("title_detail"))
-    text = strip_boilerplate(_entry_text(entry))
+    text = strip_boilerplate(clean_text(_entry_text(entry)))
     if not title and not text:
         return None
+    title = title or headline_from_text(text)  # no brief goes out without a headline
     guid = (entry.get("id") or "").strip()
     guid = guid if guid and guid != base else None  # (as the link above)
-    author = (entry.get("author") or "").strip() or None
+    author = clean_text((entry.get("author") or "").strip()) or None
     return ParsedEntry(guid=guid, link=_entry_link(entry, base), title=title, text=text,
                        published=_entry_published(entry), author=author)
 
@@ -152,41 +152,6 @@ def _describe(exc: BaseException | None) -> str:
     if isinstance(exc, feedparser.NonXMLContentType):
         return f"unexpected content type: {message}"
     return f"malformed XML ({name}: {message})" if message else f"malformed XML ({name})"
-
-
-_CJK_RE = re.compile(r"[\u4e00-\u9fff]")
-
-
-def _retry_as_chinese(body: bytes, headers: dict, result) -> dict | None:
-    """GBK bytes labelled UTF-8 everywhere come out as Latin-1 mojibake; Chinese publishers do this.
-
-    When the declared charset failed and the bytes decode cleanly as GB18030 with Chinese text,
-    parse again as GB18030 instead of recording mojibake items as seen forever.
-    """
-    import feedparser
-
-    if not result.get("bozo") or (result.get("encoding") or "").lower().replace("-", "") in ("gb18030", "gbk",
-                                                                                              "gb2312"):
-        return None
-    try:
-        body.decode("utf-8")
-        return None  # valid UTF-8: the label was right
-    except UnicodeDecodeError:
-        pass
-    try:
-        text = body.decode("gb18030")
-    except UnicodeDecodeError:
-        return None
-    if len(_CJK_RE.findall(text)) < 4:
-        return None
-    retry = feedparser.parse(io.BytesIO(body), response_headers={**headers,
-                                                                 "content-type": "application/xml; charset=gb18030"})
-    if not retry.get("entries"):
-        return None
-    retry["bozo"] = 1
-    retry["bozo_exception"] = feedparser.CharacterEncodingOverride(
-        "document declared as UTF-8 is GB18030/GBK: decoded as GB18030")
-    return retry
 
 
 def parse_feed(body: bytes, content_type: str | None, url: str) -> ParsedFeed:
@@ -214,9 +179,7 @@ def _parse_with_feedparser(body: bytes, content_type: str | None, url: str) -> P
         headers["content-type"] = content_type
     # BytesIO, not bytes: feedparser treats a bare string argument as a possible URL or file path.
     result = feedparser.parse(io.BytesIO(body), response_headers=headers)
-    recovered = _retry_as_chinese(body, headers, result)
-    if recovered is not None:
-        result = recovered
+    result = recover_charset(body, headers, result)
     version = result.get("version") or ""
     base = url
     entries = [e for e in (_to_entry(raw, base) for raw in result.get("entries") or []) if e is not None]

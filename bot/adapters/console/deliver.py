@@ -1,4 +1,8 @@
-"""The console target: readable briefs on stdout, coloured when it is a terminal."""
+"""The console target: readable briefs on stdout, coloured when it is a terminal.
+
+What is written passes `clean_text` last: feed text reaches a terminal, where a control sequence
+would be obeyed (clear the screen, retitle the window), so only our own colour codes survive.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import sys
 
 from bot.config import Settings
 from bot.digest import render_digest_text
+from bot.ingest.clean import clean_text
 from bot.models import Brief, Digest, Target
 
 _COLOURS = {"title": "\033[1;36m", "dim": "\033[2m", "figure": "\033[33m", "mark": "\033[35m", "reset": "\033[0m"}
@@ -32,7 +37,7 @@ def render_brief_text(brief: Brief, settings: Settings | None = None, color: boo
         when = s.published.strftime("%Y-%m-%d %H:%M UTC") if s.published else "time unknown"
         lines.append(c("dim", f"  - {s.feed}: {s.title} ({when})"))
         lines.append(c("dim", f"    {s.url}"))
-    return "\n".join(lines)
+    return clean_text("\n".join(lines), keep_colour=color)
 
 
 class ConsoleDeliverer:
@@ -50,7 +55,8 @@ class ConsoleDeliverer:
         return None
 
     async def deliver_digest(self, target: Target, digest: Digest, *, delivery_key: str, attempt: int) -> str | None:
-        self.stream.write(render_digest_text(digest, color=self._color) + "\n")
+        text = render_digest_text(digest, color=self._color)
+        self.stream.write(clean_text(text, keep_colour=self._color) + "\n")
         self.stream.flush()
         return None
 
