@@ -36,3 +36,23 @@ def test_weekdays_fire_monday_to_friday():
 def test_bad_cron_rejected(expr):
     with pytest.raises(CronError):
         build_cron_trigger(expr, "UTC")
+
+
+@pytest.mark.parametrize("expr", ["0 8 30 2 *", "0 8 31 4 *", "0 0 31 2,4,6,9,11 *", "*/5 * 30-31 feb *"])
+def test_cron_that_never_fires_is_refused(expr):
+    with pytest.raises(CronError) as info:
+        build_cron_trigger(expr, "Asia/Shanghai")
+    assert str(info.value) == f"cron {expr!r} never fires: none of its months has that day"
+
+
+def test_leap_day_cron_fires_in_leap_years():
+    trigger = build_cron_trigger("0 8 29 2 *", "UTC")
+    start = datetime(2026, 3, 1, tzinfo=ZoneInfo("UTC"))
+    assert trigger.get_next_fire_time(None, start).strftime("%Y-%m-%d %H:%M") == "2028-02-29 08:00"
+
+
+@pytest.mark.parametrize("expr", ["0 ٨ * * *", "٠ 8 * * *", "0 8 * * ١-٥", "0 8 ١ * *", "0 8 * ١ *", "0 ８ * * *"])
+def test_non_ascii_digits_are_refused(expr):
+    with pytest.raises(CronError) as info:
+        build_cron_trigger(expr, "UTC")
+    assert str(info.value) == (f"cron {expr!r} must be written in ASCII (digits 0-9, names like mon or jan)")

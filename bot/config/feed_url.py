@@ -23,7 +23,10 @@ def feed_url_problem(url: str) -> str | None:
         return f"URL is {len(url):,} characters long (at most {MAX_URL_CHARS:,})"
     if _CONTROL.search(url):
         return "URL contains a control character (a stray tab or line break?)"
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError as exc:  # unbalanced or invalid [IPv6] brackets; the message names only the host
+        return f"not a valid URL: {str(exc)[:100]}"
     if parts.scheme.lower() not in ("http", "https"):
         return "must be an http(s) URL"
     hostport = parts.netloc.rpartition("@")[2]
