@@ -137,12 +137,15 @@ def test_korean_never_becomes_chinese_that_could_match_a_keyword():
     assert not re.search(r"[\u4e00-\u9fff]", feed.entries[0].title + feed.entries[0].text)
 
 
-def test_gbk_labelled_utf8_everywhere_is_read_as_chinese():
-    body = unlabelled(CHINESE, "分析人士认为稀土价格将上涨。", "gbk").replace(b'version="1.0"?>',
-                                                                      b'version="1.0" encoding="utf-8"?>')
-    feed = parse_feed(body, "application/rss+xml; charset=utf-8", FEED_URL)
-    assert feed.entries[0].title == CHINESE
-    assert feed.problem == "charset mislabelled: document declared as utf-8 is gb18030: decoded as gb18030"
+@pytest.mark.parametrize("title, body, codec, found", [
+    (CHINESE, "分析人士认为稀土价格将上涨。", "gbk", "gb18030"),
+    ("商務部宣布對七類中重稀土實施出口管制", "分析人士認為價格將上漲。", "big5", "big5"),
+])
+def test_chinese_labelled_utf8_everywhere_is_read_as_chinese(title, body, codec, found):
+    document = unlabelled(title, body, codec).replace(b'version="1.0"?>', b'version="1.0" encoding="utf-8"?>')
+    feed = parse_feed(document, "application/rss+xml; charset=utf-8", FEED_URL)
+    assert [(e.title, e.text) for e in feed.entries] == [(title, body)]
+    assert feed.problem == f"charset mislabelled: document declared as utf-8 is {found}: decoded as {found}"
 
 
 def test_bytes_in_no_clear_charset_are_kept_as_decoded_and_the_feed_says_so():

@@ -1,7 +1,9 @@
-"""Feed text: HTML to text and boilerplate stripping (bot.ingest.clean); language detection, sentence
+"""Feed text: hygiene, HTML to text, headlines and boilerplate stripping (bot.ingest.clean); language detection, sentence
 splitting and matching (bot.analyse.text)."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 
@@ -329,3 +331,17 @@ def test_cleaners_never_crash(text):
     assert isinstance(html_to_text(text), str)
     assert isinstance(strip_boilerplate(text), str)
     assert detect_language(text) in ("en", "zh")
+
+
+_HOSTILE = st.text(alphabet=st.sampled_from(list("ab 中文\n\t\r\x00\x07\x1b\x9b[]2J;m\x85\x92\u202e\u2066\u200b\u200c\u200d"
+                                                 "\u200f\ufe0f\u00ad👩🔬שמ")), max_size=60)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_HOSTILE)
+def test_clean_text_leaves_nothing_a_terminal_obeys_and_is_stable(text):
+    clean = clean_text(text)
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u200b]", clean)
+    assert clean_text(clean) == clean
+    assert strip_boilerplate(clean) or not clean.strip()  # an entry that had text keeps some
+    assert isinstance(headline_from_text(clean), str)
