@@ -334,3 +334,55 @@ def test_elements_nested_in_ignored_ones_go_to_feedparser():
                                                          NESTED_IN_IGNORED.index(b"</item>") + 7], b"")
     assert parse_common_feed(second, "application/rss+xml", URL) is not None
     assert_same_as_feedparser(second, "application/rss+xml")
+
+
+# An address in an attribute of an RSS <link> is what feedparser takes as the link, over the text;
+# an address that is not a web address is no link briefbot can post.
+ATTRIBUTE_LINK = b"""<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Links</title>
+<item><title>Post</title><link uri="at://did:plc:desk/app.bsky.feed.post/1">https://wire.example/l/1</link>
+  <guid isPermaLink="false">l-1</guid><description>Quota 5%.</description></item>
+<item><title>Plain</title><link>https://wire.example/l/2</link><description>Quota 6%.</description></item>
+</channel></rss>"""
+
+
+def test_an_address_in_a_link_attribute_reads_as_feedparser_reads_it():
+    assert parse_common_feed(ATTRIBUTE_LINK, "application/rss+xml", URL) is None
+    assert_same_as_feedparser(ATTRIBUTE_LINK, "application/rss+xml")
+    assert [link for _, link, *_ in reading(ATTRIBUTE_LINK, "application/rss+xml")] == [None, "https://wire.example/l/2"]
+    assert [link for link, *_ in feedparser_raw(ATTRIBUTE_LINK, "application/rss+xml")] == [
+        "at://did:plc:desk/app.bsky.feed.post/1", "https://wire.example/l/2"]
+
+
+# HTML whose text feedparser's sanitiser keeps and the HTML-to-text step skips (fallback text inside
+# <object>), and markup the two read apart (a DOCTYPE and head inside a description): feedparser reads it.
+SANITISED_APART = b"""<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Sanitised</title>
+<item><title>Chart</title><link>https://wire.example/s/1</link>
+  <description>Output rose&lt;object data="chart.swf"&gt; 7% in May&lt;/object&gt;.</description></item>
+<item><title>Page</title><link>https://wire.example/s/2</link><description>&lt;!DOCTYPE html&gt;&lt;html&gt;&lt;head&gt;
+  &lt;title&gt;Quota page&lt;/title&gt;&lt;/head&gt;&lt;body&gt;Quota cut 10%.&lt;/body&gt;&lt;/html&gt;</description></item>
+<item><title>Video</title><link>https://wire.example/s/3</link>
+  <description>Watch: &lt;iframe src="https://video.example/1"&gt;&lt;/iframe&gt; port at night.</description></item>
+</channel></rss>"""
+
+
+def test_html_the_sanitiser_reads_apart_goes_to_feedparser():
+    assert parse_common_feed(SANITISED_APART, "application/rss+xml", URL) is None
+    assert_same_as_feedparser(SANITISED_APART, "application/rss+xml")
+    assert reading(SANITISED_APART, "application/rss+xml")[0][4] == "Output rose 7% in May."
+    # An empty iframe (a video embed) holds no text: the fast path keeps the item.
+    video = SANITISED_APART.replace(SANITISED_APART[SANITISED_APART.index(b"<item>"):
+                                                    SANITISED_APART.rindex(b"<item>")], b"")
+    assert parse_common_feed(video, "application/rss+xml", URL) is not None
+    assert_same_as_feedparser(video, "application/rss+xml")
+
+
+@pytest.mark.parametrize("channel_title", [b"<title><b>Trade</b> desk</title>",
+                                           b"<dc:title>Trade desk</dc:title>"])
+def test_a_channel_title_feedparser_reads_otherwise_goes_to_it(channel_title):
+    body = (b'<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"><channel>' + channel_title +
+            b"<item><title>t</title><link>https://wire.example/1</link></item></channel></rss>")
+    assert parse_common_feed(body, "application/rss+xml", URL) is None
+    assert_same_as_feedparser(body, "application/rss+xml")
+    assert parse_feed(body, "application/rss+xml", URL).title == "Trade desk"

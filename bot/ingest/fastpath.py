@@ -198,6 +198,8 @@ def _rss_entries(channel, base: str) -> list[dict]:
             if tag == "title":
                 entry["title"] = _title(value)
             elif tag == "link":
+                if child.attrib:  # feedparser takes a url/uri/href attribute over the text
+                    raise _NotCommon("attributes on an RSS link")
                 entry["link"] = _identity(value, base)
             elif tag == "guid":
                 guid_is_link = child.get("isPermaLink", "true") == "true"
@@ -253,6 +255,8 @@ def _atom_entries(feed, base: str) -> list[dict]:
             elif tag == _ATOM + "link":
                 rel = child.get("rel", "alternate")
                 kind = child.get("type", "application/atom+xml" if rel == "self" else "text/html")
+                if child.get("url") is not None or child.get("uri") is not None:
+                    raise _NotCommon("link address outside href")  # feedparser prefers url, then uri
                 href = child.get("href")
                 if href is not None and rel == "alternate" and kind in _HTML_TYPES:
                     entry["link"] = _identity(href, base)  # the last one wins, as in feedparser
@@ -304,13 +308,28 @@ def _rewritten_by_feedparser(value: str) -> bool:
     return True
 
 
-def _check_not_rewritten(title: str, entries: list[dict]) -> None:
+# HTML that feedparser's sanitiser and the HTML-to-text step read differently: the sanitiser
+# removes these elements' tags but keeps their text, which the text step skips (an empty iframe,
+# the usual video embed, holds no text); a DOCTYPE, a head or a CDATA section inside the HTML.
+_SANITISED_APART_RE = re.compile(
+    r"<(?:(?:object|embed|applet|noscript|template|canvas|select|button|svg|math|head|title|html)\b"
+    r"|iframe\b(?![^>]*>\s*</iframe>)|!doctype|!\[CDATA\[)", re.IGNORECASE)
+
+
+def _check_reads_alike(title: str, entries: list[dict]) -> None:
+    """Raise _NotCommon for text feedparser would change after parsing it."""
     values = [title]
+    html = []
     for entry in entries:
         values += [entry.get(key) or "" for key in ("title", "link", "id", "summary", "author")]
         values += [c["value"] for c in entry.get("content") or ()]
+        html += [c["value"] for c in entry.get("content") or () if "html" in c["type"]]
+        if "html" in entry.get("summary_detail", {}).get("type", ""):
+            html.append(entry["summary"])
     if any(_rewritten_by_feedparser(value) for value in values):
         raise _NotCommon("text feedparser re-decodes")
+    if any("<" in value and _SANITISED_APART_RE.search(value) for value in html):
+        raise _NotCommon("HTML feedparser's sanitiser reads apart")
 
 
 def _read_root(root, url: str, encoding: str) -> FastFeed | None:
@@ -319,6 +338,8 @@ def _read_root(root, url: str, encoding: str) -> FastFeed | None:
         if channel is None:
             return None
         title = channel.find("title")
+        if (title is not None and len(title)) or channel.find(_DC + "title") is not None:
+            return None  # markup in the channel title, or a dc:title feedparser takes over it
         feed = FastFeed("rss20", encoding, _title(_text(title)) if title is not None else "", "text/plain",
                         _rss_entries(channel, url))
     elif root.tag == _ATOM + "feed":
@@ -327,7 +348,7 @@ def _read_root(root, url: str, encoding: str) -> FastFeed | None:
         feed = FastFeed("atom10", encoding, _title(title), title_type, _atom_entries(root, url))
     else:
         return None
-    _check_not_rewritten(feed.title, feed.entries)
+    _check_reads_alike(feed.title, feed.entries)
     return feed
 
 
