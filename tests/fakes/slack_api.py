@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import WSMsgType, web
+from waits import TIMEOUT, async_wait_until, wait_until
 
 BOT_TOKEN = "xoxb-1111-2222-briefbot-test-token"
 APP_TOKEN = "xapp-1-A111-2222-briefbot-app-token"
@@ -193,24 +194,15 @@ class FakeSlack:
             chans = [channel] if channel else list(self.channels)
             return [m for c in chans if c in self.channels for m in self.channels[c].messages]
 
-    def wait_for_responses(self, count: int, timeout: float = 10.0) -> list[dict]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                if len(self.responses) >= count:
-                    return list(self.responses)
-            time.sleep(0.02)
+    def _responses_if(self, count: int) -> list[dict] | None:
         with self._lock:
-            raise AssertionError(f"expected {count} response_url posts, got {len(self.responses)}: {self.responses}")
+            return list(self.responses) if len(self.responses) >= count else None
 
-    async def async_wait_for_responses(self, count: int, timeout: float = 10.0) -> list[dict]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                if len(self.responses) >= count:
-                    return list(self.responses)
-            await asyncio.sleep(0.02)
-        return self.wait_for_responses(count, 0)
+    def wait_for_responses(self, count: int, timeout: float = TIMEOUT) -> list[dict]:
+        return wait_until(lambda: self._responses_if(count), f"{count} response_url post(s)", timeout)
+
+    async def async_wait_for_responses(self, count: int, timeout: float = TIMEOUT) -> list[dict]:
+        return await async_wait_until(lambda: self._responses_if(count), f"{count} response_url post(s)", timeout)
 
     def send_socket_envelope(self, envelope: dict) -> None:
         """Push a Socket Mode envelope (e.g. a slash command) to every connected client."""
