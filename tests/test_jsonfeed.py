@@ -60,7 +60,17 @@ def test_json_feed_1_1_fields_identity_dates_and_text():
     assert second.text == "Why Vector<int> is slow:\n\nline one\nline two"
     assert second.published == datetime(2026, 11, 21, 8, 0, tzinfo=timezone.utc)  # date_modified when unpublished
     assert second.author == "Desk"  # the feed's authors when the item names none
-    assert third.title == "" and third.text == "A note without a title." and third.published is None
+    # An untitled item is headed by its first sentence, as untitled RSS items are.
+    assert third.title == "A note without a title" and third.text == "A note without a title." \
+        and third.published is None
+
+
+def test_control_characters_are_removed_as_from_xml_feeds():
+    body = feed_1_1([{"id": "c", "title": "Rare\x1b[2J earth \u202eprices", "authors": [{"name": "Ed\x07"}],
+                      "content_text": "Up\u200b 5%\x00 today.\r\nMore: Vector<int>."}])
+    (entry,) = parse_feed(body, "application/feed+json", FEED_URL).entries
+    assert entry.title == "Rare earth prices" and entry.author == "Ed"
+    assert entry.text == "Up 5% today.\nMore: Vector<int>."
 
 
 def test_json_feed_1_0_sniffed_without_content_type():

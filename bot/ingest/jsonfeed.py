@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import email.utils
 import json
-import re
 from datetime import datetime, timezone
 from urllib.parse import urljoin
 
-from bot.ingest.clean import html_to_text, strip_boilerplate
+from bot.ingest.clean import clean_text, headline_from_text, html_to_text, plain_title, strip_boilerplate
 from bot.ingest.entries import FeedParseError, ParsedEntry, ParsedFeed
 
 __all__ = ["is_json_feed", "parse_json_feed"]
@@ -24,7 +23,6 @@ _VERSION_PREFIX = "https://jsonfeed.org/version/"
 _VERSIONS = {"1": "json1", "1.1": "json11"}
 _JSON_MEDIA_TYPES = ("application/feed+json", "application/json")
 _BOMS = (b"\xef\xbb\xbf",)
-_SPACE_RE = re.compile(r"\s+")
 
 
 def _first_byte(body: bytes) -> bytes:
@@ -69,8 +67,8 @@ def _string(value) -> str:
 
 
 def _line(value) -> str:
-    """A one-line plain-text field (a title): whitespace runs become one space."""
-    return _SPACE_RE.sub(" ", _string(value)).strip()
+    """A one-line plain-text field (a title, a name) as the XML readers give one."""
+    return plain_title(_string(value), None)
 
 
 def _as_id(value) -> str:
@@ -109,13 +107,11 @@ def _authors(holder: dict) -> str | None:
 
 
 def _entry_text(item: dict) -> str:
-    html = _string(item.get("content_html"))
-    if html.strip():
-        text = strip_boilerplate(html_to_text(html))
-        if text:
-            return text
-    for key in ("content_text", "summary"):  # plain text: kept as written
-        text = _string(item.get(key)).strip()
+    """The first of content_html (as text), content_text and summary (plain: as written) that has
+    text, cleaned as the XML readers clean theirs."""
+    for key in ("content_html", "content_text", "summary"):
+        value = _string(item.get(key))
+        text = strip_boilerplate(clean_text(html_to_text(value) if key == "content_html" else value.strip()))
         if text:
             return text
     return ""
@@ -152,6 +148,7 @@ def _to_entry(item: dict, addresses: _Addresses, feed_author: str | None) -> Par
     text = _entry_text(item)
     if not title and not text:
         return None
+    title = title or headline_from_text(text)  # no brief goes out without a headline
     published = parse_date(item.get("date_published")) or parse_date(item.get("date_modified"))
     return ParsedEntry(guid=addresses.guid(item), link=addresses.link(item), title=title, text=text,
                        published=published, author=_authors(item) or feed_author)
