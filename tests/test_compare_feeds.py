@@ -22,11 +22,13 @@ def run(*args: str) -> str:
 
 def test_agreement_figures_and_the_divergence_of_an_empty_link():
     lines = run(str(COMPARE)).splitlines()
-    # agree.xml (2), http_empty_href.xml (2), the Go file's inline feed (1), refused.xml (1), garbage.xml.
-    assert lines[0] == f"{COMPARE}: 5 documents, 6 feedparser entries, 5 paired, 1 lost"
+    # agree.xml (3, one untitled), http_empty_href.xml (2), the Go file's inline feed (1), refused.xml (1),
+    # garbage.xml (none).
+    assert lines[0] == (f"{COMPARE}: 5 documents, 7 feedparser entries, 6 paired (1 untitled, headlined from their "
+                        f"text), 1 lost")
     figures = {line.split()[0]: line.split()[1:4] for line in lines[1:7]}
-    assert figures == {"title": ["5", "/", "5"], "link": ["4", "/", "5"], "id": ["5", "/", "5"],
-                       "published": ["5", "/", "5"], "text": ["5", "/", "5"], "all": ["4", "/", "5"]}
+    assert figures == {"title": ["6", "/", "6"], "link": ["5", "/", "6"], "id": ["6", "/", "6"],
+                       "published": ["6", "/", "6"], "text": ["6", "/", "6"], "all": ["5", "/", "6"]}
     # An empty href is the feed's own address to feedparser (Content-Location from the Header: line),
     # and no link to briefbot.
     assert "  DIFF http_empty_href.xml link: briefbot='' feedparser='https://desk.example/feed.atom'" in lines
@@ -37,9 +39,9 @@ def test_agreement_figures_and_the_divergence_of_an_empty_link():
 
 def test_json_output_carries_the_same_figures():
     (report,) = [json.loads(line) for line in run("--json", str(COMPARE)).splitlines()]
-    assert (report["files"], report["feedparser_entries"], report["paired"]) == (5, 6, 5)
-    assert report["agree"] == {"title": 5, "link": 4, "id": 5, "published": 5, "text": 5, "all": 4}
-    assert report["share"]["link"] == 0.8
+    assert (report["files"], report["feedparser_entries"], report["paired"], report["headlines_made"]) == (5, 7, 6, 1)
+    assert report["agree"] == {"title": 6, "link": 5, "id": 6, "published": 6, "text": 6, "all": 5}
+    assert report["share"]["link"] == 0.8333
     assert report["divergences"] == [{"file": "http_empty_href.xml", "field": "link", "briefbot": "",
                                       "feedparser": "https://desk.example/feed.atom"}]
     assert [entry["file"] for entry in report["lost"]] == ["refused.xml"]

@@ -116,7 +116,15 @@ def read_with_briefbot(document: FeedFile) -> list[dict[str, str]]:
 
     feed = parse_feed(document.body, document.content_type, document.url)
     return [{"title": normalise(e.title), "link": normalise(e.link), "id": normalise(e.guid),
-             "published": _minute(e.published), "text": normalise(e.text)[:TEXT_PREFIX]} for e in feed.entries]
+             "published": _minute(e.published), "text": normalise(e.text)[:TEXT_PREFIX],
+             "headline_made": _made_from_text(normalise(e.title), normalise(e.text))} for e in feed.entries]
+
+
+def _made_from_text(title: str, text: str) -> bool:
+    """Whether a title is the start of the entry's own text, as the headline briefbot makes for an
+    untitled item is (its first sentence, shortened with "…")."""
+    start = title.removesuffix("\u2026").rstrip(" ,;:\uff0c\uff1b\uff1a\u3001-\u2013\u2014.\u3002")
+    return text.startswith(start) if start else title == text
 
 
 def pair_entries(theirs: list[dict], ours: list[dict]) -> tuple[list[tuple[dict, dict]], list[dict]]:
@@ -153,6 +161,7 @@ class Report:
     files: int = 0
     feedparser_entries: int = 0
     paired: int = 0
+    headlines_made: int = 0  # paired entries feedparser gives no title, briefbot one from the text
     agree: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FIELDS + ("all",), 0))
     lost: list[dict] = field(default_factory=list)
     unreadable: list[dict] = field(default_factory=list)
@@ -182,6 +191,9 @@ def compare_document(document: FeedFile, report: Report) -> None:
     report.paired += len(pairs)
     for their, our in pairs:
         differing = [name for name in FIELDS if their[name] != our[name]]
+        if "title" in differing and not their["title"] and our["headline_made"]:
+            differing.remove("title")  # an untitled item, given a headline from its text
+            report.headlines_made += 1
         for name in FIELDS:
             report.agree[name] += name not in differing
         report.agree["all"] += not differing
@@ -197,7 +209,8 @@ def compare_directory(directory: str) -> Report:
 
 def _print_report(report: Report, out) -> None:
     print(f"{report.directory}: {report.files} documents, {report.feedparser_entries} feedparser entries, "
-          f"{report.paired} paired, {len(report.lost)} lost", file=out)
+          f"{report.paired} paired ({report.headlines_made} untitled, headlined from their text), "
+          f"{len(report.lost)} lost", file=out)
     for name in FIELDS + ("all",):
         print(f"  {name:<10} {report.agree[name]:>6} / {report.paired:<6} {report.share(name):7.2%}", file=out)
     for item in report.unreadable:
