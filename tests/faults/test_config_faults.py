@@ -3,7 +3,6 @@ saved while the bot runs is refused and the last good config keeps working."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import subprocess
@@ -17,6 +16,7 @@ from bot.app.runner import BotRunner
 from faults.support import free_port, healthy_entry, lines
 from feedgen import make_env, rss
 from loopback import Reply
+from waits import async_wait_until
 
 RSS = "application/rss+xml"
 
@@ -52,12 +52,9 @@ def test_broken_config_at_start_exits_2_with_file_line_field(tmp_path, broken, w
     assert not (tmp_path / "db.sqlite").exists()  # nothing started
 
 
-async def wait_until(predicate, timeout: float = 15.0) -> None:
-    """Let the running bot work until `predicate()` holds (a guard against hanging, not a timing test)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, "the running bot did not get there"
-        await asyncio.sleep(0.05)
+async def wait_until(predicate) -> None:
+    """Let the running bot work until `predicate()` holds."""
+    await async_wait_until(predicate, "the running bot to get there")
 
 
 def poll_jobs(runner: BotRunner) -> set[str]:
