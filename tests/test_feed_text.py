@@ -148,10 +148,15 @@ def test_chinese_labelled_utf8_everywhere_is_read_as_chinese(title, body, codec,
     assert feed.problem == f"charset mislabelled: document declared as utf-8 is {found}: decoded as {found}"
 
 
-def test_bytes_in_no_clear_charset_are_kept_as_decoded_and_the_feed_says_so():
-    feed = parse_feed(unlabelled(RUSSIAN, RUSSIAN, "koi8_r"), "application/rss+xml", FEED_URL)
-    assert len(feed.entries) == 1 and not re.search(r"[\u4e00-\u9fff]", feed.entries[0].title)
-    assert "kept as decoded" in feed.problem
+@pytest.mark.parametrize("title, codec", [
+    (RUSSIAN, "koi8_r"),
+    ("Prices rose ¤5 at the café", "latin-1"),  # ¤ is halfwidth katakana to Shift_JIS: one byte proves nothing
+])
+def test_bytes_in_no_clear_charset_are_kept_as_decoded_and_the_feed_says_so(title, codec):
+    feed = parse_feed(unlabelled(title, title, codec), "application/rss+xml", FEED_URL)
+    assert len(feed.entries) == 1
+    assert not re.search(r"[\u3040-\u30ff\u4e00-\u9fff\uff61-\uff9f]", feed.entries[0].title)
+    assert feed.problem.endswith("nor clearly an East Asian charset: kept as decoded (windows-1252)")
 
 
 # --------------------------------------------------------------------------- control characters

@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 import re
 
-__all__ = ["recover_charset"]
+__all__ = ["detect_east_asian", "recover_charset"]
 
 # The charsets a re-read may pick, in Python's names; cp949 is the superset of EUC-KR that Korean
 # sites send under that label.
@@ -26,8 +26,10 @@ _FALLBACKS = frozenset({"windows-1252", "iso-8859-1", "iso-8859-2"})
 _LATIN_1 = frozenset({"windows-1252", "cp1252", "iso-8859-1", "iso8859-1", "latin-1", "latin1"})
 # How much of the text may read as noise (charset-normalizer's "chaos", 0-1) for a verdict to count.
 _MAX_CHAOS = 0.1
-_MIN_IDEOGRAPHS = 4
-_IDEOGRAPH_RE = re.compile(r"[\u4e00-\u9fff]")
+# A verdict needs this many Han, kana or Hangul characters: a stray high byte or two read as
+# halfwidth katakana is no evidence of Japanese.
+_MIN_CHARACTERS = 4
+_EAST_ASIAN_RE = re.compile(r"[\u3040-\u30ff\u3130-\u318f\u4e00-\u9fff\uac00-\ud7af]")
 # Kana or Hangul in a Chinese reading means the bytes were Japanese or Korean after all.
 _NOT_CHINESE_RE = re.compile(r"[\u3040-\u30ff\u3130-\u318f\uac00-\ud7af]")
 _XML_ENCODING_RE = re.compile(rb'^\s*<\?xml[^>]*?encoding\s*=\s*["\']([A-Za-z0-9._:-]+)["\']')
@@ -63,14 +65,6 @@ def _needs_recovery(body: bytes, declared: str, result) -> bool:
     return declared != used and not (declared in _LATIN_1 and used in _LATIN_1)
 
 
-def _clearly_chinese(body: bytes) -> bool:
-    try:
-        text = body.decode("gb18030")
-    except UnicodeDecodeError:
-        return False
-    return len(_IDEOGRAPH_RE.findall(text)) >= _MIN_IDEOGRAPHS and not _NOT_CHINESE_RE.search(text)
-
-
 def detect_east_asian(body: bytes) -> str | None:
     """The East Asian charset these bytes clearly are (a Python codec name), or None."""
     from charset_normalizer import from_bytes
@@ -78,10 +72,10 @@ def detect_east_asian(body: bytes) -> str | None:
     best = from_bytes(body, cp_isolation=list(_EAST_ASIAN)).best()
     if best is None or best.chaos > _MAX_CHAOS:
         return None
-    encoding = best.encoding.lower()
-    if encoding in _CHINESE and best.language != "Chinese":
+    encoding, text = best.encoding.lower(), str(best)
+    if len(_EAST_ASIAN_RE.findall(text)) < _MIN_CHARACTERS:
         return None
-    if encoding.startswith("gb") and not _clearly_chinese(body):
+    if encoding in _CHINESE and (best.language != "Chinese" or _NOT_CHINESE_RE.search(text)):
         return None
     return encoding
 
