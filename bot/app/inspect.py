@@ -181,7 +181,8 @@ def read_sources(sources: list[str], settings: Settings, env: Env) -> list[Sourc
         elif feed is not None or "://" in source:
             plan.append((source, feed, feed.url if feed else source))
         else:
-            read[source] = Source(source, "", error=f"{source}: no such file, and not a URL or a configured feed's name")
+            read[source] = Source(source, "",
+                                  error=f"{source}: no such file, and not a URL or a configured feed's name")
             plan.append((source, None, None))
     urls = list(dict.fromkeys(url for _, _, url in plan if url))
     fetched = asyncio.run(_fetch_all(urls, settings, env)) if urls else {}
@@ -269,7 +270,10 @@ def inspect_source(source: Source, settings: Settings, items: ReadOnlyItems | No
                    content_type: str | None = None, now: datetime | None = None) -> list[dict] | str:
     """One report per entry of a source that was read, or why it cannot be read as a feed (naming it)."""
     matcher = TopicMatcher(settings)
-    analysed = parse_in_worker(source.body or b"", content_type or source.content_type, source.url, matcher)
+    try:
+        analysed = parse_in_worker(source.body or b"", content_type or source.content_type, source.url, matcher)
+    except Exception as exc:  # as in the poll's parser worker: one bad document is one line, not a traceback
+        return f"{source.shown}: the parser failed ({type(exc).__name__}: {str(exc)[:300]})"
     if not isinstance(analysed, AnalysedFeed):
         return f"{source.shown}: {analysed}"
     parsed, facts = analysed
