@@ -84,7 +84,8 @@ def test_excerpts_and_words_holding_day_names_keep_their_text(read):
     cut = "<p>Rare earth prices climbed again as traders priced in…</p>"
     words = "<p>Money</p><p>Tueur</p><p>Satisfied</p><p>Sunflower oil</p><p>Gallium prices rose 4%.</p>"
     caption_only = "<p>Photo: a rare earth mine in Inner Mongolia (File photo)</p>"
-    items = [("excerpt", excerpt), ("cut", cut), ("words", words), ("caption", caption_only)]
+    dialogue = "<p>- My keyboard is broken.<br>- Take these tests first....<br>- What then?</p>"
+    items = [("excerpt", excerpt), ("cut", cut), ("words", words), ("caption", caption_only), ("dialogue", dialogue)]
     feed = read((RSS_HEAD + "".join(
         rss_item(f"<title>{name}</title><link>https://wire.example/{name}</link>"
                  f"<description>{html.replace('&', '&amp;').replace('<', '&lt;')}</description>")
@@ -95,6 +96,7 @@ def test_excerpts_and_words_holding_day_names_keep_their_text(read):
     assert text["words"] == "Money\n\nTueur\n\nSatisfied\n\nSunflower oil\n\nGallium prices rose 4%."
     # Stripping would leave nothing: the entry keeps the text it had.
     assert text["caption"] == "Photo: a rare earth mine in Inner Mongolia (File photo)"
+    assert text["dialogue"] == "- My keyboard is broken.\n- Take these tests first....\n- What then?"
 
 
 def test_teasers_after_the_body_are_still_dropped(read):

@@ -207,6 +207,7 @@ def test_strip_boilerplate_keeps_quote_table_rows_that_are_not_counters(line):
 @pytest.mark.parametrize("text", [
     "… inflation […]",  # a WordPress excerpt is the entry's text
     "Prices rose as traders priced in further cuts...",
+    "- My keyboard is broken.\n- Take these tests first....\n- What then?",  # the body trails off mid-way
     "Money\nTueur\nSatisfied\nSunflower oil\nWednesdays matter",  # day names inside words
     "Photo: a rare earth mine (File photo)",  # all furniture: kept rather than emptied
     "By Jane Doe\nApril 4, 2025",

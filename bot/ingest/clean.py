@@ -376,8 +376,9 @@ def _is_caption(line: str) -> bool:
 
 
 def _is_teaser(line: str) -> bool:
-    """A cut headline or dek of another article. Only once the body has begun: an entry's own text
-    may be an excerpt that ends in an ellipsis."""
+    """Could be a cut headline or dek of another article. Only a run of them after the body, with no
+    body after them, is dropped: an entry's own text may be an excerpt ending in an ellipsis, and a
+    line of the body may trail off ("..." in dialogue)."""
     return len(line) <= _TEASER_MAX and bool(_ELLIPSIS_END_RE.search(line)) and not _EXCERPT_MARK_RE.search(line)
 
 
@@ -404,6 +405,7 @@ def strip_boilerplate(text: str) -> str:
 
 def _strip_lines(text: str) -> str:
     out: list[str] = []
+    teasers: list[int] = []  # where in `out` the possible teasers since the last body line are
     body_seen = False
     skipping_block = False
     for raw_line in text.split("\n"):
@@ -420,10 +422,14 @@ def _strip_lines(text: str) -> str:
                 break
             skipping_block = True
             continue
-        if _is_noise_line(line) or (body_seen and _is_teaser(line)):
+        if _is_noise_line(line):
             continue
+        if body_seen and _is_teaser(line):
+            teasers.append(len(out))
+        else:
+            teasers.clear()  # body follows them: they were body too
+            body_seen = True
         out.append(line)
-        body_seen = True
-    while out and out[-1] == "":
-        out.pop()
-    return "\n".join(out)
+    for index in reversed(teasers):
+        del out[index]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip("\n")
