@@ -23,7 +23,7 @@ from pathlib import Path
 from bench.common import REPO, Result, machine
 from bench.report import render
 
-ALL = ["P1", "P2", "P3", "P4", "P5", "P6", "P7"]
+ALL = ["P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8"]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -122,6 +122,10 @@ def run_all(args: argparse.Namespace, log=print) -> tuple[list[Result], dict]:
         step("P7", lambda: p7_alternatives.run(
             n_feeds=feeds, items=args.items, latency_ms=args.latency_ms, hosts=args.hosts,
             corpora=_names(args.p7_corpora), sides=_names(args.p7_sides), workdir=work / "p7", log=log))
+    if "P8" in wanted:
+        from bench import p8_story_matching
+
+        step("P8", lambda: p8_story_matching.run(n_feeds=feeds, items=args.items, log=log))
     meta = {"machine": machine(), "when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "command": "python -m bench.run " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
             "quick": quick, "timings": timings, "workdir": str(work)}

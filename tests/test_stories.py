@@ -134,21 +134,22 @@ def test_figure_within_tolerance_still_finds_the_story():
     # Two renderings of one figure within similarity()'s tolerance (1e-9 relative), on either side
     # of a rounding boundary of the index's figure buckets (8 significant digits).
     first = StorySignature(lang="en", topics=["tariff"], title_tokens=["gallium", "lynas"],
-                           entities=["lynas", "mofcom"], numbers=[(1_000_000_049.6, "USD")], published=NOW.isoformat())
-    second = StorySignature(lang="zh", topics=["tariff"], title_tokens=["包头", "镓出"], entities=["lynas", "mofcom"],
+                           entities=["gallium", "lynas"], numbers=[(1_000_000_049.6, "USD")], published=NOW.isoformat())
+    second = StorySignature(lang="zh", topics=["tariff"], title_tokens=["包头", "镓出"], entities=["gallium", "lynas"],
                             numbers=[(1_000_000_050.4, "USD")], published=NOW.isoformat())
     assert similarity(second, first) >= SAME_STORY
     index = StoryIndex()
     index.add("a", first)
     assert index.find_same_story(second) is None  # a plain index would not offer it: no exact figure or words
     third = StorySignature(lang="en", topics=["tariff"], title_tokens=["gallium", "lynas", "quota"],
-                           entities=["lynas", "mofcom"], numbers=[(1_000_000_050.4, "USD")], published=NOW.isoformat())
+                           entities=["gallium", "lynas"], numbers=[(1_000_000_050.4, "USD")], published=NOW.isoformat())
     assert index.find_same_story(third) == "a"
 
 
 def test_index_forgets_evicted_stories_and_loads_stored_signatures():
     stored = MAGNETS.to_dict()
-    assert set(stored) == {"lang", "topics", "title_tokens", "entities", "numbers", "published"}
+    assert set(stored) == {"lang", "topics", "title_tokens", "entities", "numbers", "published", "title_entities",
+                           "feed"}
     loaded = StorySignature.from_dict(json.loads(json.dumps(stored)))  # as read back from the database
     index = StoryIndex()
     index.add("m", loaded)

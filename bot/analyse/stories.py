@@ -1,9 +1,15 @@
 """Same story across outlets and languages, decided by cheap signals before any LLM call.
 
-Signals: shared figures (numbers are language-neutral), title similarity (same language),
-shared named entities (a small bilingual glossary makes "Commerce Ministry" meet "商务部"),
-shared topics, and time proximity. Merging two different stories would hide an alert, so
-the rules are conservative: numbers or several entities must agree, not just the topic.
+Signals: shared figures (numbers are language-neutral), the names an article gives (a bilingual
+glossary makes "Commerce Ministry" meet "商务部" and says what kind of thing each name is), title
+similarity (same language), shared topics and time proximity. Merging two different stories would
+hide an alert, so the rules are conservative:
+
+- headlines naming different countries, places, goods or companies (and articles naming only
+  different countries or goods) are different stories, whatever else they share;
+- a shared figure is evidence only together with a shared subject: a name that is not on every
+  story of the beat ("25%" and "the White House" are on many);
+- articles whose figures all disagree are different stories (the next day's price, another seizure).
 """
 
 from __future__ import annotations
@@ -15,94 +21,72 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Iterable
 
+from bot.analyse.story_names import (
+    GENERIC,
+    GENERIC_CAPITALISED,
+    GLOSSARY,
+    TEXT_CONFLICT_KINDS,
+    TITLE_CONFLICT_KINDS,
+)
+
 if TYPE_CHECKING:
     from bot.analyse.numbers import Number
 
 STORY_WINDOW = timedelta(hours=48)
 
-# Canonical entity ids for names that appear in both languages in this domain.
-_GLOSSARY: dict[str, tuple[str, ...]] = {
-    "china": ("china", "chinese", "beijing", "中国", "中方", "北京"),
-    "us": ("united states", "u.s.", "america", "american", "washington", "美国", "美方", "华盛顿"),
-    "eu": ("european union", "eu", "brussels", "欧盟", "布鲁塞尔"),
-    "japan": ("japan", "japanese", "日本"),
-    "mofcom": ("commerce ministry", "ministry of commerce", "mofcom", "商务部"),
-    "customs": ("customs", "gacc", "海关", "海关总署"),
-    "ustr": ("ustr", "trade representative", "贸易代表"),
-    "treasury": ("treasury", "财政部"),
-    "white-house": ("white house", "白宫"),
-    "rare-earth": ("rare earth", "rare-earth", "rare earths", "稀土"),
-    "antimony": ("antimony", "锑"),
-    "gallium": ("gallium", "镓"),
-    "germanium": ("germanium", "锗"),
-    "graphite": ("graphite", "石墨"),
-    "neodymium": ("neodymium", "ndpr", "钕", "镨钕"),
-    "dysprosium": ("dysprosium", "镝"),
-    "terbium": ("terbium", "铽"),
-    "lynas": ("lynas", "莱纳斯"),
-    "mp-materials": ("mp materials", "mp材料"),
-    "northern-rare-earth": ("china northern rare earth", "northern rare earth", "北方稀土"),
-    "china-rare-earth-group": ("china rare earth group", "中国稀土集团", "中国稀土"),
-    "tariff": ("tariff", "tariffs", "关税"),
-    "export-control": ("export control", "export controls", "export licence", "export licences", "export license",
-                       "export licensing", "出口管制", "出口许可"),
-    "geneva": ("geneva", "日内瓦"),
-    "london": ("london", "伦敦"),
-    "trump": ("trump", "特朗普"),
-    "bessent": ("bessent", "贝森特"),
-    "hong-kong": ("hong kong", "香港", "港股"),
-    "guangdong": ("guangdong", "广东"),
-    "baotou": ("baotou", "包头"),
-    "inner-mongolia": ("inner mongolia", "内蒙古"),
-    "jiangxi": ("jiangxi", "江西"),
-    "myanmar": ("myanmar", "缅甸"),
-    "australia": ("australia", "australian", "澳大利亚"),
-    "canada": ("canada", "canadian", "ottawa", "加拿大"),
-    "smuggling": ("smuggled", "smuggling", "走私"),
-}
-
-_GENERIC_ENTITIES = {"china", "us", "rare-earth", "tariff", "export-control", "name:china", "name:chinese",
-                     "name:beijing", "name:washington", "name:tariffs", "name:rare"}
-
 # Headline words every story on this beat uses ("China raises tariffs …", "稀土出口 …").
 _GENERIC_TITLE_WORDS = {"china", "chinese", "us", "u", "s", "beijing", "washington", "tariff", "tariffs", "rare",
                         "earth", "earths", "export", "exports", "controls", "control", "trade", "price", "prices",
                         "raises", "cuts", "new", "says", "over", "on", "稀土", "关税", "中国", "美国", "出口",
-                        "中美", "管制", "贸易"}
+                        "中美", "管制", "贸易"} | {"@" + e for e in GENERIC}
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _STOP = set("the a an of to in on for and or with by as at from is are was were be been has have had "
             "its it this that after over under new says said will would could may might amid".split())
+_KIND = {canon: kind for kind, names in GLOSSARY.items() for canon in names}
 
 
 def _norm(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold()
 
 
+_WORD = re.compile(r"\w+")
+
+
 def _entity_patterns() -> list[tuple[str, tuple[str, ...], frozenset[str], re.Pattern]]:
     """(canonical id, CJK names, first words of the other names, pattern of all names) per entity."""
     out = []
-    for canon, names in _GLOSSARY.items():
-        alts = []
-        for n in names:
+    for entities in GLOSSARY.values():
+        for canon, names in entities.items():
             # "(?<![\w])name" written as "name(?<![\w]name)": the same matches, but a pattern that
             # starts with a literal lets the regex engine skip ahead to it.
-            alts.append(re.escape(n) if _CJK.search(n)
-                        else re.escape(n) + r"(?<![\w]" + re.escape(n) + r")(?![\w])")
-        cjk = tuple(n for n in names if _CJK.search(n))
-        first_words = frozenset(_WORD.match(n).group() for n in names if not _CJK.search(n))
-        out.append((canon, cjk, first_words, re.compile("|".join(alts))))
+            alts = [re.escape(n) if _CJK.search(n) else re.escape(n) + r"(?<![\w]" + re.escape(n) + r")(?![\w])"
+                    for n in names]
+            cjk = tuple(n for n in names if _CJK.search(n))
+            first_words = frozenset(_WORD.match(n).group() for n in names if not _CJK.search(n))
+            out.append((canon, cjk, first_words, re.compile("|".join(alts))))
     return out
 
 
-_WORD = re.compile(r"\w+")
 # r"\b[A-Z][a-zA-Z]{3,}\b" with the word-start test after the capital (the same matches): a
 # character class first lets the regex engine skip ahead instead of testing \b everywhere.
 _CAPITALISED = re.compile(r"[A-Z](?<!\w[A-Z])[a-zA-Z]{3,}\b")
+# "US" in capitals is the country; case-folded it is the pronoun.
+_US = re.compile(r"(?<![\w.])US(?![\w])")
 _ENTITY_PATTERNS = _entity_patterns()
+# Words of the glossary's Latin names: a capitalised one is already counted under its canonical id.
+_GLOSSARY_WORDS = frozenset(w for entities in GLOSSARY.values() for names in entities.values() for n in names
+                            for w in _WORD.findall(n))
+# Headline tokens that are (part of) a glossary name: the name's canonical id stands for them.
+_NAME_TOKENS = _GLOSSARY_WORDS | {name[i:i + 2] for entities in GLOSSARY.values() for names in entities.values()
+                                  for name in names if _CJK.search(name) for i in range(len(name) - 1)}
+_SENTENCE_END = ".!?:;\"“”'‘’(\n"
 
 
-def entities_in(text: str) -> set[str]:
+def entities_in(text: str, names: bool = True) -> set[str]:
+    """Canonical ids of the glossary names in `text`, and with `names` "name:<word>" for each
+    capitalised word inside a sentence that is no glossary word and no generic word ("White",
+    "House", "Tuesday"): likely a company, person or place the glossary does not know."""
     norm = _norm(text)
     # A CJK name matches as a plain substring. Any other name matches only between non-word
     # characters, so its first word is then a whole word of the text: a set lookup (fast) spares
@@ -112,10 +96,16 @@ def entities_in(text: str) -> set[str]:
     found = {canon for canon, cjk, first_words, pat in _ENTITY_PATTERNS
              if has_cjk and any(name in norm for name in cjk)
              or (not words.isdisjoint(first_words) and pat.search(norm))}
-    # Capitalised multi-letter words in English are likely names (companies, people, places).
-    for word in _CAPITALISED.findall(text):
-        if word.lower() not in _STOP:
-            found.add("name:" + word.lower())
+    if "us" in words and _US.search(text):
+        found.add("us")
+    if names:
+        for m in _CAPITALISED.finditer(text):
+            word = m.group().lower()
+            before = text[:m.start()].rstrip()
+            if word in _STOP or word in _GLOSSARY_WORDS or word in GENERIC_CAPITALISED \
+                    or not before or before[-1] in _SENTENCE_END:
+                continue  # a sentence's first word is capitalised whatever it is
+            found.add("name:" + word)
     return found
 
 
@@ -132,21 +122,24 @@ class StorySignature:
     lang: str
     topics: list[str]
     title_tokens: list[str]
-    entities: list[str]
+    entities: list[str]  # of the title and the start of the body
     # (value, unit) of the article's significant figures; dates and bare small numbers excluded.
     numbers: list[tuple[float, str]]
     published: str | None = None
-    extra: dict = field(default_factory=dict)
+    title_entities: list[str] = field(default_factory=list)  # glossary names in the title
+    # The feed the story's first item came from: another item of that feed is another story.
+    feed: str = ""
 
     def to_dict(self) -> dict:
         return {"lang": self.lang, "topics": self.topics, "title_tokens": self.title_tokens,
-                "entities": self.entities, "numbers": [list(n) for n in self.numbers], "published": self.published}
+                "entities": self.entities, "numbers": [list(n) for n in self.numbers], "published": self.published,
+                "title_entities": self.title_entities, "feed": self.feed}
 
     @classmethod
     def from_dict(cls, d: dict) -> "StorySignature":
         return cls(lang=d.get("lang", ""), topics=d.get("topics", []), title_tokens=d.get("title_tokens", []),
                    entities=d.get("entities", []), numbers=[tuple(n) for n in d.get("numbers", [])],
-                   published=d.get("published"))
+                   published=d.get("published"), title_entities=d.get("title_entities", []), feed=d.get("feed", ""))
 
 
 # The kinds of figure that can say which story an article tells (dates and bare numbers cannot).
@@ -166,17 +159,20 @@ def story_numbers(numbers: Iterable[Number]) -> list[tuple[float, str]]:
     return out
 
 
-def signature_words(title: str, text: str) -> tuple[list[str], list[str]]:
-    """(title tokens, entities) of a signature: the costly part, a pure function of the entry's
-    text, so the feed-parser worker works it out (bot.pipeline.facts) rather than the event loop."""
-    return sorted(title_tokens(title)), sorted(entities_in(title + "\n" + text[:1500]))
+def signature_words(title: str, text: str) -> tuple[list[str], list[str], list[str]]:
+    """(title tokens, entities, title entities) of a signature: the costly part, a pure function of
+    the entry's text, so the feed-parser worker works it out (bot.pipeline.facts), not the event loop.
+
+    Capitalised words of the headline are not taken as names: many feeds capitalise every word."""
+    in_title = entities_in(title, names=False)
+    return sorted(title_tokens(title)), sorted(in_title | entities_in(text[:1500])), sorted(in_title)
 
 
 def make_signature(title: str, text: str, lang: str, topics: list[str], numbers: list[tuple[float, str]],
-                   published: datetime | None,
-                   words: tuple[list[str], list[str]] | None = None) -> StorySignature:
+                   published: datetime | None, words: tuple[list[str], ...] | None = None,
+                   feed: str = "") -> StorySignature:
     """`words`: signature_words(title, text) when already worked out."""
-    tokens, entities = words if words is not None else signature_words(title, text)
+    tokens, entities, in_title = words if words is not None else signature_words(title, text)
     return StorySignature(
         lang=lang,
         topics=sorted(topics),
@@ -184,7 +180,18 @@ def make_signature(title: str, text: str, lang: str, topics: list[str], numbers:
         entities=list(entities),
         numbers=sorted({(round(v, 6), u) for v, u in numbers}),
         published=published.isoformat() if published else None,
+        title_entities=list(in_title),
+        feed=feed,
     )
+
+
+def _by_kind(entities: Iterable[str], kinds: tuple[str, ...]) -> dict[str, frozenset[str]]:
+    out: dict[str, set[str]] = {}
+    for e in entities:
+        kind = _KIND.get(e)
+        if kind in kinds:
+            out.setdefault(kind, set()).add(e)
+    return {k: frozenset(v) for k, v in out.items()}
 
 
 class _Features:
@@ -193,18 +200,25 @@ class _Features:
     An index keeps one per story, so scoring a candidate is a few set operations, not list-to-set
     conversions and date parsing on every comparison."""
 
-    __slots__ = ("lang", "topics", "titles", "words", "entities", "numbers", "number_set", "by_unit",
-                 "published")
+    __slots__ = ("lang", "topics", "titles", "words", "digits", "entities", "title_kinds", "text_kinds",
+                 "numbers", "number_set", "by_unit", "published")
 
     def __init__(self, sig: StorySignature) -> None:
         self.lang = sig.lang
         self.topics = frozenset(sig.topics)
-        self.titles = frozenset(sig.title_tokens)
-        # The words that say *which* story: not its numbers (counted separately) and not the words
-        # every headline on this beat shares.
-        self.words = frozenset(w for w in self.titles if not w.isdigit()) - _GENERIC_TITLE_WORDS
+        # A headline's glossary names count as words of it ("@japan" for "Tokyo" and for "日本"), so
+        # headlines naming one thing differently still share it.
+        names = {"@" + e for e in sig.title_entities}
+        self.titles = frozenset(sig.title_tokens) | names
+        # The words that say *which* story: not its numbers (counted separately), not the words
+        # every headline on this beat shares, and each name once (under its canonical id).
+        self.words = frozenset(w for w in sig.title_tokens if not w.isdigit()
+                               and (w not in _NAME_TOKENS or not sig.title_entities)) - _GENERIC_TITLE_WORDS | (names - _GENERIC_TITLE_WORDS)
+        self.digits = frozenset(w for w in sig.title_tokens if w.isdigit())
         # Entities every story in this domain mentions say nothing about *which* story it is.
-        self.entities = frozenset(sig.entities) - _GENERIC_ENTITIES
+        self.entities = frozenset(sig.entities) - GENERIC
+        self.title_kinds = _by_kind(sig.title_entities, TITLE_CONFLICT_KINDS)
+        self.text_kinds = _by_kind(sig.entities, TEXT_CONFLICT_KINDS)
         self.numbers = [(value, unit) for value, unit in sig.numbers]  # pairs may be lists: hashable here
         self.number_set = frozenset(self.numbers)
         by_unit: dict[str, list[float]] = {}
@@ -234,33 +248,38 @@ def _features_numbers_shared(a: _Features, b: _Features) -> int:
     return shared
 
 
+def _differ(mine: dict[str, frozenset[str]], other: dict[str, frozenset[str]]) -> bool:
+    """Some kind of name both give, with none in common."""
+    return any(kind in other and names.isdisjoint(other[kind]) for kind, names in mine.items())
+
+
 def similarity(a: StorySignature, b: StorySignature) -> float:
     """0..1 score that two articles report the same story; >= SAME_STORY means merge."""
     return _similarity(_Features(a), _Features(b))
 
 
 def _similarity(a: _Features, b: _Features) -> float:
-    if a.topics.isdisjoint(b.topics):
+    if a.topics.isdisjoint(b.topics) or _differ(a.title_kinds, b.title_kinds) or _differ(a.text_kinds, b.text_kinds):
         return 0.0
     numbers = _features_numbers_shared(a, b)
-    shared_entities = len(a.entities & b.entities)
+    subjects = len(a.entities & b.entities)
     title_sim = words_sim = 0.0
     if a.lang == b.lang and a.titles and b.titles:
         title_sim = _jaccard(a.titles, b.titles)
         words_sim = _jaccard(a.words, b.words)
-    if numbers == 0 and a.numbers and b.numbers and title_sim < TITLE_SIM:
+    if numbers == 0 and a.numbers and b.numbers and (title_sim < TITLE_SIM or a.digits != b.digits):
         # Both carry figures and none agree: a new day's price report or another seizure,
         # not another outlet's version of the same story.
         return 0.0
     score = 0.0
-    if numbers >= 2:
+    # A shared figure says which story only with a shared subject: "25%" is on many stories.
+    if numbers >= 2 and subjects >= 1:
         score = max(score, 0.9)
-    # One shared figure is common by chance ("25%", "90 days"): it needs the same specific words too.
-    if numbers >= 1 and (shared_entities >= 2 or words_sim >= WORDS_SIM):
+    if numbers >= 1 and (subjects >= 2 or subjects >= 1 and words_sim >= WORDS_SIM):
         score = max(score, 0.8)
     if words_sim >= 0.6:
         score = max(score, 0.75)
-    if words_sim >= WORDS_SIM and shared_entities >= 3:
+    if words_sim >= WORDS_SIM and subjects >= 3:
         score = max(score, 0.7)
     return score
 
@@ -314,6 +333,8 @@ class StoryIndex:
         self._features: dict[str, _Features] = {}
         self._by_number: dict[tuple[str, float], set[str]] = {}
         self._by_word: dict[str, set[str]] = {}
+        # The feeds each story has items from: another item of one of them is another story.
+        self._feeds: dict[str, set[str]] = {}
 
     def _postings(self, feats: _Features):
         for value, unit in feats.numbers:
@@ -331,13 +352,20 @@ class StoryIndex:
         if story_id in self._features:
             return
         feats = self._features[story_id] = _Features(sig)
+        self._feeds[story_id] = {sig.feed} if sig.feed else set()
         for postings, key in self._postings(feats):
             postings.setdefault(key, set()).add(story_id)
+
+    def joined(self, story_id: str, feed: str) -> None:
+        """An item of `feed` joined the story: the feed's other items are other stories."""
+        if story_id in self._feeds and feed:
+            self._feeds[story_id].add(feed)
 
     def discard(self, story_id: str) -> None:
         feats = self._features.pop(story_id, None)
         if feats is None:
             return
+        del self._feeds[story_id]
         for postings, key in self._postings(feats):
             ids = postings.get(key)
             if ids is not None:
@@ -385,8 +413,12 @@ class StoryIndex:
                       or len(mine.titles & stories[sid].titles) >= 2)
 
     def find_same_story(self, sig: StorySignature) -> str | None:
+        """The story `sig` belongs to: never one with an item of the same feed (a feed does not
+        publish one story twice under another GUID, link and title; the same item is caught by
+        identity before matching)."""
         mine = _Features(sig)
-        return _best_match(mine, [(sid, self._features[sid]) for sid in self.candidates(sig, mine)])
+        return _best_match(mine, [(sid, self._features[sid]) for sid in self.candidates(sig, mine)
+                                  if not sig.feed or sig.feed not in self._feeds[sid]])
 
 
 def _least_overlap(size: int, jaccard: float) -> int:
@@ -400,7 +432,8 @@ def find_same_story(sig: StorySignature, candidates: list[tuple[str, StorySignat
     mine = _Features(sig)
     # Stories on other topics score 0: not worth building their features.
     return _best_match(mine, [(story_id, _Features(other)) for story_id, other in candidates
-                              if not mine.topics.isdisjoint(other.topics)])
+                              if not mine.topics.isdisjoint(other.topics)
+                              and not (sig.feed and other.feed == sig.feed)])
 
 
 def _best_match(mine: _Features, candidates: list[tuple[str, _Features]]) -> str | None:

@@ -34,7 +34,7 @@ class EntryFacts:
     # bot.analyse.stories.story_numbers of the title's and the body's figures (plain tuples: they cross a pipe).
     story_numbers: list[tuple[float, str]] = field(default_factory=list)
     # bot.analyse.stories.signature_words(title, text): the story-matching title tokens and entities.
-    words: tuple[list[str], list[str]] | None = None
+    words: tuple[list[str], list[str], list[str]] | None = None
     # key_figures(text, lang): the figures a brief of it (or a story it joins) lists.
     figures: list[KeyFigure] | None = None
 

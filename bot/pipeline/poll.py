@@ -271,7 +271,7 @@ class Poller:
         """Join the item to an existing story or make a new brief (decisions go to `writes`)."""
         figures = as_figures(fact.figures)
         sig = make_signature(article.title, article.text, article.lang, article.topics, fact.story_numbers,
-                             article.published, words=fact.words)
+                             article.published, words=fact.words, feed=article.feed)
         source = Source(url=article.url, feed=article.feed, title=defang_links(article.title),
                         published=article.published)
 
@@ -280,6 +280,7 @@ class Poller:
 
         story_id = await self.stories.existing_story(sig, write_so_far)
         if story_id is not None:
+            self.stories.joined(story_id, article.feed)
             record.status = "merged"
             writes.joins.append(StoryJoin(story_id, record, source, self.briefer.labelled(figures),
                                           list(article.topics)))

@@ -78,6 +78,10 @@ class StoryDesk:
         """A story decided here: in the index at once, so the feed's later entries may join it."""
         self._index.add(brief_id, sig)
 
+    def joined(self, brief_id: str, feed: str) -> None:
+        """An item of `feed` joins the story: the feed's later items are other stories."""
+        self._index.joined(brief_id, feed)
+
     def discard(self, brief_id: str) -> None:
         """A story that was not stored after all: later entries must not join it."""
         self._index.discard(brief_id)

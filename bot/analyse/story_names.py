@@ -1,0 +1,152 @@
+"""The names story matching knows, in English and Chinese, each under a canonical id and a kind.
+
+The kind says what a name tells about a story. Two headlines naming different countries,
+places, goods or companies tell different stories ("25% tariff on Canadian steel" / "… on
+Mexican avocados"); bodies naming different countries or goods do too. Government bodies, people
+and matters ("truce", "anti-subsidy") are evidence that two articles agree, never that they differ:
+one official speaks on many topics, and one topic has many officials.
+"""
+
+from __future__ import annotations
+
+COUNTRY, REGION, GOOD, COMPANY, BODY, PERSON, MATTER = ("country", "region", "good", "company", "body", "person",
+                                                        "matter")
+
+# kind -> canonical id -> names (Latin names matched on whole words, case-folded; CJK names as substrings).
+GLOSSARY: dict[str, dict[str, tuple[str, ...]]] = {
+    COUNTRY: {
+        "china": ("china", "chinese", "beijing", "中国", "中方", "北京", "中美"),
+        "us": ("united states", "u.s.", "america", "american", "washington", "美国", "美方", "华盛顿", "中美", "对美"),
+        "eu": ("european union", "eu", "brussels", "europe", "european", "欧盟", "布鲁塞尔", "欧洲", "欧企"),
+        "japan": ("japan", "japanese", "tokyo", "日本", "东京"),
+        "korea": ("south korea", "korean", "seoul", "韩国"),
+        "canada": ("canada", "canadian", "ottawa", "加拿大", "加方"),
+        "mexico": ("mexico", "mexican", "墨西哥"),
+        "india": ("india", "indian", "new delhi", "印度"),
+        "vietnam": ("vietnam", "vietnamese", "越南"),
+        "australia": ("australia", "australian", "canberra", "澳大利亚", "澳洲"),
+        "myanmar": ("myanmar", "burma", "缅甸"),
+        "malaysia": ("malaysia", "malaysian", "马来西亚"),
+        "uk": ("britain", "british", "united kingdom", "英国"),
+        "russia": ("russia", "russian", "moscow", "俄罗斯"),
+        "brazil": ("brazil", "brazilian", "巴西"),
+    },
+    REGION: {
+        "hong-kong": ("hong kong", "香港", "港股"),
+        "guangdong": ("guangdong", "广东"),
+        "guangxi": ("guangxi", "广西"),
+        "jiangxi": ("jiangxi", "江西"),
+        "ganzhou": ("ganzhou", "赣州"),
+        "sichuan": ("sichuan", "四川"),
+        "inner-mongolia": ("inner mongolia", "内蒙古"),
+        "baotou": ("baotou", "包头"),
+        "kachin": ("kachin", "克钦"),
+        "texas": ("texas", "得克萨斯", "得州"),
+        "california": ("california", "加州"),
+        "geneva": ("geneva", "日内瓦"),
+        "london": ("london", "伦敦"),
+        "stockholm": ("stockholm", "斯德哥尔摩"),
+        "rotterdam": ("rotterdam", "鹿特丹"),
+    },
+    GOOD: {
+        "magnet": ("magnet", "magnets", "磁体", "磁材", "永磁", "磁铁"),
+        "antimony": ("antimony", "锑"),
+        "gallium": ("gallium", "镓"),
+        "germanium": ("germanium", "锗"),
+        "graphite": ("graphite", "石墨"),
+        "neodymium": ("neodymium", "ndpr", "钕", "镨钕"),
+        "dysprosium": ("dysprosium", "镝"),
+        "terbium": ("terbium", "铽"),
+        "tungsten": ("tungsten", "钨"),
+        "lithium": ("lithium", "锂"),
+        "cobalt": ("cobalt", "钴"),
+        "copper": ("copper", "铜"),
+        "steel": ("steel", "钢铁", "钢材", "钢"),
+        "aluminium": ("aluminium", "aluminum", "铝"),
+        "avocado": ("avocado", "avocados", "牛油果"),
+        "soybean": ("soybean", "soybeans", "soy", "大豆"),
+        "canola": ("canola", "rapeseed", "菜籽", "油菜籽"),
+        "peas": ("peas", "豌豆"),
+        "ev": ("electric vehicle", "electric vehicles", "electric car", "electric cars", "ev", "evs", "电动汽车",
+               "电动车"),
+        "car": ("car", "cars", "autos", "汽车"),
+        "bus": ("bus", "buses", "大巴", "客车"),
+        "solar": ("solar", "solar cell", "solar cells", "solar panels", "太阳能电池", "光伏"),
+        "semiconductor": ("semiconductor", "semiconductors", "chip", "chips", "芯片", "半导体"),
+        "coal": ("coal", "煤炭"),
+        "lng": ("lng", "liquefied natural gas", "液化天然气"),
+        "crude": ("crude", "crude oil", "原油"),
+        "farm-machinery": ("farm machinery", "agricultural machinery", "农业机械", "农机"),
+        "orange-juice": ("orange juice", "橙汁"),
+        "washing-machine": ("washing machine", "washing machines", "洗衣机"),
+        "ship": ("shipbuilding", "vessels", "ships", "造船", "船舶"),
+        "lumber": ("lumber", "softwood", "木材"),
+        "dairy": ("dairy", "乳制品"),
+    },
+    COMPANY: {
+        "lynas": ("lynas", "莱纳斯"),
+        "mp-materials": ("mp materials", "mp材料"),
+        "northern-rare-earth": ("china northern rare earth", "northern rare earth", "北方稀土"),
+        "china-rare-earth-group": ("china rare earth group", "中国稀土集团"),
+        "jl-mag": ("jl mag", "金力永磁"),
+        "iluka": ("iluka", "伊鲁卡"),
+        "arafura": ("arafura", "阿拉弗拉"),
+        "byd": ("byd", "比亚迪"),
+        "catl": ("catl", "宁德时代"),
+        "nexperia": ("nexperia", "安世"),
+    },
+    BODY: {
+        "mofcom": ("commerce ministry", "ministry of commerce", "mofcom", "商务部"),
+        "customs": ("customs", "gacc", "海关", "海关总署"),
+        "ustr": ("ustr", "trade representative", "贸易代表"),
+        "treasury": ("treasury", "财政部"),
+        "white-house": ("white house", "白宫"),
+        "european-commission": ("european commission", "欧盟委员会", "欧委会"),
+        "pentagon": ("pentagon", "五角大楼"),
+    },
+    PERSON: {
+        "trump": ("trump", "特朗普"),
+        "bessent": ("bessent", "贝森特"),
+        "greer": ("greer", "格里尔"),
+        "lutnick": ("lutnick", "卢特尼克"),
+        "xi": ("xi jinping", "习近平"),
+        "he-yadong": ("he yadong", "何亚东"),
+        "wang-wentao": ("wang wentao", "王文涛"),
+        "lacaze": ("lacaze", "拉卡泽"),
+    },
+    MATTER: {
+        "rare-earth": ("rare earth", "rare-earth", "rare earths", "稀土"),
+        "tariff": ("tariff", "tariffs", "关税"),
+        "export-control": ("export control", "export controls", "export licence", "export licences",
+                           "export license", "export licensing", "出口管制", "出口许可"),
+        "smuggling": ("smuggled", "smuggling", "走私"),
+        "truce": ("truce", "休战"),
+        "anti-subsidy": ("anti-subsidy", "反补贴"),
+        "anti-dumping": ("anti-dumping", "反倾销"),
+        "safeguard": ("safeguard", "保障措施"),
+        "listing-price": ("listing price", "挂牌价"),
+        "placement": ("placement", "placing", "配售"),
+        "stockpile": ("stockpile", "stockpiles", "储备", "收储"),
+        # What trade figures measure.
+        "exports": ("exports", "exported", "出口量"),
+        "imports": ("imports", "进口量"),
+        "output": ("output", "产量"),
+    },
+}
+
+# Names every story on this beat mentions: they say nothing about *which* story an article tells.
+GENERIC = frozenset({"china", "us", "rare-earth", "tariff", "export-control", "white-house", "mofcom", "customs"})
+
+# Kinds whose names, when two headlines both give some and share none, mean two stories; and the
+# kinds for which whole articles (headline and body) naming only different ones do.
+TITLE_CONFLICT_KINDS = (COUNTRY, REGION, GOOD, COMPANY)
+TEXT_CONFLICT_KINDS = (COUNTRY, GOOD)
+
+# Capitalised words that name no one in particular: calendar words, titles and office words.
+GENERIC_CAPITALISED = frozenset("""
+monday tuesday wednesday thursday friday saturday sunday january february march april may june july august
+september october november december white house united states kingdom president secretary minister ministry
+commerce trade treasury customs general administration commission office department council government state
+national federal chief executive spokesman spokeswoman spokesperson representative section officials analysts
+shares prices reuters bloomberg xinhua people party republic central bank agency bureau authority association
+""".split())
