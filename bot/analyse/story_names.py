@@ -127,6 +127,7 @@ GLOSSARY: dict[str, dict[str, tuple[str, ...]]] = {
         "listing-price": ("listing price", "挂牌价"),
         "placement": ("placement", "placing", "配售"),
         "stockpile": ("stockpile", "stockpiles", "储备", "收储"),
+        "quota": ("quota", "quotas", "配额"),
         # What trade figures measure.
         "exports": ("exports", "exported", "出口量"),
         "imports": ("imports", "进口量"),
