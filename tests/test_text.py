@@ -109,6 +109,9 @@ def test_html_to_text_empty_and_plain():
     ("<P CLASS=lead>Lead</P><Br/>x<BR>y<br />z", "Lead\n\nx\ny\nz"),  # tags in any case; <br> is a line
     ("<canvas/>shown <svg viewBox='0 0 1 1'/>too", "shown too"),  # self-closed skip tags hide nothing
     ("<object data=x>hidden</object>shown", "shown"),
+    ("Exports<svg><title>share icon</title></svg>", "Exports"),  # graphics are not text ...
+    ("<svg><title>Chart: exports fell 5%</title></svg>", "Chart: exports fell 5%"),  # ... unless all there is
+    ("<math><mi>a</mi><mo>+</mo><mi>b</mi></math>", "a+b"),
     ("<a title='a > b' data-x=\"<p>\">x</a> <img src=a.jpg alt=''/>caption", "x caption"),
     ("<!-- note --><p>x</p><![CDATA[y]]><?php echo 1 ?>", "x"),
     ("<p>\u3000全角空格\u3000</p><p>a\u00a0\u00a0b\r\nc</p>", "全角空格\n\na b\nc"),  # odd spaces collapse

@@ -144,6 +144,9 @@ _BLOCK_TAGS = frozenset({
 # Tags whose content is never article text.
 _SKIP_TAGS = frozenset({"script", "style", "noscript", "template", "svg", "head", "iframe", "object",
                         "canvas", "math", "select", "button"})
+# ... except graphics and formulas when they are all the text there is (an entry that is one SVG
+# with a title, or one MathML formula): read as feedparser reads them rather than lose the entry.
+_SKIP_TAGS_BUT_FIGURES = _SKIP_TAGS - {"svg", "math"}
 
 _PARA = "\x00"  # paragraph-break marker (NUL is removed from the input first), a blank line at the end
 
@@ -153,13 +156,14 @@ _PARSER = lxml_html.HTMLParser(encoding="utf-8", remove_comments=True, remove_pi
                                default_doctype=False)
 
 
-def _append_text(element, out: list[str]) -> None:
-    """The text of `element`'s children, in document order, with block and line break marks.
+def _append_text(element, out: list[str], skip: frozenset = _SKIP_TAGS) -> None:
+    """The text of `element`'s children but those tagged in `skip`, in document order, with block
+    and line break marks.
 
     Recursion is safe: libxml2 caps the depth of the tree it builds (256)."""
     for child in element:
         tag = child.tag
-        if tag not in _SKIP_TAGS:
+        if tag not in skip:
             if tag == "br":
                 out.append("\n")
             elif tag in _BLOCK_TAGS:
@@ -167,7 +171,7 @@ def _append_text(element, out: list[str]) -> None:
             if child.text:
                 out.append(child.text)
             if len(child):
-                _append_text(child, out)
+                _append_text(child, out, skip)
             if tag in _BLOCK_TAGS:
                 out.append(_PARA)
         if child.tail:  # the text after a skipped element is still text
@@ -218,8 +222,13 @@ def html_to_text(html: str) -> str:
         return ""
     if root is None:
         return ""
+    text = _text_of(root, _SKIP_TAGS)
+    return text or _text_of(root, _SKIP_TAGS_BUT_FIGURES)
+
+
+def _text_of(root, skip: frozenset) -> str:
     out = [root.text] if root.text else []
-    _append_text(root, out)
+    _append_text(root, out, skip)
     raw = "".join(out)
     if _SUSPECT_BESIDES_NUL_RE.search(raw):  # entities decode to controls too ("&#27;")
         raw = _PARA.join(map(clean_text, raw.split(_PARA)))
