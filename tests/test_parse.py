@@ -185,6 +185,13 @@ def test_garbage_is_not_parseable():
     assert "s3cr3t" not in str(err.value)
 
 
+def test_broken_xml_in_an_unknown_charset_is_not_parseable():
+    # Bytes that are no UTF-8 send the document through charset recovery, which keeps it as decoded;
+    # it is still broken XML with nothing in it, a failure rather than an empty feed.
+    with pytest.raises(FeedParseError, match="not a parseable feed"):
+        parse_feed(b"<rss><channel><<<< \x00\xff not xml &&& </rss", "application/rss+xml", "https://x.example.com/f")
+
+
 def test_feed_without_content_type_has_no_problem():
     feed = parse_feed((FIXTURES / "rss10.rdf").read_bytes(), None, "https://trade.example.org/rss")
     assert feed.problem is None and len(feed.entries) == 1
