@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import re
+import xml.sax
 
 __all__ = ["detect_east_asian", "recover_charset"]
 
@@ -84,11 +85,21 @@ def _label(declared: str) -> str:
     return f"document declared as {declared}" if declared else "document with no charset declared"
 
 
+def _flagged(result, message: str):
+    """`result` with a CharacterEncodingOverride saying `message` as its problem, unless its XML is
+    broken: that problem is the graver one, and it decides whether an empty reading is a failure."""
+    import feedparser
+
+    if not isinstance(result.get("bozo_exception"), xml.sax.SAXException):
+        result["bozo"] = 1
+        result["bozo_exception"] = feedparser.CharacterEncodingOverride(message)
+    return result
+
+
 def recover_charset(body: bytes, headers: dict, result):
     """feedparser's `result`, or the document re-read in the East Asian charset its bytes clearly are.
 
-    Either way a recovered or doubtful reading is flagged: bozo, with a CharacterEncodingOverride
-    saying what was done (the feed's problem)."""
+    Either way a recovered or doubtful reading is flagged as the feed's problem."""
     import feedparser
 
     declared = _declared(body, headers)
@@ -100,12 +111,6 @@ def recover_charset(body: bytes, headers: dict, result):
         retry = feedparser.parse(io.BytesIO(body), response_headers={
             **headers, "content-type": f"application/xml; charset={encoding}"})
         if retry.get("entries") or not result.get("entries"):
-            retry["bozo"] = 1
-            retry["bozo_exception"] = feedparser.CharacterEncodingOverride(
-                f"{_label(declared)} is {encoding}: decoded as {encoding}")
-            return retry
-    result["bozo"] = 1
-    result["bozo_exception"] = feedparser.CharacterEncodingOverride(
-        f"{_label(declared)} is not {declared or 'UTF-8'}, nor clearly an East Asian charset: "
-        f"kept as decoded ({used})")
-    return result
+            return _flagged(retry, f"{_label(declared)} is {encoding}: decoded as {encoding}")
+    return _flagged(result, f"{_label(declared)} is not {declared or 'UTF-8'}, nor clearly an East Asian "
+                            f"charset: kept as decoded ({used})")
