@@ -150,6 +150,13 @@ def test_chinese_labelled_utf8_everywhere_is_read_as_chinese(title, body, codec,
     assert feed.problem == f"charset mislabelled: document declared as utf-8 is {found}: decoded as {found}"
 
 
+def test_a_truncated_mislabelled_feed_is_recovered_and_its_xml_problem_shown():
+    document = unlabelled(CHINESE, "分析人士认为稀土价格将上涨。", "gbk")[:-30]
+    feed = parse_feed(document, "application/rss+xml; charset=utf-8", FEED_URL)
+    assert [e.title for e in feed.entries] == [CHINESE]
+    assert feed.problem.startswith("malformed XML")
+
+
 @pytest.mark.parametrize("title, codec", [
     (RUSSIAN, "koi8_r"),
     ("Prices rose ¤5 at the café", "latin-1"),  # ¤ is halfwidth katakana to Shift_JIS: one byte proves nothing
