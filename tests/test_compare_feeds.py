@@ -75,3 +75,12 @@ def test_a_missing_directory_is_one_clear_line(capsys):
         main(["/nonexistent/feeds"])
     assert exit_.value.code == 2
     assert capsys.readouterr().err.strip().splitlines()[-1].endswith("no such file or directory: /nonexistent/feeds")
+
+
+def test_several_directories_end_with_their_total():
+    lines = run(str(COMPARE), str(COMPARE)).splitlines()
+    total = lines.index("total: 10 documents, 14 feedparser entries, 12 paired (2 untitled, headlined from their text), "
+                        "2 lost")
+    assert lines[total + 1:] == ["  title          12 / 12     100.00%", "  link           10 / 12      83.33%",
+                                 "  id             12 / 12     100.00%", "  published      12 / 12     100.00%",
+                                 "  text           12 / 12     100.00%", "  all            10 / 12      83.33%"]

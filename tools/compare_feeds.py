@@ -170,6 +170,14 @@ class Report:
     def share(self, name: str) -> float:
         return self.agree[name] / self.paired if self.paired else 1.0
 
+    def add_figures(self, other: Report) -> None:
+        """Add `other`'s counts (not its listings) to these: a total over several directories."""
+        self.files += other.files
+        self.feedparser_entries += other.feedparser_entries
+        self.paired += other.paired
+        self.headlines_made += other.headlines_made
+        self.agree = {name: count + other.agree[name] for name, count in self.agree.items()}
+
 
 def _read(reader, document: FeedFile) -> tuple[list[dict], str | None]:
     try:
@@ -207,16 +215,19 @@ def compare_directory(directory: str) -> Report:
     return report
 
 
-def _print_report(report: Report, out) -> None:
+def _print_report(report: Report, out, listings: bool = True) -> None:
     print(f"{report.directory}: {report.files} documents, {report.feedparser_entries} feedparser entries, "
           f"{report.paired} paired ({report.headlines_made} untitled, headlined from their text), "
           f"{len(report.lost)} lost", file=out)
     for name in FIELDS + ("all",):
         print(f"  {name:<10} {report.agree[name]:>6} / {report.paired:<6} {report.share(name):7.2%}", file=out)
+    if not listings:
+        return
     for item in report.unreadable:
         print(f"  UNREADABLE by {item['reader']}: {item['file']}: {item['error']}", file=out)
     for entry in report.lost:
-        print(f"  LOST {entry['file']}: title={entry['title']!r} text={entry['text'][:40]!r} id={entry['id']!r} link={entry['link']!r}", file=out)
+        print(f"  LOST {entry['file']}: title={entry['title']!r} text={entry['text'][:40]!r} id={entry['id']!r} "
+              f"link={entry['link']!r}", file=out)
     for d in report.divergences:
         print(f"  DIFF {d.file} {d.field}: briefbot={d.briefbot!r} feedparser={d.feedparser!r}", file=out)
 
@@ -230,14 +241,25 @@ def main(argv: list[str] | None = None, out=None) -> int:
     missing = [d for d in args.directories if not Path(d).exists()]
     if missing:
         parser.error(f"no such file or directory: {', '.join(missing)}")
+    total, lost = Report("total"), 0
     for directory in args.directories:
         report = compare_directory(directory)
-        if args.json:
-            shares = {name: round(report.share(name), 4) for name in FIELDS + ("all",)}
-            print(json.dumps({**asdict(report), "share": shares}, ensure_ascii=False), file=out)
-        else:
-            _print_report(report, out)
+        _emit(report, args.json, out)
+        total.add_figures(report)
+        lost += len(report.lost)
+    if len(args.directories) > 1:
+        total.lost = [{}] * lost  # counted, listed above under each directory
+        _emit(total, args.json, out, listings=False)
     return 0
+
+
+def _emit(report: Report, as_json: bool, out, listings: bool = True) -> None:
+    if as_json:
+        shares = {name: round(report.share(name), 4) for name in FIELDS + ("all",)}
+        fields = asdict(report) if listings else {**asdict(report), "lost": len(report.lost)}
+        print(json.dumps({**fields, "share": shares}, ensure_ascii=False), file=out)
+    else:
+        _print_report(report, out, listings)
 
 
 if __name__ == "__main__":
