@@ -1,6 +1,7 @@
 """The command line: parses `briefbot …` and hands each subcommand to bot.app.cli_commands.
 
-Exit codes: 0 ok, 1 the work failed, 2 usage or configuration."""
+Exit codes: 0 ok, 1 the work failed (every feed of a poll failed), 2 usage or configuration,
+3 the database cannot be opened or is damaged."""
 
 from __future__ import annotations
 
@@ -8,21 +9,47 @@ import argparse
 import asyncio
 import os
 import sys
+from pathlib import Path
 
 from bot.app import cli_commands
 from bot.app.container import build_app, close_app, default_adapters
 from bot.app.inspect import inspect_command
 from bot.app.logs import setup_logging
-from bot.config import ConfigError, Env, Settings, load_config
+from bot.commands import UsageError, check_count
+from bot.config import DEFAULT_CONFIG, ConfigError, Env, Settings, load_config
 from bot.delivery.adapter import AdapterRegistry, CliCommand
+from bot.store.engine import StoreError
 
-EXIT_CONFIG = 2
+EXIT_USAGE = EXIT_CONFIG = 2
+EXIT_DATABASE = 3
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line saying what is wrong and where help is."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _log_level(value: str) -> str:
+    if value.strip().upper() not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(f"log level {value!r} is not one of {', '.join(LOG_LEVELS)}")
+    return value.strip().upper()
+
+
+def _limit(value: str) -> int:
+    try:
+        return check_count(value, "")
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _parser(registry: AdapterRegistry) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="briefbot", description="Bilingual rare-earth and tariff news briefs.")
+    p = _Parser(prog="briefbot", description="Bilingual rare-earth and tariff news briefs.")
     p.add_argument("--config", help="path to feeds.yaml (default: $BRIEFBOT_CONFIG or ./feeds.yaml)")
-    p.add_argument("--log-level", default=os.environ.get("BRIEFBOT_LOG_LEVEL", "INFO"))
+    p.add_argument("--log-level", type=_log_level, help=f"one of {', '.join(LOG_LEVELS)} "
+                   "(default: $BRIEFBOT_LOG_LEVEL or INFO)")
     sub = p.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="poll on schedule, deliver, post digests, serve chat commands")
@@ -36,11 +63,11 @@ def _parser(registry: AdapterRegistry) -> argparse.ArgumentParser:
 
     brief = sub.add_parser("brief", help="latest briefs for a topic (same answer as /brief)")
     brief.add_argument("topic")
-    brief.add_argument("--limit", type=int, default=5)
+    brief.add_argument("--limit", type=_limit, default=5, help="how many, 1-20 (default 5)")
     brief.add_argument("--json", action="store_true", help="one JSON object per line")
     search = sub.add_parser("search", help="briefs matching words in either language")
     search.add_argument("words", nargs="+")
-    search.add_argument("--limit", type=int, default=5)
+    search.add_argument("--limit", type=_limit, default=5, help="how many, 1-20 (default 5)")
     search.add_argument("--json", action="store_true")
 
     sub.add_parser("feeds", help="feed health: last fetch, status, items, errors")
@@ -71,7 +98,13 @@ _HANDLERS = {
 
 def main(argv: list[str] | None = None) -> int:
     registry = AdapterRegistry(default_adapters())
-    args = _parser(registry).parse_args(argv)
+    parser = _parser(registry)
+    args = parser.parse_args(argv)
+    if args.log_level is None:
+        try:
+            args.log_level = _log_level(os.environ.get("BRIEFBOT_LOG_LEVEL") or "INFO")
+        except argparse.ArgumentTypeError as exc:
+            parser.error(f"BRIEFBOT_LOG_LEVEL: {exc}")
     try:
         env = Env.from_environ()
     except ConfigError as exc:
@@ -83,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "demo":
             return cli_commands.demo_command(args, env)
-        settings = load_config(args.config, registry.parse_target)
+        path = Path(args.config or os.environ.get("BRIEFBOT_CONFIG") or DEFAULT_CONFIG)
+        settings = load_config(path, registry.parser_for(path))
     except ConfigError as exc:
         print(f"briefbot: config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -96,6 +130,12 @@ def main(argv: list[str] | None = None) -> int:
             return _HANDLERS[args.command](args, settings, env)
         adapter_command = next(c for c in registry.cli_commands() if c.name == args.command)
         return asyncio.run(_adapter_command(adapter_command, args, settings, env))
+    except UsageError as exc:
+        print(f"briefbot {args.command}: {exc} (see briefbot {args.command} --help)", file=sys.stderr)
+        return EXIT_USAGE
+    except StoreError as exc:
+        print(f"briefbot: database error: {exc}", file=sys.stderr)
+        return EXIT_DATABASE
     except KeyboardInterrupt:
         return 130
 

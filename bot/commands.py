@@ -164,8 +164,8 @@ class CommandService:
         head = words[0].lower() if words else "help"
         takes_count = head not in _VERBS_WITHOUT_COUNT and len(words) >= 2 and _NUMBER_RE.fullmatch(words[-1])
         # Before the word checks, so an out-of-range count is named as one even when it is also too long.
-        count = check_count(words[-1], "N in `/brief <topic> [N]`") if takes_count else DEFAULT_COUNT
-        check_words(words)
+        count = check_count(words[-1], "the count") if takes_count else DEFAULT_COUNT
+        check_words(words[1:] if head == "search" else words)
         if head in ("help", "-h", "--help", "?"):
             return Command("help", public=public)
         if head == "digest":

@@ -62,7 +62,7 @@ routes:
     doc = json.loads(brief.stdout.splitlines()[0])
     assert doc["topics"] == ["rare-earth"] and doc["sources"][0]["feed"] == "wire"
     unknown = run(["brief", "rare-erth"], env=env)
-    assert unknown.returncode == 1 and "rare-earth" in unknown.stderr
+    assert unknown.returncode == 2 and "rare-earth" in unknown.stderr
     feeds = run(["feeds"], env=env)
     assert "wire" in feeds.stdout and "unchanged" in feeds.stdout
     assert http_server.url("/feed.xml") not in feeds.stdout  # URLs may hold tokens: never shown

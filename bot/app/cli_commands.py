@@ -22,6 +22,8 @@ from bot.samples.server import SampleFeedServer
 from bot.store import Store
 
 log = logging.getLogger("briefbot")
+# What the user asked for does not exist (an unknown topic or digest): a usage error.
+EXIT_USAGE = 2
 
 
 async def poll_cycle(app: App) -> list:
@@ -140,7 +142,7 @@ def brief_command(args, settings: Settings, env: Env) -> int:
     if topic is None:
         hint = f" Did you mean: {', '.join(suggestions)}?" if suggestions else ""
         print(f"briefbot: unknown topic {args.topic!r}.{hint} Topics: {', '.join(service.topics)}", file=sys.stderr)
-        return 1
+        return EXIT_USAGE
     briefs = service.latest(topic, args.limit)
     if not briefs and not args.json:
         print(f"No briefs yet for {topic}.")
@@ -192,10 +194,10 @@ def digest_command(args, settings: Settings, env: Env) -> int:
         if cfg is None:
             print(f"briefbot: no digest named {args.name!r}; configured: "
                   f"{', '.join(d.name for d in settings.digests)}", file=sys.stderr)
-            return 1
+            return EXIT_USAGE
     elif args.post:
         print("briefbot: --post needs a digest with targets in feeds.yaml", file=sys.stderr)
-        return 1
+        return EXIT_USAGE
 
     async def go() -> int:
         app = build_app(settings, env)
