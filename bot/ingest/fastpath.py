@@ -6,12 +6,15 @@ that. So the usual document takes this path and everything else returns None and
 feedparser: RSS 0.9x/1.0, malformed XML, DOCTYPEs and HTML entities, xml:base, XHTML content,
 charsets other than UTF-8 / ASCII / GB*, elements feedparser maps in ways this module does not
 model (including elements nested inside ignored ones), and anything where feedparser's reading is
-hard to reproduce exactly (a title holding markup or an entity, an empty link, GUID or id, text
-feedparser re-decodes: C1 characters, double-encoded UTF-8). When unsure, decline: never guess.
+hard to reproduce exactly (a title holding markup or an entity, an empty link, GUID or id, an
+address in a link's attributes, text feedparser re-decodes: C1 characters, double-encoded UTF-8).
+When unsure, decline: never guess.
 
 The output is the subset of feedparser's entry keys that `bot.ingest.parse` reads, with the same
 values (tests compare this path with feedparser field by field). Sanitising is not needed here:
-entry HTML is only ever turned into plain text, which drops script/style and every tag.
+entry HTML is only ever turned into plain text, which drops script/style and every tag; HTML where
+the sanitiser would change that text (it keeps what is inside <object>, <noscript>, <svg> ...) goes
+to feedparser.
 """
 
 from __future__ import annotations
