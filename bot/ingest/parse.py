@@ -179,9 +179,6 @@ def _parse_with_feedparser(body: bytes, content_type: str | None, url: str) -> P
         headers["content-type"] = content_type
     # BytesIO, not bytes: feedparser treats a bare string argument as a possible URL or file path.
     result = feedparser.parse(io.BytesIO(body), response_headers=headers)
-    # Charset recovery puts what it did in place of the parse error: keep whether the XML was broken.
-    parsed = result
-    broken_xml = isinstance(result.get("bozo_exception"), xml.sax.SAXException)
     result = recover_charset(body, headers, result)
     version = result.get("version") or ""
     base = url
@@ -192,7 +189,7 @@ def _parse_with_feedparser(body: bytes, content_type: str | None, url: str) -> P
     if content_type is None and isinstance(exc, feedparser.NonXMLContentType):
         problem = None  # the server sent no Content-Type at all; the XML itself is fine
     # Broken XML that yielded nothing is a failure (visible in `briefbot feeds`), not an empty "ok" feed.
-    broken_xml = isinstance(exc, xml.sax.SAXException) or (broken_xml and result is parsed)
+    broken_xml = isinstance(exc, xml.sax.SAXException)
     if not entries and (not version or broken_xml):
         looks_html = _HTML_RE.search(body[:4096]) is not None or "html" in (content_type or "").lower()
         if looks_html:
