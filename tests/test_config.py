@@ -260,3 +260,11 @@ def test_duration_ranges():
         with pytest.raises(ValueError) as info:
             parse_duration(value)
         assert words in str(info.value) and len(str(info.value)) < 200, (value, str(info.value))
+
+
+@pytest.mark.parametrize("value", ["abc", "inf", "nan", "0", "1e9"])
+def test_env_lease_seconds_is_a_bounded_number(value):
+    with pytest.raises(ConfigError) as info:
+        Env.from_environ({"BRIEFBOT_LEASE_SECONDS": value})
+    assert str(info.value) == f"environment: BRIEFBOT_LEASE_SECONDS: expected seconds from 1 to 86400, got {value!r}"
+    assert Env.from_environ({"BRIEFBOT_LEASE_SECONDS": "8"}).lease_seconds == 8.0

@@ -24,6 +24,19 @@ def _env_count(name: str, value: str | None) -> int | None:
     return int(value)
 
 
+def _env_seconds(name: str, value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = float("nan")
+    # A lease shorter than a second expires mid-statement; one over a day hides a dead worker.
+    if not 1 <= seconds <= 86400:
+        raise ConfigError("environment", None, name, f"expected seconds from 1 to 86400, got {value[:40]!r}")
+    return seconds
+
+
 @dataclass(frozen=True)
 class Env:
     """The core's settings from the environment; `environ` keeps the whole environment for the
@@ -84,7 +97,7 @@ class Env:
             allow_private_urls=_env_flag(e.get("BRIEFBOT_ALLOW_PRIVATE_URLS")),
             port=port("PORT"),
             metrics_port=port("METRICS_PORT"),
-            lease_seconds=float(opt("BRIEFBOT_LEASE_SECONDS")) if opt("BRIEFBOT_LEASE_SECONDS") else None,
+            lease_seconds=_env_seconds("BRIEFBOT_LEASE_SECONDS", opt("BRIEFBOT_LEASE_SECONDS")),
             parse_workers=_env_count("BRIEFBOT_PARSE_WORKERS", opt("BRIEFBOT_PARSE_WORKERS")),
             environ=e,
         )
