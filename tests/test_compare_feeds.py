@@ -23,9 +23,9 @@ def run(*args: str) -> str:
 def test_agreement_figures_and_the_divergence_of_an_empty_link():
     lines = run(str(COMPARE)).splitlines()
     # agree.xml (3, one untitled), http_empty_href.xml (2), the Go file's inline feed (1), refused.xml (1),
-    # garbage.xml (none).
-    assert lines[0] == (f"{COMPARE}: 5 documents, 7 feedparser entries, 6 paired (1 untitled, headlined from their "
-                        f"text), 1 lost")
+    # garbage.xml (none); jsonfeed.json is read by briefbot only (feedparser has no JSON Feed reader).
+    assert lines[0] == (f"{COMPARE}: 6 documents, 7 feedparser entries, 6 paired (1 untitled, headlined from their "
+                        f"text), 1 lost, 1 only briefbot's")
     figures = {line.split()[0]: line.split()[1:4] for line in lines[1:7]}
     assert figures == {"title": ["6", "/", "6"], "link": ["5", "/", "6"], "id": ["6", "/", "6"],
                        "published": ["6", "/", "6"], "text": ["6", "/", "6"], "all": ["5", "/", "6"]}
@@ -39,7 +39,8 @@ def test_agreement_figures_and_the_divergence_of_an_empty_link():
 
 def test_json_output_carries_the_same_figures():
     (report,) = [json.loads(line) for line in run("--json", str(COMPARE)).splitlines()]
-    assert (report["files"], report["feedparser_entries"], report["paired"], report["headlines_made"]) == (5, 7, 6, 1)
+    assert (report["files"], report["feedparser_entries"], report["paired"], report["headlines_made"]) == (6, 7, 6, 1)
+    assert report["only_briefbot"] == 1
     assert report["agree"] == {"title": 6, "link": 5, "id": 6, "published": 6, "text": 6, "all": 5}
     assert report["share"]["link"] == 0.8333
     assert report["divergences"] == [{"file": "http_empty_href.xml", "field": "link", "briefbot": "",
@@ -49,7 +50,8 @@ def test_json_output_carries_the_same_figures():
 
 def test_header_lines_and_inline_go_feeds_are_read():
     documents = {d.name: d for d in feed_files(COMPARE)}
-    assert sorted(documents) == ["agree.xml", "garbage.xml", "http_empty_href.xml", "inline_test.go#2", "refused.xml"]
+    assert sorted(documents) == ["agree.xml", "garbage.xml", "http_empty_href.xml", "inline_test.go#2", "jsonfeed.json",
+                                 "refused.xml"]
     served = documents["http_empty_href.xml"]
     assert (served.content_type, served.url) == ("application/atom+xml", "https://desk.example/feed.atom")
     assert documents["agree.xml"].content_type is None  # a local file: no headers
@@ -79,8 +81,8 @@ def test_a_missing_directory_is_one_clear_line(capsys):
 
 def test_several_directories_end_with_their_total():
     lines = run(str(COMPARE), str(COMPARE)).splitlines()
-    total = lines.index("total: 10 documents, 14 feedparser entries, 12 paired (2 untitled, headlined from their text), "
-                        "2 lost")
+    total = lines.index("total: 12 documents, 14 feedparser entries, 12 paired (2 untitled, headlined from their text), "
+                        "2 lost, 2 only briefbot's")
     assert lines[total + 1:] == ["  title          12 / 12     100.00%", "  link           10 / 12      83.33%",
                                  "  id             12 / 12     100.00%", "  published      12 / 12     100.00%",
                                  "  text           12 / 12     100.00%", "  all            10 / 12      83.33%"]

@@ -164,6 +164,7 @@ class Report:
     headlines_made: int = 0  # paired entries feedparser gives no title, briefbot one from the text
     agree: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FIELDS + ("all",), 0))
     lost: list[dict] = field(default_factory=list)
+    only_briefbot: int = 0  # briefbot's entries paired with none of feedparser's (JSON Feed, for one)
     unreadable: list[dict] = field(default_factory=list)
     divergences: list[Divergence] = field(default_factory=list)
 
@@ -176,6 +177,7 @@ class Report:
         self.feedparser_entries += other.feedparser_entries
         self.paired += other.paired
         self.headlines_made += other.headlines_made
+        self.only_briefbot += other.only_briefbot
         self.agree = {name: count + other.agree[name] for name, count in self.agree.items()}
 
 
@@ -197,6 +199,7 @@ def compare_document(document: FeedFile, report: Report) -> None:
     pairs, lost = pair_entries(theirs, ours)
     report.lost.extend({"file": document.name, **entry} for entry in lost)
     report.paired += len(pairs)
+    report.only_briefbot += len(ours) - len(pairs)
     for their, our in pairs:
         differing = [name for name in FIELDS if their[name] != our[name]]
         if "title" in differing and not their["title"] and our["headline_made"]:
@@ -218,7 +221,7 @@ def compare_directory(directory: str) -> Report:
 def _print_report(report: Report, out, listings: bool = True) -> None:
     print(f"{report.directory}: {report.files} documents, {report.feedparser_entries} feedparser entries, "
           f"{report.paired} paired ({report.headlines_made} untitled, headlined from their text), "
-          f"{len(report.lost)} lost", file=out)
+          f"{len(report.lost)} lost, {report.only_briefbot} only briefbot's", file=out)
     for name in FIELDS + ("all",):
         print(f"  {name:<10} {report.agree[name]:>6} / {report.paired:<6} {report.share(name):7.2%}", file=out)
     if not listings:
