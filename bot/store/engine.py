@@ -70,6 +70,8 @@ def store_error(url: str, exc: BaseException, *, connecting: bool = False) -> St
 
 def _raise_store_error(url: str):
     def handle_error(context: ExceptionContext) -> None:
+        if context.is_pre_ping:  # the pool replaces a dropped connection itself
+            return
         # No connection yet: the database could not be opened or reached at all.
         error = store_error(url, context.original_exception, connecting=context.connection is None)
         if error is not None:
