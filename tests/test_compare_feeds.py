@@ -86,3 +86,11 @@ def test_several_directories_end_with_their_total():
     assert lines[total + 1:] == ["  title          12 / 12     100.00%", "  link           10 / 12      83.33%",
                                  "  id             12 / 12     100.00%", "  published      12 / 12     100.00%",
                                  "  text           12 / 12     100.00%", "  all            10 / 12      83.33%"]
+
+
+def test_a_file_that_cannot_be_read_is_reported(tmp_path):
+    (tmp_path / "feed.xml").write_bytes((COMPARE / "agree.xml").read_bytes())
+    (tmp_path / "dangling.xml").symlink_to(tmp_path / "gone.xml")
+    lines = run(str(tmp_path)).splitlines()
+    assert lines[0].startswith(f"{tmp_path}: 2 documents, 3 feedparser entries, 3 paired")
+    assert "  UNREADABLE by either: dangling.xml: cannot read the file: No such file or directory" in lines

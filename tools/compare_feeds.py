@@ -189,12 +189,15 @@ def _read(reader, document: FeedFile) -> tuple[list[dict], str | None]:
 
 
 def compare_document(document: FeedFile, report: Report) -> None:
+    report.files += 1
+    if document.error:
+        report.unreadable.append({"file": document.name, "reader": "either", "error": document.error})
+        return
     theirs, their_error = _read(read_with_feedparser, document)
     ours, our_error = _read(read_with_briefbot, document)
     for reader, error in (("feedparser", their_error), ("briefbot", our_error)):
         if error and (reader == "feedparser" or theirs):
             report.unreadable.append({"file": document.name, "reader": reader, "error": error})
-    report.files += 1
     report.feedparser_entries += len(theirs)
     pairs, lost = pair_entries(theirs, ours)
     report.lost.extend({"file": document.name, **entry} for entry in lost)

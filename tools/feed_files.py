@@ -36,6 +36,7 @@ class FeedFile:
     body: bytes
     url: str
     headers: dict[str, str] = field(default_factory=dict)
+    error: str | None = None  # why the file could not be read at all
 
     @property
     def content_type(self) -> str | None:
@@ -74,7 +75,10 @@ def _go_feeds(name: str, text: str) -> list[FeedFile]:
 
 def _documents(root: Path, path: Path) -> list[FeedFile]:
     name = path.relative_to(root).as_posix()
-    body = path.read_bytes()
+    try:
+        body = path.read_bytes()
+    except OSError as exc:
+        return [FeedFile(name, b"", _BASE_URL + name, error=f"cannot read the file: {exc.strerror or exc}")]
     if path.suffix == ".go":
         return _go_feeds(name, body.decode("utf-8", "replace"))
     headers = declared_headers(name, body)
@@ -85,7 +89,9 @@ def _documents(root: Path, path: Path) -> list[FeedFile]:
 def feed_files(directory: str | os.PathLike) -> list[FeedFile]:
     """Every feed document under `directory`, in path order."""
     root = Path(directory)
-    paths = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+    # A dangling link is listed too: it is reported as unreadable rather than passed over in silence.
+    paths = [root] if root.is_file() else sorted(
+        p for p in root.rglob("*") if p.is_file() or (p.is_symlink() and not p.exists()))
     base = root.parent if root.is_file() else root
     documents: list[FeedFile] = []
     for path in paths:
