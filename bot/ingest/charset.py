@@ -15,8 +15,6 @@ import io
 import re
 import xml.sax
 
-import feedparser
-
 __all__ = ["detect_east_asian", "recover_charset"]
 
 # The charsets a re-read may pick, in Python's names; cp949 is the superset of EUC-KR that Korean
@@ -50,6 +48,8 @@ def _declared(body: bytes, headers: dict) -> str:
 
 def _needs_recovery(body: bytes, declared: str, result) -> bool:
     """feedparser fell back to a single-byte guess for bytes that are not UTF-8."""
+    import feedparser
+
     used = (result.get("encoding") or "").lower()
     if used not in _FALLBACKS or body.isascii():
         return False
@@ -88,6 +88,8 @@ def _label(declared: str) -> str:
 def _flagged(result, message: str):
     """`result` with a CharacterEncodingOverride saying `message` as its problem, unless its XML is
     broken: that problem is the graver one, and it decides whether an empty reading is a failure."""
+    import feedparser
+
     if not isinstance(result.get("bozo_exception"), xml.sax.SAXException):
         result["bozo"] = 1
         result["bozo_exception"] = feedparser.CharacterEncodingOverride(message)
@@ -98,6 +100,8 @@ def recover_charset(body: bytes, headers: dict, result):
     """feedparser's `result`, or the document re-read in the East Asian charset its bytes clearly are.
 
     Either way a recovered or doubtful reading is flagged as the feed's problem."""
+    import feedparser
+
     declared = _declared(body, headers)
     if not _needs_recovery(body, declared, result):
         return result
