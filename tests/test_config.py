@@ -268,3 +268,10 @@ def test_env_lease_seconds_is_a_bounded_number(value):
         Env.from_environ({"BRIEFBOT_LEASE_SECONDS": value})
     assert str(info.value) == f"environment: BRIEFBOT_LEASE_SECONDS: expected seconds from 1 to 86400, got {value!r}"
     assert Env.from_environ({"BRIEFBOT_LEASE_SECONDS": "8"}).lease_seconds == 8.0
+
+
+def test_alias_as_a_key_is_refused_as_an_alias(tmp_path):
+    err = error_for(tmp_path, "a: &k x\n" + GOOD)
+    assert (err.line, err.field, err.message) == (1, "a", "YAML anchor &k is not allowed: write the value out in full")
+    err = error_for(tmp_path, GOOD + "other: {*k : 1}\n")
+    assert (err.line, err.field, err.message) == (21, "other", "YAML alias *k is not allowed: write the value out in full")

@@ -112,7 +112,7 @@ class _BoundedComposer(Composer):
         node = MappingNode(tag, [], start.start_mark, None, flow_style=start.flow_style)
         seen: set[str] = set()
         while not self.check_event(MappingEndEvent):
-            if not self.check_event(ScalarEvent):
+            if not self.check_event(ScalarEvent, AliasEvent):
                 raise self._refuse(self.peek_event().start_mark, "a key must be plain text, not a list or mapping")
             key = self.compose_node(node, None)
             if key.tag == _MERGE_TAG:
