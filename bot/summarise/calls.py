@@ -8,9 +8,10 @@ import email.utils
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
-import openai
+if TYPE_CHECKING:
+    import openai
 
 
 # Statuses worth another try (the openai client's own list, which we disabled to own the policy).

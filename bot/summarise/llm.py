@@ -22,7 +22,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable
 
-import openai
 from pydantic import BaseModel, ValidationError
 
 from bot import metrics
@@ -112,6 +111,8 @@ class LLMSummariser:
         self._structured = True
         self._send_temperature = True
         self._budget_warned_day: str | None = None
+        import openai  # ~14 MiB resident: loaded only by a bot that has an LLM configured
+
         self.client = openai.AsyncOpenAI(
             api_key=env.openai_api_key or "not-needed",  # local servers (Ollama, vLLM) need no key
             base_url=env.openai_base_url,
@@ -391,6 +392,7 @@ class LLMSummariser:
 
     async def _complete(self, messages: list[dict], schema_model: type[BaseModel], purpose: str) -> Completion:
         """One completion, structured output first; a server that rejects it gets plain JSON instructions."""
+        import openai  # loaded with the client in __init__
         structured = self._structured
         while True:
             kwargs: dict[str, Any] = {"model": self.model}
@@ -426,6 +428,7 @@ class LLMSummariser:
             return completion
 
     async def _create_with_retries(self, kwargs: dict, purpose: str) -> Completion:
+        import openai  # loaded with the client in __init__
         retries = self.settings.llm.max_retries
         attempt = 0
         while True:

@@ -8,16 +8,18 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from bot.adapters.discord import env as discord_env
-from bot.adapters.discord.commands import start_discord, sync_commands
-from bot.adapters.discord.deliver import DiscordDeliverer
 from bot.adapters.discord.env import DiscordEnv
 from bot.config import Env
 from bot.delivery.adapter import AdapterContext, CliCommand, Deliverer, Service
 from bot.delivery.outbox import MissingCredentials
 from bot.models import Target
+
+if TYPE_CHECKING:
+    from bot.adapters.discord.deliver import DiscordDeliverer
 
 _SNOWFLAKE = re.compile(r"\d{15,21}")
 _WEBHOOK_URL = re.compile(r"^(https?://[^/]+(?:/[^/]+)*?/api(?:/v\d+)?/webhooks/)(\d+)/([\w.-]+)/?$")
@@ -93,6 +95,9 @@ class DiscordAdapter:
         return Target("discord-webhook", address, shown="discord-webhook:" + redact_webhook_url(address))
 
     def deliverer(self, context: AdapterContext) -> Deliverer:
+        # discord.py (~8 MiB resident) loads only in a bot that posts to or listens on Discord.
+        from bot.adapters.discord.deliver import DiscordDeliverer
+
         settings = DiscordEnv.from_env(context.env)
         bot = DiscordDeliverer(settings.bot_token, settings.api_base_url, settings=context.settings())
         return _ChannelOrWebhook(bot, None if settings.bot_token else MissingCredentials(discord_env.TOKEN))
@@ -101,6 +106,8 @@ class DiscordAdapter:
         # The gateway connection belongs to the worker; a web process serves only HTTP endpoints.
         if context.role == "web" or not DiscordEnv.from_env(context.env).bot_token:
             return None
+        from bot.adapters.discord.commands import start_discord
+
         return await start_discord(context)
 
     def health(self, env: Env) -> dict:
@@ -117,6 +124,8 @@ async def _sync(_args: argparse.Namespace, context: AdapterContext) -> int:
     if not DiscordEnv.from_env(context.env).bot_token:
         print(f"briefbot: {discord_env.TOKEN} is not set", file=sys.stderr)
         return 1
+    from bot.adapters.discord.commands import sync_commands
+
     print("synced: " + ", ".join(await sync_commands(context)))
     return 0
 

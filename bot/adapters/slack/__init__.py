@@ -7,8 +7,6 @@ import re
 from pathlib import Path
 
 from bot.adapters.slack import env as slack_env
-from bot.adapters.slack.commands import start_slack
-from bot.adapters.slack.deliver import SlackDeliverer
 from bot.adapters.slack.env import SlackEnv
 from bot.config import Env
 from bot.delivery.adapter import AdapterContext, CliCommand, Deliverer, Service
@@ -35,6 +33,9 @@ class SlackAdapter:
         settings = SlackEnv.from_env(context.env)
         if not settings.bot_token:
             return MissingCredentials(slack_env.BOT_TOKEN)
+        # slack_sdk (and Bolt, in start) load only in a bot that posts to (or listens on) Slack.
+        from bot.adapters.slack.deliver import SlackDeliverer
+
         current = context.settings()
         return SlackDeliverer(settings.bot_token, settings.api_base_url, current.timezone, settings=current)
 
@@ -44,6 +45,8 @@ class SlackAdapter:
             log.warning("--role web serves Slack's HTTP endpoint, but SLACK_BOT_TOKEN/SLACK_SIGNING_SECRET are not set")
         if not settings.commands_configured:
             return None
+        from bot.adapters.slack.commands import start_slack
+
         return await start_slack(context)
 
     def health(self, env: Env) -> dict:
