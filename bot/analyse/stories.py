@@ -332,15 +332,19 @@ class StoryIndex:
     def __init__(self) -> None:
         self._features: dict[str, _Features] = {}
         self._by_number: dict[tuple[str, float], set[str]] = {}
-        self._by_word: dict[str, set[str]] = {}
+        # Title words by language: only articles in one language are compared by their words.
+        self._by_word: dict[tuple[str, str], set[str]] = {}
         # The feeds each story has items from: another item of one of them is another story.
         self._feeds: dict[str, set[str]] = {}
+        self._by_feed: dict[str, set[str]] = {}
+        # The last query's features: a story is added right after its signature found no match.
+        self._last: tuple[StorySignature, _Features] | None = None
 
     def _postings(self, feats: _Features):
         for value, unit in feats.numbers:
             yield self._by_number, (unit, _number_bucket(value))
         for word in feats.words:
-            yield self._by_word, word
+            yield self._by_word, (feats.lang, word)
 
     def __contains__(self, story_id: str) -> bool:
         return story_id in self._features
@@ -351,8 +355,10 @@ class StoryIndex:
     def add(self, story_id: str, sig: StorySignature) -> None:
         if story_id in self._features:
             return
-        feats = self._features[story_id] = _Features(sig)
-        self._feeds[story_id] = {sig.feed} if sig.feed else set()
+        feats = self._last[1] if self._last is not None and self._last[0] is sig else _Features(sig)
+        self._features[story_id] = feats
+        self._feeds[story_id] = set()
+        self.joined(story_id, sig.feed)
         for postings, key in self._postings(feats):
             postings.setdefault(key, set()).add(story_id)
 
@@ -360,12 +366,17 @@ class StoryIndex:
         """An item of `feed` joined the story: the feed's other items are other stories."""
         if story_id in self._feeds and feed:
             self._feeds[story_id].add(feed)
+            self._by_feed.setdefault(feed, set()).add(story_id)
 
     def discard(self, story_id: str) -> None:
         feats = self._features.pop(story_id, None)
         if feats is None:
             return
-        del self._feeds[story_id]
+        for feed in self._feeds.pop(story_id):
+            ids = self._by_feed[feed]
+            ids.discard(story_id)
+            if not ids:
+                del self._by_feed[feed]
         for postings, key in self._postings(feats):
             ids = postings.get(key)
             if ids is not None:
@@ -380,11 +391,12 @@ class StoryIndex:
     def _sharing_words(self, mine: _Features, least: int) -> set[str]:
         """The stories sharing at least `least` of `mine`'s specific words, and some sharing fewer."""
         if least == 1:
-            return set().union(*(self._by_word.get(w, ()) for w in mine.words))
+            return set().union(*(self._by_word.get((mine.lang, w), ()) for w in mine.words))
         # A story sharing `least` of the query's n words misses at most n - least of them, so it has
         # two of any n - least + 2 of them: of the pairs of the rarest that many, it is in the
         # postings of both words of one. Common words ("magnet", "tonnes") are then never read.
-        rarest = sorted((self._by_word.get(w, set()) for w in mine.words), key=len)[:len(mine.words) - least + 2]
+        rarest = sorted((self._by_word.get((mine.lang, w), set()) for w in mine.words),
+                        key=len)[:len(mine.words) - least + 2]
         found: set[str] = set()
         for i, first in enumerate(rarest):
             for second in rarest[i + 1:]:
@@ -393,18 +405,22 @@ class StoryIndex:
 
     def candidates(self, sig: StorySignature, feats: _Features | None = None) -> list[str]:
         """Sorted ids of the stories to score against `sig`: every story sharing a figure or two title
-        tokens with it that similarity() could score SAME_STORY or more, and few others."""
+        tokens with it that similarity() could score SAME_STORY or more, and few others; none with an
+        item of `sig`'s feed (a feed does not publish one story twice under another GUID, link and
+        title; the same item is caught by identity before matching)."""
         mine = feats or _Features(sig)
         stories = self._features
         found: set[str] = set()
         for value, unit in mine.numbers:
             for key in _number_keys(value, unit):
                 found |= self._by_number.get(key, set())
+        found -= self._by_feed.get(sig.feed, set())
+        seen = found | self._by_feed.get(sig.feed, set())
         # Without a figure within tolerance, similarity() needs the same language, words_sim >=
         # WORDS_SIM and, when both carry figures (none agreeing), title_sim >= TITLE_SIM.
         least_words = _least_overlap(len(mine.words), WORDS_SIM)
         least_titles = _least_overlap(len(mine.titles), TITLE_SIM)
-        for sid in self._sharing_words(mine, least_words) - found:
+        for sid in self._sharing_words(mine, least_words) - seen:
             other = stories[sid]
             if other.lang == mine.lang and len(mine.words & other.words) >= least_words \
                     and (not (mine.numbers and other.numbers) or len(mine.titles & other.titles) >= least_titles):
@@ -413,12 +429,9 @@ class StoryIndex:
                       or len(mine.titles & stories[sid].titles) >= 2)
 
     def find_same_story(self, sig: StorySignature) -> str | None:
-        """The story `sig` belongs to: never one with an item of the same feed (a feed does not
-        publish one story twice under another GUID, link and title; the same item is caught by
-        identity before matching)."""
         mine = _Features(sig)
-        return _best_match(mine, [(sid, self._features[sid]) for sid in self.candidates(sig, mine)
-                                  if not sig.feed or sig.feed not in self._feeds[sid]])
+        self._last = (sig, mine)
+        return _best_match(mine, [(sid, self._features[sid]) for sid in self.candidates(sig, mine)])
 
 
 def _least_overlap(size: int, jaccard: float) -> int:
