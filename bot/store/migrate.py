@@ -112,6 +112,15 @@ def _migration_transaction(engine: Engine) -> Iterator[Connection]:
                 conn.commit()
 
 
+@contextmanager
+def migration_lock(engine: Engine) -> Iterator[None]:
+    """Hold the lock `upgrade()` takes, without migrating: a worker starting meanwhile waits for it
+    before touching the schema. For starting several workers at the same instant (the multi-worker
+    test holds it until every worker waits on it)."""
+    with _migration_transaction(engine):
+        yield
+
+
 def upgrade(engine: Engine, revision: str = "head", script_location: str | Path | None = None) -> None:
     """Bring the database's schema to `revision` (default: the newest)."""
     target = head_revision(script_location) if revision == "head" else revision
