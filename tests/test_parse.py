@@ -195,3 +195,11 @@ def test_broken_xml_in_an_unknown_charset_is_not_parseable():
 def test_feed_without_content_type_has_no_problem():
     feed = parse_feed((FIXTURES / "rss10.rdf").read_bytes(), None, "https://trade.example.org/rss")
     assert feed.problem is None and len(feed.entries) == 1
+
+
+def test_text_that_only_looks_like_markup_is_kept_not_lost():
+    # feedparser gives this untitled item the text "<!DOCTYPE"; an entry with text is never dropped.
+    body = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><link>http://e.example/</link>
+<item><description>&lt;!DOCTYPE</description></item></channel></rss>"""
+    feed = parse_feed(body, "application/rss+xml", "http://e.example/feed")
+    assert [(e.title, e.text) for e in feed.entries] == [("<!DOCTYPE", "<!DOCTYPE")]

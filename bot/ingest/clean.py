@@ -100,7 +100,7 @@ def plain_title(value: str, kind: str | None) -> str:
 
 # The end of a first sentence: CJK or "!?" punctuation, or a full stop after two lower-case letters
 # or digits and before no lower-case word (so not the stops of "U.S.", "Mr." or "Inc. said").
-_HEADLINE_END_RE = re.compile(r"[。！？!?]|(?<=[a-z0-9)\"'”’]{2})\.(?=\s*$|\s+[^a-z\s])")
+_HEADLINE_END_RE = re.compile(r"[。！？]|[!?](?=\s|$)|(?<=[a-z0-9)\"'”’]{2})\.(?=\s*$|\s+[^a-z\s])")
 _HEADLINE_WIDTH = 80  # columns; a CJK character takes two
 _UNBREAKABLE = "\u200c\u200d"  # a cut before one would split what it joins
 

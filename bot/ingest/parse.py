@@ -95,6 +95,9 @@ def _text_candidates(entry) -> list[tuple[str, str | None]]:
     return [(c.get("value") or "", c.get("type")) for c in contents] + [(entry.get("summary") or "", summary_kind)]
 
 
+_COMPLETE_TAG = re.compile(r"<[^<>]*>")
+
+
 def _entry_text(entry) -> str:
     """Plain text of the richest (longest; the first of equals) of the entry's content and summary.
 
@@ -105,6 +108,9 @@ def _entry_text(entry) -> str:
         if best is not None and len(value) <= len(best):
             continue
         text = html_to_text(value) if _is_html(kind) else _plain_lines(value)
+        if not text and value.strip() and not _COMPLETE_TAG.search(value):
+            # "HTML" that is no markup at all (a lone "<!DOCTYPE") is the item's only text: keep it.
+            text = _plain_lines(value)
         if best is None or len(text) > len(best):
             best = text
     return best
