@@ -7,6 +7,10 @@ or starts a new one that later items wait for.
 
 Nothing here awaits between looking a story up and reserving a new one, so on one event loop no
 other poll can slip in between: no lock is needed.
+
+An item never joins a story its own feed already told (the index knows each story's feeds): a
+story's first feed is in its stored signature, the feeds that joined it are known to the process
+that joined them.
 """
 
 from __future__ import annotations
