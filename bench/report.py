@@ -22,6 +22,7 @@ def render(results: list[Result], meta: dict) -> str:
     for r in results:
         lines += [f"**{r.key} — {r.name}**", "", *[f"- {d}" for d in r.details], ""]
     lines += _side_by_side(results)
+    lines += _fast_paths(results)
     profile = next((r.data.get("profile") for r in results if r.data.get("profile")), None)
     lines += _profile(profile)
     lines += _latency_bound(results)
@@ -96,6 +97,30 @@ def _side_by_side(results: list[Result]) -> list[str]:
     return lines
 
 
+def _fast_paths(results: list[Result]) -> list[str]:
+    """FP as a table: each kept fast path's saving and each removed one's cost, per feed and as a share."""
+    fp = next((r.data for r in results if r.key == "FP" and r.data.get("kept")), None)
+    if not fp:
+        return []
+    n, shares = fp["n_feeds"], fp["shares"]
+    lines = ["## Fast paths: kept and removed (FP)", "",
+             f"CPU per feed over the clean corpus ({n} feeds); a share is of the cold poll's CPU (event loop and "
+             f"parser worker together, {fp['poll_cpu'] / n * 1000:.1f} ms/feed) without the fast path. A fast path "
+             "stays where it saves at least 10 %, or where a guarantee needs it. Removed ones are timed against "
+             "the code before their removal (git history), on the inputs this tree's parse of the corpus hands "
+             "them.", "",
+             "| Fast path | Where | With it | Without it | Saves (ms/feed) | Share |", "|---|---|---|---|---|---|"]
+    for k in fp["kept"]:
+        lines.append(f"| kept: {k['label']} | {k['where']} | {k['with'] / n * 1000:.2f} ms | "
+                     f"{k['without'] / n * 1000:.2f} ms ({k['instead']}) | {(k['without'] - k['with']) / n * 1000:.2f} | "
+                     f"{shares[k['label']]:.0%} |")
+    for r in fp["removed"]:
+        lines.append(f"| removed: {r['label']} | {r['where']} | {r['before'] / n * 1000:.2f} ms | "
+                     f"{r['now'] / n * 1000:.2f} ms (now) | {(r['now'] - r['before']) / n * 1000:.2f} | "
+                     f"{shares[r['label']]:.1%} |")
+    return lines + [""]
+
+
 def _profile(profile: dict | None) -> list[str]:
     if not profile:
         return []
@@ -148,8 +173,9 @@ def _reproduce() -> list[str]:
         "```sh",
         "pip install -e '.[bench]'                        # reader, for P7",
         ".venv/bin/python -m bench.run                    # everything, full sizes (~15 min), writes BENCHMARKS.md",
-        ".venv/bin/python -m bench.run --only P7          # briefbot against reader and the naive loop (~6 min)",
-        ".venv/bin/python -m bench.run --only P7 --p7-corpora mixed --p7-sides reader,briefbot",
+        ".venv/bin/python -m bench.run --only P7          # briefbot against reader on both corpora (~3 min)",
+        ".venv/bin/python -m bench.run --only P7 --p7-corpora mixed --p7-sides naive,reader,briefbot",
+        ".venv/bin/python -m bench.run --only FP          # each kept fast path's saving, each removed one's cost",
         ".venv/bin/python -m bench.run --only P1 --sweep-ms 300,500   # P1 + P2, with more latencies",
         ".venv/bin/python -m bench.run --only P1 --keep earlier.json --json now.json   # the rest from a saved run",
         ".venv/bin/python -m bench.run --quick --out /tmp/b.md   # small sizes, a few minutes",
@@ -158,8 +184,12 @@ def _reproduce() -> list[str]:
         "- **P1** `bench/p1_cold_poll.py`: a cold poll of N feeds × 20 items (the clean corpus: RSS 2.0 + Atom, "
         "30 % Chinese, a third of those GBK) served by an aiohttp server in its own process on 50 loopback "
         "addresses, at 0 ms and at a per-response publisher latency (`--latency-ms`, default 100 ms; more with "
-        "`--sweep-ms`). briefbot: its poller on a fresh SQLite file, extractive, no delivery targets. Baseline: "
-        "`feedparser.parse(url)` feed after feed.",
+        "`--sweep-ms`). briefbot: its poller (`bot/pipeline/poll.py`) on a fresh SQLite file, extractive, no "
+        "delivery targets: fetch (`bot/ingest/fetch.py`), parse in the parser worker process "
+        "(`bot/pipeline/parser_pool.py`; the lxml reader `bot/ingest/fastpath.py`, HTML to text "
+        "`bot/ingest/clean.py`, figures `bot/analyse/numbers/`), story matching (`bot/analyse/stories.py`), "
+        "extractive briefs, and the group commit (`bot/pipeline/batching.py`). Baseline: `feedparser.parse(url)` "
+        "feed after feed. CPU is the bot process's and its parser worker's.",
         "- **P2** the same app polls again and every feed answers 304: once over kept-alive connections, once "
         "over fresh ones (the figure: with a 10-minute interval keep-alive has expired). Baseline: the cold poll.",
         "- **P3** `bench/p3_llm_economy.py`: LLM calls and input tokens for 10 stories × 3 outlets (EN, EN, ZH) "
@@ -176,7 +206,17 @@ def _reproduce() -> list[str]:
         "and briefbot, each in its own process on the same feeds: cold poll and all-304 re-poll, wall time, CPU "
         "and peak memory, on the clean corpus and on the mixed one (a third of the feeds RDF, DOCTYPE with HTML "
         "entities, xml:base, XHTML content, mislabelled charsets or broken XML, all generated by "
-        "`bench/corpus.py`).",
+        "`bench/corpus.py`). The naive loop runs here only when asked (`--p7-sides naive,reader,briefbot`): on "
+        "the clean corpus P1 measures it.",
+        "- **P8** `bench/p8_story_matching.py`: precision and recall of story matching on a labelled set of "
+        "article pairs (`tests/story_pairs.py`), and the story index's CPU per feed over the cold-poll corpus.",
+        "- **FP** `bench/fastpaths.py`: the parser worker's CPU per feed with each kept fast path and with it "
+        "switched off (the lxml reader against feedparser for every feed; the number and date start-position "
+        "scans against each pattern tried at every position), the event loop's CPU per feed through the parser "
+        "pool against `ProcessPoolExecutor`, and each removed fast path's cost: the function before its removal "
+        "(`git archive 492c626 bot`, timed in a process of its own by `bench/fastpath_probe.py`) against the one "
+        "now, on the arguments this tree's parse of the corpus passes; the story index by a cold poll in each "
+        "tree.",
         "",
         "`tests/test_bench_smoke.py` runs every benchmark at tiny sizes (it checks that the figures are "
         "produced and plausible, not how fast).",

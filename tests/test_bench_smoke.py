@@ -12,7 +12,7 @@ import math
 
 import pytest
 
-from bench import p1_cold_poll, p3_llm_economy, p4_latency, p5_query, p6_memory, p7_alternatives
+from bench import fastpaths, p1_cold_poll, p3_llm_economy, p4_latency, p5_query, p6_memory, p7_alternatives
 from bench.common import Result, machine, percentile
 from bench.corpus import VARIANTS, make_corpus, render_feed
 from bench.run import render
@@ -107,6 +107,19 @@ def test_memory_benchmark_reads_peak_memory_of_run(tmp_path):
     assert result.data["requests"]["ok"] >= 4  # the running bot fetched every feed
     assert result.data["samples"]
     assert result.figure.endswith("MiB (bot + parser worker, Pss)") and result.target == "≤ 100 MiB"
+
+
+def test_fast_paths_are_measured_kept_and_removed(tmp_path):
+    (result,) = fastpaths.run(n_feeds=6, items=3, workdir=tmp_path, log=_quiet)
+    data = result.data
+    assert result.key == "FP" and data["n_feeds"] == 6 and data["poll_cpu"] > 0
+    assert len(data["kept"]) == 3 and all(k["with"] > 0 and k["without"] > 0 for k in data["kept"])
+    # Every removed fast path was timed before and after its removal, on inputs the corpus really produced.
+    assert [r["label"].split(" ")[0] for r in data["removed"]] == ["regex", "boilerplate", "item", "join_url", "story"]
+    assert all(r["calls"] > 0 and r["before"] > 0 and r["now"] > 0 for r in data["removed"])
+    assert set(data["shares"]) == {r["label"] for r in data["kept"] + data["removed"]}
+    text = render([result], {"machine": machine(), "when": "now", "command": "x", "quick": True, "timings": {}})
+    assert "## Fast paths: kept and removed (FP)" in text and text.count("| removed: ") == 5
 
 
 @pytest.fixture(scope="module")
