@@ -212,8 +212,8 @@ class _Features:
         self.titles = frozenset(sig.title_tokens) | names
         # The words that say *which* story: not its numbers (counted separately), not the words
         # every headline on this beat shares, and each name once (under its canonical id).
-        self.words = frozenset(w for w in sig.title_tokens if not w.isdigit()
-                               and (w not in _NAME_TOKENS or not sig.title_entities)) - _GENERIC_TITLE_WORDS | (names - _GENERIC_TITLE_WORDS)
+        plain = {w for w in sig.title_tokens if not w.isdigit() and (w not in _NAME_TOKENS or not names)}
+        self.words = frozenset(plain | names) - _GENERIC_TITLE_WORDS
         self.digits = frozenset(w for w in sig.title_tokens if w.isdigit())
         # Entities every story in this domain mentions say nothing about *which* story it is.
         self.entities = frozenset(sig.entities) - GENERIC
