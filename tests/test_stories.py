@@ -134,7 +134,8 @@ def test_figure_within_tolerance_still_finds_the_story():
     # Two renderings of one figure within similarity()'s tolerance (1e-9 relative), on either side
     # of a rounding boundary of the index's figure buckets (8 significant digits).
     first = StorySignature(lang="en", topics=["tariff"], title_tokens=["gallium", "lynas"],
-                           entities=["gallium", "lynas"], numbers=[(1_000_000_049.6, "USD")], published=NOW.isoformat())
+                           entities=["gallium", "lynas"], numbers=[(1_000_000_049.6, "USD")], published=NOW.isoformat(),
+                           title_entities=["gallium", "lynas"])
     second = StorySignature(lang="zh", topics=["tariff"], title_tokens=["包头", "镓出"], entities=["gallium", "lynas"],
                             numbers=[(1_000_000_050.4, "USD")], published=NOW.isoformat())
     assert similarity(second, first) >= SAME_STORY

@@ -200,7 +200,7 @@ class _Features:
     An index keeps one per story, so scoring a candidate is a few set operations, not list-to-set
     conversions and date parsing on every comparison."""
 
-    __slots__ = ("lang", "topics", "titles", "words", "digits", "entities", "title_kinds", "text_kinds",
+    __slots__ = ("lang", "topics", "titles", "words", "title_names", "entities", "title_kinds", "text_kinds",
                  "numbers", "number_set", "by_unit", "published")
 
     def __init__(self, sig: StorySignature) -> None:
@@ -214,7 +214,7 @@ class _Features:
         # every headline on this beat shares, and each name once (under its canonical id).
         plain = {w for w in sig.title_tokens if not w.isdigit() and (w not in _NAME_TOKENS or not names)}
         self.words = frozenset(plain | names) - _GENERIC_TITLE_WORDS
-        self.digits = frozenset(w for w in sig.title_tokens if w.isdigit())
+        self.title_names = frozenset(sig.title_entities) - GENERIC
         # Entities every story in this domain mentions say nothing about *which* story it is.
         self.entities = frozenset(sig.entities) - GENERIC
         self.title_kinds = _by_kind(sig.title_entities, TITLE_CONFLICT_KINDS)
@@ -263,23 +263,24 @@ def _similarity(a: _Features, b: _Features) -> float:
         return 0.0
     numbers = _features_numbers_shared(a, b)
     subjects = len(a.entities & b.entities)
-    title_sim = words_sim = 0.0
-    if a.lang == b.lang and a.titles and b.titles:
-        title_sim = _jaccard(a.titles, b.titles)
-        words_sim = _jaccard(a.words, b.words)
-    if numbers == 0 and a.numbers and b.numbers and (title_sim < TITLE_SIM or a.digits != b.digits):
+    # A subject one headline names and the other article mentions: what the story is about.
+    headline = not (a.title_names.isdisjoint(b.entities) and b.title_names.isdisjoint(a.entities))
+    words_sim = _jaccard(a.words, b.words) if a.lang == b.lang else 0.0
+    if numbers == 0 and a.numbers and b.numbers:
         # Both carry figures and none agree: a new day's price report or another seizure,
-        # not another outlet's version of the same story.
+        # not another outlet's version of the same story, however alike the headlines.
         return 0.0
     score = 0.0
     # A shared figure says which story only with a shared subject: "25%" is on many stories.
     if numbers >= 2 and subjects >= 1:
         score = max(score, 0.9)
-    if numbers >= 1 and (subjects >= 2 or subjects >= 1 and words_sim >= WORDS_SIM):
+    if numbers >= 1 and headline and (subjects >= 2 or words_sim >= WORDS_SIM):
         score = max(score, 0.8)
     if words_sim >= 0.6:
         score = max(score, 0.75)
-    if words_sim >= WORDS_SIM and subjects >= 3:
+    # Specific headline words and several names in common, one of them in both headlines (a body's
+    # stock sentences name the same places in many stories).
+    if words_sim >= WORDS_SIM and subjects >= 3 and not a.title_names.isdisjoint(b.title_names):
         score = max(score, 0.7)
     return score
 
@@ -290,9 +291,8 @@ def _jaccard(a: set | frozenset, b: set | frozenset) -> float:
 
 SAME_STORY = 0.7
 # The least specific-word similarity that, with a shared figure or three shared entities, makes one
-# story; and the least whole-title similarity that lets articles with disagreeing figures be one.
+# story.
 WORDS_SIM = 0.4
-TITLE_SIM = 0.8
 
 
 def _published(sig: StorySignature) -> datetime | None:
@@ -417,13 +417,12 @@ class StoryIndex:
         found -= self._by_feed.get(sig.feed, set())
         seen = found | self._by_feed.get(sig.feed, set())
         # Without a figure within tolerance, similarity() needs the same language, words_sim >=
-        # WORDS_SIM and, when both carry figures (none agreeing), title_sim >= TITLE_SIM.
+        # WORDS_SIM and figures on one side at most (figures that all disagree mean two stories).
         least_words = _least_overlap(len(mine.words), WORDS_SIM)
-        least_titles = _least_overlap(len(mine.titles), TITLE_SIM)
         for sid in self._sharing_words(mine, least_words) - seen:
             other = stories[sid]
             if other.lang == mine.lang and len(mine.words & other.words) >= least_words \
-                    and (not (mine.numbers and other.numbers) or len(mine.titles & other.titles) >= least_titles):
+                    and not (mine.numbers and other.numbers):
                 found.add(sid)
         return sorted(sid for sid in found if not mine.number_set.isdisjoint(stories[sid].number_set)
                       or len(mine.titles & stories[sid].titles) >= 2)
