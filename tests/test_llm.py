@@ -468,19 +468,19 @@ async def test_server_ignoring_response_format(fake, make_llm):
 
 async def test_server_rejecting_response_format_falls_back_to_plain_json(fake, make_llm):
     handler = rejects_response_format(prose_with_fenced_json(good_reply()))
-    fake.queue(handler, handler, handler)
+    fake.queue(handler, handler, handler, handler)
     llm = make_llm()
 
     brief = await llm.summarise(en_article())
 
-    assert brief.title == good_reply()["title"] and fake.calls == 2
-    assert "response_format" in fake.bodies[0]
-    assert "response_format" not in fake.bodies[1]
-    system = fake.message_text(fake.bodies[1], "system")
+    # json_schema refused, then json_object refused, then plain JSON by instruction.
+    assert brief.title == good_reply()["title"] and fake.calls == 3
+    assert [b.get("response_format", {}).get("type") for b in fake.bodies] == ["json_schema", "json_object", None]
+    system = fake.message_text(fake.bodies[2], "system")
     assert "JSON Schema" in system and '"additionalProperties": false' in system
     # Learnt: the next brief goes straight to plain JSON.
     await llm.summarise(en_article(url="https://news.example.com/other", text=EN_TEXT + " More."))
-    assert fake.calls == 3 and "response_format" not in fake.bodies[2]
+    assert fake.calls == 4 and "response_format" not in fake.bodies[3]
 
 
 async def test_other_bad_request_gives_none_without_switching_modes(fake, make_llm):

@@ -1,17 +1,25 @@
 """The call policy for an OpenAI-compatible server: which failures are worth another try, how
-long the server asks us to wait, and how many requests a minute we send."""
+long the server asks us to wait, how many requests a minute we send, the daily token budget, and
+reading a completion's content and token counts."""
 
 from __future__ import annotations
 
 import asyncio
 import email.utils
+import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
+from bot import metrics
+from bot.summarise.article import count_tokens
+
 if TYPE_CHECKING:
     import openai
+    from bot.store import Store
+
+log = logging.getLogger("briefbot.llm")
 
 
 # Statuses worth another try (the openai client's own list, which we disabled to own the policy).
@@ -76,12 +84,63 @@ class CallFailed(Exception):
         self.outcome = outcome
 
 
+class Refused(Exception):
+    """The server refused a part of the request's shape (see dialect.py); handled by the caller."""
+
+    def __init__(self, part: str, status: int, message: str):
+        super().__init__(message)
+        self.part, self.status, self.message = part, status, message
+
+
 @dataclass
 class Completion:
     content: str | None
     finish_reason: str | None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    estimated: bool = False  # the server sent no usage: the token counts are our estimate
 
 
+def read_completion(response: Any, messages: list[dict]) -> Completion:
+    try:
+        choice = response.choices[0]
+        content = choice.message.content
+        finish_reason = choice.finish_reason
+    except (AttributeError, IndexError, TypeError):
+        content, finish_reason = None, None
+    usage = getattr(response, "usage", None)
+    prompt_tokens = getattr(usage, "prompt_tokens", None)
+    completion_tokens = getattr(usage, "completion_tokens", None)
+    # Some local servers omit usage: estimate, so the budget still works.
+    estimated = prompt_tokens is None or completion_tokens is None
+    if prompt_tokens is None:
+        prompt_tokens = sum(count_tokens(m.get("content") or "") + 4 for m in messages)
+    if completion_tokens is None:
+        completion_tokens = count_tokens(content or "")
+    return Completion(content, finish_reason, int(prompt_tokens), int(completion_tokens), estimated)
+
+
+class DailyBudget:
+    """The daily token budget (UTC days), read from the usage ledger; one warning a day when spent."""
+
+    def __init__(self, budget: int | None, store: Store):
+        self.budget, self.store = budget, store
+        self._warned_day: str | None = None
+
+    def check(self, purpose: str) -> None:
+        if self.budget is None:
+            return
+        day = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+        used = self.store.llm_tokens_on(day)
+        if used < self.budget:
+            return
+        metrics.LLM_CALLS.labels(purpose, "budget_exhausted").inc()
+        if self._warned_day != day:
+            self._warned_day = day
+            log.warning("LLM daily token budget used up (%d of %d tokens on %s UTC): extractive briefs until "
+                        "the next UTC day", used, self.budget, day)
+        raise CallFailed("budget_exhausted",
+                         f"daily token budget of {self.budget} used up ({used} tokens on {day})")
 
 
 def error_message(exc: openai.APIStatusError) -> str:

@@ -1,7 +1,8 @@
 """LLM briefs through any OpenAI-compatible server, with a grounding guard in code.
 
-The model is asked for a strict JSON reply (structured outputs, or plain JSON instructions for
-servers that do not honour `response_format`). Nothing it says is trusted: figures must be
+The model is asked for a strict JSON reply in the shape its server takes (dialect.py: strict
+`json_schema`, `json_object` with the schema, or plain JSON by instruction, learnt per server and
+model from the server's refusals). Nothing it says is trusted: figures must be
 copied verbatim from the article (their value and unit come from our own parser), and every
 number in a title or summary must stand in the source. Whatever fails is retried once with
 feedback, then cut out; if nothing useful is left the caller posts the extractive brief.
@@ -19,7 +20,6 @@ import random
 import re
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable
 
 from pydantic import BaseModel, ValidationError
@@ -29,12 +29,16 @@ from bot.config import Env, Settings
 from bot.analyse.numbers import find_numbers
 from bot.models import MAX_FIGURES, Figure
 from bot.store import Store
+from bot.store.llm import ESTIMATED
 from bot.summarise import Article
-from bot.summarise.article import budget_text, count_tokens
+from bot.summarise.article import budget_text
 from bot.summarise.grounding import (
-    check_brief_text,
-    drop_unsupported_sentences,
+    check_brief,
+    drop_failing_sentences,
     figure_in_source,
+    figure_is_span,
+    problem_kind,
+    repair_feedback,
     unsupported_numbers,
 )
 from bot.summarise.calls import (
@@ -42,10 +46,14 @@ from bot.summarise.calls import (
     RETRYABLE_STATUS,
     CallFailed,
     Completion,
+    DailyBudget,
+    Refused,
     RequestRateLimiter,
     error_message,
+    read_completion,
     retry_after_seconds,
 )
+from bot.summarise.dialect import Dialect, build_request, next_dialect, refused_part, server_key
 from bot.summarise.prompts import Prompt, PromptError, load_prompt
 from bot.summarise.replies import (
     ReplyProblem,
@@ -107,10 +115,12 @@ class LLMSummariser:
         self._sleep = sleep
         self._backoff_base, self._max_backoff, self._max_retry_after = backoff_base, max_backoff, max_retry_after
         self._limiter = RequestRateLimiter(settings.llm.requests_per_minute, sleep)
-        # Learned per server: some reject response_format or a temperature (reasoning models).
-        self._structured = True
-        self._send_temperature = True
-        self._budget_warned_day: str | None = None
+        # The request shape this (server, model) takes, as learnt before (here or by an earlier run).
+        self._server = server_key(env.openai_base_url)
+        self._dialect = Dialect.from_json(store.llm_dialect_get(self._server, self.model))
+        self._dialect_settled = False  # until a request in this shape succeeds, requests go one at a time
+        self._dialect_lock = asyncio.Lock()
+        self._budget = DailyBudget(settings.llm.daily_token_budget, store)
         import openai  # ~14 MiB resident: loaded only by a bot that has an LLM configured
 
         self.client = openai.AsyncOpenAI(
@@ -276,6 +286,9 @@ class LLMSummariser:
             if not figure_in_source(text, source):
                 self._reject(article, "figure", f"figure {text!r} is not in the article", notes)
                 continue
+            if not figure_is_span(text):
+                self._reject(article, "figure", f"figure {text!r} is a sentence, not a short figure", notes)
+                continue
             label = {lang: neutralise_mentions(getattr(item.label, lang, "") or "") for lang in self.languages}
             invented = sorted({n for lang_label in label.values() for n in unsupported_numbers(lang_label, source)})
             if invented:
@@ -298,10 +311,11 @@ class LLMSummariser:
         summary = {lang: neutralise_mentions(getattr(reply.summary, lang)) for lang in self.languages}
         fields = {f"title.{lang}": title[lang] for lang in self.languages}
         fields.update({f"summary.{lang}": summary[lang] for lang in self.languages})
-        report = check_brief_text(fields, source)
+        report = check_brief(fields, source)
         unsupported = {name: list(nums) for name, nums in self._report_unsupported(report).items() if nums}
-        for name, nums in unsupported.items():
-            self._reject(article, "number", f"{name} has numbers not in the article: {', '.join(nums)}", notes)
+        for name, problems in unsupported.items():
+            for problem in problems:
+                self._reject(article, problem_kind(problem), f"{name}: {problem}", notes)
         return LLMBrief(relevant=True, title=title, summary=summary, figures=figures, notes=notes), unsupported
 
     @staticmethod
@@ -324,11 +338,7 @@ class LLMSummariser:
 
     @staticmethod
     def _grounding_feedback(unsupported: dict[str, list[str]]) -> str:
-        lines = [f"- {name}: {', '.join(nums)}" for name, nums in unsupported.items()]
-        return ("Some numbers in your reply do not appear in the article:\n" + "\n".join(lines)
-                + "\nRewrite the reply using only numbers that appear in the article (the same value may be "
-                  "written in the other language's units, e.g. 8000万 = 80 million). Remove any claim you "
-                  "cannot support. Reply with the complete JSON object only.")
+        return repair_feedback(unsupported)
 
     def _drop_unsupported(self, brief: LLMBrief, unsupported: dict[str, list[str]], source: str,
                           article: Article) -> LLMBrief | str:
@@ -336,7 +346,7 @@ class LLMSummariser:
         for name in unsupported:
             part, _, lang = name.partition(".")
             texts = brief.title if part == "title" else brief.summary
-            kept, removed = drop_unsupported_sentences(texts.get(lang, ""), source, lang)
+            kept, removed = drop_failing_sentences(texts.get(lang, ""), source, lang)
             for sentence in removed:
                 self._reject(article, "sentence", f"{name}: removed sentence {sentence!r}", brief.notes)
             texts[lang] = kept.strip()
@@ -386,63 +396,72 @@ class LLMSummariser:
                 ]
         return None
 
-    def _fallback_instructions(self, schema_model: type[BaseModel]) -> str:
-        return ("\n\nReply format: one JSON object only (no prose, no code fence) that validates against "
-                "this JSON Schema:\n" + json.dumps(strict_json_schema(schema_model), ensure_ascii=False))
-
     async def _complete(self, messages: list[dict], schema_model: type[BaseModel], purpose: str) -> Completion:
-        """One completion, structured output first; a server that rejects it gets plain JSON instructions."""
+        """One completion in the learnt request shape; a refused shape gives way to the next one at once."""
+        if self._dialect_settled:
+            return await self._complete_in_dialect(messages, schema_model, purpose)
+        async with self._dialect_lock:  # concurrent briefs must not each spend a refusal learning it
+            return await self._complete_in_dialect(messages, schema_model, purpose)
+
+    async def _complete_in_dialect(self, messages: list[dict], schema_model: type[BaseModel],
+                                   purpose: str) -> Completion:
         import openai  # loaded with the client in __init__
-        structured = self._structured
+        dialect, tentative = self._dialect, False
+        schema = strict_json_schema(schema_model)
         while True:
-            kwargs: dict[str, Any] = {"model": self.model}
-            if self._send_temperature:
-                kwargs["temperature"] = self.settings.llm.temperature
-            if structured:
-                kwargs["messages"] = messages
-                kwargs["response_format"] = {"type": "json_schema", "json_schema": {
-                    "name": schema_model.__name__, "strict": True, "schema": strict_json_schema(schema_model)}}
-            else:
-                first, *rest = messages
-                kwargs["messages"] = [{**first, "content": first["content"] + self._fallback_instructions(
-                    schema_model)}] + rest
+            kwargs = build_request(dialect, self.model, messages, schema_model.__name__, schema,
+                                   self.settings.llm.temperature)
             try:
                 completion = await self._create_with_retries(kwargs, purpose)
+            except Refused as exc:
+                following = next_dialect(dialect, exc.part, exc.message)
+                if following is None:
+                    raise CallFailed("refused", f"server refused the request: {exc.message[:300]}") from None
+                self._adopt(following, f"refused {exc.part} (HTTP {exc.status}: {exc.message[:160]})")
+                dialect = following
+                continue
             except openai.BadRequestError as exc:
-                message = error_message(exc)
-                if self._send_temperature and "temperature" in message.lower():
-                    log.info("LLM server rejects temperature for %s; sending none from now on", self.model)
-                    self._send_temperature = False
-                    continue
-                if structured:
-                    log.info("LLM server rejected the request with response_format (%s); trying plain JSON "
-                             "instructions", message[:200])
-                    structured = False
-                    continue
-                raise CallFailed("bad_request", f"server rejected the request: {message[:300]}") from None
-            if self._structured and not structured:
-                # Only learnt once plain JSON worked: a 400 for another reason must not switch modes.
-                log.info("LLM server %s does not take response_format: plain JSON instructions from now on",
-                         self.env.openai_base_url or "(default)")
-                self._structured = False
+                if dialect.mode == "plain" or tentative:
+                    raise CallFailed("bad_request", f"server rejected the request: {error_message(exc)[:300]}") \
+                        from None
+                # A 400 that names nothing may still be about response_format: one try without it,
+                # adopted only if it works.
+                dialect, tentative = Dialect(mode="plain", token_param=dialect.token_param,
+                                             temperature=dialect.temperature), True
+                continue
+            if tentative:
+                self._adopt(dialect, "a request with response_format got HTTP 400, one without it worked")
+            self._dialect_settled = True
             return completion
+
+    def _adopt(self, dialect: Dialect, reason: str) -> None:
+        """Use `dialect` from now on, here and (through the store) after a restart: one log line."""
+        before, self._dialect = self._dialect, dialect
+        if dialect != before:
+            log.info("LLM server %s, model %s: %s; requests now %s (were %s)", self._server, self.model, reason,
+                     dialect.describe(), before.describe())
+            self.store.llm_dialect_put(self._server, self.model, dialect.to_json())
 
     async def _create_with_retries(self, kwargs: dict, purpose: str) -> Completion:
         import openai  # loaded with the client in __init__
         retries = self.settings.llm.max_retries
         attempt = 0
         while True:
-            self._check_budget(purpose)
+            self._budget.check(purpose)
             await self._limiter.acquire()
             started = time.monotonic()
             wait: float | None = None
             try:
                 response = await self.client.chat.completions.create(**kwargs)
-            except openai.BadRequestError:
-                metrics.LLM_CALLS.labels(purpose, "bad_request").inc()
-                raise
             except openai.APIStatusError as exc:
                 status = exc.status_code
+                part = refused_part(status, error_message(exc), kwargs)
+                if part is not None:  # the server's verdict on the request's shape: no retry can change it
+                    metrics.LLM_CALLS.labels(purpose, "refused").inc()
+                    raise Refused(part, status, error_message(exc)) from None
+                if isinstance(exc, openai.BadRequestError):
+                    metrics.LLM_CALLS.labels(purpose, "bad_request").inc()
+                    raise
                 outcome = "rate_limited" if status == 429 else f"http_{status}"
                 metrics.LLM_CALLS.labels(purpose, outcome).inc()
                 if status not in RETRYABLE_STATUS and status < 500:
@@ -470,38 +489,11 @@ class LLMSummariser:
             attempt += 1
 
     def _account(self, response: Any, kwargs: dict, purpose: str, latency: float) -> Completion:
-        try:
-            choice = response.choices[0]
-            content = choice.message.content
-            finish_reason = choice.finish_reason
-        except (AttributeError, IndexError, TypeError):
-            content, finish_reason = None, None
-        usage = getattr(response, "usage", None)
-        prompt_tokens = getattr(usage, "prompt_tokens", None)
-        completion_tokens = getattr(usage, "completion_tokens", None)
-        if prompt_tokens is None:  # some local servers omit usage: estimate, so the budget still works
-            prompt_tokens = sum(count_tokens(m.get("content") or "") + 4 for m in kwargs["messages"])
-        if completion_tokens is None:
-            completion_tokens = count_tokens(content or "")
+        completion = read_completion(response, kwargs["messages"])
         metrics.LLM_CALLS.labels(purpose, "ok").inc()
-        metrics.LLM_TOKENS.labels("input").inc(prompt_tokens)
-        metrics.LLM_TOKENS.labels("output").inc(completion_tokens)
+        metrics.LLM_TOKENS.labels("input").inc(completion.prompt_tokens)
+        metrics.LLM_TOKENS.labels("output").inc(completion.completion_tokens)
         metrics.LLM_LATENCY.observe(latency)
-        self.store.record_llm_usage(self.model, purpose, int(prompt_tokens), int(completion_tokens),
-                                    latency * 1000.0, "ok")
-        return Completion(content, finish_reason)
-
-    def _check_budget(self, purpose: str) -> None:
-        budget = self.settings.llm.daily_token_budget
-        if budget is None:
-            return
-        day = datetime.now(timezone.utc).strftime("%Y-%m-%d")
-        used = self.store.llm_tokens_on(day)
-        if used < budget:
-            return
-        metrics.LLM_CALLS.labels(purpose, "budget_exhausted").inc()
-        if self._budget_warned_day != day:
-            self._budget_warned_day = day
-            log.warning("LLM daily token budget used up (%d of %d tokens on %s UTC): extractive briefs until "
-                        "the next UTC day", used, budget, day)
-        raise CallFailed("budget_exhausted", f"daily token budget of {budget} used up ({used} tokens on {day})")
+        self.store.record_llm_usage(self.model, purpose, completion.prompt_tokens, completion.completion_tokens,
+                                    latency * 1000.0, ESTIMATED if completion.estimated else "ok")
+        return completion
