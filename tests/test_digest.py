@@ -33,6 +33,7 @@ from bot.digest import (
     section_headlines,
     story_parts,
 )
+from bot.digest.schedule import day_run_id
 from bot.models import Brief, Digest, Figure, Source, utcnow
 from bot.store import ItemRecord, Store, as_utc
 from bot.summarise.llm import LLMSummariser
@@ -42,8 +43,9 @@ UTC = timezone.utc
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NEW_YORK = ZoneInfo("America/New_York")
 
-# Monday 11 March 2024, 08:00 in Shanghai (= 00:00 UTC).
+# Monday 11 March 2024, 08:00 in Shanghai (= 00:00 UTC), and its run: keyed by the fire time in UTC.
 MONDAY_8AM_SH = datetime(2024, 3, 11, 8, 0, tzinfo=SHANGHAI)
+MONDAY_RUN = "oncall@2024-03-11T00:00Z"
 
 TOPICS = {
     "rare-earth": {"label": {"en": "Rare earths", "zh": "稀土"}, "keywords": ["rare earth", "稀土"]},
@@ -300,7 +302,7 @@ async def test_empty_window_posts_nothing_new_line(db_url):
     app = make_app(settings, db_url)
     cfg = settings.digests[0]
     assert await run_digest(make_digest_deps(app), cfg, MONDAY_8AM_SH) is True
-    run_id = "oncall:2024-03-11"
+    run_id = MONDAY_RUN
     rows = app.store.outbox_rows(ref_id=run_id)
     assert [(r.kind, r.target) for r in rows] == [("digest", "slack:C0ONCALL1"), ("digest", "jsonl:out/digest.jsonl")]
     digest = Digest.model_validate(app.store.get_digest_run(run_id)["doc"])
@@ -315,7 +317,7 @@ async def test_empty_window_with_skip_empty_posts_nothing_but_is_recorded(db_url
     app = make_app(settings, db_url)
     assert await run_digest(make_digest_deps(app), settings.digests[0], MONDAY_8AM_SH) is False
     assert app.store.outbox_rows() == []
-    assert app.store.get_digest_run("oncall:2024-03-11") is not None
+    assert app.store.get_digest_run(MONDAY_RUN) is not None
     # Recorded means a catch-up a little later does not try again either.
     assert await catch_up_digests(make_digest_deps(app), MONDAY_8AM_SH + timedelta(minutes=30)) == []
     assert app.store.outbox_rows() == []
@@ -326,7 +328,7 @@ async def test_skip_empty_still_posts_a_non_empty_window(db_url):
     app = make_app(settings, db_url)
     seed_stories(app.store, MONDAY_8AM_SH)
     assert await run_digest(make_digest_deps(app), settings.digests[0], MONDAY_8AM_SH) is True
-    assert len(app.store.outbox_rows(ref_id="oncall:2024-03-11")) == 2
+    assert len(app.store.outbox_rows(ref_id=MONDAY_RUN)) == 2
 
 
 # --------------------------------------------------------------------------- runs: exactly once
@@ -336,8 +338,8 @@ async def test_missed_digest_is_caught_up_once_within_grace(db_url):
     app = make_app(settings, db_url)
     seed_stories(app.store, MONDAY_8AM_SH)
     started = MONDAY_8AM_SH + timedelta(minutes=40)  # bot was down at 08:00
-    assert await catch_up_digests(make_digest_deps(app), started) == ["oncall:2024-03-11"]
-    run = app.store.get_digest_run("oncall:2024-03-11")
+    assert await catch_up_digests(make_digest_deps(app), started) == [MONDAY_RUN]
+    run = app.store.get_digest_run(MONDAY_RUN)
     assert as_utc(run["scheduled_for"]) == MONDAY_8AM_SH
     # The window ends at the scheduled time, not at the late start.
     assert Digest.model_validate(run["doc"]).window_end == MONDAY_8AM_SH
@@ -355,7 +357,7 @@ async def test_missed_digest_beyond_grace_is_not_posted(db_url):
     assert app.store.outbox_rows() == [] and app.store.digest_runs() == []
     # Just inside a longer grace it would have been.
     longer = make_app(make_settings(grace="4h"), db_url)
-    assert await catch_up_digests(make_digest_deps(longer), MONDAY_8AM_SH + timedelta(hours=3)) == ["oncall:2024-03-11"]
+    assert await catch_up_digests(make_digest_deps(longer), MONDAY_8AM_SH + timedelta(hours=3)) == [MONDAY_RUN]
 
 
 async def test_restart_after_posting_does_not_post_again(db_url):
@@ -371,7 +373,7 @@ async def test_restart_after_posting_does_not_post_again(db_url):
         assert await catch_up_digests(make_digest_deps(again), MONDAY_8AM_SH + timedelta(minutes=5)) == []
         again.store.close()
     check = Store(db_url)
-    assert len(check.outbox_rows(ref_id="oncall:2024-03-11")) == 2
+    assert len(check.outbox_rows(ref_id=MONDAY_RUN)) == 2
     assert len(check.digest_runs("oncall")) == 1
     # The next weekday is a new run.
     tuesday = make_app(settings, db_url, worker="worker-tuesday")
@@ -397,10 +399,10 @@ def test_two_concurrent_workers_post_once(db_url):
     for th in threads:
         th.join(timeout=30)
     assert sorted(results.values()) == [False, False, False, True]
-    rows = setup.store.outbox_rows(ref_id="oncall:2024-03-11")
+    rows = setup.store.outbox_rows(ref_id=MONDAY_RUN)
     assert sorted(r.target for r in rows) == ["jsonl:out/digest.jsonl", "slack:C0ONCALL1"]
     winner = next(w for w, posted in results.items() if posted)
-    assert setup.store.get_digest_run("oncall:2024-03-11")["owner"] == winner
+    assert setup.store.get_digest_run(MONDAY_RUN)["owner"] == winner
 
 
 async def test_claimed_but_never_queued_run_is_repaired_once(db_url):
@@ -410,9 +412,9 @@ async def test_claimed_but_never_queued_run_is_repaired_once(db_url):
     seed_stories(app.store, MONDAY_8AM_SH)
     cfg = settings.digests[0]
     doc = build_digest(settings, app.store, cfg, now=MONDAY_8AM_SH).to_json_dict()
-    lease = "digest:oncall:2024-03-11"
+    lease = f"digest:{MONDAY_RUN}"
     assert app.store.try_lease(lease, "dead-worker", BUILD_LEASE)
-    assert app.store.claim_digest_run("oncall", "2024-03-11", MONDAY_8AM_SH, "dead-worker", doc)
+    assert app.store.claim_digest_run("oncall", "2024-03-11", MONDAY_8AM_SH, "dead-worker", doc, run_id=MONDAY_RUN)
     # While the claimer's build lease is live it may still be about to queue: leave it alone.
     assert await catch_up_digests(make_digest_deps(app), MONDAY_8AM_SH + timedelta(minutes=2)) == []
     assert app.store.outbox_rows() == []
@@ -424,7 +426,8 @@ async def test_claimed_but_never_queued_run_is_repaired_once(db_url):
 
 
 async def test_scheduler_jobs_run_the_digest(db_url):
-    """Real AsyncIOScheduler: the start-up catch-up posts today's run of an every-minute digest."""
+    """Real AsyncIOScheduler: the start-up catch-up posts the latest run of an every-minute digest,
+    and the scheduler's own jobs then post every later fire once."""
     settings = make_settings(cron="* * * * *", timezone="UTC", grace="2h", to=["console"])
     app = make_app(settings, db_url)
     scheduler = AsyncIOScheduler(timezone=UTC)
@@ -439,15 +442,26 @@ async def test_scheduler_jobs_run_the_digest(db_url):
     finally:
         scheduler.shutdown(wait=False)
     assert len(rows) == 1 and rows[0].kind == "digest" and rows[0].target == "console"
-    assert rows[0].ref_id.startswith("oncall:")
+    first = as_utc(app.store.digest_runs("oncall")[0]["scheduled_for"])
+    assert rows[0].ref_id == digest_run_id(settings.digests[0], first) == f"oncall@{first:%Y-%m-%dT%H:%MZ}"
+    # The next fires, with the clock passed in: the cron job and the catch-up job (both as the
+    # scheduler would call them, several times each) post each fire once.
+    for minute in range(1, 4):
+        fire = first + timedelta(minutes=minute)
+        for job_id, late in (("digest:oncall", 0), ("digest:oncall", 20), ("digests-catch-up", 40)):
+            await jobs[job_id].func(*jobs[job_id].args, now=fire + timedelta(seconds=late))
+        ids = [r.ref_id for r in app.store.outbox_rows()]
+        assert ids[-1] == f"oncall@{fire:%Y-%m-%dT%H:%MZ}" and len(ids) == len(set(ids)) == minute + 1
 
 
-def test_run_id_uses_the_digest_timezone_day():
+def test_run_id_is_the_fire_time_in_utc_and_the_day_key_uses_the_digest_timezone_day():
     cfg = make_settings().digests[0]
+    assert digest_run_id(cfg, MONDAY_8AM_SH) == MONDAY_RUN
+    assert digest_run_id(cfg, datetime(2024, 3, 11, 8, 0)) == "oncall@2024-03-11T08:00Z"  # naive is UTC
     # 23:30 UTC on Sunday is already Monday in Shanghai.
-    assert digest_run_id(cfg, datetime(2024, 3, 10, 23, 30, tzinfo=UTC)) == "oncall:2024-03-11"
+    assert day_run_id(cfg, datetime(2024, 3, 10, 23, 30, tzinfo=UTC)) == "oncall:2024-03-11"
     ny = make_settings(timezone="America/New_York").digests[0]
-    assert digest_run_id(ny, datetime(2024, 3, 11, 3, 0, tzinfo=UTC)) == "oncall:2024-03-10"
+    assert day_run_id(ny, datetime(2024, 3, 11, 3, 0, tzinfo=UTC)) == "oncall:2024-03-10"
 
 
 # --------------------------------------------------------------------------- LLM overview (loopback fake server)
@@ -550,7 +564,7 @@ async def test_run_digest_stores_the_grounded_overview(db_url, fake_llm):
         assert await run_digest(make_digest_deps(app), app.settings.digests[0], MONDAY_8AM_SH) is True
     finally:
         await app.llm.aclose()
-    doc = Digest.model_validate(app.store.get_digest_run("oncall:2024-03-11")["doc"])
+    doc = Digest.model_validate(app.store.get_digest_run(MONDAY_RUN)["doc"])
     # "10%" is in no brief: the whole English sentence goes; the Chinese one stands.
     assert doc.overview == {"zh": "钢材关税升至25%。"}
 

@@ -1,8 +1,17 @@
 """Digest runs: the cron job per digest, the catch-up job, and the claim that makes a run happen once.
 
-Exactly-once posting rests on the store: the unique `digest_runs` row ("<name>:<day>", day in the
-digest's timezone) is the claim, and outbox rows are unique per (kind, ref, target). A named lease
-only keeps two workers from both paying for the build (and the LLM call) at the same moment.
+Each scheduled fire time is one run. Exactly-once posting rests on the store: the unique `digest_runs`
+row ("<name>@<fire time in UTC>", e.g. "oncall@2026-12-02T08:00Z") is the claim, and outbox rows are
+unique per (kind, ref, target). A named lease only keeps two workers from both paying for the build
+(and the LLM call) at the same moment.
+
+Daylight saving, for a digest in a zone that has it (Europe/Berlin here):
+- Spring forward (02:00 → 03:00): a fire time that does not exist that night ("30 2 * * *") fires
+  once, at 03:30 summer time, the instant 02:30 winter time would have been; the day is neither
+  skipped nor doubled. Times outside the gap ("0 8 * * *") keep their wall-clock time.
+- Fall back (03:00 → 02:00): the hour 02:00–03:00 happens twice. A cron with fixed hours fires once
+  at a repeated wall-clock time, the first time it comes round ("30 2 * * *" posts once that day);
+  a cron whose hour field has `*` ("0 * * * *", "*/2") fires every real hour, so it tiles time.
 """
 
 from __future__ import annotations
@@ -53,7 +62,8 @@ class DigestDeps:
 def scheduled_fire_time(cfg: DigestConfig, now: datetime) -> datetime | None:
     """The digest's most recent scheduled fire time at or before `now` (None if none in 8 years).
 
-    CronTrigger only computes forwards, so look back an expanding distance and step forwards.
+    CronTrigger only computes forwards, so look back an expanding distance and step forwards. The
+    result is the key of a run: the same instant for every worker, however late it asks.
     """
     now = aware_utc(now)
     trigger = build_cron_trigger(cfg.cron, cfg.timezone)
@@ -64,12 +74,26 @@ def scheduled_fire_time(cfg: DigestConfig, now: datetime) -> datetime | None:
             while True:
                 following = trigger.get_next_fire_time(fire, now)
                 if following is None or following > now:
-                    return fire
+                    return _first_of_repeated_time(cfg, fire)
                 fire = following
         if lookback >= _MAX_LOOKBACK:
             return None
         lookback *= 2
     return None
+
+
+def _first_of_repeated_time(cfg: DigestConfig, fire: datetime) -> datetime:
+    """A fixed-hour cron's fire at the second pass of a repeated wall-clock time is its first pass.
+
+    APScheduler fires "30 2 * * *" at both 02:30s of the fall-back night; standard cron runs a
+    fixed-time job once then, and a digest posted twice in an hour would be a double.
+    """
+    local = fire.astimezone(zone(cfg.timezone))
+    hour_field = cfg.cron.split()[1] if len(cfg.cron.split()) == 5 else "*"
+    if local.fold == 0 or "*" in hour_field:
+        return fire
+    first = local.replace(fold=0).astimezone(timezone.utc)
+    return first if first < fire else fire
 
 
 def digest_day(cfg: DigestConfig, scheduled_for: datetime) -> str:
@@ -78,7 +102,39 @@ def digest_day(cfg: DigestConfig, scheduled_for: datetime) -> str:
 
 
 def digest_run_id(cfg: DigestConfig, scheduled_for: datetime) -> str:
+    """One run per scheduled fire time, named by that time in UTC to the minute (cron's resolution)."""
+    return f"{cfg.name}@{aware_utc(scheduled_for):%Y-%m-%dT%H:%MZ}"
+
+
+def day_run_id(cfg: DigestConfig, scheduled_for: datetime) -> str:
+    """The day key "<name>:<YYYY-MM-DD>" that runs were recorded under before keys named the fire time."""
     return f"{cfg.name}:{digest_day(cfg, scheduled_for)}"
+
+
+def _is_first_fire_of_day(cfg: DigestConfig, fire: datetime) -> bool:
+    previous = scheduled_fire_time(cfg, fire - timedelta(microseconds=1))
+    return previous is None or digest_day(cfg, previous) != digest_day(cfg, fire)
+
+
+def recorded_run(store: Store, cfg: DigestConfig, fire: datetime) -> dict | None:
+    """The stored run that covers this fire, if any.
+
+    A day-keyed record ("<name>:<YYYY-MM-DD>", one per digest and local day) stays valid: it covers
+    that day's first fire, the one the day key was claimed for on an ordinary day, and the fire it
+    names in `scheduled_for` (the day's first fire may have been missed). Later fires of that day
+    are new runs. So a worker upgraded mid-day does not post the day's 08:00 digest again, and
+    does post its 20:00 one.
+    """
+    fire = aware_utc(fire)
+    run = store.get_digest_run(digest_run_id(cfg, fire))
+    if run is not None:
+        return run
+    day_run = store.get_digest_run(day_run_id(cfg, fire))
+    if day_run is None:
+        return None
+    if aware_utc(day_run["scheduled_for"]) == fire or _is_first_fire_of_day(cfg, fire):
+        return day_run
+    return None
 
 
 def _should_post(cfg: DigestConfig, digest: Digest) -> bool:
@@ -92,13 +148,14 @@ def _build_lease(run_id: str) -> str:
 async def _build_claim_and_queue(deps: DigestDeps, cfg: DigestConfig, scheduled_for: datetime,
                                  run_id: str) -> bool:
     """With the build lease held: build, claim the run, queue it. True if this call queued it."""
-    if deps.store.get_digest_run(run_id) is not None:  # finished by another worker before our lease
+    if recorded_run(deps.store, cfg, scheduled_for) is not None:  # finished elsewhere before our lease
         DIGEST_RUNS.labels(outcome="already-done").inc()
         return False
     digest = build_digest(deps.current_settings(), deps.store, cfg, now=scheduled_for, window=cfg.window)
     digest = await add_overview(deps.llm, digest)
     day = digest_day(cfg, scheduled_for)
-    if not deps.store.claim_digest_run(cfg.name, day, scheduled_for, deps.worker_id, digest.to_json_dict()):
+    if not deps.store.claim_digest_run(cfg.name, day, scheduled_for, deps.worker_id, digest.to_json_dict(),
+                                       run_id=run_id):
         DIGEST_RUNS.labels(outcome="already-done").inc()
         return False
     if not _should_post(cfg, digest):
@@ -112,7 +169,7 @@ async def _build_claim_and_queue(deps: DigestDeps, cfg: DigestConfig, scheduled_
 
 
 async def run_digest(deps: DigestDeps, cfg: DigestConfig, scheduled_for: datetime) -> bool:
-    """Build and queue the digest for `scheduled_for`, once per digest and day across workers/restarts.
+    """Build and queue the digest for the fire time `scheduled_for`, once across workers and restarts.
 
     The window ends at the scheduled time (not at the late start of a catch-up), so consecutive
     digests tile time and two workers would build the same content. Returns True if this call
@@ -120,7 +177,7 @@ async def run_digest(deps: DigestDeps, cfg: DigestConfig, scheduled_for: datetim
     """
     scheduled_for = aware_utc(scheduled_for)
     run_id = digest_run_id(cfg, scheduled_for)
-    if deps.store.get_digest_run(run_id) is not None:
+    if recorded_run(deps.store, cfg, scheduled_for) is not None:
         DIGEST_RUNS.labels(outcome="already-done").inc()
         return False
     lease = _build_lease(run_id)
@@ -159,7 +216,9 @@ async def catch_up_digests(deps: DigestDeps, now: datetime | None = None) -> lis
     """Run every digest whose latest fire time is within its grace and has not run yet.
 
     Covers the bot being down at fire time (down at 08:00, up at 08:40: posted once) and the
-    scheduler's own misfires. Returns the run ids this call queued.
+    scheduler's own misfires. Only the latest fire is caught up: older missed ones are coalesced
+    into it, as the scheduler coalesces misfires, so a minutely digest down for an hour posts one
+    digest on restart rather than sixty. Returns the run ids this call queued.
     """
     now = aware_utc(now or utcnow())
     posted: list[str] = []
@@ -168,7 +227,7 @@ async def catch_up_digests(deps: DigestDeps, now: datetime | None = None) -> lis
             fire = scheduled_fire_time(cfg, now)
             if fire is None or now - fire > cfg.grace:
                 continue
-            run = deps.store.get_digest_run(digest_run_id(cfg, fire))
+            run = recorded_run(deps.store, cfg, fire)
             if run is not None:
                 _requeue_if_lost(deps, cfg, run)
                 continue
@@ -180,15 +239,15 @@ async def catch_up_digests(deps: DigestDeps, now: datetime | None = None) -> lis
     return posted
 
 
-async def _run_scheduled(deps: DigestDeps, name: str) -> None:
+async def _run_scheduled(deps: DigestDeps, name: str, now: datetime | None = None) -> None:
     """Cron job body. The digest is looked up by name so a reloaded config applies at once.
 
     APScheduler does not pass the scheduled time, so recompute it from the trigger (the job may
-    run up to `grace` late, still before the next fire)."""
+    run up to `grace` late, still before the next fire). `now` is the clock, for tests."""
     cfg = next((d for d in deps.current_settings().digests if d.name == name), None)
     if cfg is None:
         return
-    fire = scheduled_fire_time(cfg, utcnow())
+    fire = scheduled_fire_time(cfg, aware_utc(now or utcnow()))
     if fire is None:
         return
     try:

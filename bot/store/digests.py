@@ -1,4 +1,4 @@
-"""Digest runs: a digest is posted once per scheduled day, and the unique row is the claim."""
+"""Digest runs: a digest is posted once per scheduled fire time, and the unique row is the claim."""
 
 from __future__ import annotations
 
@@ -16,11 +16,13 @@ _d = t.digest_runs.c
 
 class DigestsStore(StoreEngine):
     def claim_digest_run(self, name: str, day: str, scheduled_for: datetime, owner: str,
-                         doc: dict | None = None) -> bool:
-        """Only the first worker (or first run after a restart) to insert the day's row wins."""
+                         doc: dict | None = None, run_id: str | None = None) -> bool:
+        """Only the first worker (or first run after a restart) to insert the run's row wins.
+
+        `run_id` names the run (a scheduled digest: its fire time); without it, "<name>:<day>"."""
         try:
             with self.engine.begin() as c:
-                c.execute(insert(t.digest_runs).values(id=f"{name}:{day}", name=name, day=day,
+                c.execute(insert(t.digest_runs).values(id=run_id or f"{name}:{day}", name=name, day=day,
                                                        scheduled_for=scheduled_for, created=utcnow(),
                                                        owner=owner, doc=doc))
             return True

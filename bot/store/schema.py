@@ -131,11 +131,11 @@ outbox = Table(
     Index("ix_outbox_due", "status", "next_attempt_at"),
 )
 
-# A digest is posted once per scheduled day: the unique row is the claim.
+# A digest is posted once per scheduled fire time: the unique row is the claim.
 digest_runs = Table(
     "digest_runs",
     metadata,
-    Column("id", String(120), primary_key=True),  # "<name>:<YYYY-MM-DD>" in the digest's timezone
+    Column("id", String(120), primary_key=True),  # "<name>@<fire time, UTC>"; day-keyed "<name>:<YYYY-MM-DD>" too
     Column("name", String(100), nullable=False),
     Column("day", String(10), nullable=False),
     _ts("scheduled_for", nullable=False),
