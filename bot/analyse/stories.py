@@ -337,6 +337,7 @@ class StoryIndex:
         # The feeds each story has items from: another item of one of them is another story.
         self._feeds: dict[str, set[str]] = {}
         self._by_feed: dict[str, set[str]] = {}
+        self._without_numbers: set[str] = set()
         # The last query's features: a story is added right after its signature found no match.
         self._last: tuple[StorySignature, _Features] | None = None
 
@@ -357,6 +358,8 @@ class StoryIndex:
             return
         feats = self._last[1] if self._last is not None and self._last[0] is sig else _Features(sig)
         self._features[story_id] = feats
+        if not feats.numbers:
+            self._without_numbers.add(story_id)
         self._feeds[story_id] = set()
         self.joined(story_id, sig.feed)
         for postings, key in self._postings(feats):
@@ -372,6 +375,7 @@ class StoryIndex:
         feats = self._features.pop(story_id, None)
         if feats is None:
             return
+        self._without_numbers.discard(story_id)
         for feed in self._feeds.pop(story_id):
             ids = self._by_feed[feed]
             ids.discard(story_id)
@@ -419,11 +423,10 @@ class StoryIndex:
         # Without a figure within tolerance, similarity() needs the same language, words_sim >=
         # WORDS_SIM and figures on one side at most (figures that all disagree mean two stories).
         least_words = _least_overlap(len(mine.words), WORDS_SIM)
-        for sid in self._sharing_words(mine, least_words) - seen:
-            other = stories[sid]
-            if other.lang == mine.lang and len(mine.words & other.words) >= least_words \
-                    and not (mine.numbers and other.numbers):
-                found.add(sid)
+        pool = self._sharing_words(mine, least_words) - seen
+        if mine.numbers:
+            pool &= self._without_numbers
+        found.update(sid for sid in pool if len(mine.words & stories[sid].words) >= least_words)
         return sorted(sid for sid in found if not mine.number_set.isdisjoint(stories[sid].number_set)
                       or len(mine.titles & stories[sid].titles) >= 2)
 
