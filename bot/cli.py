@@ -9,6 +9,8 @@ import argparse
 import asyncio
 import os
 import sys
+from datetime import timedelta
+from importlib import metadata
 from pathlib import Path
 
 from bot.app import cli_commands
@@ -16,7 +18,7 @@ from bot.app.container import build_app, close_app, default_adapters
 from bot.app.inspect import inspect_command
 from bot.app.logs import setup_logging
 from bot.commands import UsageError, check_count
-from bot.config import DEFAULT_CONFIG, ConfigError, Env, Settings, load_config
+from bot.config import DEFAULT_CONFIG, ConfigError, Env, Settings, load_config, parse_duration
 from bot.delivery.adapter import AdapterRegistry, CliCommand
 from bot.store.engine import StoreError
 
@@ -45,46 +47,80 @@ def _limit(value: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _since(value: str) -> timedelta:
+    try:
+        return parse_duration(value, longest=timedelta(days=3650))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _version() -> str:
+    try:
+        return metadata.version("briefbot")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
+def _global_options(parser: argparse.ArgumentParser, after_command: bool) -> None:
+    """--config and --log-level, before the subcommand or after it. After it they default to
+    SUPPRESS, so an option given only before the subcommand is not reset by the subparser."""
+    default = argparse.SUPPRESS if after_command else None
+    parser.add_argument("--config", default=default,
+                        help="path to feeds.yaml (default: $BRIEFBOT_CONFIG or ./feeds.yaml)")
+    parser.add_argument("--log-level", type=_log_level, default=default,
+                        help=f"one of {', '.join(LOG_LEVELS)} (default: $BRIEFBOT_LOG_LEVEL or INFO)")
+
+
 def _parser(registry: AdapterRegistry) -> argparse.ArgumentParser:
     p = _Parser(prog="briefbot", description="Bilingual rare-earth and tariff news briefs.")
-    p.add_argument("--config", help="path to feeds.yaml (default: $BRIEFBOT_CONFIG or ./feeds.yaml)")
-    p.add_argument("--log-level", type=_log_level, help=f"one of {', '.join(LOG_LEVELS)} "
-                   "(default: $BRIEFBOT_LOG_LEVEL or INFO)")
-    sub = p.add_subparsers(dest="command", required=True)
+    p.add_argument("--version", action="version", version=f"briefbot {_version()}")
+    _global_options(p, after_command=False)
+    common = _Parser(add_help=False)
+    _global_options(common, after_command=True)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    run = sub.add_parser("run", help="poll on schedule, deliver, post digests, serve chat commands")
+    def command(name: str, **kw) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], **kw)
+
+    run = command("run", help="poll on schedule, deliver, post digests, serve chat commands")
     run.add_argument("--role", choices=["all", "web"], default="all",
                      help="web: only the chat adapters' HTTP endpoints and health, no polling (a Procfile web process)")
-    poll = sub.add_parser("poll", help="poll feeds and deliver")
+    poll = command("poll", help="poll feeds and deliver")
     poll.add_argument("--once", action="store_true", required=True, help="one cycle over all feeds, then exit")
-    demo = sub.add_parser("demo", help="run on bundled sample feeds, offline, console output")
+    demo = command("demo", help="run on bundled sample feeds, offline, console output")
     demo.add_argument("--keep-running", action="store_true", help="keep polling instead of exiting after one cycle")
-    sub.add_parser("check", help="validate the config and exit")
+    command("check", help="validate the config and exit")
 
-    brief = sub.add_parser("brief", help="latest briefs for a topic (same answer as /brief)")
+    brief = command("brief", help="latest briefs for a topic (same answer as /brief)")
     brief.add_argument("topic")
     brief.add_argument("--limit", type=_limit, default=5, help="how many, 1-20 (default 5)")
     brief.add_argument("--json", action="store_true", help="one JSON object per line")
-    search = sub.add_parser("search", help="briefs matching words in either language")
+    search = command("search", help="briefs matching words in either language")
     search.add_argument("words", nargs="+")
     search.add_argument("--limit", type=_limit, default=5, help="how many, 1-20 (default 5)")
     search.add_argument("--json", action="store_true")
 
-    sub.add_parser("feeds", help="feed health: last fetch, status, items, errors")
-    inspect = sub.add_parser("inspect", help="why each entry of a feed did or didn't post (writes nothing)")
+    feeds = command("feeds", help="feed health: last fetch, status, items, errors")
+    feeds.add_argument("--json", action="store_true", help="one JSON object per feed (fields: see README)")
+    inspect = command("inspect", help="why each entry of a feed did or didn't post (writes nothing)")
     inspect.add_argument("sources", nargs="+", metavar="SOURCE", help="a feed URL, a configured feed's name, or a file")
     inspect.add_argument("--json", action="store_true", help="one JSON object per entry (or unreadable source)")
     inspect.add_argument("--content-type", metavar="TYPE",
                          help="read every body as this Content-Type (default: the server's; files: sniffed)")
-    digest = sub.add_parser("digest", help="render (and optionally post) a digest now")
+    digest = command("digest", help="render (and optionally post) a digest now")
     digest.add_argument("name", nargs="?", help="digest name from feeds.yaml (default: the first)")
     digest.add_argument("--post", action="store_true", help="deliver to the digest's targets")
     digest.add_argument("--json", action="store_true")
-    sub.add_parser("stats", help="LLM calls, tokens and estimated cost per day; outbox state")
-    outbox = sub.add_parser("outbox", help="delivery outbox state")
+    stats = command("stats", help="LLM calls, tokens and estimated cost per day; outbox state")
+    stats.add_argument("--json", action="store_true", help="one JSON document (fields: see README)")
+    outbox = command("outbox", help="delivery outbox state")
     outbox.add_argument("--retry-failed", action="store_true", help="put failed deliveries back in the queue")
-    for command in registry.cli_commands():
-        sub.add_parser(command.name, help=command.help)
+    outbox.add_argument("--since", type=_since, metavar="DURATION",
+                        help="with --retry-failed: only deliveries queued this recently, e.g. 6h, 2d "
+                             "(default 24h), so old news is not posted again")
+    outbox.add_argument("--json", action="store_true", help="one JSON object per delivery (fields: see README)")
+    for extra in registry.cli_commands():
+        command(extra.name, help=extra.help)
     return p
 
 

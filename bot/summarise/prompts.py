@@ -36,8 +36,10 @@ _FRONT_MATTER_RE = re.compile(r"\A\ufeff?---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?
 _SECTION_RE = re.compile(r"^##[ \t]+(system|user)[ \t]*$", re.I | re.M)
 
 # Prompts shipped with briefbot, used when the configured directory is the default and lacks a file
-# (e.g. feeds.yaml lives elsewhere than the checkout).
-BUILTIN_PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts"
+# (e.g. feeds.yaml lives elsewhere than the checkout): an installed wheel carries them as
+# bot/prompts/ (setup.py copies them there); a checkout has them at the top of the repository.
+_PACKAGE_DIR = Path(__file__).resolve().parents[1]
+BUILTIN_PROMPTS_DIRS = (_PACKAGE_DIR / "prompts", _PACKAGE_DIR.parent / "prompts")
 
 
 class PromptError(Exception):
@@ -108,9 +110,9 @@ def prompt_path(name: str, settings: Settings) -> Path:
     configured = settings.resolve_path(settings.llm.prompts_dir) / filename
     default_dir = LLMConfig.model_fields["prompts_dir"].default
     if not configured.exists() and settings.llm.prompts_dir == default_dir:
-        builtin = BUILTIN_PROMPTS_DIR / filename
-        if builtin.exists():
-            return builtin
+        for builtin_dir in BUILTIN_PROMPTS_DIRS:
+            if (builtin_dir / filename).exists():
+                return builtin_dir / filename
     return configured
 
 
