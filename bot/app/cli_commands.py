@@ -7,19 +7,20 @@ import json
 import logging
 import sys
 import tempfile
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from importlib import resources
 from pathlib import Path
 
 from bot.adapters.console import render_brief_text
 from bot.app.container import App, build_app, close_app, default_adapters, make_dispatcher, make_poller, settle_heap
 from bot.app.runner import BotRunner, install_signal_handlers
-from bot.commands import CommandService, check_words
-from bot.config import Env, Settings, load_config
+from bot.commands import CommandService, UsageError, check_words
+from bot.config import Env, Settings, format_duration, load_config
 from bot.delivery.adapter import AdapterRegistry
 from bot.digest import add_overview, build_digest, render_digest_text
 from bot.samples.server import SampleFeedServer
 from bot.store import Store
+from bot.summarise.dialect import Dialect
 
 log = logging.getLogger("briefbot")
 # What the user asked for does not exist (an unknown topic or digest): a usage error.
@@ -171,9 +172,33 @@ def ago(when: datetime | None) -> str:
     return f"{seconds}s ago"
 
 
+def _iso(when: datetime | None) -> str | None:
+    return when.isoformat() if when else None
+
+
+def print_json_line(doc: dict) -> None:
+    print(json.dumps(doc, ensure_ascii=False))
+
+
+def feed_json(r) -> dict:
+    """One feed of `briefbot feeds --json` (the README lists each field)."""
+    return {"name": r.name, "status": r.status, "last_fetch": _iso(r.last_fetch),
+            "last_success": _iso(r.last_success), "items": r.items, "failures": r.failures,
+            "next_attempt": _iso(r.next_attempt), "last_error": r.last_error, "disabled_reason": r.disabled_reason}
+
+
 def feeds_command(args, settings: Settings, env: Env) -> int:
     rows = CommandService(settings, open_store(env)).feeds_health()
     known = {r.name for r in rows}
+    if getattr(args, "json", False):
+        for feed in settings.feeds:
+            if feed.name not in known:
+                print_json_line({"name": feed.name, "status": "never polled", "last_fetch": None,
+                                 "last_success": None, "items": 0, "failures": 0, "next_attempt": None,
+                                 "last_error": None, "disabled_reason": None})
+        for r in rows:
+            print_json_line(feed_json(r))
+        return 0
     header = f"{'FEED':<24} {'STATUS':<18} {'LAST FETCH':<12} {'ITEMS':>6} {'FAIL':>4}  NEXT / ERROR"
     print(header)
     for feed in settings.feeds:
@@ -225,29 +250,78 @@ def digest_command(args, settings: Settings, env: Env) -> int:
     return asyncio.run(go())
 
 
+def _cost(row: dict, settings: Settings) -> float:
+    return ((row["prompt_tokens"] or 0) / 1e6 * settings.llm.price_input_per_mtok
+            + (row["completion_tokens"] or 0) / 1e6 * settings.llm.price_output_per_mtok)
+
+
+def stats_json(store: Store, settings: Settings) -> dict:
+    """`briefbot stats --json`: one document (the README lists each field)."""
+    days = [{"day": str(row["day"]), "calls": row["calls"], "estimated_calls": row.get("estimated_calls", 0),
+             "prompt_tokens": row["prompt_tokens"] or 0, "completion_tokens": row["completion_tokens"] or 0,
+             "estimated_cost_usd": round(_cost(row, settings), 6)} for row in store.llm_usage_by_day()]
+    return {"llm_days": days, "briefs_stored": store.count_briefs(), "outbox_pending": store.outbox_backlog()}
+
+
 def stats_command(args, settings: Settings, env: Env) -> int:
     store = open_store(env)
-    print(f"{'DAY':<12} {'CALLS':>6} {'PROMPT TOK':>11} {'COMPL TOK':>10} {'EST. COST':>10}")
+    if getattr(args, "json", False):
+        print(json.dumps(stats_json(store, settings), ensure_ascii=False, indent=2))
+        return 0
+    # ESTIMATED: calls whose server sent no token usage (counted by our estimate).
+    print(f"{'DAY':<12} {'CALLS':>6} {'PROMPT TOK':>11} {'COMPL TOK':>10} {'EST. COST':>10} {'ESTIMATED':>9}")
     for row in store.llm_usage_by_day():
-        cost = (row["prompt_tokens"] or 0) / 1e6 * settings.llm.price_input_per_mtok + \
-               (row["completion_tokens"] or 0) / 1e6 * settings.llm.price_output_per_mtok
+        cost = _cost(row, settings)
         print(f"{row['day']:<12} {row['calls']:>6} {row['prompt_tokens'] or 0:>11} {row['completion_tokens'] or 0:>10}"
-              f" {'$%.4f' % cost:>10}")
+              f" {'$%.4f' % cost:>10} {row.get('estimated_calls') or 0:>9}")
+    shapes = store.llm_dialects()
+    if shapes:  # what each LLM server was found to take (learnt from its refusals)
+        print(f"\n{'LLM SERVER':<36} {'MODEL':<30} REQUESTS SENT AS")
+        for row in shapes:
+            print(f"{row['server']:<36} {row['model']:<30} {Dialect.from_json(row['dialect']).describe()}"
+                  f" (since {row['learnt'][:16]})")
     print(f"\nbriefs stored: {store.count_briefs()}, outbox pending: {store.outbox_backlog()}")
     return 0
 
 
+# A failed delivery queued longer ago than this is old news: --retry-failed leaves it failed.
+DEFAULT_RETRY_SINCE = timedelta(hours=24)
+
+
+def retry_failed(store: Store, since: timedelta) -> str:
+    cutoff = datetime.now(timezone.utc) - since
+    n = store.requeue_failed(queued_after=cutoff)
+    older = len(store.outbox_rows(status="failed"))
+    text = f"{n} failed deliveries queued again (queued in the last {format_duration(since)})"
+    if older:
+        text += f"; {older} older left failed (widen with --since)"
+    return text
+
+
+def outbox_json(row, target: str) -> dict:
+    """One delivery of `briefbot outbox --json` (the README lists each field)."""
+    return {"id": row.id, "status": row.status, "kind": row.kind, "ref_id": row.ref_id, "target": target,
+            "attempts": row.attempts, "next_attempt_at": _iso(row.next_attempt_at), "last_error": row.last_error,
+            "external_id": row.external_id, "created": _iso(row.created)}
+
+
 def outbox_command(args, settings: Settings, env: Env) -> int:
+    since = getattr(args, "since", None)
+    if since is not None and not args.retry_failed:
+        raise UsageError("--since goes with --retry-failed")
     store = open_store(env)
     if args.retry_failed:
-        n = store.requeue_failed()
-        print(f"{n} failed deliveries queued again")
+        print(retry_failed(store, since or DEFAULT_RETRY_SINCE))
         return 0
+    registry = AdapterRegistry(default_adapters())
     for row in store.outbox_rows():
         try:
-            target = AdapterRegistry(default_adapters()).parse_target(row.target).redacted
+            target = registry.parse_target(row.target).redacted
         except ValueError:
             target = "(invalid target)"
+        if getattr(args, "json", False):
+            print_json_line(outbox_json(row, target))
+            continue
         print(f"{row.id:>6} {row.status:<8} {row.kind:<7} {row.ref_id:<24} {target:<40} "
               f"attempts={row.attempts} {row.last_error or ''}")
     return 0
