@@ -233,7 +233,8 @@ def test_digest_runs_llm_cache_usage_and_leases(store):
     store.record_llm_usage("gpt-4o-mini", "repair", 3_000_000_000, 7, None, "rejected", now=day)
     assert store.llm_tokens_on("2026-03-02") == 3_000_001_507 and store.llm_tokens_on("2026-03-01") == 0
     usage = store.llm_usage_by_day()
-    assert usage == [{"day": "2026-03-02", "calls": 2, "prompt_tokens": 3_000_001_200, "completion_tokens": 307}]
+    assert usage == [{"day": "2026-03-02", "calls": 2, "prompt_tokens": 3_000_001_200, "completion_tokens": 307,
+                      "estimated_calls": 0}]
     assert all(type(usage[0][k]) is int for k in ("calls", "prompt_tokens", "completion_tokens"))
 
     now = utcnow()
