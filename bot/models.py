@@ -58,10 +58,13 @@ class Brief(BaseModel):
     sources: list[Source] = Field(default_factory=list)
     mode: Literal["extractive", "llm"]
     created: datetime = Field(default_factory=utcnow)
+    # A word to the reader per language, shown under the brief by every renderer (e.g. that the
+    # article carried text aimed at automated readers, left out of the brief); empty when none.
+    note: Bilingual = Field(default_factory=dict)
 
     def to_json_dict(self) -> dict:
-        """The documented JSON form (jsonl target, `briefbot brief --json`)."""
-        return self.model_dump(mode="json")
+        """The documented JSON form (jsonl target, `briefbot brief --json`); "note" only when there is one."""
+        return self.model_dump(mode="json", exclude=None if self.note else {"note"})
 
     def add_source(self, source: Source, figures: Iterable[Figure] = (), topics: Iterable[str] = ()) -> None:
         """Join another outlet's report of this story, in place: its source, the topics it adds and

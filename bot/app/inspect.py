@@ -38,6 +38,7 @@ from bot.pipeline.parser_worker import parse_in_worker
 from bot.pipeline.poll import FUTURE_TOLERANCE
 from bot.store import make_engine
 from bot.store import schema as t
+from bot.summarise.injection import planted_sentences
 
 __all__ = ["inspect_command", "inspect_sources"]
 
@@ -259,11 +260,15 @@ def _entry_report(source: Source, entry: ParsedEntry, facts: EntryFacts, matches
     # The poll works out language and figures for on-topic entries only; shown here for every one.
     lang = facts.lang or detect_language(both)
     figures = facts.figures if facts.figures is not None else key_figures(entry.text, lang)
-    return {"source": source.shown, "title": entry.title, "link": entry.link, "id": entry.guid,
-            "published": entry.published.isoformat().replace("+00:00", "Z") if entry.published else None,
-            "lang": lang, "text": entry.text, "topics": list(facts.topics),
-            "matched_by": [{"topic": m.topic, "keyword": m.keyword, "exclude": m.exclude} for m in matches],
-            "figures": [f._asdict() for f in figures], "verdict": judged.verdict, "reason": judged.reason}
+    # Sentences addressed to an AI: the brief leaves them out and says so.
+    planted = planted_sentences(entry.title) + planted_sentences(entry.text)
+    reason = judged.reason + (f"; {len(planted)} sentence(s) aimed at automated readers left out" if planted else "")
+    report = {"source": source.shown, "title": entry.title, "link": entry.link, "id": entry.guid,
+              "published": entry.published.isoformat().replace("+00:00", "Z") if entry.published else None,
+              "lang": lang, "text": entry.text, "topics": list(facts.topics),
+              "matched_by": [{"topic": m.topic, "keyword": m.keyword, "exclude": m.exclude} for m in matches],
+              "figures": [f._asdict() for f in figures], "verdict": judged.verdict, "reason": reason}
+    return {**report, "planted": planted} if planted else report
 
 
 def inspect_source(source: Source, settings: Settings, items: ReadOnlyItems | None,
@@ -320,6 +325,7 @@ def _render_entry(report: dict) -> str:
             line("published", report["published"] or "-"), line("language", report["lang"]),
             line("topics", ", ".join(report["topics"]) or "-"), line("matched", matched or "-"),
             line("figures", figures or "-"),
+            *([line("planted", " | ".join(report["planted"]))] if report.get("planted") else []),
             line("text", text[:_TEXT_PREVIEW] + ("…" if len(text) > _TEXT_PREVIEW else "") or "-"),
             line("verdict", f"{report['verdict']}: {report['reason']}")]
     return "\n".join(rows)

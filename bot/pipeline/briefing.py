@@ -3,6 +3,7 @@ configured, with the extractive one as the fallback when the model gives nothing
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -14,11 +15,15 @@ from bot.models import Brief, Figure, Source, new_brief_id
 from bot.summarise import Article
 from bot.summarise.article import enrich_article
 from bot.summarise.extractive import extractive_content
+from bot.summarise.grounding import figure_in_source
+from bot.summarise.injection import PLANTED_NOTE, without_planted
 
 if TYPE_CHECKING:  # the OpenAI client is loaded only by a bot that has an LLM configured
     from bot.summarise.llm import LLMSummariser
 
 __all__ = ["Briefer", "fill_labels"]
+
+log = logging.getLogger("briefbot.pipeline")
 
 
 class Briefer:
@@ -34,10 +39,16 @@ class Briefer:
         before the LLM is asked (the caller writes its decisions so far: the call yields to other feeds)."""
         settings = self.settings
         mode = "extractive"
+        # Text addressed to an AI never reaches either kind of brief, nor its figures.
+        article, planted = without_planted(article)
+        if planted:
+            figures = [f for f in figures if figure_in_source(f.text, article.text)]
         title, summary, figures = extractive_content(article, settings, self.matcher.keyword_hits, figures=figures)
         if self.llm is not None:
             await before_llm()
             enriched = await enrich_article(article, self.fetcher, settings.llm.fetch_article_below_chars)
+            enriched, planted_in_page = without_planted(enriched)
+            planted += [s for s in planted_in_page if s not in planted]
             llm_brief = await self.llm.summarise(enriched)
             if llm_brief is not None and not llm_brief.relevant:
                 return None
@@ -48,7 +59,15 @@ class Briefer:
         # Feed and model text may carry URLs; only the sources may be links in a posted brief.
         title, summary = ({k: defang_links(v) for k, v in d.items()} for d in (title, summary))
         return Brief(id=new_brief_id(article.feed, item_key), topics=article.topics, title=title,
-                     summary=summary, figures=self.labelled(figures), sources=[source], mode=mode)
+                     summary=summary, figures=self.labelled(figures), sources=[source], mode=mode,
+                     note=self._planted_note(article, planted))
+
+    def _planted_note(self, article: Article, planted: list[str]) -> dict[str, str]:
+        if not planted:
+            return {}
+        log.warning("article %s (%s) contained %d sentence(s) aimed at automated readers, left out of its brief: %r",
+                    article.url, article.feed, len(planted), planted[0][:160], extra={"feed": article.feed})
+        return {lang: PLANTED_NOTE.get(lang, PLANTED_NOTE["en"]) for lang in self.settings.languages}
 
     def labelled(self, figures: list[Figure]) -> list[Figure]:
         return [fill_labels(figure, self.settings.languages) for figure in figures]

@@ -21,6 +21,7 @@ from bot.analyse.stories import signature_words, story_numbers
 from bot.analyse.text import detect_language
 from bot.analyse.topics import TopicMatcher
 from bot.ingest.parse import ParsedEntry, ParsedFeed
+from bot.summarise.injection import strip_planted
 
 __all__ = ["AnalysedFeed", "EntryFacts", "analyse_feed", "entry_facts"]
 
@@ -46,10 +47,12 @@ def entry_facts(entry: ParsedEntry, matcher: TopicMatcher) -> EntryFacts:
     if not topics:
         return EntryFacts(ident, topics)
     lang = detect_language(both)
-    body_numbers = find_numbers(entry.text)  # parsed once: the story's figures and the key figures
+    # Text planted for automated readers gives no figure (bot.summarise.injection).
+    text = strip_planted(entry.text)[0]
+    body_numbers = find_numbers(text)  # parsed once: the story's figures and the key figures
     return EntryFacts(ident, topics, lang, story_numbers(find_numbers(entry.title)) + story_numbers(body_numbers),
                       signature_words(entry.title, entry.text),
-                      key_figures(entry.text, lang, numbers=body_numbers))
+                      key_figures(text, lang, numbers=body_numbers))
 
 
 class AnalysedFeed(NamedTuple):

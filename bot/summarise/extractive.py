@@ -7,11 +7,13 @@ with bilingual labels, and says plainly that a full translation needs an LLM.
 
 from __future__ import annotations
 
+import re
+
 from bot.config import Settings
 from bot.analyse.numbers import extract_figures
 from bot.models import MAX_FIGURES, Figure
 from bot.summarise import Article
-from bot.analyse.text import split_sentences
+from bot.analyse.text import detect_language, split_sentences
 
 MAX_LEAD_SENTENCES = 3
 MAX_SUMMARY_CHARS = {"en": 480, "zh": 200}
@@ -26,6 +28,16 @@ UNTRANSLATED = {
 }
 KEY_FIGURES = {"en": "Key figures: ", "zh": "关键数字："}
 SEPARATOR = {"en": "; ", "zh": "；"}
+MAX_TITLE_CHARS = {"en": 160, "zh": 60}
+
+# Tags a site puts before its headlines ("原创 …", "【独家】…"): labels of the page, not the news.
+_TAG_WORDS = "原创|独家|转载|首发|快讯|重磅|突发|热点|深度|推荐|置顶|视频|图文"
+_TITLE_TAG_RE = re.compile(rf"^(?:\s*(?:[【\[〔［(（]\s*(?:{_TAG_WORDS})\s*[】\]〕］)）]|(?:{_TAG_WORDS})(?:\s+|\s*[:：|｜丨·]\s*)))+")
+
+
+def headline(title: str) -> str:
+    """The title without the source site's tags at its start; unchanged when it is nothing but tags."""
+    return _TITLE_TAG_RE.sub("", title).strip() or title.strip()
 
 
 def _is_heading(sentence: str, lang: str) -> bool:
@@ -72,6 +84,29 @@ def lead_sentences(text: str, lang: str, keyword_hits=None, figure_texts: list[s
     return picked
 
 
+def _first_sentence(text: str, lang: str) -> str:
+    """The first sentence of `text` written in `lang` (a heading only when nothing else is), cut to a title's length."""
+    sentences = [s.strip() for s in split_sentences(text, lang) if detect_language(s) == lang]
+    first = next((s for s in sentences if not _is_heading(s, lang)), sentences[0] if sentences else "")
+    budget = MAX_TITLE_CHARS.get(lang, 160)
+    if len(first) <= budget:
+        return first
+    cut = first[:budget].rsplit(" ", 1)[0] if lang == "en" else first[:budget]
+    return cut.rstrip(",;:，；：") + "…"
+
+
+def _titles(article: Article, languages: list[str]) -> dict[str, str]:
+    """The headline in each language it can be copied in: the page's title in its own language, and
+    for the article's language the first sentence of the text when the title is in the other one
+    (Chinese portals carrying English digests title them in Chinese)."""
+    title = headline(article.title)
+    title_lang = detect_language(title) if title else article.lang
+    titles = {title_lang: title} if title_lang in languages else {}
+    if article.lang in languages and title_lang != article.lang:
+        titles[article.lang] = _first_sentence(article.text, article.lang) or title
+    return titles
+
+
 def _figure_line(figures: list[Figure], lang: str) -> str:
     parts = []
     for f in figures:
@@ -95,15 +130,16 @@ def extractive_content(article: Article, settings: Settings, keyword_hits=None, 
         figures = [f for f in figures if f.unit]
     lead = lead_sentences(article.text, article.lang, keyword_hits, [f.text for f in figures])
     joiner = "" if article.lang == "zh" else " "
+    copied = _titles(article, list(settings.languages))
     title: dict[str, str] = {}
     summary: dict[str, str] = {}
     for lang in settings.languages:
         if lang == article.lang:
-            title[lang] = article.title
-            summary[lang] = joiner.join(lead) or article.title
+            title[lang] = copied.get(lang) or article.title
+            summary[lang] = joiner.join(lead) or title[lang]
         else:
             labels = ("、" if lang == "zh" else ", ").join(settings.topic_label(t, lang) for t in article.topics)
-            title[lang] = UNTRANSLATED[lang].format(labels=labels)
+            title[lang] = copied.get(lang) or UNTRANSLATED[lang].format(labels=labels)
             figure_line = _figure_line(figures, lang)
             summary[lang] = (figure_line + ("。" if lang == "zh" else ". ") if figure_line else "") + NOTICE[lang]
     return title, summary, figures

@@ -47,20 +47,26 @@ _IGNORE_KEYS = ("ignore", "disregard", "forget", "override", "bypass")
 _ZH_IGNORE = r"(?:忽略|无视|忽视|忘记|忘掉|不要理会|别管|跳过|覆盖)(?:掉)?(?:你|您)?(?:的)?"
 _ZH_IGNORE_KEYS = ("忽略", "无视", "忽视", "忘记", "忘掉", "不要理会", "别管", "跳过", "覆盖")
 _ZH_AI = r"(?:AI|人工智能|大模型|大语言模型|语言模型|聊天机器人|机器人|智能助手|AI助手|助手|自动化程序)"
-_ZH_AI_KEYS = ("ai", "人工智能", "模型", "机器人", "助手", "自动化")
+_ZH_AI_KEYS = ("AI", "人工智能", "模型", "机器人", "助手", "自动化")
 
 
 class _Rule(NamedTuple):
-    """A pattern of planted text, searched only in a text that holds one of its keys: English words
-    (all of a key's words, in any case) or a Chinese string.
+    """A pattern of planted text, searched only in a text that holds its keys: a word of each of
+    `words` (English, any case), or one of `zh` (Chinese strings).
     `order`: the match counts only where an order starts (sentence start, "and", "please", ",")."""
-    keys: tuple[str, ...]
+    words: tuple[frozenset[str], ...]
+    zh: tuple[str, ...]
     regex: re.Pattern
     order: bool = False
 
 
-def _rule(keys: tuple[str, ...], pattern: str, order: bool = False) -> _Rule:
-    return _Rule(keys, re.compile(pattern, re.I), order)
+def _rule(keys: tuple[str, ...] | list[tuple[str, ...]], pattern: str, order: bool = False) -> _Rule:
+    """`keys`: Chinese strings, or English words (one of them needed), or a list of such word tuples
+    (one word of each needed)."""
+    groups = keys if isinstance(keys, list) else [keys]
+    if all(k.isascii() for group in groups for k in group):
+        return _Rule(tuple(frozenset(group) for group in groups), (), re.compile(pattern, re.I), order)
+    return _Rule((), tuple(keys), re.compile(pattern, re.I), order)
 
 
 _RULES = [
@@ -74,8 +80,8 @@ _RULES = [
     # reply that / respond with, as an order (not "did not respond to")
     _rule(("reply", "respond", "answer"), r"\b(?:reply|respond|answer)\s+(?:only\s+)?(?:with|that|by\s+saying|saying)\b",
           order=True),
-    _rule(("you are now",), r"\byou\s+are\s+now\b"),
-    _rule(("now on you",), r"\bfrom\s+now\s+on,?\s+you\b"),
+    _rule([("you",), ("are",), ("now",)], r"\byou\s+are\s+now\b"),
+    _rule([("you",), ("now",), ("on",)], r"\bfrom\s+now\s+on,?\s+you\b"),
     _rule(("instruction", "instructions"), r"\bnew\s+instructions?\s*:"),
     _rule(("prompt",), r"\bsystem\s+prompt\b"),
     _rule(("mode",), r"\b(?:developer|jailbreak|god)\s+mode\b"),
@@ -91,7 +97,7 @@ _RULES = [
     _rule(_AI_WORDS,
           r"(?:^|\n)\s*(?:dear\s+" + _AI + r"\s*[:,]|" + _AI + r"\s*:)"),
     # requests to tell readers to trade
-    _rule(tuple(f"{verb} {who}" for verb in _ASK_WORDS for who in _READER_WORDS),
+    _rule([_ASK_WORDS, _READER_WORDS],
           r"\b(?:tell|urge|advise|instruct|encourage|recommend|remind|persuade|convince)\s+" + _READERS
           + r"\s+(?:to\s+|that\s+they\s+should\s+)?(?:immediately\s+|quickly\s+)?" + _TRADE_VERB + r"\b"),
     _rule(_ZH_IGNORE_KEYS, _ZH_IGNORE + r"(?:之前|以前|此前|先前|上面|上述|以上|前面|前述|原有|原来|系统)(?:的)?"
@@ -110,12 +116,16 @@ _RULES = [
 ]
 
 _WORD_RE = re.compile(r"[a-z]+")
+# Most texts hold no key of any rule: one set test and one search tell (a rule's first group of
+# words is its rarest).
+_ANY_WORD = frozenset().union(*(rule.words[0] for rule in _RULES if rule.words))
+_ANY_ZH_RE = re.compile("|".join(sorted({re.escape(k) for rule in _RULES for k in rule.zh}, key=len, reverse=True)))
 
 
-def _holds(key: str, words: set[str], text: str) -> bool:
-    if key.isascii():
-        return all(word in words for word in key.split())
-    return key in text
+def _applies(rule: _Rule, words: set[str], text: str) -> bool:
+    if rule.words:
+        return all(not group.isdisjoint(words) for group in rule.words)
+    return any(key in text for key in rule.zh)
 
 
 # Once a planted sentence is found, the orders that follow it in the same paragraph belong to it
@@ -132,9 +142,11 @@ _ORDER_BEFORE_RE = re.compile(r"(?:^|\b(?:and|then|please|just|simply|only|inste
 def _match_starts(text: str) -> list[int]:
     """Where planted text starts in `text`, by the rules."""
     words = set(_WORD_RE.findall(text.lower()))
+    if words.isdisjoint(_ANY_WORD) and not _ANY_ZH_RE.search(text):
+        return []
     starts = []
     for rule in _RULES:
-        if not any(_holds(key, words, text) for key in rule.keys):
+        if not _applies(rule, words, text):
             continue
         for match in rule.regex.finditer(text):
             line_start = text.rfind("\n", 0, match.start()) + 1
@@ -189,7 +201,7 @@ def strip_planted(text: str) -> tuple[str, list[str]]:
         pos = end
     kept.append(text[pos:])
     clean = re.sub(r"[ \t]{2,}", " ", "".join(kept))
-    clean = re.sub(r"[ \t]+\n", "\n", clean)
+    clean = re.sub(r"[ \t]*\n[ \t]*", "\n", clean)
     clean = re.sub(r"\n{3,}", "\n\n", clean).strip()
     return clean, [text[s:e] for s, e in spans]
 

@@ -27,6 +27,7 @@ def render_brief_text(brief: Brief, settings: Settings | None = None, color: boo
     for lang in brief.title:
         lines.append(c("title", f"{lang.upper()}  {brief.title[lang]}"))
         lines.append(f"    {brief.summary.get(lang, '')}")
+    lines.extend(c("mark", f"Note: {note}") for note in brief.note.values())
     if brief.figures:
         lines.append("Key figures / 关键数字:")
         for f in brief.figures:

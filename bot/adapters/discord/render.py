@@ -187,6 +187,8 @@ def render_brief_embed(brief: Brief, settings: Settings | None = None) -> discor
         elif summary:
             blocks.append(summary)
 
+    blocks.extend(f"*{note}*" for note in brief.note.values())
+
     several_sources = len(brief.sources) > 1
     fields: list[tuple[str, str, bool]] = [
         (trim(_figure_label(fig.label, languages, i), FIELD_NAME_LIMIT), trim(fig.text, FIELD_VALUE_LIMIT) or "—", True)

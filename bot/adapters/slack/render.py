@@ -167,6 +167,7 @@ def render_brief(brief: Brief, settings: Settings | None = None, tz: str | None 
 
     footer = [f"Topics / 主题: {escape(_topic_labels(brief.topics, settings))}"]
     footer.append(EXTRACTIVE_NOTE if brief.mode == "extractive" else "LLM summary, numbers checked against the source")
+    footer.extend(escape(note) for note in brief.note.values())
     blocks.append(context_block(footer))
 
     fallback_parts = [headline]
