@@ -114,6 +114,8 @@ class FeedHealth:
     next_attempt: datetime | None
     items: int
     disabled_reason: str | None
+    # Held back by the flood guard: items stored without briefs, and briefs waiting for a target's hourly cap.
+    held: int = 0
 
 
 @dataclass
@@ -195,11 +197,12 @@ class CommandService:
 
     def feeds_health(self) -> list[FeedHealth]:
         configured = {f.name for f in self.settings.feeds}
+        held = self.store.held_counts()
         out = []
         for s in self.store.feed_states():
             if s.name not in configured:
                 continue
-            out.append(_health(s))
+            out.append(_health(s, held.get(s.name, 0)))
         return out
 
     def digest_now(self, window: timedelta = timedelta(hours=24), now: datetime | None = None) -> Digest:
@@ -230,10 +233,10 @@ def help_text(settings: Settings, usage: Callable[[Verb], str], bold: Callable[[
     return "\n".join(lines)
 
 
-def _health(s: FeedState) -> FeedHealth:
+def _health(s: FeedState, held: int = 0) -> FeedHealth:
     # Only states, never URLs: webhook/feed URLs may carry tokens.
     status = "disabled" if s.disabled_reason else (s.last_status or "never polled")
     return FeedHealth(name=s.name, status=status,
                       last_fetch=s.last_fetch_at, last_success=s.last_success_at, failures=s.failures,
                       last_error=hide_urls(s.last_error), next_attempt=s.next_poll_at, items=s.items_total,
-                      disabled_reason=hide_urls(s.disabled_reason))
+                      disabled_reason=hide_urls(s.disabled_reason), held=held)

@@ -111,6 +111,30 @@ class DigestSection(BaseModel):
     briefs: list[Brief] = Field(default_factory=list)
 
 
+class HeldBack(BaseModel):
+    """Items of one feed the flood guard stored without briefs during a digest's window."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    feed: str
+    count: int
+    topics: list[str] = Field(default_factory=list)
+
+
+class Notice(BaseModel):
+    """One message summarising what the flood guard held back from one feed in one poll: how many
+    on-topic items, their topics and the top headlines with links. Each adapter renders it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    feed: str
+    count: int
+    topics: list[str] = Field(default_factory=list)
+    headlines: list[Source] = Field(default_factory=list)  # the newest few, newest first
+    created: datetime = Field(default_factory=utcnow)
+
+
 class Digest(BaseModel):
     """The on-call digest: platform-neutral; each delivery adapter renders it."""
 
@@ -124,6 +148,8 @@ class Digest(BaseModel):
     # Optional LLM overview (grounded against the included briefs); None when extractive.
     overview: Bilingual | None = None
     sections: list[DigestSection] = Field(default_factory=list)
+    # Per feed, on-topic items held back by the flood guard in the window (briefed nowhere).
+    held: list[HeldBack] = Field(default_factory=list)
     created: datetime = Field(default_factory=utcnow)
 
     @property

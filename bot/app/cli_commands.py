@@ -183,7 +183,7 @@ def print_json_line(doc: dict) -> None:
 def feed_json(r) -> dict:
     """One feed of `briefbot feeds --json` (the README lists each field)."""
     return {"name": r.name, "status": r.status, "last_fetch": _iso(r.last_fetch),
-            "last_success": _iso(r.last_success), "items": r.items, "failures": r.failures,
+            "last_success": _iso(r.last_success), "items": r.items, "held": r.held, "failures": r.failures,
             "next_attempt": _iso(r.next_attempt), "last_error": r.last_error, "disabled_reason": r.disabled_reason}
 
 
@@ -194,21 +194,21 @@ def feeds_command(args, settings: Settings, env: Env) -> int:
         for feed in settings.feeds:
             if feed.name not in known:
                 print_json_line({"name": feed.name, "status": "never polled", "last_fetch": None,
-                                 "last_success": None, "items": 0, "failures": 0, "next_attempt": None,
+                                 "last_success": None, "items": 0, "held": 0, "failures": 0, "next_attempt": None,
                                  "last_error": None, "disabled_reason": None})
         for r in rows:
             print_json_line(feed_json(r))
         return 0
-    header = f"{'FEED':<24} {'STATUS':<18} {'LAST FETCH':<12} {'ITEMS':>6} {'FAIL':>4}  NEXT / ERROR"
+    header = f"{'FEED':<24} {'STATUS':<18} {'LAST FETCH':<12} {'ITEMS':>6} {'HELD':>5} {'FAIL':>4}  NEXT / ERROR"
     print(header)
     for feed in settings.feeds:
         if feed.name not in known:
-            print(f"{feed.name:<24} {'never polled':<18} {'never':<12} {0:>6} {0:>4}")
+            print(f"{feed.name:<24} {'never polled':<18} {'never':<12} {0:>6} {0:>5} {0:>4}")
     for r in rows:
         detail = r.disabled_reason or r.last_error or ""
         if r.failures and r.next_attempt:
             detail = f"next try {r.next_attempt:%Y-%m-%d %H:%M} UTC — {detail}"
-        print(f"{r.name:<24} {r.status[:18]:<18} {ago(r.last_fetch):<12} {r.items:>6} {r.failures:>4}  {detail}")
+        print(f"{r.name:<24} {r.status[:18]:<18} {ago(r.last_fetch):<12} {r.items:>6} {r.held:>5} {r.failures:>4}  {detail}")
     return 0
 
 

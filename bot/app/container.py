@@ -102,7 +102,8 @@ def make_digest_deps(app: App) -> DigestDeps:
 
 
 def make_dispatcher(app: App) -> Dispatcher:
-    return Dispatcher(app.store, app.deliverers, app.adapters.parse_target, app.worker_id, app.lease)
+    return Dispatcher(app.store, app.deliverers, app.adapters.parse_target, app.worker_id, app.lease,
+                      posts_per_hour=lambda target: app.settings.posts_per_hour(target))
 
 
 async def close_app(app: App) -> None:

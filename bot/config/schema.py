@@ -82,6 +82,7 @@ class FeedConfig(_Strict):
     topics: list[TopicName] | None = None
     max_age: Duration | None = None
     enabled: bool = True
+    max_new_per_poll: int | None = Field(default=None, ge=1, le=100_000)
 
     @field_validator("url")
     @classmethod
@@ -97,6 +98,7 @@ class RouteConfig(_Strict):
     name: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     topics: list[TopicName] | None = None
     to: list[TargetField] = Field(min_length=1)
+    max_posts_per_hour: int | None = Field(default=None, ge=1, le=100_000)
 
 
 class DigestConfig(_Strict):
@@ -145,6 +147,10 @@ class Settings(_Strict):
     languages: list[Literal["en", "zh"]] = Field(default_factory=lambda: ["en", "zh"], min_length=1)
     timezone: Zone = "UTC"
     max_age: Duration = timedelta(hours=24)
+    # Flood guard: new briefs one feed may make in one poll (the rest are held and summarised in one
+    # notice), and briefs posted to one target in any hour (the rest wait in the outbox).
+    max_new_per_poll: int = Field(default=10, ge=1, le=100_000)
+    max_posts_per_hour: int = Field(default=30, ge=1, le=100_000)
     topics: dict[TopicName, TopicConfig] = Field(min_length=1)
     feeds: list[FeedConfig] = Field(default_factory=list)
     routes: list[RouteConfig] = Field(default_factory=list)
@@ -169,6 +175,14 @@ class Settings(_Strict):
             if set(route_topics) & set(topics):
                 targets.extend(t for t in route.to if t not in targets)
         return targets
+
+    def new_per_poll(self, feed: FeedConfig) -> int:
+        return feed.max_new_per_poll or self.max_new_per_poll
+
+    def posts_per_hour(self, target: Target) -> int:
+        """The tightest cap of the routes posting to `target`; the global one when none sets its own."""
+        caps = [r.max_posts_per_hour for r in self.routes if r.max_posts_per_hour and target in r.to]
+        return min(caps, default=self.max_posts_per_hour)
 
     def topic_label(self, topic: str, lang: str) -> str:
         cfg = self.topics.get(topic)

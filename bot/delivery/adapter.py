@@ -17,7 +17,7 @@ from typing import Awaitable, Callable, Iterable, Mapping, Protocol, TextIO
 
 from bot.commands import CommandService
 from bot.config import Env, Settings
-from bot.models import Brief, Digest, Target
+from bot.models import Brief, Digest, Notice, Target
 
 
 class DeliveryError(Exception):
@@ -46,6 +46,9 @@ class Deliverer(Protocol):
     async def deliver_brief(self, target: Target, brief: Brief, *, delivery_key: str, attempt: int) -> str | None: ...
 
     async def deliver_digest(self, target: Target, digest: Digest, *, delivery_key: str, attempt: int) -> str | None: ...
+
+    # The flood guard's summary of what one feed's poll held back (optional: without it such rows fail).
+    async def deliver_notice(self, target: Target, notice: Notice, *, delivery_key: str, attempt: int) -> str | None: ...
 
     async def aclose(self) -> None: ...
 

@@ -1,9 +1,12 @@
-"""The outbox dispatcher: delivers pending (brief|digest, target) rows exactly once each.
+"""The outbox dispatcher: delivers pending (brief|digest|notice, target) rows exactly once each.
 
 Rows are claimed with a lease, the attempt is counted *before* sending, and the row is marked
 sent right after the platform accepts it. A crash in between is the one residual window:
 the next attempt (attempt > 1) lets adapters check whether the message already landed.
 Permanent errors mark the row failed with a clear reason; transient ones retry with backoff.
+
+The flood guard's second half lives here: at most `max_posts_per_hour` briefs go to one target in
+any hour. Briefs past it stay pending, marked as waiting for the cap, until the hour allows.
 """
 
 from __future__ import annotations
@@ -12,19 +15,20 @@ import asyncio
 import logging
 import random
 from collections import defaultdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Callable
 
 from bot import metrics
 from bot.delivery.adapter import Deliverer, DeliveryError
 from bot.models import Digest, Target, utcnow
-from bot.store import OutboxRow, Store
+from bot.store import CAP_WAIT, NOTICE, OutboxRow, Store
 
 log = logging.getLogger("briefbot.delivery")
 
 OUTBOX_LEASE = timedelta(minutes=2)
 BASE_BACKOFF = timedelta(seconds=30)
 MAX_BACKOFF = timedelta(hours=1)
+CAP_WINDOW = timedelta(hours=1)
 
 
 class MissingCredentials:
@@ -38,7 +42,7 @@ class MissingCredentials:
         raise DeliveryError(f"{target.redacted}: {self.what} is not set; set it and run "
                             f"`briefbot outbox --retry-failed`", permanent=True)
 
-    deliver_digest = deliver_brief
+    deliver_digest = deliver_notice = deliver_brief
 
     async def aclose(self) -> None:
         pass
@@ -55,8 +59,11 @@ class Dispatcher:
     """Delivers due outbox rows through the deliverer of each row's target kind."""
 
     def __init__(self, store: Store, deliverers: dict[str, Deliverer], parse_target: Callable[[str], Target],
-                 worker_id: str, lease: timedelta | None = None):
+                 worker_id: str, lease: timedelta | None = None,
+                 posts_per_hour: Callable[[Target], int] | None = None):
+        """`posts_per_hour`: the brief cap of a target (None: no cap)."""
         self.store = store
+        self.posts_per_hour = posts_per_hour
         self.deliverers = deliverers
         self.parse_target = parse_target
         self.worker_id = worker_id
@@ -75,9 +82,46 @@ class Dispatcher:
             by_target: dict[str, list[OutboxRow]] = defaultdict(list)
             for row in rows:
                 by_target[row.target].append(row)
-            results = await asyncio.gather(*(self._deliver_rows(r) for r in by_target.values()))
+            self._hold_over_cap(by_target)
+            results = await asyncio.gather(*(self._deliver_rows(r) for r in by_target.values() if r))
             metrics.OUTBOX_BACKLOG.set(self.store.outbox_backlog())
             return sum(results)
+
+    def _hold_over_cap(self, by_target: dict[str, list[OutboxRow]]) -> None:
+        """Leave out (in place) each target's briefs past its hourly cap: they wait, still pending,
+        until the oldest post of the hour is an hour old. Digests and notices are never held."""
+        if self.posts_per_hour is None:
+            return
+        now = utcnow()
+        sent = self.store.sent_since(list(by_target), now - CAP_WINDOW)
+        for target_text, rows in by_target.items():
+            try:
+                target = self.parse_target(target_text)
+            except ValueError:
+                continue  # deliver() fails the row with the reason
+            cap = self.posts_per_hour(target)
+            times = list(sent.get(target_text, []))
+            keep: list[OutboxRow] = []
+            over: list[OutboxRow] = []
+            for row in rows:
+                if row.kind != "brief":
+                    keep.append(row)
+                elif len(times) < cap:
+                    times.append(now)  # goes out now: counts against the hour
+                    keep.append(row)
+                else:
+                    over.append(row)
+            if over:
+                self._wait_for_cap(over, target, cap, times[len(times) - cap] + CAP_WINDOW)
+            rows[:] = keep
+
+    def _wait_for_cap(self, rows: list[OutboxRow], target: Target, cap: int, until: datetime) -> None:
+        for row in rows:
+            self.store.outbox_retry(row.id, f"{CAP_WAIT} of {cap} posts reached; waits until "
+                                            f"{until:%Y-%m-%d %H:%M:%S} UTC", until)
+        metrics.DELIVERIES.labels(target.kind, "held").inc(len(rows))
+        log.info("%d brief(s) to %s wait for the hourly cap (%d posts per hour) until %s UTC", len(rows),
+                 target.redacted, cap, f"{until:%H:%M:%S}", extra={"target": target.redacted})
 
     async def _deliver_rows(self, rows: list[OutboxRow]) -> int:
         sent = 0
@@ -134,12 +178,25 @@ class Dispatcher:
                 raise DeliveryError(f"brief {row.ref_id} no longer exists", permanent=True)
             self.store.outbox_attempt(row.id)
             return await deliverer.deliver_brief(target, brief, delivery_key=key, attempt=attempt)
+        if row.kind == NOTICE:
+            return await self._send_notice(row, target, deliverer, key, attempt)
         run = self.store.get_digest_run(row.ref_id)
         if run is None or not run.get("doc"):
             raise DeliveryError(f"digest {row.ref_id} has no content", permanent=True)
         self.store.outbox_attempt(row.id)
         return await deliverer.deliver_digest(target, Digest.model_validate(run["doc"]), delivery_key=key,
                                               attempt=attempt)
+
+    async def _send_notice(self, row: OutboxRow, target: Target, deliverer: Deliverer, key: str,
+                           attempt: int) -> str | None:
+        notice = self.store.get_notice(row.ref_id)
+        if notice is None:
+            raise DeliveryError(f"notice {row.ref_id} names no held items", permanent=True)
+        send = getattr(deliverer, "deliver_notice", None)
+        if send is None:
+            raise DeliveryError(f"{target.redacted}: this adapter cannot post flood notices", permanent=True)
+        self.store.outbox_attempt(row.id)
+        return await send(target, notice, delivery_key=key, attempt=attempt)
 
     def _failed(self, row: OutboxRow, target: Target, exc: DeliveryError) -> str:
         if exc.permanent:

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from bot.config import DigestConfig, Settings
 from bot.digest.clock import aware_utc, hours_text, zone
-from bot.models import Bilingual, Brief, Digest, DigestSection, utcnow
+from bot.models import Bilingual, Brief, Digest, DigestSection, HeldBack, utcnow
 from bot.store import Store
 
 DEFAULT_WINDOW = timedelta(hours=24)
@@ -92,6 +92,21 @@ def _sections(settings: Settings, topics: list[str], ranked: list[Brief], max_it
     ]
 
 
+def held_back(store: Store, topics: list[str], start: datetime, end: datetime) -> list[HeldBack]:
+    """Per feed, the on-topic items the flood guard held back in the window (any of `topics`), so an
+    item that was never briefed still reaches on-call once, as a count."""
+    counts: dict[str, int] = {}
+    seen_topics: dict[str, list[str]] = {}
+    for feed, item_topics in store.held_between(start, end):
+        mine = [topic for topic in item_topics if topic in topics]
+        if not mine:
+            continue
+        counts[feed] = counts.get(feed, 0) + 1
+        known = seen_topics.setdefault(feed, [])
+        known += [topic for topic in mine if topic not in known]
+    return [HeldBack(feed=feed, count=count, topics=seen_topics[feed]) for feed, count in sorted(counts.items())]
+
+
 def build_digest(settings: Settings, store: Store, cfg: DigestConfig | None, *, now: datetime,
                  window: timedelta | None = None) -> Digest:
     """The digest of the window ending at `now`.
@@ -113,5 +128,6 @@ def build_digest(settings: Settings, store: Store, cfg: DigestConfig | None, *, 
         window_end=now,
         timezone=tz_name,
         sections=_sections(settings, topics, ranked, max_items),
+        held=held_back(store, topics, start, now),
         created=utcnow(),
     )

@@ -7,10 +7,10 @@ the same everywhere.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 from bot.digest.clock import aware_utc, hours_text, zone
-from bot.models import Brief, Digest, DigestSection
+from bot.models import Brief, Digest, DigestSection, Notice
 
 
 def digest_languages(digest: Digest) -> list[str]:
@@ -105,6 +105,31 @@ def story_line(brief: Brief, lang: str, *, with_link: bool = True) -> str:
     return line
 
 
+def held_back_line(count: int, feed: str, topic_labels: list[str], lang: str,
+                   emph: Callable[[str], str] = lambda text: text) -> str:
+    """"42 more items from feed X matched *Tariffs* — held back, not briefed": the flood guard's words,
+    in the notice and in the digest alike. `emph` marks up the topics in the renderer's syntax."""
+    if lang == "zh":
+        topics = emph("、".join(topic_labels)) if topic_labels else ""
+        return f"订阅源 {feed} 另有 {count} 条{'匹配' + topics + '的' if topics else ''}条目被暂缓，未生成简报"
+    topics = emph(", ".join(topic_labels)) if topic_labels else ""
+    return (f"{count} more item{'s' * (count != 1)} from feed {feed}{' matched ' + topics if topics else ''}"
+            " — held back, not briefed")
+
+
+def notice_lines(notice: Notice, languages: list[str], label: Callable[[str, str], str],
+                 emph: Callable[[str], str] = lambda text: text) -> list[str]:
+    """The notice's summary, one line per language; `label(topic, lang)` names a topic."""
+    return [held_back_line(notice.count, notice.feed, [label(t, lang) for t in notice.topics], lang, emph)
+            for lang in languages]
+
+
+def digest_held_lines(digest: Digest, lang: str) -> list[str]:
+    """One "held back" line per feed whose items the flood guard held in the digest's window."""
+    labels = {s.topic: section_label(s, lang) for s in digest.sections}
+    return [held_back_line(h.count, h.feed, [labels.get(t, t) for t in h.topics], lang) for h in digest.held]
+
+
 _BOLD, _DIM, _CYAN, _RESET = "\x1b[1m", "\x1b[2m", "\x1b[36m", "\x1b[0m"
 
 
@@ -123,9 +148,11 @@ def render_digest_text(digest: Digest, color: bool = False) -> str:
     if digest.overview:
         lines.append("")
         lines.extend(overview_paragraphs(digest))
+    held = [line for lang in langs for line in digest_held_lines(digest, lang)]
     if digest.empty:
         lines.append("")
         lines.extend(nothing_new_line(digest, lang) for lang in langs)
+        lines.extend(held)
         return "\n".join(lines)
     for section in digest.sections:
         lines.append("")
@@ -136,4 +163,7 @@ def render_digest_text(digest: Digest, color: bool = False) -> str:
                 lines.append((f"  {n}. " if j == 0 else indent) + story_line(brief, lang, with_link=False))
             if brief.primary_url:
                 lines.append(indent + style(brief.primary_url, _DIM))
+    if held:
+        lines.append("")
+        lines.extend(held)
     return "\n".join(lines)

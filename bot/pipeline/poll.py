@@ -29,6 +29,7 @@ from bot.models import Source, utcnow
 from bot.pipeline.batching import FeedClaimQueue, PollWriteQueue
 from bot.pipeline.briefing import Briefer
 from bot.pipeline.facts import EntryFacts
+from bot.pipeline.flood import FloodGuard
 from bot.pipeline.parser_pool import FeedParser
 from bot.pipeline.story_desk import StoryDesk
 from bot.store import FeedState, FeedUpdate, ItemRecord, NewBrief, PollWrites, Store, StoryJoin
@@ -58,7 +59,9 @@ class PollReport:
     merged: int = 0
     irrelevant: int = 0
     old: int = 0
+    held: int = 0  # new on-topic entries the flood guard stored without briefs
     error: str | None = None
+    flood: FloodGuard | None = field(default=None, repr=False, compare=False)
 
 
 class Poller:
@@ -196,10 +199,11 @@ class Poller:
         queued before its own writes. Without an LLM there is no await between entries, so a feed's
         decisions are one write — except that a long document yields (after a write) every
         YIELD_EVERY on-topic entries."""
-        report = PollReport(feed.name, "ok")
+        report = PollReport(feed.name, "ok", flood=FloodGuard.for_feed(self.settings, feed))
         writes = PollWrites()
         try:
             await self._decide_entries(feed, entries, facts, state.items_total > 0, now, writes, report)
+            report.held = report.flood.queue_notice(self.settings, writes)
             writes.feed_updates.append(feed_update)
             await self._write(writes, report)
         finally:
@@ -284,6 +288,9 @@ class Poller:
             record.status = "merged"
             writes.joins.append(StoryJoin(story_id, record, source, self.briefer.labelled(figures),
                                           list(article.topics)))
+            return
+        if report.flood and report.flood.full(len(report.new_briefs) + len(writes.new_briefs)):
+            report.flood.hold(record)  # a new story past this poll's cap: stored and summarised, not briefed
             return
         with self.stories.making(sig) as story:
             brief = await self.briefer.new_brief(article, record.item_key, source, figures, write_so_far)

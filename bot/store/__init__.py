@@ -1,6 +1,7 @@
 """The one store, read as its aggregates: feed state (feeds), seen entries (items), stories
-(briefs), a poll's one-transaction write (polls), deliveries (outbox), digest runs (digests),
-named leases (leases), the LLM cache and usage (llm); the engine and schema creation (engine)."""
+(briefs), a poll's one-transaction write (polls), what the flood guard held back (held), deliveries
+(outbox), digest runs (digests), named leases (leases), the LLM cache and usage (llm); the engine and
+schema creation (engine)."""
 
 from __future__ import annotations
 
@@ -8,17 +9,19 @@ from bot.store.briefs import BriefsStore, NewBrief, StoryJoin
 from bot.store.digests import DigestsStore
 from bot.store.engine import as_utc, default_worker_id, make_engine
 from bot.store.feeds import FeedState, FeedsStore, FeedUpdate
+from bot.store.held import CAP_WAIT, HELD, NOTICE, HeldStore, notice_id
 from bot.store.items import ItemRecord
 from bot.store.leases import LeasesStore
 from bot.store.llm import LlmStore
 from bot.store.outbox import OutboxRow, OutboxStore
-from bot.store.polls import PollsStore, PollWrites, WrittenPoll
+from bot.store.polls import NewNotice, PollsStore, PollWrites, WrittenPoll
 
 __all__ = [
+    "CAP_WAIT", "HELD", "NOTICE", "NewNotice", "notice_id",
     "FeedState", "FeedUpdate", "ItemRecord", "NewBrief", "OutboxRow", "PollWrites", "Store", "StoryJoin",
     "WrittenPoll", "as_utc", "default_worker_id", "make_engine",
 ]
 
 
-class Store(FeedsStore, PollsStore, BriefsStore, OutboxStore, DigestsStore, LeasesStore, LlmStore):
+class Store(FeedsStore, PollsStore, BriefsStore, OutboxStore, DigestsStore, LeasesStore, LlmStore, HeldStore):
     """Every aggregate's methods on one engine: `Store(url)`, then `create()` once at start-up."""

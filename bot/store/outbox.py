@@ -114,6 +114,19 @@ class OutboxStore(StoreEngine):
         with self.engine.connect() as c:
             return [_row_to_outbox(r) for r in c.execute(q).all()]
 
+    def sent_since(self, targets: list[str], since: datetime, kind: str = "brief") -> dict[str, list[datetime]]:
+        """Per target, when each of its `kind` rows was sent since `since`, oldest first (the hourly cap)."""
+        if not targets:
+            return {}
+        q = (select(_o.target, _o.sent_at).where(_o.status == "sent", _o.kind == kind, _o.sent_at >= since,
+                                                 _o.target.in_(sorted(set(targets))))
+             .order_by(_o.sent_at))
+        out: dict[str, list[datetime]] = {}
+        with self.engine.connect() as c:
+            for target, sent_at in c.execute(q).all():
+                out.setdefault(target, []).append(as_utc(sent_at))
+        return out
+
     def outbox_backlog(self) -> int:
         with self.engine.connect() as c:
             return c.execute(select(func.count()).select_from(t.outbox).where(_o.status == "pending")).scalar_one()

@@ -15,8 +15,16 @@ from bot.store import schema as t
 from bot.store.briefs import BRIEFS_TO_JOIN, INSERT_BRIEF, UPDATE_BRIEF_DOC, NewBrief, StoryJoin, search_text, \
     source_row
 from bot.store.feeds import COUNT_ITEMS, FeedUpdate, feed_update_statement
+from bot.store.held import NOTICE
 from bot.store.items import INSERT_ITEM, ItemRecord, ItemsStore, item_row
 from bot.store.outbox import outbox_insert_rows
+
+
+@dataclass
+class NewNotice:
+    """A flood notice to queue: the held items naming `id` (in `quiet`, same write) are its content."""
+    id: str
+    targets: list[str]
 
 
 @dataclass
@@ -27,20 +35,23 @@ class PollWrites:
     joins: list[StoryJoin] = field(default_factory=list)
     # Each poll's outcome on its feed's row (and the end of its lease), in the same transaction.
     feed_updates: list[FeedUpdate] = field(default_factory=list)
+    # Flood notices, queued with the held items they summarise.
+    notices: list[NewNotice] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.quiet or self.new_briefs or self.joins or self.feed_updates)
+        return bool(self.quiet or self.new_briefs or self.joins or self.feed_updates or self.notices)
 
     def take(self) -> PollWrites:
         """These writes, moved into a new PollWrites; this one is left empty for what comes next."""
-        taken = PollWrites(self.quiet, self.new_briefs, self.joins, self.feed_updates)
-        self.quiet, self.new_briefs, self.joins, self.feed_updates = [], [], [], []
+        taken = PollWrites(self.quiet, self.new_briefs, self.joins, self.feed_updates, self.notices)
+        self.quiet, self.new_briefs, self.joins, self.feed_updates, self.notices = [], [], [], [], []
         return taken
 
     @classmethod
     def merged(cls, batch: list[PollWrites]) -> PollWrites:
         return cls(quiet=[r for w in batch for r in w.quiet], new_briefs=[n for w in batch for n in w.new_briefs],
-                   joins=[j for w in batch for j in w.joins], feed_updates=[u for w in batch for u in w.feed_updates])
+                   joins=[j for w in batch for j in w.joins], feed_updates=[u for w in batch for u in w.feed_updates],
+                   notices=[n for w in batch for n in w.notices])
 
 
 @dataclass
@@ -114,9 +125,9 @@ class PollsStore(ItemsStore):
         unfinished = {join.item.feed for join in written.joins_to_gone_stories}
         updates = [FeedUpdate(u.name, {k: v for k, v in u.values.items() if k != "body_hash"}, u.release_owner)
                    if u.name in unfinished else u for u in writes.feed_updates]
-        if writes.quiet or updates:
+        if writes.quiet or updates or writes.notices:
             with self.engine.begin() as c:
-                self._write(c, PollWrites(quiet=writes.quiet, feed_updates=updates), now)
+                self._write(c, PollWrites(quiet=writes.quiet, feed_updates=updates, notices=writes.notices), now)
         return written
 
     def _try_write(self, writes: PollWrites, now: datetime) -> bool:
@@ -137,6 +148,8 @@ class PollsStore(ItemsStore):
         rows = _StoryRows()
         _add_new_stories(rows, w.new_briefs, joins_by_story, now)
         _add_joins_to_stored_stories(rows, stored_docs, joins_by_story, now)
+        for notice in w.notices:
+            rows.outbox += outbox_insert_rows(NOTICE, notice.id, notice.targets, now)
         if rows.briefs:
             c.execute(INSERT_BRIEF, rows.briefs)
         if rows.doc_updates:

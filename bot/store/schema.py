@@ -63,9 +63,9 @@ items = Table(
     Column("title", Text),
     _ts("published"),
     _ts("seen_at", nullable=False),
-    Column("status", String(20), nullable=False),  # briefed | merged | irrelevant | old | future
+    Column("status", String(20), nullable=False),  # briefed | merged | held | irrelevant | old | future
     Column("topics", JSON),
-    Column("brief_id", String(40)),
+    Column("brief_id", String(40)),  # briefed/merged: its story; held: the flood notice that summarised it
     UniqueConstraint("feed", "item_key", name="uq_items_feed_key"),
     Index("ix_items_feed_link", "feed", "link_key"),
     Index("ix_items_feed_content", "feed", "content_key"),
@@ -115,7 +115,7 @@ outbox = Table(
     "outbox",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("kind", String(12), nullable=False),  # brief | digest
+    Column("kind", String(12), nullable=False),  # brief | digest | notice
     Column("ref_id", String(80), nullable=False),
     Column("target", Text, nullable=False),
     Column("status", String(12), nullable=False, default="pending"),  # pending | sent | failed

@@ -9,9 +9,9 @@ from __future__ import annotations
 import sys
 
 from bot.config import Settings
-from bot.digest import render_digest_text
+from bot.digest import notice_lines, render_digest_text
 from bot.ingest.clean import clean_text
-from bot.models import Brief, Digest, Target
+from bot.models import Brief, Digest, Notice, Target
 
 _COLOURS = {"title": "\033[1;36m", "dim": "\033[2m", "figure": "\033[33m", "mark": "\033[35m", "reset": "\033[0m"}
 
@@ -41,6 +41,16 @@ def render_brief_text(brief: Brief, settings: Settings | None = None, color: boo
     return clean_text("\n".join(lines), keep_colour=color)
 
 
+def render_notice_text(notice: Notice, settings: Settings | None = None) -> str:
+    languages = list(settings.languages) if settings else ["en", "zh"]
+    label = settings.topic_label if settings else (lambda topic, lang: topic)
+    lines = ["─" * 72, *notice_lines(notice, languages, label, lambda text: f"*{text}*")]
+    lines += [f"  - {h.title}\n    {h.url}" for h in notice.headlines]
+    if notice.count > len(notice.headlines):
+        lines.append(f"  … and {notice.count - len(notice.headlines)} more (briefbot feeds: held)")
+    return "\n".join(lines)
+
+
 class ConsoleDeliverer:
     def __init__(self, stream=None, settings: Settings | None = None):
         self.stream = stream or sys.stdout
@@ -58,6 +68,11 @@ class ConsoleDeliverer:
     async def deliver_digest(self, target: Target, digest: Digest, *, delivery_key: str, attempt: int) -> str | None:
         text = render_digest_text(digest, color=self._color)
         self.stream.write(clean_text(text, keep_colour=self._color) + "\n")
+        self.stream.flush()
+        return None
+
+    async def deliver_notice(self, target: Target, notice: Notice, *, delivery_key: str, attempt: int) -> str | None:
+        self.stream.write(clean_text(render_notice_text(notice, self.settings)) + "\n")
         self.stream.flush()
         return None
 

@@ -92,6 +92,8 @@ def _feed_line(feed: FeedHealth) -> str:
     else:
         icon, state = "⏳", feed.status
     parts = [f"{icon} **{feed.name}** — {state}", f"{feed.items} items"]
+    if feed.held:
+        parts.append(f"{feed.held} held back")
     if feed.last_success:
         parts.append(f"last success <t:{int(feed.last_success.timestamp())}:R>")
     if feed.failures and feed.last_error:

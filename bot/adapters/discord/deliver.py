@@ -25,10 +25,10 @@ import aiohttp
 import discord
 from discord.http import HTTPClient, Route, handle_message_parameters
 
-from bot.adapters.discord.render import NONCE_LENGTH, NO_MENTIONS, render_brief_embed, render_digest
+from bot.adapters.discord.render import NONCE_LENGTH, NO_MENTIONS, render_brief_embed, render_digest, render_notice_embed
 from bot.config import Settings
 from bot.delivery.adapter import DeliveryError
-from bot.models import Brief, Digest, Target
+from bot.models import Brief, Digest, Notice, Target
 
 log = logging.getLogger("briefbot.discord")
 
@@ -103,6 +103,10 @@ class DiscordDeliverer:
         messages = render_digest(digest, self.settings)
         ids = await self._send_messages(target, messages, delivery_key, attempt)
         return ",".join(ids) if ids else None
+
+    async def deliver_notice(self, target: Target, notice: Notice, *, delivery_key: str, attempt: int) -> str | None:
+        ids = await self._send_messages(target, [[render_notice_embed(notice, self.settings)]], delivery_key, attempt)
+        return ids[0] if ids else None
 
     async def aclose(self) -> None:
         if self._http is not None:

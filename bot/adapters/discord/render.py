@@ -8,8 +8,16 @@ from typing import Iterable, Sequence
 import discord
 
 from bot.config import Settings
-from bot.digest import digest_languages, nothing_new_line, section_headline, story_line, window_line
-from bot.models import Brief, Digest
+from bot.digest import (
+    digest_held_lines,
+    digest_languages,
+    notice_lines,
+    nothing_new_line,
+    section_headline,
+    story_line,
+    window_line,
+)
+from bot.models import Brief, Digest, Notice
 
 # Discord's documented limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits).
 TITLE_LIMIT = 256
@@ -308,6 +316,7 @@ def render_digest(digest: Digest, settings: Settings | None = None) -> list[list
     else:
         head += ["**" + " / ".join(section_headline(s, lang) for lang in languages) + "**"
                  for s in digest.sections]
+    head += [line for lang in languages for line in digest_held_lines(digest, lang)]
     header.description = trim("\n".join(head).strip(), DESCRIPTION_LIMIT) or None
     header.set_footer(text=trim(f"{window_line(digest)} · {digest.name}", FOOTER_LIMIT))
     embeds = [header]
@@ -331,3 +340,17 @@ def render_digest(digest: Digest, settings: Settings | None = None) -> list[list
     return pack_embeds(embeds)
 
 
+def render_notice_embed(notice: Notice, settings: Settings | None = None) -> discord.Embed:
+    """The flood guard's summary: the count and topics per language, then the top headlines as links."""
+    languages = _languages(settings)
+    label = settings.topic_label if settings else (lambda topic, lang: topic)
+    lines = notice_lines(notice, languages, label, lambda text: f"**{text}**")
+    headlines = [f"• {_link(trim(h.title, 200), h.url)}" for h in notice.headlines]
+    if notice.count > len(notice.headlines):
+        headlines.append(f"… +{notice.count - len(notice.headlines)}")
+    embed = discord.Embed(title=trim(lines[0], TITLE_LIMIT), colour=topic_colour(notice.topics[0] if notice.topics
+                                                                                 else None),
+                          description=trim("\n".join(lines[1:] + headlines), DESCRIPTION_LIMIT) or None,
+                          timestamp=notice.created)
+    embed.set_footer(text=trim(notice.feed, FOOTER_LIMIT))
+    return fit_embed(embed)

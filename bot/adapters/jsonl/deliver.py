@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bot.config import Settings
 from bot.delivery.adapter import DeliveryError
-from bot.models import Brief, Digest, Target
+from bot.models import Brief, Digest, Notice, Target
 
 
 # How far back a retried delivery looks for its own line; retries follow crashes closely.
@@ -56,6 +56,12 @@ class JsonlDeliverer:
         if attempt > 1 and self._already_written(target, json.dumps({"delivery_key": delivery_key})[1:-1]):
             return delivery_key
         self._append(target, {"digest": digest.to_json_dict(), "delivery_key": delivery_key})
+        return delivery_key
+
+    async def deliver_notice(self, target: Target, notice: Notice, *, delivery_key: str, attempt: int) -> str | None:
+        if attempt > 1 and self._already_written(target, json.dumps({"delivery_key": delivery_key})[1:-1]):
+            return delivery_key
+        self._append(target, {"notice": notice.model_dump(mode="json"), "delivery_key": delivery_key})
         return delivery_key
 
     async def aclose(self) -> None:

@@ -83,6 +83,8 @@ def _feed_line(feed: FeedHealth, tz: str) -> str:
              f"last fetch {format_time(feed.last_fetch, tz) if feed.last_fetch else 'never'}",
              f"last success {format_time(feed.last_success, tz) if feed.last_success else 'never'}",
              f"failures {feed.failures}", f"items {feed.items}"]
+    if feed.held:
+        parts.append(f"held back {feed.held}")
     if feed.next_attempt:
         parts.append(f"next {format_time(feed.next_attempt, tz)}")
     line = " · ".join(parts)

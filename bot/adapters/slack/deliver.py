@@ -18,10 +18,10 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.adapters.slack.render import METADATA_EVENT_TYPE, render_brief, render_digest
+from bot.adapters.slack.render import METADATA_EVENT_TYPE, render_brief, render_digest, render_notice
 from bot.config import Settings
 from bot.delivery.adapter import DeliveryError
-from bot.models import Brief, Digest, Target
+from bot.models import Brief, Digest, Notice, Target
 
 log = logging.getLogger("briefbot.slack")
 
@@ -164,6 +164,10 @@ class SlackDeliverer:
         messages = render_digest(digest, self.settings, digest.timezone or self.timezone)
         ts_list = await self._post_messages(target, messages, delivery_key, attempt)
         return ",".join(ts_list)
+
+    async def deliver_notice(self, target: Target, notice: Notice, *, delivery_key: str, attempt: int) -> str | None:
+        ts_list = await self._post_messages(target, [render_notice(notice, self.settings)], delivery_key, attempt)
+        return ts_list[0]
 
     async def aclose(self) -> None:
         # The client opens one aiohttp session per call, so nothing stays open between deliveries.

@@ -14,8 +14,15 @@ from typing import Iterable
 from zoneinfo import ZoneInfo
 
 from bot.config import Settings
-from bot.digest import digest_languages, nothing_new_line, overview_paragraphs, section_label
-from bot.models import Brief, Digest
+from bot.digest import (
+    digest_held_lines,
+    digest_languages,
+    notice_lines,
+    nothing_new_line,
+    overview_paragraphs,
+    section_label,
+)
+from bot.models import Brief, Digest, Notice
 
 # Block Kit limits (https://api.slack.com/reference/block-kit/blocks).
 MAX_BLOCKS = 50
@@ -246,6 +253,9 @@ def render_digest(digest: Digest, settings: Settings | None = None, tz: str | No
             block = section_block(_digest_item(brief))
             items.append([heading, block] if i == 0 else [block])
 
+    held = [escape(line) for lang in languages for line in digest_held_lines(digest, lang)]
+    if held:
+        items.append([context_block(held)])
     fallback_base = escape(f"{headline} ({window})")
     messages: list[list[dict]] = [list(intro)]
     for item in items:
@@ -260,3 +270,14 @@ def render_digest(digest: Digest, settings: Settings | None = None, tz: str | No
     return out
 
 
+def render_notice(notice: Notice, settings: Settings | None = None) -> tuple[str, list[dict]]:
+    """The flood guard's summary as (fallback text, blocks): count and topics, then the top headlines."""
+    languages = list(settings.languages) if settings else ["en", "zh"]
+    label = settings.topic_label if settings else (lambda topic, lang: topic)
+    lines = notice_lines(notice, languages, lambda t, lang: escape(label(t, lang)), lambda text: f"*{text}*")
+    headlines = [f"• {link(h.url, h.title)}" for h in notice.headlines]
+    if notice.count > len(notice.headlines):
+        headlines.append(f"… +{notice.count - len(notice.headlines)}")
+    blocks = [section_block("\n".join(lines)), section_block("\n".join(headlines) or "—")]
+    plain = notice_lines(notice, languages[:1], label)[0]
+    return fit(escape(plain), MAX_FALLBACK_TEXT), blocks
