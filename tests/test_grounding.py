@@ -8,9 +8,14 @@ from hypothesis import strategies as st
 
 from bot.summarise.grounding import (
     GroundingReport,
+    check_brief,
     check_brief_text,
+    drop_failing_sentences,
     drop_unsupported_sentences,
     figure_in_source,
+    figure_is_span,
+    problem_kind,
+    repair_feedback,
     unsupported_numbers,
 )
 
@@ -220,3 +225,93 @@ def test_wan_money_grounds_english_millions(n):
     assert unsupported_numbers(f"The case was worth {text}.", source) == []
     assert unsupported_numbers(f"The case was worth HK${n * 10_000 + 10_000:,}.", source) == [
         f"HK${n * 10_000 + 10_000:,}"]
+
+
+# --------------------------------------------------------------------------- units and date parts
+
+@pytest.mark.parametrize("candidate, source, bad", [
+    ("Shares rose to HK$0.62 per tonne.", "中国稀土股价报0.62港元。", ["HK$0.62 per tonne"]),  # a share price
+    ("Shares rose to HK$0.62 a share.", "中国稀土股价报0.62港元。", []),
+    ("Shares rose to HK$0.62.", "中国稀土股价报0.62港元。", []),          # a claim may leave a unit out
+    ("Prices hit 452 yuan.", "每公斤452元。", []),
+    ("Output reached 45 tonnes.", "Output reached 45.", ["45 tonnes"]),  # nor read one into a bare number
+    ("Output rose 45%.", "Output reached 45.", ["45%"]),
+    ("Beijing listed 28 firms.", "Beijing listed 28.", []),               # a count may name what it counts
+    ("Approval takes 45 working days.", "审批需要45个工作日。", []),
+    ("Approval takes 45 days.", "审批需要45个工作日。", ["45 days"]),  # working days are not days
+])
+def test_a_number_stands_only_with_a_compatible_unit(candidate, source, bad):
+    assert unsupported_numbers(candidate, source) == bad
+
+
+@pytest.mark.parametrize("candidate, source, bad", [
+    ("9月9日，中国宣布管制。", "On the 9th, China announced controls.", ["9月9日"]),   # a day stays a day
+    ("9日，中国宣布管制。", "On the 9th, China announced controls.", []),
+    ("June 9", "In June, talks resumed. On the 9th, China announced controls.", ["June 9"]),  # not pieced together
+    ("2025年6月9日", "BEIJING, June 9 - Customs data for 2025 show a rise.", []),   # a year may come from elsewhere
+    ("2023年12月", "股价创2023年2月以来新高。12月18日，欧盟达成协议。", ["2023年12月"]),
+    ("In 2024, seizures doubled.", "Seizures doubled in May 2025.", ["2024"]),
+    ("On 2023年12月1日, China announced controls.", "On the 9th, China announced controls.", ["2023年12月1日"]),
+])
+def test_a_date_carries_only_the_parts_the_source_gives(candidate, source, bad):
+    assert unsupported_numbers(candidate, source) == bad
+
+
+@pytest.mark.parametrize("figure, is_span", [
+    ("25吨", True), ("超45%", True), ("逾8000万港元", True), ("HK$80 million", True), ("up 45% to HK$0.62", True),
+    ("seven medium and heavy rare earth elements", True),
+    ("The Wall Street Journal reported on the 15th", False), ("25吨锑金属走私案", False),
+    ("特斯拉Optimus二代电机试用替代磁体成本降18%", False), ("no number here", False), ("1, 2 and 3", False),
+])
+def test_a_key_figure_is_a_short_span(figure, is_span):
+    assert figure_is_span(figure) is is_span
+
+
+# --------------------------------------------------------------------------- the whole brief
+
+def test_check_brief_gives_each_problem_its_reason_and_kind():
+    fields = {"title.en": "China seizes 2,150 tonnes of rare earths", "title.zh": "海关查获走私稀土： seized haul",
+              "summary.en": "海关查获走私稀土2150吨。", "summary.zh": "海关查获走私稀土2150吨。建议投资者买入。"}
+    report = check_brief(fields, ZH_SOURCE)
+    assert report.unsupported == {
+        "title.zh": ["English words in the Chinese text: seized, haul"],
+        "summary.en": ["written in Chinese, not English"],
+        "summary.zh": ["advice to readers: '建议投资者买入。'"]}
+    assert [problem_kind(p) for problems in report.unsupported.values() for p in problems] == [
+        "language", "language", "advice"]
+    assert problem_kind("37% (not in the article)") == "number"
+    feedback = repair_feedback(report.unsupported)
+    assert "- title.zh: English words in the Chinese text: seized, haul" in feedback
+    assert "Reply with the complete JSON object only." in feedback
+
+
+@pytest.mark.parametrize("text, source, ok", [
+    ("A股和H股上涨，CPI走高，vivo发布新机。", "A股、H股上涨3%。CPI数据公布。vivo新品。", True),  # names, tickers, acronyms
+    ("特朗普与Bessent会谈。", "Trump met Bessent in London.", True),
+    ("谈判呈现phased easing态势。", "The talks showed phased easing.", False),  # words, not names
+    ("The谈判继续。", "The talks went on.", False),
+])
+def test_chinese_slot_keeps_only_names_from_the_source(text, source, ok):
+    assert check_brief({"summary.zh": text}, source).ok is ok
+
+
+@pytest.mark.parametrize("text, ok", [
+    ("Vice Premier He Lifeng (何立峰) led the talks.", True),   # a name standing in the source
+    ("He Lifeng led the talks on 6月9日.", False),              # 月, 日: no name
+    ("何立峰率团在伦敦谈判。", False),
+])
+def test_english_slot_keeps_only_chinese_names_from_the_source(text, ok):
+    assert check_brief({"summary.en": text}, "国务院副总理何立峰6月9日在伦敦与美方会谈。").ok is ok
+
+
+def test_drop_failing_sentences_keeps_the_facts():
+    text = ("The article discusses rare earth smuggling. Customs seized 2,150 tonnes of smuggled rare earths. "
+            "Investors should buy now. 海关查获走私稀土。")
+    kept, removed = drop_failing_sentences(text, ZH_SOURCE, "en")
+    assert kept == "Customs seized 2,150 tonnes of smuggled rare earths."
+    assert removed == ["The article discusses rare earth smuggling.", "Investors should buy now.", "海关查获走私稀土。"]
+    assert drop_failing_sentences("本文讨论了稀土走私问题。海关查获走私稀土2150吨。", ZH_SOURCE, "zh") == (
+        "海关查获走私稀土2150吨。", ["本文讨论了稀土走私问题。"])
+    # News of a trade is no advice; a sentence about the article that states a figure is a fact.
+    text = "The fund sold its stake in the trader. The article says customs seized 2,150 tonnes."
+    assert drop_failing_sentences(text, ZH_SOURCE + "该基金已出售所持股份。", "en") == (text, [])

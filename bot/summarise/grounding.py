@@ -58,6 +58,7 @@ class _Source:
     numbers: tuple[Number, ...]
     dates: tuple[tuple[int, int, int], ...]
     normalised: str
+    lang: str
 
 
 @lru_cache(maxsize=8)
@@ -65,7 +66,7 @@ def _source(text: str) -> _Source:
     found = find_numbers(text)
     numbers = tuple(n for n in found if n.kind != "date")
     dates = tuple(date_parts(n.value) for n in found if n.kind == "date")
-    return _Source(text, numbers, dates, normalise_for_match(text))
+    return _Source(text, numbers, dates, normalise_for_match(text), detect_language(text))
 
 
 def figure_in_source(figure_text: str, source: str) -> bool:
@@ -241,7 +242,9 @@ def _outside_numbers(sentence: str) -> str:
 
 
 def _stands_as_name(word: str, src: _Source) -> bool:
-    if word.islower() or word in _NOT_NAMES:
+    """A name, ticker or acronym of the article: "Bessent", "iPhone", "A股", "CPI" — or, in a Chinese
+    article, any Latin word ("vivo"): there it can only be a name. "The" or "easing" is no name."""
+    if word.islower() and src.lang != "zh" or word in _NOT_NAMES and not word.isupper():
         return False
     return re.search(r"(?<![A-Za-z])" + re.escape(word) + r"(?![A-Za-z])", src.text) is not None
 
