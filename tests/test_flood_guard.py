@@ -225,3 +225,34 @@ def test_bad_caps_are_refused_with_file_line_field(tmp_path, where, yaml_text):
     with pytest.raises(ConfigError) as err:
         load_config(config)
     assert err.value.field == where and err.value.line is not None
+
+
+def _notice():
+    from bot.models import Notice, Source
+    heads = [Source(url=f"https://wire.example/t/{i}", feed="flood", title=f"US sets tariff <!channel> {i}")
+             for i in range(5)]
+    return Notice(id="n_1", feed="flood", count=42, topics=["tariff"], headlines=heads)
+
+
+def test_each_adapter_renders_the_notice(tmp_path):
+    from bot.adapters.discord.render import render_notice_embed
+    from bot.adapters.slack.render import render_notice
+    settings = make_settings(tmp_path, [])
+    text, blocks = render_notice(_notice(), settings)
+    assert text == "42 more items from feed flood matched Tariffs — held back, not briefed"
+    shown = json.dumps(blocks, ensure_ascii=False)
+    assert "matched *Tariffs*" in shown and "<https://wire.example/t/0|US sets tariff &lt;!channel&gt; 0>" in shown
+    assert "… +37" in shown and "<!channel>" not in shown
+    embed = render_notice_embed(_notice(), settings)
+    assert embed.title.startswith("42 more items from feed flood matched **Tariffs**")
+    assert "[US sets tariff <!channel> 0" in embed.description and "https://wire.example/t/4" in embed.description
+
+
+async def test_a_retried_notice_is_written_once(tmp_path):
+    from bot.adapters.jsonl import JsonlDeliverer
+    from bot.models import Target
+    deliverer, target = JsonlDeliverer(), Target("jsonl", str(tmp_path / "n.jsonl"))
+    for attempt in (1, 2):  # the second try follows a crash after the line was written
+        await deliverer.deliver_notice(target, _notice(), delivery_key="briefbot:notice:n_1:7", attempt=attempt)
+    [line] = lines(tmp_path / "n.jsonl")
+    assert line["notice"]["count"] == 42 and line["delivery_key"] == "briefbot:notice:n_1:7"

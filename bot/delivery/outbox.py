@@ -73,16 +73,19 @@ class Dispatcher:
     async def dispatch_once(self, limit: int = 200) -> int:
         """Deliver due rows; returns how many were sent. Concurrent calls in one process queue up."""
         async with self._lock:
-            rows = self.store.claim_outbox(self.worker_id, self.lease, limit=limit)
-            if not rows:
-                metrics.OUTBOX_BACKLOG.set(self.store.outbox_backlog())
-                return 0
-            # Order is kept per target (briefs arrive in the order they were made); targets run in parallel,
-            # so one slow or failing chat API never holds up the others.
             by_target: dict[str, list[OutboxRow]] = defaultdict(list)
-            for row in rows:
-                by_target[row.target].append(row)
-            self._hold_over_cap(by_target)
+            # A claim whose rows all wait for an hourly cap (they are due later now) is followed by the next.
+            while not any(by_target.values()):
+                rows = self.store.claim_outbox(self.worker_id, self.lease, limit=limit)
+                if not rows:
+                    metrics.OUTBOX_BACKLOG.set(self.store.outbox_backlog())
+                    return 0
+                # Order is kept per target (briefs arrive in the order they were made); targets run in
+                # parallel, so one slow or failing chat API never holds up the others.
+                by_target = defaultdict(list)
+                for row in rows:
+                    by_target[row.target].append(row)
+                self._hold_over_cap(by_target)
             results = await asyncio.gather(*(self._deliver_rows(r) for r in by_target.values() if r))
             metrics.OUTBOX_BACKLOG.set(self.store.outbox_backlog())
             return sum(results)
