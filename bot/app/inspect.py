@@ -38,7 +38,7 @@ from bot.pipeline.parser_worker import parse_in_worker
 from bot.pipeline.poll import FUTURE_TOLERANCE
 from bot.store import make_engine
 from bot.store import schema as t
-from bot.summarise.injection import planted_sentences
+from bot.summarise.injection import planted_sentences, strip_planted
 
 __all__ = ["inspect_command", "inspect_sources"]
 
@@ -259,9 +259,10 @@ def _entry_report(source: Source, entry: ParsedEntry, facts: EntryFacts, matches
     both = entry.title + "\n" + entry.text
     # The poll works out language and figures for on-topic entries only; shown here for every one.
     lang = facts.lang or detect_language(both)
-    figures = facts.figures if facts.figures is not None else key_figures(entry.text, lang)
-    # Sentences addressed to an AI: the brief leaves them out and says so.
-    planted = planted_sentences(entry.title) + planted_sentences(entry.text)
+    # Sentences addressed to an AI: the brief leaves them out (and their figures) and says so.
+    text, planted_in_text = strip_planted(entry.text)
+    planted = planted_sentences(entry.title) + planted_in_text
+    figures = facts.figures if facts.figures is not None else key_figures(text, lang)
     reason = judged.reason + (f"; {len(planted)} sentence(s) aimed at automated readers left out" if planted else "")
     report = {"source": source.shown, "title": entry.title, "link": entry.link, "id": entry.guid,
               "published": entry.published.isoformat().replace("+00:00", "Z") if entry.published else None,
