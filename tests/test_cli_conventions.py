@@ -15,7 +15,7 @@ from test_cli import run
 from bot.models import utcnow
 from bot.store import Store
 
-FEED_FIELDS = {"name", "status", "last_fetch", "last_success", "items", "failures", "next_attempt",
+FEED_FIELDS = {"name", "status", "last_fetch", "last_success", "items", "held", "failures", "next_attempt",
                "last_error", "disabled_reason"}
 OUTBOX_FIELDS = {"id", "status", "kind", "ref_id", "target", "attempts", "next_attempt_at", "last_error",
                  "external_id", "created"}
@@ -78,7 +78,7 @@ def test_json_outputs_of_feeds_outbox_and_stats(http_server, tmp_path):
     feeds = [json.loads(line) for line in run(["feeds", "--json"], env=env).stdout.splitlines()]
     by_name = {f["name"]: f for f in feeds}
     assert all(set(f) == FEED_FIELDS for f in feeds + never)
-    assert by_name["wire"]["items"] == 1 and by_name["wire"]["failures"] == 0
+    assert by_name["wire"]["items"] == 1 and by_name["wire"]["held"] == 0 and by_name["wire"]["failures"] == 0
     assert by_name["wire"]["last_fetch"] is not None and by_name["wire"]["last_error"] is None
     assert by_name["down"]["failures"] == 1 and "500" in by_name["down"]["last_error"]
     assert by_name["down"]["next_attempt"] is not None
