@@ -294,6 +294,12 @@ def extractive(title: str, text: str) -> tuple[dict, dict]:
     return title_slots, summary
 
 
+def test_an_extractive_brief_quotes_no_advice():
+    _, summary = extractive("Antimony prices double", "Antimony prices doubled to $38,000 a tonne. Investors should "
+                            "buy now before prices rise further. The fund sold its stake in a smelter.")
+    assert summary["en"] == "Antimony prices doubled to $38,000 a tonne. The fund sold its stake in a smelter."
+
+
 def test_english_page_with_a_chinese_title_gets_an_english_title():
     titles, summary = extractive("美国财长提议以关税换稀土让步", "Group 1 - The Treasury Secretary proposed trading tariff "
                                  "relief for a delay in rare earth export controls. China rejected the idea.")

@@ -13,6 +13,7 @@ from bot.config import Settings
 from bot.analyse.numbers import extract_figures
 from bot.models import MAX_FIGURES, Figure
 from bot.summarise import Article
+from bot.summarise.injection import advises_readers
 from bot.analyse.text import detect_language, split_sentences
 
 MAX_LEAD_SENTENCES = 3
@@ -48,11 +49,14 @@ def _is_heading(sentence: str, lang: str) -> bool:
 
 
 def lead_sentences(text: str, lang: str, keyword_hits=None, figure_texts: list[str] | None = None) -> list[str]:
-    """Up to three sentences: the lead, then the sentences that carry topic words or figures.
+    """Up to three sentences: the lead, then the sentences that carry topic words or figures (none
+    that advises readers to trade).
 
     Kept in article order so the summary reads naturally.
     """
-    sentences = [s.strip() for s in split_sentences(text, lang) if not _is_heading(s.strip(), lang)]
+    # A brief quotes the news, never advice to its readers ("Investors should buy now").
+    sentences = [s.strip() for s in split_sentences(text, lang)
+                 if not _is_heading(s.strip(), lang) and not advises_readers(s)]
     if not sentences:
         return []
     budget = MAX_SUMMARY_CHARS.get(lang, 480)
