@@ -92,7 +92,7 @@ def main(spec_path: str) -> int:
     sys.path[:0] = [spec["tree"], spec["bench_root"]]
     logging.getLogger("briefbot").setLevel(logging.ERROR)
     if spec["kind"] == "call":
-        out = {"seconds": time_calls(spec["target"], spec["args"], int(spec.get("repeat", 3)))}
+        out = {"seconds": time_calls(spec["target"], spec["args"], int(spec.get("repeat", 2)))}
     else:
         out = time_story_index(spec["feeds"], spec["work"], spec["layout"])
     print(json.dumps(out), flush=True)

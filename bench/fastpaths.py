@@ -55,7 +55,7 @@ def _matcher():
     return TopicMatcher(make_settings([{"name": "x", "url": "http://x.example/feed", "every": "10m"}]))
 
 
-def worker_cpu(jobs: list, matcher, repeat: int = 3) -> float:
+def worker_cpu(jobs: list, matcher, repeat: int = 2) -> float:
     """CPU seconds of the parser worker's job (parse + entry facts) over every body, best of `repeat`."""
     from bot.pipeline.parser_worker import parse_in_worker
 
