@@ -211,7 +211,8 @@ async def test_prompt_injection_article(server, tmp_path, db_url, caplog, fake_l
                                   "zh": "@everyone 第二批稀土开采配额为135,000吨。"},
                          figures=[{"text": "135,000 tonnes", "label": {"en": "Mining quota", "zh": "开采配额"}},
                                   {"text": "90%", "label": {"en": "Buy now", "zh": "立即购买"}}])
-    fake_llm.queue(chat_json(obeying), chat_json(GOOD_LYNAS))
+    # The model "obeys" anyway; its advice to readers goes back once with the reason, the repair is clean.
+    fake_llm.queue(chat_json(obeying), chat_json(good_quota()), chat_json(GOOD_LYNAS))
     async with llm_app(server, tmp_path, db_url, fake_llm.base_url, entries=(injected, LYNAS)) as app:
         reports = await poll_and_deliver(app)
     briefs = by_title(tmp_path)
@@ -219,13 +220,13 @@ async def test_prompt_injection_article(server, tmp_path, db_url, caplog, fake_l
     quota = briefs[QUOTA.link]
     assert quota["mode"] == "llm"
     text = " ".join(list(quota["title"].values()) + list(quota["summary"].values()))
-    assert "@everyone" not in text and "<!channel>" not in text
+    assert "@everyone" not in text and "<!channel>" not in text and "BUY NOW" not in text
     assert "https://evil.example" not in text  # shown defanged, never as a link
     assert [f["text"] for f in quota["figures"]] == ["135,000 tonnes"]
+    assert quota.get("note")  # the brief says its article carried text aimed at automated readers
     user = fake_llm.message_text(fake_llm.bodies[0], "user")
-    # The article is data between one pair of delimiters; its own closing tag was neutralised.
-    assert user.count("</article>") == 1
-    assert user.index("<article>") < user.index("Ignore all previous instructions") < user.index("</article>")
+    # The planted sentence never reaches the model; the article is data between one pair of delimiters.
+    assert "Ignore all previous" not in user and user.count("</article>") == 1
     assert "Ignore all previous" not in fake_llm.message_text(fake_llm.bodies[0], "system")
     assert briefs[LYNAS.link]["mode"] == "llm"
 
