@@ -14,6 +14,7 @@ from datetime import timedelta
 import pytest
 from feedgen import Entry, make_env, make_settings, rss
 from loopback import Reply
+from pg import any_db_url, pg_server, pg_url  # noqa: F401  (pytest fixtures)
 from sqlalchemy import func, select, update
 
 from bot.app.container import build_app, close_app, make_dispatcher, make_poller
@@ -65,12 +66,12 @@ def serve(http_server, entries: list[Entry]) -> str:
     return http_server.url("/flood.xml")
 
 
-async def test_per_poll_cap_holds_the_rest_and_summarises_them_once(http_server, tmp_path, db_url):
+async def test_per_poll_cap_holds_the_rest_and_summarises_them_once(http_server, tmp_path, any_db_url):
     entries = tariff_entries(50)
     settings = make_settings(tmp_path, [{"name": "flood", "url": serve(http_server, entries)}],
                              targets=["jsonl:out/briefs.jsonl", "console"])
     console = io.StringIO()
-    app = build_app(settings, make_env(db_url), console_stream=console)
+    app = build_app(settings, make_env(any_db_url), console_stream=console)
     try:
         [report] = await poll_and_deliver(app)
         assert len(report.new_briefs) == 10 and report.held == 40
@@ -122,10 +123,10 @@ async def test_held_items_in_the_digest(http_server, tmp_path, db_url):
         await close_app(app)
 
 
-async def test_per_target_cap_the_31st_post_waits_and_goes_out_when_the_hour_allows(http_server, tmp_path, db_url):
+async def test_per_target_cap_the_31st_post_waits_and_goes_out_when_the_hour_allows(http_server, tmp_path, any_db_url):
     feeds = [{"name": "busy", "url": serve(http_server, tariff_entries(31)), "max_new_per_poll": 40}]
     settings = make_settings(tmp_path, feeds, targets=["jsonl:out/briefs.jsonl"])
-    app = build_app(settings, make_env(db_url), console_stream=io.StringIO())
+    app = build_app(settings, make_env(any_db_url), console_stream=io.StringIO())
     path = tmp_path / "out" / "briefs.jsonl"
     try:
         [report] = await poll_and_deliver(app)
@@ -256,3 +257,23 @@ async def test_a_retried_notice_is_written_once(tmp_path):
         await deliverer.deliver_notice(target, _notice(), delivery_key="briefbot:notice:n_1:7", attempt=attempt)
     [line] = lines(tmp_path / "n.jsonl")
     assert line["notice"]["count"] == 42 and line["delivery_key"] == "briefbot:notice:n_1:7"
+
+
+def test_chat_feed_lines_and_digests_show_what_was_held(tmp_path):
+    from datetime import datetime, timezone
+
+    from bot.adapters.discord.commands import render_feeds as discord_feeds
+    from bot.adapters.discord.render import render_digest as discord_digest
+    from bot.adapters.slack.commands import render_feeds as slack_feeds
+    from bot.adapters.slack.render import render_digest as slack_digest
+    from bot.commands import FeedHealth
+    from bot.models import Digest, HeldBack
+    now = datetime(2026, 3, 2, 8, tzinfo=timezone.utc)
+    health = FeedHealth("flood", "ok", now, now, 0, None, None, 50, None, held=40)
+    assert "held back 40" in json.dumps(slack_feeds([health], "UTC")[1])
+    assert "40 held back" in discord_feeds([health])[0].embeds[0].description
+    digest = Digest(name="adhoc", title={"en": "Digest"}, window_start=now - timedelta(hours=24), window_end=now,
+                    held=[HeldBack(feed="flood", count=40, topics=["tariff"])])
+    line = "40 more items from feed flood matched tariff — held back, not briefed"
+    assert line in json.dumps(slack_digest(digest), ensure_ascii=False)
+    assert line in discord_digest(digest)[0][0].description
