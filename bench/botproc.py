@@ -13,11 +13,11 @@ from pathlib import Path
 
 import yaml
 
-from bench.common import REPO, TOPICS, free_port
+from bench.common import REPO, TOPICS, UNCAPPED, free_port
 
 
 def write_config(path: Path, feeds: list[dict], routes: list[dict], **extra) -> Path:
-    data = {"languages": ["en", "zh"], "topics": TOPICS, "feeds": feeds, "routes": routes, **extra}
+    data = {"languages": ["en", "zh"], "topics": TOPICS, "feeds": feeds, "routes": routes, **UNCAPPED, **extra}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return path
