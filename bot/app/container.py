@@ -91,6 +91,46 @@ def build_app(settings: Settings, env: Env, store: Store | None = None, console_
     return app
 
 
+def add_new_deliverers(app: App) -> list[str]:
+    """Build deliverers for target kinds the current settings use and the app has none for yet.
+
+    `app.deliverers` is updated in place: the dispatcher holds that very dict, so its next row of
+    a new kind finds the new deliverer. Deliverers of kinds no longer configured are kept, because
+    rows already queued for those targets (pending, retrying, or retried by hand) still need them;
+    an idle one costs an idle HTTP session. An adapter serving several kinds keeps one deliverer."""
+    wanted = {t.kind for t in app.settings.all_targets()} - set(app.deliverers)
+    if not wanted:
+        return []
+    by_adapter = {id(app.adapters.adapter_for(kind)): d for kind, d in app.deliverers.items()}
+    added = []
+    for kind in sorted(wanted):
+        adapter = app.adapters.adapter_for(kind)
+        if adapter is None:
+            continue
+        if id(adapter) not in by_adapter:
+            by_adapter[id(adapter)] = adapter.deliverer(app.adapter_context())
+        app.deliverers[kind] = by_adapter[id(adapter)]
+        added.append(kind)
+    return added
+
+
+def swap_fetch_and_llm(app: App, previous: Settings) -> list:
+    """A new Fetcher if the `fetch` section changed, a new LLMSummariser if what it was built from
+    (`llm`, `languages`) changed; returns the replaced ones for the caller to close once no job
+    uses them. A summariser that stays is pointed at the new settings (topics, prompts)."""
+    settings, retired = app.settings, []
+    if settings.fetch != previous.fetch and app.fetcher is not None:
+        retired.append(app.fetcher)
+        app.fetcher = Fetcher(settings.fetch, allow_private=app.env.allow_private_urls)
+    if app.llm is not None:
+        if settings.llm != previous.llm or settings.languages != previous.languages:
+            retired.append(app.llm)
+            app.llm = LLMSummariser(settings, app.env, app.store)
+        else:
+            app.llm.settings = settings
+    return retired
+
+
 def make_poller(app: App) -> Poller:
     return Poller(settings=app.settings, store=app.store, fetcher=app.fetcher, parser=app.parser, llm=app.llm,
                   worker_id=app.worker_id, lease=app.lease or FEED_LEASE)

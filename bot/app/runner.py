@@ -17,9 +17,10 @@ from datetime import datetime, timedelta, timezone
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot.app.container import App, make_digest_deps, make_dispatcher, make_poller
+from bot.app.container import (App, add_new_deliverers, make_digest_deps, make_dispatcher, make_poller,
+                               swap_fetch_and_llm)
 from bot.app.health import start_health_server
-from bot.config import ConfigError, FeedConfig, load_config
+from bot.config import ConfigError, FeedConfig, Settings, load_config
 from bot.delivery.outbox import Dispatcher
 from bot.digest import add_digest_jobs
 from bot.pipeline.poll import Poller
@@ -47,6 +48,7 @@ class BotRunner:
         self._reload_lock = asyncio.Lock()
         self._reloads: set[asyncio.Task] = set()
         self._services: list = []
+        self._retiring: set[asyncio.Task] = set()
 
     # ----------------------------------------------------------------- jobs
     def _mark_inflight(self) -> None:
@@ -134,16 +136,54 @@ class BotRunner:
                           path, type(exc).__name__, str(exc)[:300])
                 return False
             try:
-                self.poller.reload(settings)
-                self.app.settings = settings
-                if self.scheduler is not None:
-                    self._schedule_feeds()
+                added = self._apply(settings)
             except Exception as exc:
                 log.error("config reload from %s could not be applied: %s: %s", path, type(exc).__name__,
                           str(exc)[:300])
                 return False
-            log.info("config reloaded from %s: %d feeds, %d routes", path, len(settings.feeds), len(settings.routes))
+            log.info("config reloaded from %s: %d feeds, %d routes, %d digests%s", path, len(settings.feeds),
+                     len(settings.routes), len(settings.digests),
+                     f"; new target kinds: {', '.join(added)}" if added else "")
             return True
+
+    def _apply(self, settings: Settings) -> list[str]:
+        """Everything in the file applies live: feeds, topics, routes, targets of new kinds (their
+        deliverers are built now), digests (rescheduled), and `fetch` and `llm` (a new fetcher or
+        summariser for the next polls). Returns the target kinds that got a deliverer."""
+        previous, self.app.settings = self.app.settings, settings
+        try:
+            added = add_new_deliverers(self.app)
+            self._retire(swap_fetch_and_llm(self.app, previous))
+        except Exception:
+            self.app.settings = previous  # nothing else has seen the new settings yet
+            raise
+        # Set before reload: the poller's briefer is rebuilt from them.
+        self.poller.fetcher, self.poller.llm = self.app.fetcher, self.app.llm
+        self.poller.reload(settings)
+        if self.scheduler is not None:
+            self._schedule_feeds()
+            add_digest_jobs(self.scheduler, make_digest_deps(self.app))
+        return added
+
+    def _retire(self, parts: list) -> None:
+        """Close replaced fetchers/summarisers once the jobs running now (which may still hold
+        them mid-request) are done; jobs started from now on use the new ones."""
+        if not parts:
+            return
+        running = [t for t in self._inflight if not t.done() and t is not asyncio.current_task()]
+
+        async def close_when_unused() -> None:
+            if running:
+                await asyncio.wait(running, timeout=SHUTDOWN_GRACE_SECONDS * 6)
+            for part in parts:
+                try:
+                    await part.aclose()
+                except Exception:
+                    log.debug("error closing replaced %r", part, exc_info=True)
+
+        task = asyncio.get_running_loop().create_task(close_when_unused())
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
 
     # ----------------------------------------------------------------- lifecycle
     async def start(self) -> None:
@@ -195,6 +235,8 @@ class BotRunner:
             for task in still:
                 # Cancelled deliveries stay pending in the outbox (their lease expires); nothing is lost.
                 task.cancel()
+        if self._retiring:
+            await asyncio.wait(list(self._retiring), timeout=SHUTDOWN_GRACE_SECONDS)
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         for service in reversed(self._services):

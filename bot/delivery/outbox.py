@@ -64,7 +64,7 @@ class Dispatcher:
         """`posts_per_hour`: the brief cap of a target (None: no cap)."""
         self.store = store
         self.posts_per_hour = posts_per_hour
-        self.deliverers = deliverers
+        self.deliverers = deliverers  # the app's own dict: a reload adds new kinds to it in place
         self.parse_target = parse_target
         self.worker_id = worker_id
         self.lease = lease or OUTBOX_LEASE

@@ -280,7 +280,10 @@ def add_digest_jobs(scheduler: BaseScheduler, deps: DigestDeps) -> None:
             max_instances=1,
             replace_existing=True,
         )
-    if digests and scheduler.get_job(CATCH_UP_JOB_ID) is None:
+    if digests and scheduler.get_job(CATCH_UP_JOB_ID) is not None:
+        # Reload: the running catch-up job keeps its schedule but runs with the new deps (LLM).
+        scheduler.modify_job(CATCH_UP_JOB_ID, args=[deps])
+    elif digests:
         scheduler.add_job(
             catch_up_digests,
             trigger="interval",
