@@ -141,3 +141,31 @@ async def test_reload_of_fetch_timeout_applies_to_the_next_polls(bot, http_serve
         assert result.status == "error" and "timeout" in f"{result.error_kind} {result.error}".lower()
     finally:
         released.set()
+
+
+async def test_reload_of_llm_section_swaps_the_summariser(http_server, tmp_path, db_url):
+    """With an LLM configured, a changed `llm` section gives the next polls and digests a new client."""
+    config = tmp_path / "feeds.yaml"
+    feeds = {"a": http_server.url("/a.xml")}
+    config.write_text(config_text(feeds, ["jsonl:out/briefs.jsonl"]), encoding="utf-8")
+    # No call is made: the base URL only switches LLM briefs on.
+    env = make_env(db_url, metrics_port=free_port(), openai_base_url=f"http://127.0.0.1:{free_port()}/v1")
+    app = build_app(load_config(config, parse_target), env)
+    runner = BotRunner(app, role="all")
+    await runner.start()
+    try:
+        old = runner.poller.llm
+        config.write_text(config_text(feeds, ["jsonl:out/briefs.jsonl"], "llm: {timeout: 5s}\n"), encoding="utf-8")
+        assert await runner.reload_config() is True
+        new = runner.poller.llm
+        assert new is app.llm and new is not old and runner.poller.briefer.llm is new
+        assert new.client.timeout == 5 and old.client.timeout == 60
+        await async_wait_until(lambda: old.client.is_closed(), "the replaced LLM client to be closed")
+        # A reload that leaves `llm` alone keeps the client and points it at the new settings.
+        config.write_text(config_text(feeds, ["jsonl:out/briefs.jsonl"], "llm: {timeout: 5s}\n")
+                          .replace("Rare earths", "Rare-earth metals"), encoding="utf-8")
+        assert await runner.reload_config() is True
+        assert runner.poller.llm is new and new.settings is app.settings
+    finally:
+        await runner.stop()
+        await close_app(app)
