@@ -98,7 +98,9 @@ async def test_a_feed_of_distinct_items_gives_one_brief_per_item(http_server, tm
                      "Customs officers in Guangdong seized 30 tonnes of antimony ingots declared as zinc alloy.",
                      guid=f"item-{i}", link=f"https://wire.example/antimony/{i}") for i in range(n)]
     http_server.route("/feed.xml", Reply(200, rss(entries), content_type="application/rss+xml"))
-    settings = make_settings(tmp_path, [{"name": "wire", "url": http_server.url("/feed.xml")}])
+    # Story matching, not the flood guard, is under test: its per-poll cap is lifted.
+    settings = make_settings(tmp_path, [{"name": "wire", "url": http_server.url("/feed.xml")}],
+                             max_new_per_poll=100_000)
     app = build_app(settings, make_env(db_url))
     try:
         (report,) = await make_poller(app).poll_all(force=True)

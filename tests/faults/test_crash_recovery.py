@@ -103,7 +103,9 @@ def test_kill_9_mid_cycle_loses_and_duplicates_nothing(http_server, tmp_path):
                        for f in range(FEEDS))
     config.write_text("topics:\n  rare-earth:\n    label: {en: Rare earths, zh: 稀土}\n    keywords: [antimony]\n"
                       f"feeds:\n{listed}\n"
-                      "routes:\n  - {name: out, to: [\"jsonl:out/a.jsonl\", \"jsonl:out/b.jsonl\"]}\n",
+                      "routes:\n  - {name: out, to: [\"jsonl:out/a.jsonl\", \"jsonl:out/b.jsonl\"]}\n"
+                      # Every brief must go out in this test: the flood guard's caps are lifted.
+                      "max_new_per_poll: 100000\nmax_posts_per_hour: 100000\n",
                       encoding="utf-8")
     db_url = f"sqlite:///{tmp_path}/db.sqlite"
     env = {**os.environ, "DATABASE_URL": db_url, "BRIEFBOT_CONFIG": str(config), "BRIEFBOT_ALLOW_PRIVATE_URLS": "1",
