@@ -15,19 +15,20 @@ shipped inside the package (bot/store/migrations). `upgrade()`:
 
 from __future__ import annotations
 
+import ast
+import re
 import threading
 import zlib
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
+
+if TYPE_CHECKING:  # Alembic (~10 MiB) is imported only by a start that runs a migration
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # The revision whose schema equals what `metadata.create_all` made before Alembic was adopted.
@@ -46,6 +47,8 @@ class MigrationError(RuntimeError):
 
 def alembic_config(connection: Connection | None = None, script_location: str | Path | None = None) -> Config:
     """An Alembic Config built in code; `connection` is handed to env.py (see bot/store/migrations/env.py)."""
+    from alembic.config import Config
+
     cfg = Config()
     location = str(script_location or MIGRATIONS_DIR)
     # ConfigParser interpolates '%': escape it so any path works.
@@ -56,8 +59,36 @@ def alembic_config(connection: Connection | None = None, script_location: str | 
     return cfg
 
 
+# `revision = "0002"` / `down_revision = "0001"` (or a tuple, for a merge) in a revision file.
+_REVISION_LINE = re.compile(r"^(revision|down_revision)\s*(?::[^=]*)?=\s*(.+?)\s*$", re.MULTILINE)
+
+
+def _quick_heads(location: str) -> tuple[str, ...] | None:
+    """The heads read straight from the revision files' assignments, without importing Alembic;
+    None when a file is not in the plain form Alembic's template writes (then Alembic decides)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in sorted((Path(location) / "versions").glob("*.py")):
+        found = dict(_REVISION_LINE.findall(path.read_text(encoding="utf-8")))
+        try:
+            revision = ast.literal_eval(found["revision"])
+            down = ast.literal_eval(found.get("down_revision", "None"))
+        except (KeyError, ValueError, SyntaxError):
+            return None
+        if not isinstance(revision, str):
+            return None
+        revisions.add(revision)
+        parents.update([down] if isinstance(down, str) else (down or ()))
+    return tuple(sorted(revisions - parents)) or None
+
+
 @lru_cache(maxsize=8)
 def _heads(location: str) -> tuple[str, ...]:
+    quick = _quick_heads(location)
+    if quick is not None:
+        return quick
+    from alembic.script import ScriptDirectory
+
     return tuple(ScriptDirectory.from_config(alembic_config(script_location=location)).get_heads())
 
 
@@ -70,7 +101,13 @@ def head_revision(script_location: str | Path | None = None) -> str:
 
 
 def _current(conn: Connection) -> str | None:
-    return MigrationContext.configure(conn).get_current_revision()
+    # A plain read of Alembic's version table, so a start with the schema current needs no Alembic.
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    rows = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    if len(rows) > 1:
+        raise MigrationError(f"database has {len(rows)} current revisions ({', '.join(rows)}); expected one")
+    return rows[0] if rows else None
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -128,6 +165,8 @@ def upgrade(engine: Engine, revision: str = "head", script_location: str | Path 
         # Fast path for every start but the first after an upgrade: no lock, no Alembic run.
         if _current(conn) == target:
             return
+    from alembic import command
+
     with _ALEMBIC_IN_PROCESS, _migration_transaction(engine) as conn:
         tables = set(inspect(conn).get_table_names())
         cfg = alembic_config(conn, script_location)
@@ -139,5 +178,7 @@ def upgrade(engine: Engine, revision: str = "head", script_location: str | Path 
 def downgrade(engine: Engine, revision: str, script_location: str | Path | None = None) -> None:
     """Step the schema back to `revision` (for operators rolling back a release; data in dropped
     columns/tables is lost)."""
+    from alembic import command
+
     with _ALEMBIC_IN_PROCESS, _migration_transaction(engine) as conn:
         command.downgrade(alembic_config(conn, script_location), revision)
