@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -185,13 +186,25 @@ def make_signature(title: str, text: str, lang: str, topics: list[str], numbers:
     )
 
 
+# Most stories name no conflicting kind: they share this one empty mapping (never written to).
+_NO_KINDS: dict[str, frozenset[str]] = {}
+_NO_WORDS: frozenset = frozenset()
+_NO_UNITS: dict[str, tuple[float, ...]] = {}
+
+
 def _by_kind(entities: Iterable[str], kinds: tuple[str, ...]) -> dict[str, frozenset[str]]:
     out: dict[str, set[str]] = {}
     for e in entities:
         kind = _KIND.get(e)
         if kind in kinds:
             out.setdefault(kind, set()).add(e)
-    return {k: frozenset(v) for k, v in out.items()}
+    return {k: frozenset(v) for k, v in out.items()} if out else _NO_KINDS
+
+
+def _compact(words: set[str] | frozenset[str]) -> frozenset[str]:
+    """Interned words (signatures come pickled from the parser worker or as JSON from the store,
+    one copy of "tariff" per story otherwise); the empty set shared. For the story index's memory."""
+    return frozenset(map(sys.intern, words)) if words else _NO_WORDS
 
 
 class _Features:
@@ -204,27 +217,27 @@ class _Features:
                  "numbers", "number_set", "by_unit", "published")
 
     def __init__(self, sig: StorySignature) -> None:
-        self.lang = sig.lang
-        self.topics = frozenset(sig.topics)
+        self.lang = sys.intern(sig.lang)
+        self.topics = _compact(frozenset(sig.topics))
         # A headline's glossary names count as words of it ("@japan" for "Tokyo" and for "日本"), so
         # headlines naming one thing differently still share it.
         names = {"@" + e for e in sig.title_entities}
-        self.titles = frozenset(sig.title_tokens) | names
+        self.titles = _compact(frozenset(sig.title_tokens) | names)
         # The words that say *which* story: not its numbers (counted separately), not the words
         # every headline on this beat shares, and each name once (under its canonical id).
         plain = {w for w in sig.title_tokens if not w.isdigit() and (w not in _NAME_TOKENS or not names)}
-        self.words = frozenset(plain | names) - _GENERIC_TITLE_WORDS
-        self.title_names = frozenset(sig.title_entities) - GENERIC
+        self.words = _compact((plain | names) - _GENERIC_TITLE_WORDS)
+        self.title_names = _compact(frozenset(sig.title_entities) - GENERIC)
         # Entities every story in this domain mentions say nothing about *which* story it is.
-        self.entities = frozenset(sig.entities) - GENERIC
+        self.entities = _compact(frozenset(sig.entities) - GENERIC)
         self.title_kinds = _by_kind(sig.title_entities, TITLE_CONFLICT_KINDS)
         self.text_kinds = _by_kind(sig.entities, TEXT_CONFLICT_KINDS)
-        self.numbers = [(value, unit) for value, unit in sig.numbers]  # pairs may be lists: hashable here
-        self.number_set = frozenset(self.numbers)
+        self.numbers = tuple((value, unit) for value, unit in sig.numbers)  # pairs may be lists: hashable here
+        self.number_set = frozenset(self.numbers) if self.numbers else _NO_WORDS
         by_unit: dict[str, list[float]] = {}
         for value, unit in self.numbers:
             by_unit.setdefault(unit, []).append(value)
-        self.by_unit = by_unit
+        self.by_unit = {unit: tuple(values) for unit, values in by_unit.items()} if by_unit else _NO_UNITS
         self.published = _published(sig)
 
 
