@@ -207,6 +207,18 @@ def _compact(words: set[str] | frozenset[str]) -> frozenset[str]:
     return frozenset(map(sys.intern, words)) if words else _NO_WORDS
 
 
+# A beat has few combinations of topics: stories with the same ones share one set (bounded, as a
+# misconfigured matcher could make many).
+_TOPIC_SETS: dict[frozenset, frozenset] = {}
+
+
+def _shared_topics(topics: Iterable[str]) -> frozenset[str]:
+    found = _compact(frozenset(topics))
+    if len(_TOPIC_SETS) < 1024:
+        return _TOPIC_SETS.setdefault(found, found)
+    return _TOPIC_SETS.get(found, found)
+
+
 class _Features:
     """What similarity() reads from a signature, as sets built once (a signature never changes).
 
@@ -218,7 +230,7 @@ class _Features:
 
     def __init__(self, sig: StorySignature) -> None:
         self.lang = sys.intern(sig.lang)
-        self.topics = _compact(frozenset(sig.topics))
+        self.topics = _shared_topics(sig.topics)
         # A headline's glossary names count as words of it ("@japan" for "Tokyo" and for "日本"), so
         # headlines naming one thing differently still share it.
         names = {"@" + e for e in sig.title_entities}
