@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from html import escape
 
+from bot.app.container import App, make_dispatcher, make_poller
 from bot.config import Env, Settings
 
 
@@ -72,3 +76,17 @@ def make_env(db_url: str, **overrides) -> Env:
     env = Env.from_environ({"DATABASE_URL": db_url, "BRIEFBOT_ALLOW_PRIVATE_URLS": "1",
                             "BRIEFBOT_PARSE_WORKERS": "0"})
     return env.replace(**overrides)
+
+
+def lines(path: Path) -> list[dict]:
+    """The JSON objects a jsonl target wrote, in order (none when the file does not exist yet)."""
+    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
+
+
+async def poll_and_deliver(app: App, force: bool = True) -> list:
+    """One cycle as `briefbot poll --once` runs it: poll every feed, then deliver until nothing is due."""
+    reports = await make_poller(app).poll_all(force=force)
+    dispatcher = make_dispatcher(app)
+    while await dispatcher.dispatch_once():
+        pass
+    return reports

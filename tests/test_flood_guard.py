@@ -12,12 +12,12 @@ import sys
 from datetime import timedelta
 
 import pytest
-from feedgen import Entry, make_env, make_settings, rss
+from feedgen import Entry, lines, make_env, make_settings, poll_and_deliver, rss
 from loopback import Reply
 from pg import any_db_url, pg_server, pg_url  # noqa: F401  (pytest fixtures)
 from sqlalchemy import func, select, update
 
-from bot.app.container import build_app, close_app, make_dispatcher, make_poller
+from bot.app.container import build_app, close_app, make_dispatcher
 from bot.commands import CommandService
 from bot.config import ConfigError, load_config
 from bot.digest import build_digest, render_digest_text
@@ -42,17 +42,6 @@ def tariff_entries(n: int, prefix: str = "t") -> list[Entry]:
         out.append(Entry(title, body, guid=f"{prefix}{i}", link=f"https://wire.example/{prefix}/{i}",
                          hours_ago=1 + i / 100))
     return out
-
-
-def lines(path) -> list[dict]:
-    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
-
-
-async def poll_and_deliver(app) -> list:
-    reports = await make_poller(app).poll_all(force=True)
-    while await make_dispatcher(app).dispatch_once():
-        pass
-    return reports
 
 
 def item_statuses(app, feed: str) -> dict[str, int]:

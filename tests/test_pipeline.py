@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 from datetime import datetime, timedelta, timezone
 
-from feedgen import Entry, atom, make_env, make_settings, rss
+from feedgen import Entry, atom, lines, make_env, make_settings, poll_and_deliver, rss
 from loopback import Reply
 
-from bot.app.container import make_dispatcher, make_poller
+from bot.app.container import make_poller
 from bot.pipeline.batching import FeedClaimQueue
 from bot.app.container import build_app, close_app
 
@@ -29,17 +28,6 @@ FOOTBALL = Entry("City wins the cup final 3-1", "A late goal sealed the match in
 ENERGY = Entry("Regulator lifts price cap: standard energy tariff up 2%",
                "The typical household energy tariff rises 2% under the new price cap.",
                guid="wire-4", link="https://wire.example/energy")
-
-
-def lines(path) -> list[dict]:
-    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
-
-
-async def poll_and_deliver(app) -> list:
-    reports = await make_poller(app).poll_all(force=True)
-    while await make_dispatcher(app).dispatch_once():
-        pass
-    return reports
 
 
 async def test_rss_atom_gbk_relevance_and_exclude(http_server, tmp_path, db_url):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.client
-import json
 import logging
 import socket
 import threading
@@ -11,16 +10,15 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from sqlalchemy import update
 
-from bot.app.container import make_dispatcher, make_poller
 from bot.models import utcnow
 from bot.store import Store
 from bot.store import schema as t
-from feedgen import Entry
+import feedgen
+from feedgen import Entry, lines  # noqa: F401  (the fault tests read jsonl output through here)
 
 # Secret-looking values the suite plants to prove they never leak.
 OPENAI_KEY = "sk-faultsuite-0123456789abcdefSECRET"
@@ -38,10 +36,6 @@ def closed_port_url(path: str = "/feed.xml") -> str:
     return f"http://127.0.0.1:{free_port()}{path}"
 
 
-def lines(path: Path) -> list[dict]:
-    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
-
-
 def healthy_entry(tag: str, number: int = 41) -> Entry:
     """A relevant item with its own numbers, so it is always its own story."""
     return Entry(f"Antimony export licences granted to {number} smelters ({tag})",
@@ -51,11 +45,8 @@ def healthy_entry(tag: str, number: int = 41) -> Entry:
 
 
 async def poll_and_deliver(app, force: bool = True) -> dict:
-    reports = await make_poller(app).poll_all(force=force)
-    dispatcher = make_dispatcher(app)
-    while await dispatcher.dispatch_once():
-        pass
-    return {r.feed: r for r in reports}
+    """One poll-and-deliver cycle; the reports by feed name."""
+    return {r.feed: r for r in await feedgen.poll_and_deliver(app, force)}
 
 
 def make_due(store: Store) -> None:
