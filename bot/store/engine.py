@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import socket
+import sqlite3
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -93,11 +95,25 @@ def default_worker_id() -> str:
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=30000")
+    _use_wal(cur)
+    cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+
+
+def _use_wal(cur) -> None:
+    """Switch to WAL. A new database's switch needs it to itself for a moment, and SQLite answers
+    "locked" at once instead of waiting, so workers started together try again for a while."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _postgres_session_utc(dbapi_conn, _record) -> None:
