@@ -14,7 +14,7 @@ from importlib import metadata
 from pathlib import Path
 
 from bot.app import cli_commands
-from bot.app.container import build_app, close_app, default_adapters
+from bot.app.container import build_app, close_app, default_registry
 from bot.app.inspect import inspect_command
 from bot.app.logs import setup_logging
 from bot.commands import UsageError, check_count
@@ -133,7 +133,7 @@ _HANDLERS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    registry = AdapterRegistry(default_adapters())
+    registry = default_registry()
     parser = _parser(registry)
     args = parser.parse_args(argv)
     if args.log_level is None:

@@ -12,11 +12,10 @@ from importlib import resources
 from pathlib import Path
 
 from bot.adapters.console import render_brief_text
-from bot.app.container import App, build_app, close_app, default_adapters, make_dispatcher, make_poller, settle_heap
+from bot.app.container import App, build_app, close_app, default_registry, make_dispatcher, make_poller, settle_heap
 from bot.app.runner import BotRunner, install_signal_handlers
 from bot.commands import CommandService, UsageError, check_words
 from bot.config import Env, Settings, format_duration, load_config
-from bot.delivery.adapter import AdapterRegistry
 from bot.digest import add_overview, build_digest, render_digest_text
 from bot.samples.server import SampleFeedServer
 from bot.store import Store
@@ -113,7 +112,7 @@ def demo_command(args, env: Env) -> int:
     with SampleFeedServer() as server:
         config_path = workdir / "demo.yaml"
         config_path.write_text(template.replace("{base}", server.base_url), encoding="utf-8")
-        settings = load_config(config_path, AdapterRegistry(default_adapters()).parser_for(config_path))
+        settings = load_config(config_path, default_registry().parser_for(config_path))
         # The sample server is on loopback; only the demo's own feeds are fetched.
         demo_env = env.replace(database_url=f"sqlite:///{workdir}/demo.db", allow_private_urls=True)
         print(f"briefbot demo: {len(settings.feeds)} bundled sample feeds on {server.base_url} "
@@ -313,7 +312,7 @@ def outbox_command(args, settings: Settings, env: Env) -> int:
     if args.retry_failed:
         print(retry_failed(store, since or DEFAULT_RETRY_SINCE))
         return 0
-    registry = AdapterRegistry(default_adapters())
+    registry = default_registry()
     for row in store.outbox_rows():
         try:
             target = registry.parse_target(row.target).redacted

@@ -33,12 +33,16 @@ def default_adapters() -> list[Adapter]:
     return [ConsoleAdapter(), JsonlAdapter(), SlackAdapter(), DiscordAdapter()]
 
 
+def default_registry() -> AdapterRegistry:
+    return AdapterRegistry(default_adapters())
+
+
 @dataclass
 class App:
     settings: Settings
     env: Env
     store: Store
-    adapters: AdapterRegistry = field(default_factory=lambda: AdapterRegistry(default_adapters()))
+    adapters: AdapterRegistry = field(default_factory=default_registry)
     worker_id: str = field(default_factory=default_worker_id)
     fetcher: Fetcher | None = None
     parser: FeedParser | None = None
@@ -78,7 +82,7 @@ def build_app(settings: Settings, env: Env, store: Store | None = None, console_
               adapters: Sequence[Adapter] | None = None) -> App:
     store = store or Store(env.database_url)
     store.create()
-    registry = AdapterRegistry(list(adapters) if adapters is not None else default_adapters())
+    registry = AdapterRegistry(list(adapters)) if adapters is not None else default_registry()
     app = App(settings=settings, env=env, store=store, adapters=registry, console_stream=console_stream)
     app.fetcher = Fetcher(settings.fetch, allow_private=env.allow_private_urls)
     app.parser = FeedParser(default_parse_workers() if env.parse_workers is None else env.parse_workers)
@@ -161,4 +165,4 @@ async def close_app(app: App) -> None:
 
 def parse_target(text: str) -> Target:
     """A target validated by the default adapters (for tools and tests outside a running app)."""
-    return AdapterRegistry(default_adapters()).parse_target(text)
+    return default_registry().parse_target(text)

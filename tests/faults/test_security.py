@@ -19,7 +19,6 @@ import pytest
 
 from bot.app import cli_commands
 from bot.config import Env, FetchConfig, Settings
-from bot.delivery.adapter import AdapterRegistry
 from bot.adapters.discord.deliver import set_api_base
 from bot.adapters.slack.deliver import SlackDeliverer
 from bot.adapters.discord.commands import render_feeds as discord_render_feeds
@@ -28,7 +27,7 @@ from bot.ingest.netguard import BlockedAddress, GuardedResolver
 from bot.ingest.parse import FeedParseError, parse_feed
 from bot.app.logs import setup_logging
 from bot.models import Brief, Source
-from bot.app.container import App, build_app, close_app, default_adapters, make_dispatcher, parse_target
+from bot.app.container import App, build_app, close_app, default_registry, make_dispatcher, parse_target
 from bot.commands import CommandService
 from bot.adapters.slack.commands import render_feeds as slack_render_feeds, start_slack
 from bot.store import ItemRecord, Store
@@ -356,7 +355,7 @@ def product_logs():
     stream = io.StringIO()
 
     def setup(env: Env, level: str = "DEBUG") -> io.StringIO:
-        setup_logging(level, secrets=env.secrets(AdapterRegistry(default_adapters()).secret_env()), json_logs=True,
+        setup_logging(level, secrets=env.secrets(default_registry().secret_env()), json_logs=True,
                       stream=stream)
         return stream
 
