@@ -12,7 +12,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from pg import any_db_url, pg_server, pg_url  # noqa: F401  (pytest fixtures)
-from sqlalchemy import MetaData, Table, create_engine, inspect, select
+from sqlalchemy import MetaData, Table, create_engine, inspect, select, text
 from storedata import save_brief
 
 from bot.models import Brief, Source
@@ -33,16 +33,19 @@ from bot.store.schema import metadata
 # parent of two foreign keys) and a new table. SQLite cannot change a column type in place,
 # so batch mode rebuilds `briefs` and drops the old one: with foreign keys enforced, that
 # drop would cascade-delete every brief_topics/brief_sources row.
+SHIPPED_HEAD = head_revision()
+NEXT = "9002"
+
 SECOND_REVISION = '''"""Briefs remember who edited them; per-target delivery notes.
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 9002
+Revises: {head}
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "9002"
+down_revision = "{head}"
 branch_labels = None
 depends_on = None
 
@@ -71,10 +74,11 @@ def downgrade():
 
 @pytest.fixture
 def migrations_v2(tmp_path):
-    """A copy of the shipped migrations plus a second revision."""
+    """A copy of the shipped migrations plus a later release's revision."""
     location = tmp_path / "migrations"
     shutil.copytree(MIGRATIONS_DIR, location, ignore=shutil.ignore_patterns("__pycache__"))
-    (location / "versions" / "0002_edited_by.py").write_text(SECOND_REVISION, encoding="utf-8")
+    (location / "versions" / "9002_edited_by.py").write_text(SECOND_REVISION.replace("{head}", SHIPPED_HEAD),
+                                                            encoding="utf-8")
     return location
 
 
@@ -114,21 +118,23 @@ def test_empty_database_is_upgraded_to_head_matching_schema(any_db_url):
     try:
         assert current_revision(store.engine) is None
         store.create()
-        assert current_revision(store.engine) == head_revision() == BASELINE_REVISION
+        assert current_revision(store.engine) == head_revision() == SHIPPED_HEAD
         # The migrations build exactly what bot/store/schema.py declares (types, indexes, constraints).
         assert schema_diffs(store) == []
         store.create()  # a restart: nothing to do, nothing breaks
-        assert current_revision(store.engine) == BASELINE_REVISION
+        assert current_revision(store.engine) == SHIPPED_HEAD
         store_one_brief(store)
     finally:
         store.close()
 
 
 def pre_alembic_sqlite(tmp_path) -> str:
-    """A database from before migrations: made by create_all, no alembic_version table."""
+    """A database from before migrations: the baseline schema, no alembic_version table."""
     url = f"sqlite:///{tmp_path}/old.db"
     legacy = create_engine(url)
-    metadata.create_all(legacy)
+    upgrade(legacy, BASELINE_REVISION)
+    with legacy.begin() as conn:
+        conn.execute(text("DROP TABLE alembic_version"))
     legacy.dispose()
     return url
 
@@ -139,7 +145,7 @@ def test_pre_alembic_sqlite_database_is_stamped_and_keeps_its_data(tmp_path):
         brief = store_one_brief(store)
         assert "alembic_version" not in inspect(store.engine).get_table_names()
         store.create()
-        assert current_revision(store.engine) == BASELINE_REVISION
+        assert current_revision(store.engine) == SHIPPED_HEAD
         assert store.get_brief(brief.id) == brief
         assert store.latest_briefs("rare-earth") == [brief]
         assert [r.status for r in store.outbox_rows()] == ["pending"]
@@ -153,10 +159,10 @@ def test_second_revision_upgrades_an_existing_database_and_rolls_back(any_db_url
         store.create()
         brief = store_one_brief(store)
         assert count(store, t.brief_topics) == 1 and count(store, t.brief_sources) == 1
-        assert head_revision(migrations_v2) == "0002"
+        assert head_revision(migrations_v2) == NEXT
 
         upgrade(store.engine, script_location=migrations_v2)
-        assert current_revision(store.engine) == "0002"
+        assert current_revision(store.engine) == NEXT
         tables = inspect(store.engine)
         assert "edited_by" in {c["name"] for c in tables.get_columns("briefs")}
         assert "delivery_notes" in tables.get_table_names()
@@ -166,18 +172,18 @@ def test_second_revision_upgrades_an_existing_database_and_rolls_back(any_db_url
         assert store.latest_briefs("rare-earth") == [brief]
         with store.engine.connect() as conn:
             assert conn.execute(select(t.briefs.c.id)).scalars().all() == [brief.id]
-        # The running code's schema (0001) now differs from the database: the new column and table.
+        # The running code's schema now differs from the database: the new column and table.
         assert {d[0] if isinstance(d, tuple) else d[0][0] for d in schema_diffs(store)} >= \
             {"remove_table", "remove_column", "modify_type"}
 
-        downgrade(store.engine, "0001", script_location=migrations_v2)
-        assert current_revision(store.engine) == "0001"
+        downgrade(store.engine, SHIPPED_HEAD, script_location=migrations_v2)
+        assert current_revision(store.engine) == SHIPPED_HEAD
         assert "edited_by" not in {c["name"] for c in inspect(store.engine).get_columns("briefs")}
         assert schema_diffs(store) == []
         assert store.get_brief(brief.id) == brief and count(store, t.brief_topics) == 1
 
         upgrade(store.engine, script_location=migrations_v2)  # and forward again
-        assert current_revision(store.engine) == "0002"
+        assert current_revision(store.engine) == NEXT
         assert store.get_brief(brief.id) == brief
     finally:
         store.close()
@@ -187,8 +193,8 @@ def test_second_revision_applies_to_a_pre_alembic_database(tmp_path, migrations_
     store = Store(pre_alembic_sqlite(tmp_path))
     try:
         brief = store_one_brief(store)
-        upgrade(store.engine, script_location=migrations_v2)  # stamp 0001, then 0001 -> 0002
-        assert current_revision(store.engine) == "0002"
+        upgrade(store.engine, script_location=migrations_v2)  # stamp the baseline, then upgrade
+        assert current_revision(store.engine) == NEXT
         assert store.get_brief(brief.id) == brief and count(store, t.brief_topics) == 1
         briefs = Table("briefs", MetaData(), autoload_with=store.engine)  # as the database has it now
         with store.engine.connect() as conn:
@@ -237,18 +243,18 @@ def test_worker_processes_starting_at_once_migrate_once(any_db_url, tmp_path):
     assert [code for code, _ in results] == [0] * workers, [err[-2000:] for _, err in results]
     store = Store(any_db_url)
     try:
-        assert current_revision(store.engine) == BASELINE_REVISION
+        assert current_revision(store.engine) == SHIPPED_HEAD
         with store.engine.connect() as conn:  # one version row: no worker stamped it twice
-            assert MigrationContext.configure(conn).get_current_heads() == (BASELINE_REVISION,)
+            assert MigrationContext.configure(conn).get_current_heads() == (SHIPPED_HEAD,)
         assert schema_diffs(store) == []
     finally:
         store.close()
 
 
 def test_branched_migrations_are_refused_with_a_clear_error(tmp_path, migrations_v2):
-    # A second 0002-like revision also branching from 0001: two heads, ambiguous "head".
-    other = SECOND_REVISION.replace('revision = "0002"', 'revision = "0002b"')
-    (migrations_v2 / "versions" / "0002b_other.py").write_text(other, encoding="utf-8")
+    # Another revision also branching from the shipped head: two heads, ambiguous "head".
+    other = SECOND_REVISION.replace('revision = "9002"', 'revision = "9002b"').replace("{head}", SHIPPED_HEAD)
+    (migrations_v2 / "versions" / "9002b_other.py").write_text(other, encoding="utf-8")
     store = Store(f"sqlite:///{tmp_path}/x.db")
     try:
         with pytest.raises(MigrationError, match="2 heads"):
