@@ -18,6 +18,8 @@ from pydantic import BaseModel
 from bot.config import Env, LLMConfig, Settings, TopicConfig
 from bot.store import Store
 from bot.summarise import Article
+from bot.summarise import llm as llm_module
+from bot.summarise.grounding import CHECKS_VERSION
 from bot.summarise.llm import LLMBrief, LLMSummariser
 from bot.summarise.replies import ReplyProblem, brief_reply_model, extract_json_object, strict_json_schema
 from bot.summarise.prompts import PromptError, load_prompt, parse_prompt
@@ -541,6 +543,25 @@ async def test_cache_key_includes_prompt_version(fake, store, make_llm, tmp_path
     await make_llm(make_settings(prompts_dir=str(tmp_path))).summarise(en_article())
 
     assert fake.calls == 2
+
+
+async def test_brief_cached_under_other_checks_is_not_reused(fake, store, make_llm, monkeypatch):
+    """A verdict reached under other grounding, language or planted-instruction checks is not reused."""
+    invented = good_reply()
+    invented["title"]["en"] = "Rare earth prices jump 37%"
+    fake.queue(chat_json(invented), chat_json(invented), chat_json(good_reply()))
+    monkeypatch.setattr(llm_module, "CHECKS_VERSION", CHECKS_VERSION + 1)
+    assert await make_llm().summarise(en_article()) is None  # rejected, and the rejection cached
+    assert fake.calls == 2
+
+    monkeypatch.setattr(llm_module, "CHECKS_VERSION", CHECKS_VERSION)
+    brief = await make_llm().summarise(en_article())
+
+    assert fake.calls == 3
+    assert brief is not None and brief.title["en"] == good_reply()["title"]["en"]
+    # Under the checks it was made with, the brief is reused.
+    assert await make_llm().summarise(en_article()) == brief
+    assert fake.calls == 3
 
 
 async def test_budget_exhausted_returns_none_without_request(fake, store, make_llm):

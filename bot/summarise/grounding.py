@@ -25,7 +25,14 @@ from bot.analyse.numbers import Number, date_parts, find_numbers, fold_width, su
 from bot.analyse.text import detect_language, normalise_for_match, split_sentences
 from bot.summarise.injection import advises_readers
 
+# What a cached LLM brief has passed: the checks of this module, the planted-instruction filter
+# (injection.py) and the number parser both read with. Raise it with any change to what they let
+# through or reject: the LLM reply cache keys briefs by it, so briefs checked under another version
+# are made and checked again rather than reused.
+CHECKS_VERSION = 2
+
 __all__ = [
+    "CHECKS_VERSION",
     "figure_in_source",
     "figure_is_span",
     "unsupported_numbers",

@@ -33,6 +33,7 @@ from bot.store.llm import ESTIMATED
 from bot.summarise import Article
 from bot.summarise.article import budget_text
 from bot.summarise.grounding import (
+    CHECKS_VERSION,
     check_brief,
     drop_failing_sentences,
     figure_in_source,
@@ -142,7 +143,7 @@ class LLMSummariser:
             log.error("LLM brief for %s skipped: %s", article.url, exc)
             return None
         key = _cache_key("brief", content_hash(article.title, article.text), self.model, prompt.version,
-                         self.languages, self.settings.llm.max_input_tokens)
+                         self.languages, self.settings.llm.max_input_tokens, CHECKS_VERSION)
         cached = self.store.cache_get(key)
         if cached is not None:
             metrics.LLM_CALLS.labels("brief", "cache_hit").inc()
