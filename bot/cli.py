@@ -15,6 +15,7 @@ from pathlib import Path
 
 from bot.app import cli_commands
 from bot.app.container import build_app, close_app, default_registry
+from bot.app.dashboard_command import dashboard_command
 from bot.app.inspect import inspect_command
 from bot.app.logs import setup_logging
 from bot.commands import UsageError, check_count
@@ -119,6 +120,8 @@ def _parser(registry: AdapterRegistry) -> argparse.ArgumentParser:
                         help="with --retry-failed: only deliveries queued this recently, e.g. 6h, 2d "
                              "(default 24h), so old news is not posted again")
     outbox.add_argument("--json", action="store_true", help="one JSON object per delivery (fields: see README)")
+    dashboard = command("dashboard", help="serve only the web dashboard (BRIEFBOT_WEB_TOKEN, BRIEFBOT_BIND)")
+    dashboard.add_argument("--port", type=int, help="port to listen on (default: $PORT, else $METRICS_PORT, else 8080)")
     for extra in registry.cli_commands():
         command(extra.name, help=extra.help)
     return p
@@ -128,7 +131,7 @@ _HANDLERS = {
     "run": cli_commands.run_command, "poll": cli_commands.poll_once_command, "brief": cli_commands.brief_command,
     "search": cli_commands.search_command, "feeds": cli_commands.feeds_command,
     "digest": cli_commands.digest_command, "stats": cli_commands.stats_command,
-    "outbox": cli_commands.outbox_command, "inspect": inspect_command,
+    "outbox": cli_commands.outbox_command, "inspect": inspect_command, "dashboard": dashboard_command,
 }
 
 

@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bot import metrics
 from bot.app.container import App
+from bot.app.dashboard_command import mount_dashboard
 
 log = logging.getLogger("briefbot.health")
 
@@ -49,6 +50,7 @@ def make_health_app(app: App) -> web.Application:
     web_app = web.Application()
     web_app.router.add_get("/healthz", healthz)
     web_app.router.add_get("/metrics", metrics_view)
+    mount_dashboard(web_app, app)
     return web_app
 
 
@@ -60,10 +62,11 @@ class _Service:
         await self.runner.cleanup()
 
 
-async def start_health_server(app: App, host: str = "0.0.0.0") -> _Service:
+async def start_health_server(app: App, host: str | None = None) -> _Service:
     # An adapter serving its own HTTP endpoint on PORT keeps it; health then needs METRICS_PORT (default 8080).
     port_taken = any(adapter.claims_port(app.env) for adapter in app.adapters.adapters)
     port = app.env.metrics_port or (app.env.port if not port_taken else None) or 8080
+    host = host or app.env.bind  # BRIEFBOT_BIND; the dashboard's access rule depends on it
     runner = web.AppRunner(make_health_app(app), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()

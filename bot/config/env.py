@@ -12,6 +12,10 @@ from typing import Mapping
 from bot.config.errors import ConfigError
 
 
+# The core's own secrets besides the LLM key: the dashboard's web token.
+CORE_SECRET_ENV = ("BRIEFBOT_WEB_TOKEN",)
+
+
 def _env_flag(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
@@ -53,6 +57,8 @@ class Env:
     lease_seconds: float | None = None
     # Feed-parsing worker processes; None = one when a second core is usable, 0 = parse inline.
     parse_workers: int | None = None
+    # The address the HTTP server (health, metrics, dashboard) listens on: BRIEFBOT_BIND.
+    bind: str = "0.0.0.0"
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -65,9 +71,9 @@ class Env:
         return value or None
 
     def secrets(self, names: tuple[str, ...] = ()) -> list[str]:
-        """Values that must never reach a log line or a chat reply: the LLM key and the variables
-        `names` (the adapters declare theirs)."""
-        values = [self.openai_api_key] + [self.get(name) for name in names]
+        """Values that must never reach a log line or a chat reply: the LLM key, the web token and
+        the variables `names` (the adapters declare theirs)."""
+        values = [self.openai_api_key] + [self.get(name) for name in (*CORE_SECRET_ENV, *names)]
         return [v for v in values if v and len(v) >= 6]
 
     def replace(self, **changes) -> "Env":
@@ -99,5 +105,6 @@ class Env:
             metrics_port=port("METRICS_PORT"),
             lease_seconds=_env_seconds("BRIEFBOT_LEASE_SECONDS", opt("BRIEFBOT_LEASE_SECONDS")),
             parse_workers=_env_count("BRIEFBOT_PARSE_WORKERS", opt("BRIEFBOT_PARSE_WORKERS")),
+            bind=opt("BRIEFBOT_BIND") or "0.0.0.0",
             environ=e,
         )

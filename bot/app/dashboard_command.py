@@ -1,0 +1,92 @@
+"""The dashboard, served beside /healthz by `briefbot run`, or alone by `briefbot dashboard` (a host
+that serves only the dashboard against the shared database). aiohttp and the templates are imported
+only when a server starts."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from typing import TYPE_CHECKING
+
+from bot.app.container import App, default_registry
+from bot.config import Env, Settings
+from bot.delivery.adapter import AdapterRegistry
+from bot.store import Store
+from bot.web.deps import DashboardDeps
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+log = logging.getLogger("briefbot.dashboard")
+EXIT_CONFIG = 2
+DEFAULT_PORT = 8080
+
+
+def _shown_target(registry: AdapterRegistry):
+    def show(text: str) -> str:
+        try:
+            return registry.parse_target(text).redacted
+        except ValueError:
+            return "(invalid target)"
+    return show
+
+
+def dashboard_deps(app: App) -> DashboardDeps:
+    return DashboardDeps(settings=lambda: app.settings, store=app.store, env=app.env,
+                         show_target=_shown_target(app.adapters), secrets=app.secrets())
+
+
+def mount_dashboard(web_app: "web.Application", app: App) -> bool:
+    """Add the dashboard's pages to the running bot's HTTP server (when its access rule allows)."""
+    from bot.web.server import add_dashboard
+
+    return add_dashboard(web_app, dashboard_deps(app))
+
+
+def dashboard_command(args, settings: Settings, env: Env) -> int:
+    registry = default_registry()
+    store = Store(env.database_url)
+    store.create()
+    deps = DashboardDeps(settings=lambda: settings, store=store, env=env, show_target=_shown_target(registry),
+                         secrets=env.secrets(registry.secret_env()))
+    access = deps.access()
+    if not access.enabled:
+        print(f"briefbot dashboard: {access.describe()}", file=sys.stderr)
+        return EXIT_CONFIG
+    port = getattr(args, "port", None) or env.port or env.metrics_port or DEFAULT_PORT
+    try:
+        return asyncio.run(_serve(deps, env.bind, port))
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        store.close()
+
+
+async def _serve(deps: DashboardDeps, host: str, port: int) -> int:
+    from aiohttp import web
+
+    from bot.web.server import dashboard_app
+
+    runner = web.AppRunner(dashboard_app(deps), access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        log.error("dashboard could not listen on %s:%d: %s", host, port, exc)
+        await runner.cleanup()
+        return 1
+    log.info("dashboard on http://%s:%d/", host, port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+    return 0

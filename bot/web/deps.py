@@ -1,0 +1,35 @@
+"""What the dashboard is given by whoever serves it (the running bot, or `briefbot dashboard`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from bot.config import Env, Settings
+from bot.store import Store
+from bot.web.access import Access
+
+WEB_TOKEN_ENV = "BRIEFBOT_WEB_TOKEN"
+
+
+@dataclass
+class DashboardDeps:
+    settings: Callable[[], Settings]  # the current settings (a reload swaps them)
+    store: Store
+    env: Env
+    # A stored target as it may be shown (a webhook's token hidden); the adapters know how.
+    show_target: Callable[[str], str]
+    # Values never to be shown: tokens, keys. Any text from the store is scrubbed of them.
+    secrets: list[str] = field(default_factory=list)
+    # The chat subscriptions service, when the bot has one.
+    subscriptions: Any = None
+
+    def access(self) -> Access:
+        return Access.from_token(self.env.get(WEB_TOKEN_ENV), self.env.bind)
+
+    def scrub(self, text: str | None) -> str | None:
+        if not text:
+            return text
+        for secret in self.secrets:
+            text = text.replace(secret, "[hidden]")
+        return text

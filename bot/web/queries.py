@@ -1,0 +1,134 @@
+"""The dashboard's reads: each a bounded query on an index, so a page stays fast with 100k briefs.
+
+Writes go through the store's own methods; these only read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+
+from sqlalchemy import and_, func, select
+
+from bot.models import Brief
+from bot.store import Store, as_utc
+from bot.store import schema as t
+
+PAGE_SIZE = 50
+DELIVERY_PAGE_SIZE = 200
+DIGEST_RUNS_SHOWN = 30
+
+_b, _bt, _o, _d = t.briefs.c, t.brief_topics.c, t.outbox.c, t.digest_runs.c
+
+
+@dataclass
+class Delivery:
+    id: int
+    kind: str
+    ref_id: str
+    target: str
+    status: str
+    attempts: int
+    created: datetime
+    sent_at: datetime | None
+    next_attempt_at: datetime | None
+    last_error: str | None
+    external_id: str | None
+
+
+def stories_per_day(store: Store, topics: list[str], today: date, days: int = 14) -> dict[str, list[int]]:
+    """Per topic, stories first briefed on each of the `days` UTC days ending with `today`, oldest first."""
+    first = today - timedelta(days=days - 1)
+    start = datetime(first.year, first.month, first.day, tzinfo=timezone.utc)
+    counts = {topic: [0] * days for topic in topics}
+    with store.engine.connect() as c:
+        for topic in topics:
+            # One index range per topic (topic, created).
+            for (created,) in c.execute(select(_bt.created).where(_bt.topic == topic, _bt.created >= start)):
+                offset = (as_utc(created).date() - first).days
+                if 0 <= offset < days:
+                    counts[topic][offset] += 1
+    return counts
+
+
+def find_briefs(store: Store, words: list[str], topic: str | None, limit: int = PAGE_SIZE) -> list[Brief]:
+    """Newest briefs containing every word (either language, case-insensitive), of one topic or any."""
+    q = select(_b.doc)
+    if topic:
+        q = q.join(t.brief_topics, and_(_bt.brief_id == _b.id, _bt.topic == topic)).order_by(_bt.created.desc())
+    else:
+        q = q.order_by(_b.created.desc())
+    for word in dict.fromkeys(w.lower() for w in words):
+        q = q.where(_b.search_text.contains(word, autoescape=True))
+    with store.engine.connect() as c:
+        return [Brief.model_validate(row.doc) for row in c.execute(q.limit(limit))]
+
+
+def _delivery(row) -> Delivery:
+    m = row._mapping
+    return Delivery(id=m["id"], kind=m["kind"], ref_id=m["ref_id"], target=m["target"], status=m["status"],
+                    attempts=m["attempts"], created=as_utc(m["created"]), sent_at=as_utc(m["sent_at"]),
+                    next_attempt_at=as_utc(m["next_attempt_at"]), last_error=m["last_error"],
+                    external_id=m["external_id"])
+
+
+_DELIVERY_COLUMNS = (_o.id, _o.kind, _o.ref_id, _o.target, _o.status, _o.attempts, _o.created, _o.sent_at,
+                     _o.next_attempt_at, _o.last_error, _o.external_id)
+
+
+def brief_deliveries(store: Store, brief_id: str) -> list[Delivery]:
+    q = select(*_DELIVERY_COLUMNS).where(_o.kind == "brief", _o.ref_id == brief_id).order_by(_o.target)
+    with store.engine.connect() as c:
+        return [_delivery(r) for r in c.execute(q)]
+
+
+def deliveries(store: Store, status: str | None, target: str | None, since: datetime | None,
+               limit: int = DELIVERY_PAGE_SIZE) -> list[Delivery]:
+    """The newest deliveries matching the filters."""
+    q = select(*_DELIVERY_COLUMNS).order_by(_o.id.desc()).limit(limit)
+    if status:
+        q = q.where(_o.status == status)
+    if target:
+        q = q.where(_o.target == target)
+    if since is not None:
+        q = q.where(_o.created >= since)
+    with store.engine.connect() as c:
+        return [_delivery(r) for r in c.execute(q)]
+
+
+def delivery(store: Store, row_id: int) -> Delivery | None:
+    with store.engine.connect() as c:
+        row = c.execute(select(*_DELIVERY_COLUMNS).where(_o.id == row_id)).first()
+    return _delivery(row) if row else None
+
+
+def status_counts(store: Store) -> dict[str, int]:
+    with store.engine.connect() as c:
+        return {status: c.execute(select(func.count()).select_from(t.outbox).where(_o.status == status)).scalar_one()
+                for status in ("pending", "failed")}
+
+
+def recent_digest_runs(store: Store, limit: int = DIGEST_RUNS_SHOWN) -> list[dict]:
+    """The latest digest runs, newest first: name, fire time, and the stories the run carried."""
+    q = select(_d.id, _d.name, _d.scheduled_for, _d.created, _d.doc).order_by(_d.scheduled_for.desc()).limit(limit)
+    with store.engine.connect() as c:
+        rows = c.execute(q).all()
+    out = []
+    for row in rows:
+        sections = (row.doc or {}).get("sections") or []
+        out.append({"id": row.id, "name": row.name, "scheduled_for": as_utc(row.scheduled_for),
+                    "created": as_utc(row.created),
+                    "stories": sum(len(s.get("briefs") or []) for s in sections)})
+    return out
+
+
+def follow_ups(store: Store, brief_id: str) -> list[dict] | None:
+    """A brief's follow-up rows, oldest first, when the schema has a follow-ups table; else None."""
+    table = t.metadata.tables.get("follow_ups")
+    if table is None or "brief_id" not in table.c:
+        return None
+    q = select(table).where(table.c.brief_id == brief_id)
+    order = next((table.c[name] for name in ("created", "added", "id") if name in table.c), None)
+    if order is not None:
+        q = q.order_by(order)
+    with store.engine.connect() as c:
+        return [dict(r._mapping) for r in c.execute(q)]

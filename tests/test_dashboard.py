@@ -1,0 +1,303 @@
+"""The dashboard over HTTP, as curl and scripts see it: login, sessions, Bearer, CSRF refusal, the
+loopback-only rule without a token, security headers, and what each page says (feeds, searches in
+Chinese, a brief's deliveries, filters, retry, digests), never showing a secret."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from feedgen import rss
+from loopback import Reply
+from test_dashboard_support import TARGETS, TOKEN, WEBHOOK_SECRET, BotHttpServer, Client, make_app, seed, utc_now
+from test_wheel_install import build_wheel
+from waits import wait_until
+
+from bot.web.access import Access, is_loopback
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN_CONFIG = """
+topics:
+  tariff:
+    label: {{en: Tariffs, zh: 关税}}
+    keywords: [tariff]
+feeds:
+  - {{name: alpha-wire, url: "{url}"}}
+  - {{name: beta-wire, url: "{url}?b"}}
+routes:
+  - {{name: all, to: ["jsonl:out.jsonl"]}}
+"""
+
+
+@pytest.fixture
+def dashboard(tmp_path, db_url):
+    app = make_app(tmp_path, db_url, BRIEFBOT_WEB_TOKEN=TOKEN, bind="0.0.0.0")
+    seeded = seed(app.store, utc_now())
+    with BotHttpServer(app) as server:
+        yield server, seeded
+
+
+def test_without_credentials_pages_redirect_to_login_and_scripts_get_401(dashboard):
+    server, _ = dashboard
+    client = Client(server.port)
+    for path in ("/", "/briefs", "/deliveries", "/digests", "/subscriptions"):
+        reply = client.get(path)
+        assert reply.status == 303, path
+        assert reply.headers["Location"] == f"/login?next={quote(path, safe='')}"
+    assert client.get("/", headers={"Authorization": "Bearer wrong-token-123"}).status == 401
+    assert client.post("/deliveries/1/retry", {"csrf": "x"}).status == 401
+    # Health stays open on the same server.
+    assert client.get("/healthz").status in (200, 503)
+
+
+def test_bearer_token_gets_the_overview_listing_every_configured_feed(dashboard):
+    server, _ = dashboard
+    reply = Client(server.port).get("/", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert reply.status == 200
+    names = re.findall(r'<td class="feed-name">([^<]+)</td>', reply.text)
+    assert names == ["wire-en", "wire-zh", "quiet-feed"]
+    assert TOKEN not in reply.text
+
+
+def test_login_sets_an_httponly_strict_cookie_and_a_wrong_token_is_refused(dashboard):
+    server, _ = dashboard
+    client = Client(server.port)
+    page = client.get("/login")
+    wrong = client.post("/login", {"csrf": page.csrf(), "token": "not-the-token", "next": "/"})
+    assert wrong.status == 403 and "That token is not the dashboard" in wrong.text
+    reply = client.login()
+    assert reply.status == 303 and reply.headers["Location"] == "/"
+    cookie = next(v for v in reply.headers.get_all("Set-Cookie") if v.startswith("briefbot_session="))
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
+    overview = client.get("/")
+    assert overview.status == 200 and "wire-zh" in overview.text
+
+
+def test_login_form_without_its_csrf_token_is_refused(dashboard):
+    server, _ = dashboard
+    client = Client(server.port)
+    client.get("/login")
+    assert client.post("/login", {"token": TOKEN, "next": "/"}).status == 403
+    assert client.get("/").status == 303  # still not logged in
+
+
+def test_a_change_without_the_csrf_token_is_refused_and_changes_nothing(dashboard):
+    server, seeded = dashboard
+    client = Client(server.port)
+    client.login()
+    for form in ({}, {"csrf": "0" * 40}, {"csrf": ""}):
+        reply = client.post(f"/deliveries/{seeded.failed_id}/retry", form)
+        assert reply.status == 403 and "CSRF" in reply.text
+    (row,) = [r for r in server.app.store.outbox_rows(status="failed")]
+    assert row.id == seeded.failed_id
+    # Another session's token is not this session's.
+    other = Client(server.port)
+    other.login()
+    token = other.get("/deliveries").csrf()
+    assert client.post(f"/deliveries/{seeded.failed_id}/retry", {"csrf": token}).status == 403
+
+
+def test_retry_queues_the_failed_delivery_again(dashboard):
+    server, seeded = dashboard
+    client = Client(server.port)
+    client.login()
+    page = client.get("/deliveries?status=failed")
+    assert f'id="retry-{seeded.failed_id}"' in page.text
+    reply = client.post(f"/deliveries/{seeded.failed_id}/retry", {"csrf": page.csrf(), "next": "/deliveries"})
+    assert reply.status == 303 and reply.headers["Location"] == f"/deliveries?retried={seeded.failed_id}"
+    assert [r.id for r in server.app.store.outbox_rows(status="pending")] == [seeded.failed_id]
+    # A row that has not failed is left as it is.
+    again = client.post(f"/deliveries/{seeded.failed_id}/retry", {"csrf": page.csrf(), "next": "/deliveries"})
+    assert again.headers["Location"] == f"/deliveries?not_failed={seeded.failed_id}"
+
+
+def test_a_script_with_the_bearer_token_may_retry_without_a_form_token(dashboard):
+    server, seeded = dashboard
+    reply = Client(server.port).post(f"/deliveries/{seeded.failed_id}/retry", {},
+                                     headers={"Authorization": f"Bearer {TOKEN}"})
+    assert reply.status == 303
+    assert server.app.store.outbox_rows(status="failed") == []
+
+
+def test_every_page_sends_a_strict_policy_and_never_a_secret(dashboard):
+    server, seeded = dashboard
+    client = Client(server.port)
+    client.login()
+    for path in ("/", "/briefs", f"/briefs/{seeded.failed_brief}", "/deliveries", "/digests", "/subscriptions",
+                 "/login"):
+        reply = client.get(path)
+        assert reply.status == 200, path
+        policy = reply.headers["Content-Security-Policy"]
+        assert "default-src 'none'" in policy and "script" not in policy and "unsafe" not in policy
+        assert reply.headers["X-Frame-Options"] == "DENY"
+        assert "<script" not in reply.text
+        assert WEBHOOK_SECRET not in reply.text and TOKEN not in reply.text, path
+
+
+def test_brief_page_lists_sources_and_deliveries_per_target_with_secrets_hidden(dashboard):
+    server, seeded = dashboard
+    client = Client(server.port)
+    client.login()
+    reply = client.get(f"/briefs/{seeded.failed_brief}")
+    assert "Gallium export curbs widen" in reply.text and "镓出口管制扩大" in reply.text
+    rows = re.findall(r'<tr class="delivery status-(\w+)" id="delivery-(\d+)">', reply.text)
+    assert sorted(status for status, _ in rows) == ["failed", "sent"]
+    assert "line-1" in reply.text  # the sent message's id
+    assert "jsonl:out/briefs.jsonl" in reply.text and "[url hidden]" in reply.text
+    assert client.get("/briefs/b_missing").status == 404
+
+
+def test_search_in_chinese_and_by_topic(dashboard):
+    server, seeded = dashboard
+    client = Client(server.port)
+    client.login()
+    found = client.get("/briefs?q=" + quote("关税上调"))
+    ids = re.findall(r'<article class="brief" id="brief-([\w]+)"', found.text)
+    tariff = {b.id for b in seeded.briefs if b.topics == ["tariff"]}
+    assert set(ids) == tariff and ids
+    by_topic = client.get("/briefs?topic=rare-earth")
+    ids = re.findall(r'<article class="brief" id="brief-([\w]+)"', by_topic.text)
+    assert set(ids) == {b.id for b in seeded.briefs if b.topics == ["rare-earth"]}
+    assert client.get("/briefs?q=" + quote("稀土 nothing-like-this")).text.count('class="brief"') == 0
+
+
+def test_delivery_filters(dashboard):
+    server, seeded = dashboard
+    client = Client(server.port)
+    client.login()
+    sent = client.get("/deliveries?status=sent&target=" + quote("jsonl:out/briefs.jsonl"))
+    assert re.findall(r'id="delivery-(\d+)"', sent.text) and 'status-failed' not in sent.text
+    bad = client.get("/deliveries?since=forever")
+    assert bad.status == 200 and "since:" in bad.text
+
+
+def test_chart_bars_match_the_stored_counts(dashboard):
+    server, seeded = dashboard
+    client = Client(server.port)
+    client.login()
+    text = client.get("/").text
+    bars = re.findall(r'data-topic="([^"]+)" data-day="([^"]+)" data-count="(\d+)"', text)
+    assert len(bars) == 2 * 14
+    shown = {(topic, day): int(count) for topic, day, count in bars}
+    for key, count in seeded.per_day.items():
+        assert shown[key] == count, key
+    assert sum(shown.values()) == sum(seeded.per_day.values())
+
+
+def test_language_switch_keeps_the_page(dashboard):
+    server, _ = dashboard
+    client = Client(server.port)
+    client.login()
+    reply = client.get("/lang/zh?next=/briefs")
+    assert reply.status == 303 and reply.headers["Location"] == "/briefs"
+    assert "简报" in client.get("/briefs").text and ">搜索<" in client.get("/briefs").text
+    assert client.get("/lang/en?next=https://evil.example/").headers["Location"] == "/"
+
+
+def test_access_rule_without_a_token():
+    assert not Access.from_token(None, "0.0.0.0").enabled
+    assert Access.from_token(None, "127.0.0.1").enabled and Access.from_token(None, "::1").enabled
+    assert Access.from_token("t" * 20, "0.0.0.0").enabled
+    assert is_loopback("localhost") and not is_loopback("10.0.0.1")
+    assert "dashboard off" in Access.from_token(None, "0.0.0.0").describe()
+
+
+def test_without_a_token_the_running_bot_serves_no_dashboard_unless_on_loopback(tmp_path, db_url, caplog):
+    app = make_app(tmp_path, db_url, bind="0.0.0.0")
+    with caplog.at_level("INFO", logger="briefbot.dashboard"), BotHttpServer(app) as server:
+        client = Client(server.port)
+        assert client.get("/").status == 404
+        assert client.get("/healthz").status in (200, 503)
+    assert any("dashboard off" in r.getMessage() and "BRIEFBOT_BIND=127.0.0.1" in r.getMessage()
+               for r in caplog.records)
+
+
+def test_without_a_token_on_loopback_the_dashboard_needs_no_login(tmp_path, db_url, caplog):
+    app = make_app(tmp_path, db_url, bind="127.0.0.1")
+    seeded = seed(app.store, utc_now())
+    with caplog.at_level("INFO", logger="briefbot.dashboard"), BotHttpServer(app) as server:
+        client = Client(server.port)
+        page = client.get("/deliveries")
+        assert page.status == 200 and 'id="delivery-' in page.text
+        # Forms still need the CSRF token of the visitor's session.
+        assert client.post(f"/deliveries/{seeded.failed_id}/retry", {}).status == 403
+        assert client.post(f"/deliveries/{seeded.failed_id}/retry", {"csrf": page.csrf()}).status == 303
+        # A page elsewhere that rebinds its name to 127.0.0.1 is not answered.
+        assert Client(server.port).get("/", headers={"Host": "attacker.example"}).status == 403
+    assert any("without a login" in r.getMessage() for r in caplog.records)
+
+
+def _cli(args: list[str], env: dict, timeout: float = 30) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env, cwd=ROOT)
+
+
+def test_dashboard_command_refuses_to_serve_without_a_token_off_loopback(tmp_path):
+    config = tmp_path / "feeds.yaml"
+    config.write_text((ROOT / "feeds.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "BRIEFBOT_WEB_TOKEN"}
+    env.update(DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite", BRIEFBOT_BIND="0.0.0.0")
+    proc = _cli(["dashboard", "--config", str(config)], env)
+    assert proc.returncode == 2
+    assert "dashboard off" in proc.stderr and "BRIEFBOT_WEB_TOKEN" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_briefbot_run_serves_the_overview_to_a_bearer_token_and_redirects_others(tmp_path, http_server):
+    http_server.route("/feed.xml", Reply(200, rss([]), {"Content-Type": "application/rss+xml"}))
+    config = tmp_path / "feeds.yaml"
+    config.write_text(RUN_CONFIG.format(url=http_server.url("/feed.xml")), encoding="utf-8")
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite", "BRIEFBOT_WEB_TOKEN": TOKEN,
+           "METRICS_PORT": str(port), "BRIEFBOT_BIND": "127.0.0.1", "BRIEFBOT_PARSE_WORKERS": "0"}
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "run", "--config", str(config)], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        client = Client(port)
+
+        def answering() -> bool:
+            try:
+                return client.get("/healthz").status in (200, 503)
+            except OSError:
+                return False
+
+        wait_until(answering, "briefbot run to answer on its health port")
+        overview = client.get("/", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert overview.status == 200
+        assert re.findall(r'<td class="feed-name">([^<]+)</td>', overview.text) == ["alpha-wire", "beta-wire"]
+        assert client.get("/").status == 303
+        assert client.get("/", headers={"Authorization": "Bearer nope-nope-nope"}).status == 401
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert TOKEN not in err
+
+
+def test_targets_shown_hide_webhook_tokens(dashboard):
+    server, _ = dashboard
+    client = Client(server.port)
+    client.login()
+    text = client.get("/deliveries").text
+    assert "jsonl:out/briefs.jsonl" in text
+    assert TARGETS[1] not in text and WEBHOOK_SECRET not in text
+
+
+def test_the_wheel_ships_the_templates_and_the_stylesheet(tmp_path):
+    wheel = build_wheel(tmp_path)
+    names = set(zipfile.ZipFile(wheel).namelist())
+    templates = {f"bot/web/templates/{p.name}" for p in (ROOT / "bot/web/templates").glob("*.html")}
+    assert templates and templates <= names
+    assert "bot/web/static/dashboard.css" in names
