@@ -1,6 +1,6 @@
 """A platform is one adapter: a small adapter that exists only in this test (`memo:BOARD` targets)
-receives briefs, a digest and a `/brief` command through the same code paths as Slack and Discord —
-config validation, the container, the outbox dispatcher, digest runs and the runner's services."""
+receives briefs, a follow-up, a digest and a `/brief` command through the same code paths as Slack and
+Discord — config validation, the container, the outbox dispatcher, digest runs and the runner's services."""
 
 from __future__ import annotations
 
@@ -14,11 +14,13 @@ import pytest
 from feedgen import Entry, make_env, rss
 from loopback import Reply
 
-from bot.app.container import build_app, close_app, default_adapters, make_digest_deps, make_dispatcher, make_poller
+from bot.alerts import Alert, render_alert_text
+from bot.app.container import (build_app, close_app, default_adapters, make_alert_check, make_digest_deps,
+                               make_dispatcher, make_poller)
 from bot.app.runner import BotRunner
 from bot.commands import QueryResult
 from bot.config import ConfigError, Env, load_config
-from bot.delivery.adapter import AdapterContext, AdapterRegistry, CliCommand
+from bot.delivery.adapter import AdapterContext, AdapterRegistry, CliCommand, FollowUp
 from bot.digest import run_digest
 from bot.models import Brief, Digest, Target
 
@@ -31,6 +33,8 @@ class MemoBoard:
 
     briefs: list[tuple[str, Brief]] = field(default_factory=list)
     digests: list[tuple[str, Digest]] = field(default_factory=list)
+    follow_ups: list[tuple[str, FollowUp]] = field(default_factory=list)
+    alerts: list[tuple[str, str]] = field(default_factory=list)  # (board, rendered text)
     answers: list[QueryResult] = field(default_factory=list)
 
 
@@ -44,6 +48,15 @@ class MemoDeliverer:
 
     async def deliver_digest(self, target: Target, digest: Digest, *, delivery_key: str, attempt: int) -> str | None:
         self.board.digests.append((target.address, digest))
+        return delivery_key
+
+    async def deliver_follow_up(self, target: Target, follow_up: FollowUp, *, delivery_key: str,
+                                attempt: int) -> str | None:
+        self.board.follow_ups.append((target.address, follow_up))
+        return f"memo-reply-{len(self.board.follow_ups)}"
+
+    async def deliver_alert(self, target: Target, alert: Alert, *, delivery_key: str, attempt: int) -> str | None:
+        self.board.alerts.append((target.address, render_alert_text(alert, ["en", "zh"])))
         return delivery_key
 
     async def aclose(self) -> None:
@@ -107,6 +120,7 @@ topics:
     keywords: [tariff, 关税]
 feeds:
   - {{name: wire, url: "{url}"}}
+  - {{name: desk, url: "{desk_url}"}}
 routes:
   - {{name: ops, to: ["{target}"]}}
 digests:
@@ -116,6 +130,10 @@ digests:
 TARIFF = Entry("US raises tariff on steel imports to 25%",
                "The US raised its tariff on steel imports to 25% on Monday, the commerce department said.",
                guid="t-1", link="https://wire.example/steel")
+# The same story from another outlet, with a figure of its own.
+TARIFF_DESK = Entry("Steel import tariff raised to 25% by the US",
+                    "The US commerce department raised the tariff on steel imports to 25% on Monday, affecting "
+                    "$40 billion of imports.", guid="d-1", link="https://desk.example/steel-tariff")
 
 
 def free_port() -> int:
@@ -126,7 +144,8 @@ def free_port() -> int:
 
 def write_config(tmp_path, url: str, target: str):
     path = tmp_path / "feeds.yaml"
-    path.write_text(CONFIG.format(url=url, target=target), encoding="utf-8")
+    path.write_text(CONFIG.format(url=url, desk_url=url.replace("feed.xml", "desk.xml"), target=target),
+                    encoding="utf-8")
     return path
 
 
@@ -145,6 +164,7 @@ def test_config_validates_the_new_kind_through_its_adapter(tmp_path):
 
 async def test_briefs_digest_and_command_reach_the_new_adapter(http_server, tmp_path, db_url):
     http_server.route("/feed.xml", Reply(200, rss([TARIFF]), content_type="application/rss+xml"))
+    http_server.route("/desk.xml", Reply(200, rss([]), content_type="application/rss+xml"))
     memo = MemoAdapter()
     adapters = [*default_adapters(), memo]
     settings = load_config(write_config(tmp_path, http_server.url("/feed.xml"), "memo:ops"),
@@ -152,11 +172,21 @@ async def test_briefs_digest_and_command_reach_the_new_adapter(http_server, tmp_
     app = build_app(settings, make_env(db_url, metrics_port=free_port(), MEMO_TOKEN="memo-secret-token"), adapters=adapters)
     try:
         reports = await make_poller(app).poll_all(force=True)
-        assert [len(r.new_briefs) for r in reports] == [1]
+        assert [len(r.new_briefs) for r in reports] == [1, 0]
         while await make_dispatcher(app).dispatch_once():
             pass
         [(board, brief)] = memo.board.briefs
         assert board == "ops" and brief.title["en"] == TARIFF.title and brief.topics == ["tariff"]
+
+        # Another outlet joins the posted story: the adapter gets a follow-up naming the posted message.
+        http_server.route("/desk.xml", Reply(200, rss([TARIFF_DESK]), content_type="application/rss+xml"))
+        assert [r.merged for r in await make_poller(app).poll_all(force=True)] == [0, 1]
+        while await make_dispatcher(app).dispatch_once():
+            pass
+        [(board, follow_up)] = memo.board.follow_ups
+        assert board == "ops" and follow_up.parent_ref == "memo-1" and follow_up.brief.id == brief.id
+        assert follow_up.source.url == TARIFF_DESK.link and follow_up.headline() == "Also reported by desk (en)"
+        assert "$40 billion" in follow_up.figures_text()
 
         morning = datetime.now(timezone.utc)
         assert await run_digest(make_digest_deps(app), settings.digests[0], morning)
@@ -175,5 +205,25 @@ async def test_briefs_digest_and_command_reach_the_new_adapter(http_server, tmp_
             await runner.stop()
         assert memo.service.stopped.is_set()
         assert "memo-secret-token" in app.secrets()
+    finally:
+        await close_app(app)
+
+
+async def test_an_alert_reaches_the_new_adapter(http_server, tmp_path, db_url):
+    http_server.route("/feed.xml", Reply(410, b"gone"))
+    http_server.route("/desk.xml", Reply(200, rss([]), content_type="application/rss+xml"))
+    memo = MemoAdapter()
+    adapters = [*default_adapters(), memo]
+    path = write_config(tmp_path, http_server.url("/feed.xml"), "memo:ops")
+    path.write_text(path.read_text(encoding="utf-8") + "alerts: {to: ['memo:desk']}\n", encoding="utf-8")
+    settings = load_config(path, AdapterRegistry(adapters).parse_target)
+    app = build_app(settings, make_env(db_url), adapters=adapters)
+    try:
+        await make_poller(app).poll_all(force=True)
+        assert make_alert_check(app).run().alerted != []
+        while await make_dispatcher(app).dispatch_once():
+            pass
+        [(board, text)] = memo.board.alerts
+        assert board == "desk" and "Alert: Feed wire is switched off" in text and "告警" in text
     finally:
         await close_app(app)

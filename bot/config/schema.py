@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Callable, Literal
@@ -53,6 +54,21 @@ def _validate_target(value: Any, info: ValidationInfo) -> Target:
 
 TargetField = Annotated[Target, BeforeValidator(_validate_target)]
 
+# Who may change subscriptions and follows from chat: `PLATFORM:ID` (a user, user-group or role ID
+# in the platform's own format, which its adapter checks when it answers a command).
+_ADMIN_ID = re.compile(r"[a-z][a-z0-9-]{0,30}:[A-Za-z0-9_-]{1,64}")
+
+
+def _validate_admin(value: Any) -> str:
+    text = value.strip() if isinstance(value, str) else value
+    if not isinstance(text, str) or not _ADMIN_ID.fullmatch(text):
+        raise ValueError(f"an admin is PLATFORM:ID, a user, user-group or role ID as the platform writes it "
+                         f"(the README's `admins` row lists the forms), not {short_repr(value)}")
+    return text
+
+
+AdminId = Annotated[str, BeforeValidator(_validate_admin)]
+
 
 
 class _Strict(BaseModel):
@@ -99,6 +115,8 @@ class RouteConfig(_Strict):
     topics: list[TopicName] | None = None
     to: list[TargetField] = Field(min_length=1)
     max_posts_per_hour: int | None = Field(default=None, ge=1, le=100_000)
+    # A later outlet of a posted story: a reply in the story's thread ("thread"), or nothing ("off").
+    follow_ups: Literal["thread", "off"] = "thread"
 
 
 class DigestConfig(_Strict):
@@ -112,6 +130,16 @@ class DigestConfig(_Strict):
     skip_empty: bool = False
     # How late a missed digest may still be posted after a restart.
     grace: Grace = timedelta(hours=2)
+
+
+AlertAfter = duration(timedelta(minutes=1), timedelta(days=30))
+
+
+class AlertsConfig(_Strict):
+    """Where alerts go when things break, and how long a feed may fail before it is one."""
+
+    to: list[TargetField] = Field(min_length=1)
+    after: AlertAfter = timedelta(hours=6)
 
 
 class LLMConfig(_Strict):
@@ -157,6 +185,10 @@ class Settings(_Strict):
     digests: list[DigestConfig] = Field(default_factory=list)
     llm: LLMConfig = Field(default_factory=LLMConfig)
     fetch: FetchConfig = Field(default_factory=FetchConfig)
+    # Who may subscribe, unsubscribe, follow and unfollow from chat; empty: each platform's own
+    # admins (see the adapters). Everyone may list.
+    admins: list[AdminId] = Field(default_factory=list, max_length=1000)
+    alerts: AlertsConfig | None = None
 
     # Set by load_config: where the file lives (prompts_dir and jsonl paths resolve against it).
     source_path: Path | None = Field(default=None, exclude=True)
@@ -175,6 +207,15 @@ class Settings(_Strict):
             if set(route_topics) & set(topics):
                 targets.extend(t for t in route.to if t not in targets)
         return targets
+
+    def follow_ups_for(self, target: Target, topics: list[str]) -> bool:
+        """Whether a story of `topics` posted to `target` gets follow-ups: some route sending those
+        topics there asks for them."""
+        for route in self.routes:
+            route_topics = route.topics if route.topics is not None else list(self.topics)
+            if route.follow_ups == "thread" and target in route.to and set(route_topics) & set(topics):
+                return True
+        return False
 
     def new_per_poll(self, feed: FeedConfig) -> int:
         return feed.max_new_per_poll or self.max_new_per_poll
@@ -198,7 +239,8 @@ class Settings(_Strict):
 
     def all_targets(self) -> list[Target]:
         seen: list[Target] = []
-        for t in [t for r in self.routes for t in r.to] + [t for d in self.digests for t in d.to]:
+        alerts = list(self.alerts.to) if self.alerts else []
+        for t in [t for r in self.routes for t in r.to] + [t for d in self.digests for t in d.to] + alerts:
             if t not in seen:
                 seen.append(t)
         return seen

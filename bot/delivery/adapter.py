@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Awaitable, Callable, Iterable, Mapping, Protocol, TextIO
 
+from bot.alerts import Alert
 from bot.commands import CommandService
 from bot.config import Env, Settings
-from bot.models import Brief, Digest, Notice, Target
+from bot.models import Brief, Digest, Figure, Notice, Source, Target
 
 
 class DeliveryError(Exception):
@@ -34,13 +35,44 @@ class DeliveryError(Exception):
         self.retry_after = retry_after
 
 
+@dataclass(frozen=True)
+class FollowUp:
+    """One more outlet (and the figures it adds) for a story already posted to a target.
+
+    `brief` is the story as it stands now: where the platform can, the original message is
+    updated to it. `parent_ref` is the platform's id of that message (the outbox row's external
+    id: a Slack ts, a Discord message id), `parent_key` the delivery key it was posted with."""
+
+    brief: Brief
+    source: Source
+    figures: list[Figure]
+    parent_ref: str | None
+    parent_key: str
+
+    @property
+    def lang(self) -> str:
+        return "zh" if any("\u4e00" <= ch <= "\u9fff" for ch in self.source.title) else "en"
+
+    def headline(self) -> str:
+        """"Also reported by FEED (LANG)", in plain text (each renderer escapes and links)."""
+        return f"Also reported by {self.source.feed} ({self.lang})"
+
+    def figures_text(self) -> str:
+        """The new figures after their label in the source's language; empty when it adds none."""
+        if not self.figures:
+            return ""
+        label = "新增数字" if self.lang == "zh" else "New figures"
+        return f"{label}: " + ", ".join(f.text for f in self.figures)
+
+
 class Deliverer(Protocol):
     """Posts to one adapter's targets. Must never raise anything but DeliveryError for delivery problems.
 
     `delivery_key` is stable across retries of the same outbox row (usable as an idempotency
     key / nonce). `attempt` is 1 for the first try; > 1 means an earlier try may have landed
     before a crash, so adapters that can check should avoid posting twice. The return value is
-    the platform's message id, or None.
+    the platform's message id, or None. `settings`, when a deliverer has them, say which of its
+    targets get follow-ups (a route's `follow_ups`).
     """
 
     async def deliver_brief(self, target: Target, brief: Brief, *, delivery_key: str, attempt: int) -> str | None: ...
@@ -49,6 +81,13 @@ class Deliverer(Protocol):
 
     # The flood guard's summary of what one feed's poll held back (optional: without it such rows fail).
     async def deliver_notice(self, target: Target, notice: Notice, *, delivery_key: str, attempt: int) -> str | None: ...
+
+    # An incident or its recovery (optional: without it such rows fail).
+    async def deliver_alert(self, target: Target, alert: Alert, *, delivery_key: str, attempt: int) -> str | None: ...
+
+    # A later source of a posted story (optional: without it the adapter's targets get no follow-ups).
+    async def deliver_follow_up(self, target: Target, follow_up: FollowUp, *, delivery_key: str,
+                                attempt: int) -> str | None: ...
 
     async def aclose(self) -> None: ...
 

@@ -1,9 +1,13 @@
-"""The outbox dispatcher: delivers pending (brief|digest|notice, target) rows exactly once each.
+"""The outbox dispatcher: delivers pending (brief|digest|notice|alert, target) rows exactly once each.
 
 Rows are claimed with a lease, the attempt is counted *before* sending, and the row is marked
 sent right after the platform accepts it. A crash in between is the one residual window:
 the next attempt (attempt > 1) lets adapters check whether the message already landed.
 Permanent errors mark the row failed with a clear reason; transient ones retry with backoff.
+
+Follow-ups: a posted story that gains a source gets one follow-up row per new source and target
+(when the target's route asks for them), found in the store before each round of deliveries, so
+a crash or a second worker neither loses nor doubles one; it is delivered like any other row.
 
 The flood guard's second half lives here: at most `max_posts_per_hour` briefs go to one target in
 any hour. Briefs past it stay pending, marked as waiting for the cap, until the hour allows.
@@ -19,9 +23,12 @@ from datetime import datetime, timedelta
 from typing import Callable
 
 from bot import metrics
-from bot.delivery.adapter import Deliverer, DeliveryError
+from bot.alerts import alert_for
+from bot.delivery.adapter import Deliverer, DeliveryError, FollowUp
 from bot.models import Digest, Target, utcnow
-from bot.store import CAP_WAIT, NOTICE, OutboxRow, Store
+from bot.store import ALERT, CAP_WAIT, NOTICE, OutboxRow, Store
+from bot.store.outbox import FOLLOW_UP, parse_follow_up_ref
+from bot.store.incidents import parse_alert_ref
 
 log = logging.getLogger("briefbot.delivery")
 
@@ -29,6 +36,11 @@ OUTBOX_LEASE = timedelta(minutes=2)
 BASE_BACKOFF = timedelta(seconds=30)
 MAX_BACKOFF = timedelta(hours=1)
 CAP_WINDOW = timedelta(hours=1)
+# A story takes new sources for two days (the story window): a starting dispatcher looks that far
+# back for posted stories that gained one, later rounds back to the previous look, with overlap for
+# other workers' clocks and commits.
+FOLLOW_UP_LOOKBACK = timedelta(hours=48)
+FOLLOW_UP_OVERLAP = timedelta(minutes=10)
 
 
 class MissingCredentials:
@@ -42,10 +54,15 @@ class MissingCredentials:
         raise DeliveryError(f"{target.redacted}: {self.what} is not set; set it and run "
                             f"`briefbot outbox --retry-failed`", permanent=True)
 
-    deliver_digest = deliver_notice = deliver_brief
+    deliver_digest = deliver_notice = deliver_alert = deliver_brief
 
     async def aclose(self) -> None:
         pass
+
+
+def delivery_key(row: OutboxRow) -> str:
+    """Stable across retries of this row, and unique even if the database is ever recreated."""
+    return f"briefbot:{row.kind}:{row.ref_id}:{row.id}"
 
 
 def backoff_for(attempts: int, retry_after: float | None) -> timedelta:
@@ -69,10 +86,12 @@ class Dispatcher:
         self.worker_id = worker_id
         self.lease = lease or OUTBOX_LEASE
         self._lock = asyncio.Lock()
+        self._follow_ups_read_at: datetime | None = None
 
     async def dispatch_once(self, limit: int = 200) -> int:
         """Deliver due rows; returns how many were sent. Concurrent calls in one process queue up."""
         async with self._lock:
+            self._queue_follow_ups()
             by_target: dict[str, list[OutboxRow]] = defaultdict(list)
             # A claim whose rows all wait for an hourly cap (they are due later now) is followed by the next.
             while not any(by_target.values()):
@@ -89,6 +108,38 @@ class Dispatcher:
             results = await asyncio.gather(*(self._deliver_rows(r) for r in by_target.values() if r))
             metrics.OUTBOX_BACKLOG.set(self.store.outbox_backlog())
             return sum(results)
+
+    def _queue_follow_ups(self) -> None:
+        """Queue a follow-up for each source a posted story gained after its message was made, for
+        each target whose route asks for follow-ups."""
+        now = utcnow()
+        since = now - FOLLOW_UP_LOOKBACK if self._follow_ups_read_at is None \
+            else self._follow_ups_read_at - FOLLOW_UP_OVERLAP
+        try:
+            wanted = [(row.ref_id, index, row.target)
+                      for row, doc in self.store.posted_stories_changed(since)
+                      if self._wants_follow_ups(row.target, doc.get("topics") or [])
+                      for index in range(row.sources_shown or 0, len(doc.get("sources") or []))]
+            queued = self.store.enqueue_follow_ups(wanted, now)
+        except Exception:  # the database may be busy: deliver what is queued, look again next round
+            log.exception("could not look for follow-ups to posted stories; looking again next round")
+            return
+        self._follow_ups_read_at = now
+        if queued:
+            log.info("queued %d follow-up(s) for stories that gained a source", queued)
+
+    def _wants_follow_ups(self, target_text: str, topics: list[str]) -> bool:
+        """Whether `target` gets follow-ups for a story of `topics`: its adapter can post them and,
+        by the settings its deliverer was built with, a route sending those topics there asks for them."""
+        try:
+            target = self.parse_target(target_text)
+        except ValueError:
+            return False
+        deliverer = self.deliverers.get(target.kind)
+        if deliverer is None or getattr(deliverer, "deliver_follow_up", None) is None:
+            return False
+        settings = getattr(deliverer, "settings", None)
+        return settings is None or settings.follow_ups_for(target, topics)
 
     def _hold_over_cap(self, by_target: dict[str, list[OutboxRow]]) -> None:
         """Leave out (in place) each target's briefs past its hourly cap: they wait, still pending,
@@ -172,17 +223,20 @@ class Dispatcher:
         """Post the row's brief or digest; a row whose content is gone fails permanently.
 
         The attempt is counted before sending, so a crash mid-send is seen as attempt > 1."""
-        # Stable across retries of this row, and unique even if the database is ever recreated.
-        key = f"briefbot:{row.kind}:{row.ref_id}:{row.id}"
+        key = delivery_key(row)
         attempt = row.attempts + 1
         if row.kind == "brief":
             brief = self.store.get_brief(row.ref_id)
             if brief is None:
                 raise DeliveryError(f"brief {row.ref_id} no longer exists", permanent=True)
-            self.store.outbox_attempt(row.id)
+            self.store.outbox_attempt(row.id, shown=(len(brief.sources), len(brief.figures)))
             return await deliverer.deliver_brief(target, brief, delivery_key=key, attempt=attempt)
+        if row.kind == FOLLOW_UP:
+            return await self._send_follow_up(row, target, deliverer, key, attempt)
         if row.kind == NOTICE:
             return await self._send_notice(row, target, deliverer, key, attempt)
+        if row.kind == ALERT:
+            return await self._send_alert(row, target, deliverer, key, attempt)
         run = self.store.get_digest_run(row.ref_id)
         if run is None or not run.get("doc"):
             raise DeliveryError(f"digest {row.ref_id} has no content", permanent=True)
@@ -200,6 +254,36 @@ class Dispatcher:
             raise DeliveryError(f"{target.redacted}: this adapter cannot post flood notices", permanent=True)
         self.store.outbox_attempt(row.id)
         return await send(target, notice, delivery_key=key, attempt=attempt)
+
+    async def _send_alert(self, row: OutboxRow, target: Target, deliverer: Deliverer, key: str,
+                          attempt: int) -> str | None:
+        ref = parse_alert_ref(row.ref_id)
+        incident = self.store.get_incident(ref[0]) if ref else None
+        if ref is None or incident is None:
+            raise DeliveryError(f"alert {row.ref_id} names no incident", permanent=True)
+        send = getattr(deliverer, "deliver_alert", None)
+        if send is None:
+            raise DeliveryError(f"{target.redacted}: this adapter cannot post alerts", permanent=True)
+        self.store.outbox_attempt(row.id)
+        return await send(target, alert_for(incident, ref[1], row.ref_id), delivery_key=key, attempt=attempt)
+
+    async def _send_follow_up(self, row: OutboxRow, target: Target, deliverer: Deliverer, key: str,
+                              attempt: int) -> str | None:
+        """One later source of a posted story, with the figures it adds that the target has not seen."""
+        ref = parse_follow_up_ref(row.ref_id)
+        brief = self.store.get_brief(ref[0]) if ref else None
+        if ref is None or brief is None or ref[1] >= len(brief.sources):
+            raise DeliveryError(f"follow-up {row.ref_id} names no source of a stored story", permanent=True)
+        send = getattr(deliverer, "deliver_follow_up", None)
+        parent = self.store.delivery("brief", brief.id, row.target)
+        if send is None or parent is None or parent.status != "sent":
+            raise DeliveryError(f"{target.redacted}: follow-up {row.ref_id} has no posted story to follow",
+                                permanent=True)
+        shown = self.store.figures_shown_to(brief.id, row.target, ref[1])
+        follow_up = FollowUp(brief=brief, source=brief.sources[ref[1]], figures=brief.figures[shown:],
+                             parent_ref=parent.external_id, parent_key=delivery_key(parent))
+        self.store.outbox_attempt(row.id, shown=(ref[1] + 1, len(brief.figures)))
+        return await send(target, follow_up, delivery_key=key, attempt=attempt)
 
     def _failed(self, row: OutboxRow, target: Target, exc: DeliveryError) -> str:
         if exc.permanent:

@@ -1,12 +1,15 @@
 """The delivery outbox: one row per (kind, ref, target), claimed with a lease so a crashed
-worker's rows go back to the pool once the lease runs out."""
+worker's rows go back to the pool once the lease runs out.
+
+A follow-up row (kind `follow_up`) tells one later source of a posted story to one target; its ref is
+`<brief id>#<source index>`, so each source is queued once per target however often it is looked for."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import case, func, literal, or_, select, update
 
 from bot.models import utcnow
 from bot.store import schema as t
@@ -25,6 +28,8 @@ class OutboxRow:
     last_error: str | None
     external_id: str | None
     created: datetime
+    sources_shown: int | None = None
+    figures_shown: int | None = None
 
 
 def _row_to_outbox(row) -> OutboxRow:
@@ -33,7 +38,21 @@ def _row_to_outbox(row) -> OutboxRow:
         id=m["id"], kind=m["kind"], ref_id=m["ref_id"], target=m["target"], status=m["status"],
         attempts=m["attempts"], next_attempt_at=as_utc(m["next_attempt_at"]), last_error=m["last_error"],
         external_id=m["external_id"], created=as_utc(m["created"]),
+        sources_shown=m["sources_shown"], figures_shown=m["figures_shown"],
     )
+
+
+FOLLOW_UP = "follow_up"
+
+
+def follow_up_ref(brief_id: str, source_index: int) -> str:
+    return f"{brief_id}#{source_index}"
+
+
+def parse_follow_up_ref(ref_id: str) -> tuple[str, int] | None:
+    """(brief id, source index) of a follow-up row's ref, or None when it is not one."""
+    brief_id, sep, index = ref_id.rpartition("#")
+    return (brief_id, int(index)) if sep and brief_id and index.isdigit() else None
 
 
 def outbox_insert_rows(kind: str, ref_id: str, targets: list[str], now: datetime) -> list[dict]:
@@ -72,10 +91,19 @@ class OutboxStore(StoreEngine):
                     claimed.append(_row_to_outbox(row))
         return claimed
 
-    def outbox_attempt(self, row_id: int) -> None:
-        """Count an attempt *before* sending, so a crash mid-send is visible on the next try."""
+    def outbox_attempt(self, row_id: int, shown: tuple[int, int] | None = None) -> None:
+        """Count an attempt *before* sending, so a crash mid-send is visible on the next try.
+
+        `shown`: how many of its story's sources and figures this attempt's message shows. Of several
+        attempts the smallest counts: the one that landed showed at least that much, so a source is at
+        worst told twice, never left untold."""
+        values: dict = {"attempts": _o.attempts + 1}
+        if shown is not None:
+            for column, count in zip((_o.sources_shown, _o.figures_shown), shown):
+                values[column.key] = case((column.is_(None), literal(count)), (column < count, column),
+                                          else_=literal(count))
         with self.engine.begin() as c:
-            c.execute(update(t.outbox).where(_o.id == row_id).values(attempts=_o.attempts + 1))
+            c.execute(update(t.outbox).where(_o.id == row_id).values(**values))
 
     def outbox_sent(self, row_id: int, external_id: str | None = None, now: datetime | None = None) -> None:
         with self.engine.begin() as c:
@@ -126,6 +154,47 @@ class OutboxStore(StoreEngine):
             for target, sent_at in c.execute(q).all():
                 out.setdefault(target, []).append(as_utc(sent_at))
         return out
+
+    def posted_stories_changed(self, since: datetime) -> list[tuple[OutboxRow, dict]]:
+        """Sent brief rows whose story changed, or which were sent, since `since`, and whose story
+        now has sources their message did not show; each with the story's document."""
+        base = (select(t.outbox, t.briefs.c.doc).join(t.briefs, t.briefs.c.id == _o.ref_id)
+                .where(_o.kind == "brief", _o.status == "sent", _o.sources_shown.is_not(None)))
+        found: dict[int, tuple[OutboxRow, dict]] = {}
+        with self.engine.connect() as c:
+            for q in (base.where(t.briefs.c.updated >= since), base.where(_o.sent_at >= since)):
+                for r in c.execute(q).all():
+                    if len(r.doc.get("sources") or []) > r.sources_shown:
+                        found[r.id] = (_row_to_outbox(r), r.doc)
+        return [found[row_id] for row_id in sorted(found)]
+
+    def enqueue_follow_ups(self, wanted: list[tuple[str, int, str]], now: datetime | None = None) -> int:
+        """Queue a follow-up per (brief id, source index, target) not queued yet; returns how many were new."""
+        refs = sorted({follow_up_ref(brief_id, index) for brief_id, index, _ in wanted})
+        if not refs:
+            return 0
+        with self.engine.begin() as c:
+            queued = set(c.execute(select(_o.ref_id, _o.target).where(_o.kind == FOLLOW_UP,
+                                                                     _o.ref_id.in_(refs))).all())
+            rows = [row for brief_id, index, target in wanted if (follow_up_ref(brief_id, index), target) not in queued
+                    for row in outbox_insert_rows(FOLLOW_UP, follow_up_ref(brief_id, index), [target], now or utcnow())]
+            self._insert_ignoring_duplicates(c, t.outbox, rows)
+        return len(rows)
+
+    def delivery(self, kind: str, ref_id: str, target: str) -> OutboxRow | None:
+        with self.engine.connect() as c:
+            row = c.execute(select(t.outbox).where(_o.kind == kind, _o.ref_id == ref_id, _o.target == target)).first()
+        return _row_to_outbox(row) if row else None
+
+    def figures_shown_to(self, brief_id: str, target: str, before_source: int) -> int:
+        """How many of a story's figures `target` has been shown: by its brief, and by the follow-ups
+        of the sources before `before_source` that were sent."""
+        refs = [follow_up_ref(brief_id, i) for i in range(before_source)]
+        q = select(func.max(_o.figures_shown)).where(
+            _o.target == target, _o.status == "sent",
+            or_((_o.kind == "brief") & (_o.ref_id == brief_id), (_o.kind == FOLLOW_UP) & _o.ref_id.in_(refs)))
+        with self.engine.connect() as c:
+            return c.execute(q).scalar() or 0
 
     def outbox_backlog(self) -> int:
         with self.engine.connect() as c:

@@ -125,6 +125,10 @@ outbox = Table(
     _ts("sent_at"),
     Column("last_error", Text),
     Column("external_id", Text),  # the platform's message id, to avoid duplicates after a crash
+    # Follow-ups: how many of the brief's sources and figures its sent message showed (brief and
+    # follow_up rows), so a source joining later is told in the message's thread.
+    Column("sources_shown", Integer),
+    Column("figures_shown", Integer),
     Column("lease_owner", String(100)),
     _ts("lease_until"),
     UniqueConstraint("kind", "ref_id", "target", name="uq_outbox_delivery"),
@@ -175,3 +179,69 @@ leases = Table(
     Column("owner", String(100), nullable=False),
     _ts("until", nullable=False),
 )
+
+# ---- Subscriptions and follows made from chat or the CLI (feeds.yaml stays the operator's baseline).
+
+# A feed added with `/brief subscribe` or `briefbot subscribe`; polled like a feeds.yaml feed (its
+# state lives in `feeds` under the same name).
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("topics", JSON),  # the topics it may produce; null: every topic
+    Column("target", Text, nullable=False),  # where it was subscribed from
+    Column("created_by", String(200), nullable=False),
+    _ts("created", nullable=False),
+)
+
+# A target following a topic: new briefs of the topic are posted there, as a feeds.yaml route would.
+follows = Table(
+    "follows",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("topic", String(100), nullable=False),
+    Column("target", Text, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    _ts("created", nullable=False),
+    UniqueConstraint("topic", "target", name="uq_follows_topic_target"),
+)
+
+# Alerts: one row per incident (a failing feed, chat target or LLM). `open_key` is the incident's key
+# while it is open and NULL once resolved, so a key has at most one open incident across workers.
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(300), nullable=False),  # "feed:NAME", "target:KIND:ADDRESS", "llm:failing", "llm:budget"
+    Column("open_key", String(300)),
+    Column("kind", String(20), nullable=False),  # feed-failing | feed-disabled | target | llm-failing | llm-budget
+    Column("subject", Text, nullable=False),  # what fails, as it may be shown (a target's secrets hidden)
+    Column("detail", Text),  # the last error seen
+    _ts("started_at", nullable=False),
+    _ts("last_seen_at", nullable=False),
+    _ts("alerted_at"),  # when its alert was queued; NULL while it is younger than its threshold
+    _ts("resolved_at"),
+    Column("resolution", Text),
+    UniqueConstraint("open_key", name="uq_incidents_open_key"),
+    Index("ix_incidents_key", "key"),
+)
+
+# ---- Follow-ups in threads: posted stories that gained a source are found by when their brief
+# changed or their message was sent.
+Index("ix_briefs_updated", briefs.c.updated)
+Index("ix_outbox_sent", outbox.c.sent_at)
+
+# ---- Story matching shared by workers: the keys each story is filed under (its figures and specific
+# headline words, hashed), so a worker making a story finds those other workers just made under the
+# same keys (bot/store/story_keys.py).
+story_keys = Table(
+    "story_keys",
+    metadata,
+    Column("key", BigInteger, primary_key=True),
+    Column("brief_id", String(40), ForeignKey("briefs.id", ondelete="CASCADE"), primary_key=True),
+    Column("owner", String(100), nullable=False),  # the worker that made the story
+    _ts("created", nullable=False),
+)
+# A notice's held items, and a story's items, are found by the brief id they name.
+Index("ix_items_brief_id", items.c.brief_id)

@@ -9,7 +9,9 @@ It speaks the real wire format closely enough for discord.py 2.7 to parse its an
 
 Routes (all under /api/v10):
   GET  /users/@me, /oauth2/applications/@me, /gateway/bot
-  POST /channels/{id}/messages                       -> `messages` (deduplicated by nonce)
+  POST /channels/{id}/messages                       -> `messages` (deduplicated by nonce; a reply
+                                                        with `message_reference` is type 19)
+  PATCH /channels/{id}/messages/{message}            -> `message_edits` (the message is changed in place)
   POST /webhooks/{id}/{token}[?wait=true]            -> `webhook_executions`, or `followups` for the app id
   PATCH /webhooks/{app}/{token}/messages/@original   -> `edits`
   POST /interactions/{id}/{token}/callback           -> `callbacks`
@@ -19,7 +21,8 @@ Gateway (enough for `briefbot run` to receive commands): GET /gateway/bot names 
 the fake sends HELLO, answers IDENTIFY with READY and heartbeats with ACK, and `dispatch(...)` pushes
 events such as INTERACTION_CREATE to every connected client.
 
-Failures are scripted per path with `fail(...)` / `rate_limit(...)`, consumed in order.
+Failures are scripted per path with `fail(...)` / `rate_limit(...)`, consumed in order; `hold(...)`
+creates a channel message and answers only once an event is set (a client killed while waiting).
 """
 
 from __future__ import annotations
@@ -40,8 +43,10 @@ APPLICATION_ID = "900000000000000002"
 # Discord's JSON error codes used by the tests.
 UNKNOWN_CHANNEL = 10003
 UNKNOWN_WEBHOOK = 10015
+UNKNOWN_MESSAGE = 10008
+INVALID_FORM_BODY = 50035
 MISSING_ACCESS = 50001
-_ERROR_MESSAGES = {UNKNOWN_CHANNEL: "Unknown Channel", UNKNOWN_WEBHOOK: "Unknown Webhook",
+_ERROR_MESSAGES = {UNKNOWN_CHANNEL: "Unknown Channel", UNKNOWN_WEBHOOK: "Unknown Webhook", UNKNOWN_MESSAGE: "Unknown Message",
                    MISSING_ACCESS: "Missing Access", 0: "401: Unauthorized"}
 
 
@@ -81,6 +86,9 @@ class FakeDiscord:
         self.webhook_executions: list[dict] = []
         self.followups: list[dict] = []
         self.edits: list[dict] = []
+        self.message_edits: list[dict] = []  # {"channel_id", "message_id", "payload"} per channel message edit
+        self._stored: dict[str, dict] = {}  # message id -> the channel message as it stands
+        self._holds: dict[str, list[asyncio.Event]] = {}
         self.callbacks: list[dict] = []
         self.command_syncs: list[dict] = []
         self._scripts: dict[str, list[Scripted]] = {}
@@ -150,6 +158,14 @@ class FakeDiscord:
         body = {"message": "You are being rate limited.", "retry_after": retry_after, "global": is_global,
                 "code": 0}
         self._scripts.setdefault(path, []).extend(Scripted(429, body, headers) for _ in range(times))
+
+    def hold(self, path: str, release: asyncio.Event) -> None:
+        """The next channel message POSTed to `path` is created, and answered once `release` is set."""
+        self._holds.setdefault(path, []).append(release)
+
+    def message(self, message_id: str) -> dict | None:
+        """A channel message as it stands now (after any edits)."""
+        return self._stored.get(str(message_id))
 
     async def wait_for(self, predicate, timeout: float = 10.0) -> None:
         """Wait until `predicate()` holds after some request; a guard against hanging, not a timing test."""
@@ -240,7 +256,12 @@ class FakeDiscord:
             return json_response({"url": self.gateway_url, "shards": 1, "session_start_limit": {
                 "total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}})
         if method == "POST" and len(parts) == 3 and parts[0] == "channels" and parts[2] == "messages":
-            return self._create_message(parts[1], rec)
+            response = self._create_message(parts[1], rec)
+            if self._holds.get(path):
+                await self._holds[path].pop(0).wait()
+            return response
+        if method == "PATCH" and len(parts) == 4 and parts[0] == "channels" and parts[2] == "messages":
+            return self._edit_message(parts[1], parts[3], rec)
         if method == "PUT" and parts[:1] == ["applications"] and parts[-1] == "commands":
             guild_id = parts[3] if len(parts) == 5 and parts[2] == "guilds" else None
             return self._sync_commands(parts[1], guild_id, rec)
@@ -257,10 +278,36 @@ class FakeDiscord:
         # Discord: with enforce_nonce, a repeated nonce within a few minutes returns the first message.
         if nonce and payload.get("enforce_nonce") and (channel_id, nonce) in self._nonces:
             return json_response(self._nonces[(channel_id, nonce)])
+        reference = payload.get("message_reference")
+        referenced = None
+        if isinstance(reference, dict):
+            referenced = self._stored.get(str(reference.get("message_id")))
+            if referenced is None and reference.get("fail_if_not_exists", True):
+                return json_response({"message": "Invalid Form Body", "code": INVALID_FORM_BODY, "errors": {
+                    "message_reference": {"_errors": [{"code": "REPLIES_UNKNOWN_MESSAGE",
+                                                       "message": "Unknown message"}]}}}, 400)
         message = self._message(channel_id, payload)
+        if referenced is not None:
+            message.update(type=19, referenced_message=dict(referenced), message_reference={
+                "type": 0, "message_id": referenced["id"], "channel_id": referenced["channel_id"]})
         self.messages.append({"channel_id": channel_id, "payload": payload, "id": message["id"]})
+        self._stored[message["id"]] = message
         if nonce:
             self._nonces[(channel_id, nonce)] = message
+        return json_response(message)
+
+    def _edit_message(self, channel_id: str, message_id: str, rec: Recorded) -> web.Response:
+        if channel_id not in self.channels:
+            return json_response({"message": "Unknown Channel", "code": UNKNOWN_CHANNEL}, 404)
+        message = self._stored.get(message_id)
+        if message is None or message["channel_id"] != channel_id:
+            return json_response({"message": "Unknown Message", "code": UNKNOWN_MESSAGE}, 404)
+        payload = rec.payload
+        for key in ("content", "embeds"):
+            if key in payload:
+                message[key] = payload[key]
+        message["edited_timestamp"] = datetime.now(timezone.utc).isoformat()
+        self.message_edits.append({"channel_id": channel_id, "message_id": message_id, "payload": payload})
         return json_response(message)
 
     def _webhook_routes(self, method: str, parts: list[str], rec: Recorded) -> web.Response:

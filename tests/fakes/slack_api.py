@@ -55,6 +55,8 @@ class Scripted:
     land_anyway: bool = False
     # Serve this call normally (lets a script say "ok, then fail").
     passthrough: bool = False
+    # Answer only once this is set (a reply the client is still waiting for, e.g. when it is killed).
+    hold: threading.Event | None = None
 
 
 OK = Scripted(passthrough=True)
@@ -254,6 +256,8 @@ class FakeSlack:
         if reply is not None and not reply.passthrough:
             if reply.land_anyway and method == "chat.postMessage":
                 self._post_message(params)
+            if reply.hold is not None:
+                await asyncio.get_running_loop().run_in_executor(None, reply.hold.wait, TIMEOUT)
             headers = {"Retry-After": str(reply.retry_after)} if reply.retry_after is not None else {}
             if reply.body is not None:
                 return web.Response(status=reply.status, text=reply.body, content_type=reply.content_type,
@@ -294,8 +298,20 @@ class FakeSlack:
                        "text": params.get("text", ""), "blocks": params.get("blocks") or []}
             if isinstance(params.get("metadata"), dict):
                 message["metadata"] = params["metadata"]
-            self.channels[params["channel"]].messages.append(message)
+            messages = self.channels[params["channel"]].messages
+            parent = next((m for m in messages if m["ts"] == params.get("thread_ts")), None)
+            if parent is not None:
+                # A reply: in the parent's thread, which Slack numbers by the parent's ts.
+                message["thread_ts"] = parent["ts"]
+                parent["thread_ts"] = parent["ts"]
+                parent["reply_count"] = parent.get("reply_count", 0) + 1
+            messages.append(message)
         return message
+
+    def thread(self, channel: str, ts: str) -> list[dict]:
+        """The replies in the thread of message `ts`, oldest first."""
+        with self._lock:
+            return [m for m in self.channels[channel].messages if m.get("thread_ts") == ts and m["ts"] != ts]
 
     def _m_chat_postMessage(self, params: dict) -> web.Response:
         error = self._channel_error(params.get("channel"))
@@ -316,6 +332,43 @@ class FakeSlack:
         message = self._post_message(params)
         return self._ok(channel=params["channel"], ts=message["ts"], message=message)
 
+    def _m_chat_update(self, params: dict) -> web.Response:
+        error = self._channel_error(params.get("channel"))
+        if error is not None:
+            return error
+        if params.get("blocks") is not None:
+            problems = _block_errors(params["blocks"])
+            if problems:
+                return self._fail("invalid_blocks", errors=problems)
+        with self._lock:
+            message = next((m for m in self.channels[params["channel"]].messages if m["ts"] == params.get("ts")), None)
+            if message is None:
+                return self._fail("message_not_found")
+            message.update(text=params.get("text", message["text"]), blocks=params.get("blocks") or message["blocks"],
+                           edited={"user": "U0BOT0001", "ts": f"{time.time():.6f}"})
+            if isinstance(params.get("metadata"), dict):
+                message["metadata"] = params["metadata"]
+            return self._ok(channel=params["channel"], ts=message["ts"], text=message["text"], message=dict(message))
+
+    def _m_conversations_replies(self, params: dict) -> web.Response:
+        error = self._channel_error(params.get("channel"))
+        if error is not None:
+            return error
+        with_metadata = _truthy(params.get("include_all_metadata"))
+        with self._lock:
+            messages = self.channels[params["channel"]].messages
+            parent = next((m for m in messages if m["ts"] == params.get("ts")), None)
+            if parent is None:
+                return self._fail("thread_not_found")
+            # The parent first, then its replies, oldest first.
+            thread = [parent] + [m for m in messages if m.get("thread_ts") == parent["ts"] and m is not parent]
+        limit = int(params.get("limit") or 1000)
+        out = [dict(m) for m in thread[:limit]]
+        if not with_metadata:
+            for m in out:
+                m.pop("metadata", None)
+        return self._ok(messages=out, has_more=len(thread) > limit)
+
     def _m_conversations_history(self, params: dict) -> web.Response:
         error = self._channel_error(params.get("channel"))
         if error is not None:
@@ -324,7 +377,9 @@ class FakeSlack:
         limit = int(params.get("limit") or 100)
         with_metadata = _truthy(params.get("include_all_metadata"))
         with self._lock:
-            messages = [m for m in reversed(self.channels[params["channel"]].messages) if float(m["ts"]) > oldest]
+            # Top-level messages only: replies live in their threads (conversations.replies).
+            messages = [m for m in reversed(self.channels[params["channel"]].messages) if float(m["ts"]) > oldest
+                        and m.get("thread_ts", m["ts"]) == m["ts"]]
         out = []
         for m in messages[:limit]:
             m = dict(m)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import sys
 
+from bot.alerts import Alert, render_alert_text
 from bot.config import Settings
+from bot.delivery.adapter import FollowUp
 from bot.digest import notice_lines, render_digest_text
 from bot.ingest.clean import clean_text
 from bot.models import Brief, Digest, Notice, Target
@@ -51,6 +53,16 @@ def render_notice_text(notice: Notice, settings: Settings | None = None) -> str:
     return "\n".join(lines)
 
 
+def render_follow_up_text(follow_up: FollowUp) -> str:
+    """One line naming the story it follows: `↳ b_… (story title): Also reported by …: headline`."""
+    brief, source = follow_up.brief, follow_up.source
+    title = next((t for t in brief.title.values() if t), brief.id)
+    line = f"↳ {brief.id} ({title}): {follow_up.headline()}: {source.title} <{source.url}>"
+    if follow_up.figures:
+        line += f" — {follow_up.figures_text()}"
+    return " ".join(line.split())
+
+
 class ConsoleDeliverer:
     def __init__(self, stream=None, settings: Settings | None = None):
         self.stream = stream or sys.stdout
@@ -73,6 +85,18 @@ class ConsoleDeliverer:
 
     async def deliver_notice(self, target: Target, notice: Notice, *, delivery_key: str, attempt: int) -> str | None:
         self.stream.write(clean_text(render_notice_text(notice, self.settings)) + "\n")
+        self.stream.flush()
+        return None
+
+    async def deliver_alert(self, target: Target, alert: Alert, *, delivery_key: str, attempt: int) -> str | None:
+        languages = list(self.settings.languages) if self.settings else ["en", "zh"]
+        self.stream.write(clean_text(render_alert_text(alert, languages)) + "\n")
+        self.stream.flush()
+        return None
+
+    async def deliver_follow_up(self, target: Target, follow_up: FollowUp, *, delivery_key: str,
+                                attempt: int) -> str | None:
+        self.stream.write(clean_text(render_follow_up_text(follow_up)) + "\n")
         self.stream.flush()
         return None
 

@@ -9,6 +9,10 @@ Both build their URLs from `discord.http.Route.BASE`, which `set_api_base` point
 DISCORD_API_BASE_URL (tests, proxies). The webhook URL's own host is therefore not used: we keep
 only its id and token, so one base setting redirects both kinds consistently.
 
+A follow-up (a later source of a posted story) is a reply to the story's message
+(`message_reference`, with a nonce like every bot post) and an edit of that message to the story as
+it stands; a webhook has no replies, so there it is a message of its own quoting the story's title.
+
 Every message carries `AllowedMentions.none()` (`{"parse": []}` on the wire): feed and model
 text may contain `@everyone`, role or user mentions and must never ping anyone.
 """
@@ -25,9 +29,11 @@ import aiohttp
 import discord
 from discord.http import HTTPClient, Route, handle_message_parameters
 
-from bot.adapters.discord.render import NONCE_LENGTH, NO_MENTIONS, render_brief_embed, render_digest, render_notice_embed
+from bot.adapters.discord.render import (NONCE_LENGTH, NO_MENTIONS, render_alert_embed, render_brief_embed, render_digest,
+                                        render_follow_up_embed, render_notice_embed)
+from bot.alerts import Alert
 from bot.config import Settings
-from bot.delivery.adapter import DeliveryError
+from bot.delivery.adapter import DeliveryError, FollowUp
 from bot.models import Brief, Digest, Notice, Target
 
 log = logging.getLogger("briefbot.discord")
@@ -108,6 +114,38 @@ class DiscordDeliverer:
         ids = await self._send_messages(target, [[render_notice_embed(notice, self.settings)]], delivery_key, attempt)
         return ids[0] if ids else None
 
+    async def deliver_alert(self, target: Target, alert: Alert, *, delivery_key: str, attempt: int) -> str | None:
+        ids = await self._send_messages(target, [[render_alert_embed(alert, self.settings)]], delivery_key, attempt)
+        return ids[0] if ids else None
+
+    async def deliver_follow_up(self, target: Target, follow_up: FollowUp, *, delivery_key: str,
+                                attempt: int) -> str | None:
+        if target.kind != "discord" or not follow_up.parent_ref:
+            embed = render_follow_up_embed(follow_up, self.settings, quote_parent=True)
+            ids = await self._send_messages(target, [[embed]], delivery_key, attempt)
+            return ids[0] if ids else None
+        embed = render_follow_up_embed(follow_up, self.settings)
+        # As discord.py sends a reply: a missing original makes a plain message, not an error.
+        reference = {"message_id": follow_up.parent_ref, "channel_id": target.address, "fail_if_not_exists": False}
+        ids = await self._send_messages(target, [[embed]], delivery_key, attempt, reference=reference)
+        await self._edit_original(target, follow_up)
+        return ids[0] if ids else None
+
+    async def _edit_original(self, target: Target, follow_up: FollowUp) -> None:
+        """The story's message shows the story as it stands (an edit is safe to repeat)."""
+        try:
+            http = await self._client(target)
+            with handle_message_parameters(embeds=[render_brief_embed(follow_up.brief, self.settings)],
+                                           allowed_mentions=NO_MENTIONS) as params:
+                await http.edit_message(int(target.address), int(follow_up.parent_ref), params=params)
+        except DeliveryError:
+            raise
+        except discord.NotFound:
+            log.warning("%s: the story's message %s is gone and cannot be updated; its reply names the new source",
+                        target.redacted, follow_up.parent_ref)
+        except Exception as exc:  # noqa: BLE001 - every failure must become a DeliveryError
+            raise self._map_error(target, exc) from None
+
     async def aclose(self) -> None:
         if self._http is not None:
             await self._http.close()
@@ -118,7 +156,7 @@ class DiscordDeliverer:
 
     # ----------------------------------------------------------------- internals
     async def _send_messages(self, target: Target, messages: list[list[discord.Embed]], delivery_key: str,
-                             attempt: int) -> list[str]:
+                             attempt: int, reference: dict | None = None) -> list[str]:
         if target.kind not in self.kinds:
             raise DeliveryError(f"{target.redacted}: not a Discord target", permanent=True)
         if attempt > 1:
@@ -128,7 +166,8 @@ class DiscordDeliverer:
         for part, embeds in enumerate(messages):
             try:
                 if target.kind == "discord":
-                    message_id = await self._post_channel(target, embeds, delivery_nonce(delivery_key, part))
+                    message_id = await self._post_channel(target, embeds, delivery_nonce(delivery_key, part),
+                                                          reference)
                 else:
                     message_id = await self._post_webhook(target, embeds)
             except DeliveryError:
@@ -159,11 +198,13 @@ class DiscordDeliverer:
                 self._http = http
         return self._http
 
-    async def _post_channel(self, target: Target, embeds: list[discord.Embed], nonce: str) -> str | None:
+    async def _post_channel(self, target: Target, embeds: list[discord.Embed], nonce: str,
+                            reference: dict | None = None) -> str | None:
         http = await self._client(target)
         # handle_message_parameters sets "enforce_nonce": true with the nonce: Discord then returns the
         # message already created with this nonce (within a few minutes) instead of posting again.
-        with handle_message_parameters(embeds=embeds, allowed_mentions=NO_MENTIONS, nonce=nonce) as params:
+        with handle_message_parameters(embeds=embeds, allowed_mentions=NO_MENTIONS, nonce=nonce,
+                                       message_reference=reference or discord.utils.MISSING) as params:
             data = await http.send_message(int(target.address), params=params)
         return str(data["id"]) if isinstance(data, dict) and data.get("id") else None
 

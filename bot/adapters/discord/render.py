@@ -7,10 +7,13 @@ from typing import Iterable, Sequence
 
 import discord
 
+from bot.alerts import Alert, alert_detail, alert_headline, alert_label
 from bot.config import Settings
+from bot.delivery.adapter import FollowUp
 from bot.digest import (
     digest_held_lines,
     digest_languages,
+    feed_health_lines,
     notice_lines,
     nothing_new_line,
     section_headline,
@@ -307,7 +310,9 @@ def render_digest(digest: Digest, settings: Settings | None = None) -> list[list
     titles = list(dict.fromkeys(digest.title[lang] for lang in languages if digest.title.get(lang)))
     header = discord.Embed(title=trim(" / ".join(titles) or digest.name, TITLE_LIMIT),
                            timestamp=digest.window_end, colour=discord.Colour(TOPIC_PALETTE[-1]))
-    head: list[str] = []
+    head: list[str] = [f"⚠️ {line}" for line in feed_health_lines(digest)]
+    if head:
+        head.append("")
     if digest.overview:
         head += [digest.overview[lang].strip() for lang in languages if digest.overview.get(lang)]
         head.append("")
@@ -353,4 +358,38 @@ def render_notice_embed(notice: Notice, settings: Settings | None = None) -> dis
                           description=trim("\n".join(lines[1:] + headlines), DESCRIPTION_LIMIT) or None,
                           timestamp=notice.created)
     embed.set_footer(text=trim(notice.feed, FOOTER_LIMIT))
+    return fit_embed(embed)
+
+
+# Red while an incident is open, green once it is resolved.
+ALERT_COLOURS = {"open": 0xE74C3C, "resolved": 0x2ECC71}
+
+
+def render_alert_embed(alert: Alert, settings: Settings | None = None) -> discord.Embed:
+    """An incident or its recovery: the headline per language, then the detail."""
+    languages = _languages(settings)
+    lines = [alert_headline(alert, lang) for lang in languages]
+    detail = alert_detail(alert)
+    title = " / ".join(dict.fromkeys(alert_label(alert, lang) for lang in languages))
+    embed = discord.Embed(title=trim(title, TITLE_LIMIT),
+                          colour=discord.Colour(ALERT_COLOURS[alert.phase]),
+                          description=trim("\n".join(lines + ([detail] if detail else [])), DESCRIPTION_LIMIT),
+                          timestamp=alert.at)
+    embed.set_footer(text=trim(f"briefbot · {alert.kind}", FOOTER_LIMIT))
+    return fit_embed(embed)
+
+
+def render_follow_up_embed(follow_up: FollowUp, settings: Settings | None = None,
+                           quote_parent: bool = False) -> discord.Embed:
+    """A later source of a posted story: who reported it, the linked headline, the figures it adds.
+    `quote_parent`: it goes out as a message of its own (no reply), so it quotes the story's title."""
+    brief, source = follow_up.brief, follow_up.source
+    lines = [f"> {trim(_first(brief.title, _languages(settings)), 300)}"] if quote_parent else []
+    lines.append(_link(trim(source.title or source.feed, 300), source.url))
+    if follow_up.figures:
+        lines.append(follow_up.figures_text())
+    embed = discord.Embed(title=trim(follow_up.headline(), TITLE_LIMIT),
+                          colour=topic_colour(brief.topics[0] if brief.topics else None),
+                          description=trim("\n".join(lines), DESCRIPTION_LIMIT), timestamp=source.published)
+    embed.set_footer(text=trim(f"{source.feed} · {brief.id}", FOOTER_LIMIT))
     return fit_embed(embed)

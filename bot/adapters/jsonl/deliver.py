@@ -6,8 +6,9 @@ import json
 import os
 from pathlib import Path
 
+from bot.alerts import Alert
 from bot.config import Settings
-from bot.delivery.adapter import DeliveryError
+from bot.delivery.adapter import DeliveryError, FollowUp
 from bot.models import Brief, Digest, Notice, Target
 
 
@@ -62,6 +63,21 @@ class JsonlDeliverer:
         if attempt > 1 and self._already_written(target, json.dumps({"delivery_key": delivery_key})[1:-1]):
             return delivery_key
         self._append(target, {"notice": notice.model_dump(mode="json"), "delivery_key": delivery_key})
+        return delivery_key
+
+    async def deliver_alert(self, target: Target, alert: Alert, *, delivery_key: str, attempt: int) -> str | None:
+        if attempt > 1 and self._already_written(target, json.dumps({"delivery_key": delivery_key})[1:-1]):
+            return delivery_key
+        self._append(target, {"alert": alert.model_dump(mode="json"), "delivery_key": delivery_key})
+        return delivery_key
+
+    async def deliver_follow_up(self, target: Target, follow_up: FollowUp, *, delivery_key: str,
+                                attempt: int) -> str | None:
+        if attempt > 1 and self._already_written(target, json.dumps({"delivery_key": delivery_key})[1:-1]):
+            return delivery_key
+        self._append(target, {"follow_up": {
+            "parent": follow_up.brief.id, "source": follow_up.source.model_dump(mode="json"), "lang": follow_up.lang,
+            "figures": [f.model_dump(mode="json") for f in follow_up.figures]}, "delivery_key": delivery_key})
         return delivery_key
 
     async def aclose(self) -> None:

@@ -1,4 +1,7 @@
-"""Slack delivery: rendered briefs and digests posted through `chat.postMessage`, exactly once."""
+"""Slack delivery: rendered briefs and digests posted through `chat.postMessage`, exactly once.
+
+A follow-up is a reply in the story's thread (`thread_ts`), looked for among the thread's replies
+before a retry posts it, and the story's message updated in place (`chat.update`)."""
 
 from __future__ import annotations
 
@@ -18,9 +21,11 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.adapters.slack.render import METADATA_EVENT_TYPE, render_brief, render_digest, render_notice
+from bot.adapters.slack.render import (METADATA_EVENT_TYPE, render_alert, render_brief, render_digest,
+                                      render_follow_up, render_notice)
+from bot.alerts import Alert
 from bot.config import Settings
-from bot.delivery.adapter import DeliveryError
+from bot.delivery.adapter import DeliveryError, FollowUp
 from bot.models import Brief, Digest, Notice, Target
 
 log = logging.getLogger("briefbot.slack")
@@ -35,7 +40,10 @@ _PERMANENT_ERRORS = _AUTH_ERRORS | _RENDER_ERRORS | {
     "channel_not_found", "not_in_channel", "is_archived", "missing_scope", "restricted_action",
     "restricted_action_read_only_channel", "restricted_action_thread_only_channel",
     "restricted_action_non_threadable_channel", "cannot_reply_to_message", "team_not_found",
+    "thread_not_found",
 }
+# chat.update of a story's message that was deleted or can no longer be edited: the reply still tells.
+_ORIGINAL_GONE = {"message_not_found", "cant_update_message", "edit_window_closed"}
 
 
 # --------------------------------------------------------------------------- delivery
@@ -133,9 +141,16 @@ def _fix_hint(error: str, channel: str, needed: str | None) -> str:
                 "app and set SLACK_BOT_TOKEN to its current xoxb- token")
     if error in _RENDER_ERRORS:
         return "Slack rejected the message format: this is a briefbot bug, please report it with this log line"
+    if error == "thread_not_found":
+        return f"the story's message in {channel} was deleted, so there is no thread to reply in"
     if error.startswith("restricted_action"):
         return f"posting to {channel} is restricted by a workspace admin setting: allow the app to post there"
     return "see docs/slack.md#troubleshooting"
+
+
+def _metadata(key: str) -> dict:
+    """The message metadata that lets a retry find what an earlier attempt posted."""
+    return {"event_type": METADATA_EVENT_TYPE, "event_payload": {"key": key}}
 
 
 class SlackDeliverer:
@@ -169,6 +184,50 @@ class SlackDeliverer:
         ts_list = await self._post_messages(target, [render_notice(notice, self.settings)], delivery_key, attempt)
         return ts_list[0]
 
+    async def deliver_alert(self, target: Target, alert: Alert, *, delivery_key: str, attempt: int) -> str | None:
+        ts_list = await self._post_messages(target, [render_alert(alert, self.settings)], delivery_key, attempt)
+        return ts_list[0]
+
+    async def deliver_follow_up(self, target: Target, follow_up: FollowUp, *, delivery_key: str,
+                                attempt: int) -> str | None:
+        """A reply in the story's thread, then the story's message updated to list every source."""
+        channel = self._channel(target)
+        self._require_client(target)
+        if not follow_up.parent_ref:
+            raise DeliveryError(f"{target}: the story's message has no ts to reply to", permanent=True)
+        # attempt > 1: the reply may have landed before a crash; it is looked for in the thread.
+        already = await self._find_posted(target, channel, {delivery_key}, thread_ts=follow_up.parent_ref) \
+            if attempt > 1 else {}
+        ts = already.get(delivery_key)
+        if ts:
+            log.info("slack %s: follow-up %s already in the thread (ts %s), not posting again", target, delivery_key,
+                     ts)
+        else:
+            text, blocks = render_follow_up(follow_up)
+            reply = await self._call(target, "chat.postMessage", self.client.chat_postMessage, channel=channel,
+                                     thread_ts=follow_up.parent_ref, text=text, blocks=blocks, unfurl_links=False,
+                                     unfurl_media=False, link_names=False, metadata=_metadata(delivery_key))
+            ts = str(reply.get("ts") or "")
+        await self._update_original(target, channel, follow_up)
+        return ts
+
+    async def _update_original(self, target: Target, channel: str, follow_up: FollowUp) -> None:
+        """The story's message shows the story as it stands (chat.update is safe to repeat)."""
+        text, blocks = render_brief(follow_up.brief, self.settings, self.timezone)
+        try:
+            await self.client.chat_update(channel=channel, ts=follow_up.parent_ref, text=text, blocks=blocks,
+                                          metadata=_metadata(follow_up.parent_key))
+        except SlackApiError as exc:
+            data = exc.response.data if isinstance(getattr(exc.response, "data", None), dict) else {}
+            if data.get("error") in _ORIGINAL_GONE:
+                log.warning("slack %s: the story's message %s cannot be updated (%s); its thread reply names the "
+                            "new source", target, follow_up.parent_ref, data.get("error"))
+                return
+            raise self._api_error(target, channel, "chat.update", exc) from None
+        except Exception as exc:
+            raise DeliveryError(f"{target}: chat.update failed ({type(exc).__name__}: "
+                                f"{self._scrub(str(exc))}); will retry") from None
+
     async def aclose(self) -> None:
         # The client opens one aiohttp session per call, so nothing stays open between deliveries.
         return None
@@ -184,13 +243,16 @@ class SlackDeliverer:
             raise DeliveryError(f"{target.redacted}: not a Slack target (use slack:CHANNEL_ID)", permanent=True)
         return target.address
 
-    async def _post_messages(self, target: Target, messages: list[tuple[str, list[dict]]], delivery_key: str,
-                             attempt: int) -> list[str]:
-        channel = self._channel(target)
+    def _require_client(self, target: Target) -> None:
         if self.client is None:
             raise DeliveryError(f"cannot post to {target}: SLACK_BOT_TOKEN is not set; set it to the app's xoxb- "
                                 "bot token (see docs/slack.md) or remove the Slack target from feeds.yaml",
                                 permanent=True)
+
+    async def _post_messages(self, target: Target, messages: list[tuple[str, list[dict]]], delivery_key: str,
+                             attempt: int) -> list[str]:
+        channel = self._channel(target)
+        self._require_client(target)
         keys = [self.part_key(delivery_key, i, len(messages)) for i in range(len(messages))]
         # attempt > 1: an earlier try may have posted (some parts) before a crash or a lost reply.
         already = await self._find_posted(target, channel, set(keys)) if attempt > 1 else {}
@@ -202,17 +264,23 @@ class SlackDeliverer:
                 continue
             reply = await self._call(target, "chat.postMessage", self.client.chat_postMessage,
                                      channel=channel, text=text, blocks=blocks, unfurl_links=False,
-                                     unfurl_media=False, link_names=False,
-                                     metadata={"event_type": METADATA_EVENT_TYPE, "event_payload": {"key": key}})
+                                     unfurl_media=False, link_names=False, metadata=_metadata(key))
             ts_list.append(str(reply.get("ts") or ""))
         return ts_list
 
-    async def _find_posted(self, target: Target, channel: str, keys: set[str]) -> dict[str, str]:
-        """ts of recent bot messages in `channel` whose metadata carries one of `keys`."""
-        oldest = f"{time.time() - self.history_lookback.total_seconds():.6f}"
+    async def _find_posted(self, target: Target, channel: str, keys: set[str],
+                           thread_ts: str | None = None) -> dict[str, str]:
+        """ts of recent bot messages in `channel` (or the replies in the thread of `thread_ts`) whose
+        metadata carries one of `keys`."""
+        method = "conversations.replies" if thread_ts else "conversations.history"
         try:
-            reply = await self.client.conversations_history(channel=channel, include_all_metadata=True,
-                                                            oldest=oldest, limit=self.history_limit)
+            if thread_ts:
+                reply = await self.client.conversations_replies(channel=channel, ts=thread_ts,
+                                                                include_all_metadata=True, limit=self.history_limit)
+            else:
+                oldest = f"{time.time() - self.history_lookback.total_seconds():.6f}"
+                reply = await self.client.conversations_history(channel=channel, include_all_metadata=True,
+                                                                oldest=oldest, limit=self.history_limit)
         except SlackApiError as exc:
             data = exc.response.data if isinstance(getattr(exc.response, "data", None), dict) else {}
             if data.get("error") == "missing_scope":
@@ -222,9 +290,9 @@ class SlackDeliverer:
                             "anyway - add it (see slack-manifest.yaml) and reinstall to avoid duplicates",
                             target, data.get("needed") or "channels:history/groups:history")
                 return {}
-            raise self._api_error(target, channel, "conversations.history", exc) from None
+            raise self._api_error(target, channel, method, exc) from None
         except Exception as exc:
-            raise DeliveryError(f"{target}: conversations.history failed ({type(exc).__name__}: "
+            raise DeliveryError(f"{target}: {method} failed ({type(exc).__name__}: "
                                 f"{self._scrub(str(exc))}); will retry") from None
         found: dict[str, str] = {}
         for message in reply.get("messages") or []:

@@ -13,10 +13,13 @@ from datetime import datetime, timezone
 from typing import Iterable
 from zoneinfo import ZoneInfo
 
+from bot.alerts import Alert, alert_detail, alert_headline, alert_label
 from bot.config import Settings
+from bot.delivery.adapter import FollowUp
 from bot.digest import (
     digest_held_lines,
     digest_languages,
+    feed_health_lines,
     notice_lines,
     nothing_new_line,
     overview_paragraphs,
@@ -238,6 +241,9 @@ def render_digest(digest: Digest, settings: Settings | None = None, tz: str | No
                         for s in digest.sections)
     if counts:
         intro.append(section_block(counts))
+    health = feed_health_lines(digest)
+    if health:
+        intro.append(section_block(":warning: " + escape("\n".join(health))))
     intro.extend(section_block(escape(paragraph)) for paragraph in overview_paragraphs(digest))
 
     # Items are the unit of splitting: a section heading travels with its first item.
@@ -281,3 +287,29 @@ def render_notice(notice: Notice, settings: Settings | None = None) -> tuple[str
     blocks = [section_block("\n".join(lines)), section_block("\n".join(headlines) or "—")]
     plain = notice_lines(notice, languages[:1], label)[0]
     return fit(escape(plain), MAX_FALLBACK_TEXT), blocks
+
+
+def render_alert(alert: Alert, settings: Settings | None = None) -> tuple[str, list[dict]]:
+    """An incident or its recovery as (fallback text, blocks): the headline per language, then the detail."""
+    languages = list(settings.languages) if settings else ["en", "zh"]
+    icon = ":rotating_light:" if alert.phase == "open" else ":white_check_mark:"
+    lines = [f"{icon} *{escape(alert_label(alert, lang))}*: {escape(alert_headline(alert, lang))}"
+             for lang in languages]
+    blocks = [section_block("\n".join(lines))]
+    detail = alert_detail(alert)
+    if detail:
+        blocks.append(context_block([escape(detail)]))
+    plain = f"{alert_label(alert, languages[0])}: {alert_headline(alert, languages[0])}"
+    return fit(escape(plain), MAX_FALLBACK_TEXT), blocks
+
+
+def render_follow_up(follow_up: FollowUp) -> tuple[str, list[dict]]:
+    """A later source of a posted story, as (fallback text, blocks) for a reply in its thread: who
+    reported it, the linked headline, and the figures it adds."""
+    source = follow_up.source
+    lines = [f"*{escape(follow_up.headline())}*: {link(source.url, source.title)}"]
+    plain = f"{follow_up.headline()}: {_fit_plain(source.title, 300)}"
+    if follow_up.figures:
+        lines.append(escape(follow_up.figures_text()))
+        plain += f" — {follow_up.figures_text()}"
+    return fit(escape(plain), MAX_FALLBACK_TEXT), [section_block("\n".join(lines))]
