@@ -6,6 +6,7 @@ text to `parse_command` and render the `QueryResult` they get back.
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import re
 import unicodedata
@@ -15,8 +16,9 @@ from typing import Callable, Literal
 
 from bot.config import Settings
 from bot.digest import build_digest
-from bot.models import Brief, Digest, utcnow
+from bot.models import Brief, Digest, Target, utcnow
 from bot.store import FeedState, Store
+from bot.subscriptions import Change, Listing, SubscriptionService
 
 DEFAULT_COUNT = 5
 MAX_COUNT = 20
@@ -48,7 +50,14 @@ VERBS = (
     Verb("digest", "", "the digest of the last 24 h, now", "过去24小时摘要"),
     Verb("feeds", "", "feed health", "订阅源状态"),
     Verb("search", "<words>", "briefs matching words, English or Chinese", "搜索简报"),
+    Verb("list", "", "this channel's follows and the feeds behind them", "本频道关注的主题与订阅源"),
+    Verb("subscribe", "<url> [topic…]", "add a feed; its matching items are posted here (admins)", "添加订阅源（管理员）"),
+    Verb("unsubscribe", "<name|url>", "remove a feed added from chat (admins)", "移除订阅源（管理员）"),
+    Verb("follow", "<topic>", "post a topic's briefs here (admins)", "在本频道接收某主题简报（管理员）"),
+    Verb("unfollow", "<topic>", "stop posting a topic's briefs here (admins)", "停止接收某主题简报（管理员）"),
 )
+# Verbs that change what is polled or where briefs go: the adapters let only admins use them.
+CHANGES = ("subscribe", "unsubscribe", "follow", "unfollow")
 
 
 def hide_urls(text: str | None) -> str | None:
@@ -87,20 +96,26 @@ def _clip(text: str, limit: int = 12) -> str:
     return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
 
 
-_VERBS_WITHOUT_COUNT = ("search", "digest", "feeds", "help", "-h", "--help", "?")
+_VERBS_WITHOUT_COUNT = ("search", "digest", "feeds", "list", "help", "-h", "--help", "?") + CHANGES
 
 
 @dataclass
 class Command:
     """A parsed `/brief ...` command."""
 
-    action: Literal["help", "latest", "digest", "feeds", "search", "unknown-topic"]
+    action: Literal["help", "latest", "digest", "feeds", "search", "unknown-topic", "list", "subscribe",
+                    "unsubscribe", "follow", "unfollow"]
     topic: str | None = None
     count: int = DEFAULT_COUNT
     words: list[str] = field(default_factory=list)
     public: bool = False
     suggestions: list[str] = field(default_factory=list)
     error: str | None = None
+
+    @property
+    def changes(self) -> bool:
+        """True for the verbs only admins may use."""
+        return self.action in CHANGES
 
 
 @dataclass
@@ -116,6 +131,7 @@ class FeedHealth:
     disabled_reason: str | None
     # Held back by the flood guard: items stored without briefs, and briefs waiting for a target's hourly cap.
     held: int = 0
+    origin: str = "feeds.yaml"  # or "chat": added with `/brief subscribe` or `briefbot subscribe`
 
 
 @dataclass
@@ -124,12 +140,15 @@ class QueryResult:
     briefs: list[Brief] = field(default_factory=list)
     digest: Digest | None = None
     feeds: list[FeedHealth] = field(default_factory=list)
+    change: Change | None = None  # subscribe, unsubscribe, follow, unfollow
+    listing: Listing | None = None  # list
 
 
 class CommandService:
-    def __init__(self, settings: Settings, store: Store):
+    def __init__(self, settings: Settings, store: Store, subscriptions: SubscriptionService | None = None):
         self.settings = settings
         self.store = store
+        self.subscriptions = subscriptions or SubscriptionService(lambda: settings, store)
 
     # ----------------------------------------------------------------- parsing
     @property
@@ -167,13 +186,18 @@ class CommandService:
         takes_count = head not in _VERBS_WITHOUT_COUNT and len(words) >= 2 and _NUMBER_RE.fullmatch(words[-1])
         # Before the word checks, so an out-of-range count is named as one even when it is also too long.
         count = check_count(words[-1], "the count") if takes_count else DEFAULT_COUNT
-        check_words(words[1:] if head == "search" else words)
+        # A feed URL may be longer than a word; the subscription service checks it as a feed URL.
+        check_words(words[1:] if head == "search" else words[:1] + words[2:] if head in _URL_VERBS else words)
         if head in ("help", "-h", "--help", "?"):
             return Command("help", public=public)
         if head == "digest":
             return Command("digest", public=public)
         if head == "feeds":
             return Command("feeds", public=public)
+        if head == "list":
+            return Command("list", public=public)
+        if head in CHANGES:
+            return _change_command(head, words[1:], public)
         if head == "search":
             if len(words) < 2:
                 return Command("help", public=public, error="search needs words, e.g. `/brief search gallium`")
@@ -198,11 +222,12 @@ class CommandService:
     def feeds_health(self) -> list[FeedHealth]:
         configured = {f.name for f in self.settings.feeds}
         held = self.store.held_counts()
+        chat = self.subscriptions.chat_feed_names()
         out = []
         for s in self.store.feed_states():
             if s.name not in configured:
                 continue
-            out.append(_health(s, held.get(s.name, 0)))
+            out.append(_health(s, held.get(s.name, 0), "chat" if s.name in chat else "feeds.yaml"))
         return out
 
     def digest_now(self, window: timedelta = timedelta(hours=24), now: datetime | None = None) -> Digest:
@@ -223,6 +248,39 @@ class CommandService:
     def run(self, text: str) -> QueryResult:
         return self.answer(self.parse_command(text))
 
+    async def answer_for(self, command: Command, target: Target | None, actor: str) -> QueryResult:
+        """The answer to `command` given in `target` (a chat channel; None from the shell) by
+        `actor`. Whether the actor may change things is the caller's check."""
+        subs = self.subscriptions
+        if command.action == "subscribe":
+            if target is None:
+                raise UsageError("subscribe needs a target to post to")
+            return QueryResult(command, change=await subs.subscribe(command.words[0], command.words[1:], target, actor))
+        if command.action == "unsubscribe":
+            return QueryResult(command, change=await asyncio.to_thread(subs.unsubscribe, command.words[0], actor))
+        if command.action in ("follow", "unfollow"):
+            if target is None:
+                raise UsageError(f"{command.action} needs a target")
+            act = subs.follow if command.action == "follow" else subs.unfollow
+            return QueryResult(command, change=await asyncio.to_thread(act, command.topic or "", target, actor))
+        if command.action == "list":
+            return QueryResult(command, listing=await asyncio.to_thread(subs.listing, target))
+        # The store is synchronous; keep the event loop responsive.
+        return await asyncio.to_thread(self.answer, command)
+
+
+_URL_VERBS = ("subscribe", "unsubscribe")
+_CHANGE_USAGE = {"subscribe": "`/brief subscribe <feed URL> [topic…]`", "unsubscribe": "`/brief unsubscribe <name or URL>`",
+                 "follow": "`/brief follow <topic>`", "unfollow": "`/brief unfollow <topic>`"}
+
+
+def _change_command(verb: str, args: list[str], public: bool) -> Command:
+    if not args or (verb == "unsubscribe" and len(args) != 1):
+        return Command("help", error=f"usage: {_CHANGE_USAGE[verb]}")
+    if verb in ("follow", "unfollow"):
+        return Command(verb, topic=" ".join(args), public=public)
+    return Command(verb, words=list(args), public=public)
+
 
 def help_text(settings: Settings, usage: Callable[[Verb], str], bold: Callable[[str], str], share_hint: str) -> str:
     """The help answer, in the platform's syntax (`usage`) and markup (`bold`)."""
@@ -233,10 +291,10 @@ def help_text(settings: Settings, usage: Callable[[Verb], str], bold: Callable[[
     return "\n".join(lines)
 
 
-def _health(s: FeedState, held: int = 0) -> FeedHealth:
+def _health(s: FeedState, held: int = 0, origin: str = "feeds.yaml") -> FeedHealth:
     # Only states, never URLs: webhook/feed URLs may carry tokens.
     status = "disabled" if s.disabled_reason else (s.last_status or "never polled")
     return FeedHealth(name=s.name, status=status,
                       last_fetch=s.last_fetch_at, last_success=s.last_success_at, failures=s.failures,
                       last_error=hide_urls(s.last_error), next_attempt=s.next_poll_at, items=s.items_total,
-                      disabled_reason=hide_urls(s.disabled_reason), held=held)
+                      disabled_reason=hide_urls(s.disabled_reason), held=held, origin=origin)

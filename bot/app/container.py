@@ -7,7 +7,7 @@ import gc
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Sequence, TextIO
+from typing import Callable, Sequence, TextIO
 
 from bot.adapters.console import ConsoleAdapter
 from bot.adapters.discord import DiscordAdapter
@@ -23,6 +23,7 @@ from bot.models import Target
 from bot.pipeline.parser_pool import FeedParser, default_parse_workers
 from bot.pipeline.poll import FEED_LEASE, Poller
 from bot.store import Store, default_worker_id
+from bot.subscriptions import ChatConfig, SubscriptionService, merge
 from bot.summarise.llm import LLMSummariser
 
 log = logging.getLogger("briefbot")
@@ -49,10 +50,22 @@ class App:
     llm: LLMSummariser | None = None  # None: extractive briefs only
     deliverers: dict[str, Deliverer] = field(default_factory=dict)  # target kind -> deliverer
     console_stream: TextIO | None = None  # where the console target writes (default stdout)
+    # feeds.yaml as loaded; `settings` is it merged with the feeds and follows made from chat.
+    baseline: Settings | None = None
+    chat: ChatConfig = field(default_factory=ChatConfig)
+    # Called after a change from chat or the CLI (the runner re-merges its settings at once).
+    on_subscriptions_changed: Callable[[], None] | None = None
 
     @property
     def commands(self) -> CommandService:
-        return CommandService(self.settings, self.store)
+        return CommandService(self.settings, self.store, subscriptions=self.subscriptions)
+
+    @property
+    def subscriptions(self) -> SubscriptionService:
+        return SubscriptionService(lambda: self.baseline or self.settings, self.store,
+                                   allow_private=self.env.allow_private_urls,
+                                   on_change=lambda: self.on_subscriptions_changed and self.on_subscriptions_changed())
+
 
     @property
     def lease(self) -> timedelta | None:
@@ -84,6 +97,8 @@ def build_app(settings: Settings, env: Env, store: Store | None = None, console_
     store.create()
     registry = AdapterRegistry(list(adapters)) if adapters is not None else default_registry()
     app = App(settings=settings, env=env, store=store, adapters=registry, console_stream=console_stream)
+    merge_chat_config(app, settings)
+    settings = app.settings
     app.fetcher = Fetcher(settings.fetch, allow_private=env.allow_private_urls)
     app.parser = FeedParser(default_parse_workers() if env.parse_workers is None else env.parse_workers)
     if env.llm_enabled:
@@ -93,6 +108,17 @@ def build_app(settings: Settings, env: Env, store: Store | None = None, console_
     for feed in settings.feeds:
         store.ensure_feed(feed.name, feed.url)
     return app
+
+
+def merged_settings(app: App, baseline: Settings, chat: ChatConfig | None = None) -> Settings:
+    """feeds.yaml (`baseline`) with the feeds and follows made from chat, as stored now (or `chat`)."""
+    return merge(baseline, chat if chat is not None else ChatConfig.load(app.store), app.adapters.parse_target)
+
+
+def merge_chat_config(app: App, baseline: Settings) -> None:
+    """Run on `baseline` and what the database adds to it (build time: nothing is scheduled yet)."""
+    app.baseline, app.chat = baseline, ChatConfig.load(app.store)
+    app.settings = merge(baseline, app.chat, app.adapters.parse_target)
 
 
 def add_new_deliverers(app: App) -> list[str]:

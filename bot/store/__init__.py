@@ -1,7 +1,7 @@
 """The one store, read as its aggregates: feed state (feeds), seen entries (items), stories
 (briefs), a poll's one-transaction write (polls), what the flood guard held back (held), deliveries
-(outbox), digest runs (digests), named leases (leases), the LLM cache and usage (llm); the engine and
-schema creation (engine)."""
+(outbox), digest runs (digests), named leases (leases), the LLM cache and usage (llm), feeds and
+follows made from chat (subscriptions); the engine and schema creation (engine)."""
 
 from __future__ import annotations
 
@@ -15,13 +15,15 @@ from bot.store.leases import LeasesStore
 from bot.store.llm import LlmStore
 from bot.store.outbox import OutboxRow, OutboxStore
 from bot.store.polls import NewNotice, PollsStore, PollWrites, WrittenPoll
+from bot.store.subscriptions import FollowRow, SubscriptionRow, SubscriptionsStore
 
 __all__ = [
     "CAP_WAIT", "HELD", "NOTICE", "NewNotice", "notice_id",
     "FeedState", "FeedUpdate", "ItemRecord", "NewBrief", "OutboxRow", "PollWrites", "Store", "StoryJoin",
-    "WrittenPoll", "as_utc", "default_worker_id", "make_engine",
+    "WrittenPoll", "FollowRow", "SubscriptionRow", "as_utc", "default_worker_id", "make_engine",
 ]
 
 
-class Store(FeedsStore, PollsStore, BriefsStore, OutboxStore, DigestsStore, LeasesStore, LlmStore, HeldStore):
+class Store(FeedsStore, PollsStore, BriefsStore, OutboxStore, DigestsStore, LeasesStore, LlmStore, HeldStore,
+            SubscriptionsStore):
     """Every aggregate's methods on one engine: `Store(url)`, then `create()` once at start-up."""
