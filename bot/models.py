@@ -135,6 +135,17 @@ class Notice(BaseModel):
     created: datetime = Field(default_factory=utcnow)
 
 
+class FeedTrouble(BaseModel):
+    """A configured feed that was failing or switched off when a digest was built."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    feed: str
+    failures: int = 0  # failed fetches in a row
+    disabled: bool = False  # switched off (HTTP 410) until its URL changes
+    last_success: datetime | None = None
+
+
 class Digest(BaseModel):
     """The on-call digest: platform-neutral; each delivery adapter renders it."""
 
@@ -150,6 +161,9 @@ class Digest(BaseModel):
     sections: list[DigestSection] = Field(default_factory=list)
     # Per feed, on-topic items held back by the flood guard in the window (briefed nowhere).
     held: list[HeldBack] = Field(default_factory=list)
+    # Feed health when it was built: how many feeds are configured and those failing (none: all healthy).
+    feeds_total: int = 0
+    failing_feeds: list[FeedTrouble] = Field(default_factory=list)
     created: datetime = Field(default_factory=utcnow)
 
     @property

@@ -13,6 +13,7 @@ from bot.adapters.console import ConsoleAdapter
 from bot.adapters.discord import DiscordAdapter
 from bot.adapters.jsonl import JsonlAdapter
 from bot.adapters.slack import SlackAdapter
+from bot.alerts import AlertCheck, AlertDeps
 from bot.commands import CommandService
 from bot.config import Env, Settings
 from bot.delivery.adapter import Adapter, AdapterContext, AdapterRegistry, Deliverer
@@ -65,7 +66,6 @@ class App:
         return SubscriptionService(lambda: self.baseline or self.settings, self.store,
                                    allow_private=self.env.allow_private_urls,
                                    on_change=lambda: self.on_subscriptions_changed and self.on_subscriptions_changed())
-
 
     @property
     def lease(self) -> timedelta | None:
@@ -169,6 +169,17 @@ def make_poller(app: App) -> Poller:
 def make_digest_deps(app: App) -> DigestDeps:
     return DigestDeps(current_settings=lambda: app.settings, store=app.store, worker_id=app.worker_id,
                       enqueue=app.store.enqueue, llm=app.llm)
+
+
+def make_alert_check(app: App) -> AlertCheck:
+    def redact(text: str) -> str:
+        try:
+            return app.adapters.parse_target(text).redacted
+        except ValueError:
+            return text.partition(":")[0]  # an address the adapter refuses may still hold a secret
+
+    return AlertCheck(AlertDeps(current_settings=lambda: app.settings, store=app.store, worker_id=app.worker_id,
+                                redact=redact, llm_enabled=app.env.llm_enabled))
 
 
 def make_dispatcher(app: App) -> Dispatcher:

@@ -1,7 +1,7 @@
 """`briefbot run`: one in-memory AsyncIOScheduler per process.
 
-Jobs: one interval job per feed (jittered), the outbox dispatcher, the digests, a config
-watcher. Several workers on one database coordinate through leases in the store, never
+Jobs: one interval job per feed (jittered), the outbox dispatcher, the digests, the alert
+check, a config watcher. Several workers on one database coordinate through leases in the store, never
 through a shared APScheduler job store.
 """
 
@@ -17,8 +17,8 @@ from datetime import datetime, timedelta, timezone
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot.app.container import (App, add_new_deliverers, make_digest_deps, make_dispatcher, make_poller,
-                               swap_fetch_and_llm)
+from bot.app.container import (App, add_new_deliverers, make_alert_check, make_digest_deps, make_dispatcher,
+                               make_poller, swap_fetch_and_llm)
 from bot.app.health import start_health_server
 from bot.config import ConfigError, FeedConfig, Settings, load_config
 from bot.delivery.outbox import Dispatcher
@@ -29,6 +29,7 @@ log = logging.getLogger("briefbot.scheduler")
 
 DISPATCH_EVERY = timedelta(seconds=5)
 CONFIG_CHECK_EVERY = timedelta(seconds=30)
+ALERT_CHECK_EVERY = timedelta(minutes=1)
 SHUTDOWN_GRACE_SECONDS = 20.0
 
 
@@ -41,6 +42,7 @@ class BotRunner:
         self.app = app
         self.poller = poller or make_poller(app)
         self.dispatcher = dispatcher or make_dispatcher(app)
+        self.alert_check = make_alert_check(app)
         self.scheduler: AsyncIOScheduler | None = None
         self._inflight: set[asyncio.Task] = set()
         self._stop = asyncio.Event()
@@ -73,6 +75,17 @@ class BotRunner:
             await self.dispatcher.dispatch_once()
         except Exception:
             log.exception("outbox dispatch failed; will retry")
+
+    async def alert_job(self, now: datetime | None = None) -> None:
+        """Open and close incidents; what it queued goes out at once."""
+        self._mark_inflight()
+        try:
+            result = self.alert_check.run(now)
+        except Exception:
+            log.exception("alert check failed; will retry")
+            return
+        if result is not None and (result.alerted or result.resolved):
+            await self.dispatch_job()
 
     def _feed_job_id(self, feed: FeedConfig) -> str:
         return f"poll:{feed.name}"
@@ -197,6 +210,8 @@ class BotRunner:
         self.scheduler.add_job(self.config_watch_job,
                                IntervalTrigger(seconds=CONFIG_CHECK_EVERY.total_seconds()),
                                id="config-watch", max_instances=1, coalesce=True)
+        self.scheduler.add_job(self.alert_job, IntervalTrigger(seconds=ALERT_CHECK_EVERY.total_seconds()),
+                               id="alerts", max_instances=1, coalesce=True)
         add_digest_jobs(self.scheduler, make_digest_deps(self.app))
         self.scheduler.start()
         await self._start_services()

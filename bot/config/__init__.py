@@ -6,6 +6,7 @@ from bot.config.env import Env
 from bot.config.errors import ConfigError
 from bot.config.loading import DEFAULT_CONFIG, load_config
 from bot.config.schema import (
+    AlertsConfig,
     DigestConfig,
     FeedConfig,
     FetchConfig,
@@ -19,7 +20,7 @@ from bot.config.schema import (
 )
 
 __all__ = [
-    "ConfigError", "CronError", "DEFAULT_CONFIG", "DigestConfig", "Duration", "Env", "FeedConfig", "FetchConfig",
-    "LLMConfig", "RouteConfig", "Settings", "TargetField", "TargetParser", "TopicConfig", "build_cron_trigger",
-    "format_duration", "load_config", "parse_duration", "split_target",
+    "AlertsConfig", "ConfigError", "CronError", "DEFAULT_CONFIG", "DigestConfig", "Duration", "Env", "FeedConfig",
+    "FetchConfig", "LLMConfig", "RouteConfig", "Settings", "TargetField", "TargetParser", "TopicConfig",
+    "build_cron_trigger", "format_duration", "load_config", "parse_duration", "split_target",
 ]

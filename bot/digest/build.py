@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from bot.config import DigestConfig, Settings
 from bot.digest.clock import aware_utc, hours_text, zone
-from bot.models import Bilingual, Brief, Digest, DigestSection, HeldBack, utcnow
+from bot.models import Bilingual, Brief, Digest, DigestSection, FeedTrouble, HeldBack, utcnow
 from bot.store import Store
 
 DEFAULT_WINDOW = timedelta(hours=24)
@@ -107,6 +107,14 @@ def held_back(store: Store, topics: list[str], start: datetime, end: datetime) -
     return [HeldBack(feed=feed, count=count, topics=seen_topics[feed]) for feed, count in sorted(counts.items())]
 
 
+def feed_troubles(settings: Settings, store: Store) -> list[FeedTrouble]:
+    """The polled feeds that are switched off or whose last fetch failed, by name."""
+    polled = {f.name for f in settings.feeds if f.enabled}
+    return [FeedTrouble(feed=s.name, failures=s.failures, disabled=bool(s.disabled_reason),
+                        last_success=s.last_success_at)
+            for s in store.feed_states() if s.name in polled and (s.disabled_reason or s.failures > 0)]
+
+
 def build_digest(settings: Settings, store: Store, cfg: DigestConfig | None, *, now: datetime,
                  window: timedelta | None = None) -> Digest:
     """The digest of the window ending at `now`.
@@ -129,5 +137,7 @@ def build_digest(settings: Settings, store: Store, cfg: DigestConfig | None, *, 
         timezone=tz_name,
         sections=_sections(settings, topics, ranked, max_items),
         held=held_back(store, topics, start, now),
+        feeds_total=sum(1 for f in settings.feeds if f.enabled),
+        failing_feeds=feed_troubles(settings, store),
         created=utcnow(),
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Callable, NamedTuple
 
 from bot.digest.clock import aware_utc, hours_text, zone
-from bot.models import Brief, Digest, DigestSection, Notice
+from bot.models import Brief, Digest, DigestSection, FeedTrouble, Notice
 
 
 def digest_languages(digest: Digest) -> list[str]:
@@ -38,11 +38,45 @@ def window_line(digest: Digest) -> str:
 
 
 def nothing_new_line(digest: Digest, lang: str) -> str:
-    """What an empty digest says: on-call must still see that the bot is alive."""
+    """What an empty digest says: on-call must still see that the bot is alive (and, when feeds
+    fail, the health line says so instead of "running normally")."""
     hours = window_hours(digest)
     if lang == "zh":
-        return f"过去{hours}小时无新动态 — briefbot 运行正常。"
-    return f"Nothing new in the last {hours} h — briefbot is running."
+        return f"过去{hours}小时无新动态。" if digest.failing_feeds else f"过去{hours}小时无新动态 — briefbot 运行正常。"
+    return f"Nothing new in the last {hours} h." if digest.failing_feeds else \
+        f"Nothing new in the last {hours} h — briefbot is running."
+
+
+# Failing feeds a health line names; the rest are counted.
+HEALTH_FEEDS_NAMED = 5
+
+
+def _trouble(trouble: FeedTrouble, lang: str) -> str:
+    if lang == "zh":
+        return f"{trouble.feed}（已停用）" if trouble.disabled else f"{trouble.feed}（连续失败 {trouble.failures} 次）"
+    if trouble.disabled:
+        return f"{trouble.feed} (switched off)"
+    return f"{trouble.feed} ({trouble.failures} failed fetch{'es' * (trouble.failures != 1)} in a row)"
+
+
+def feed_health_line(digest: Digest, lang: str) -> str:
+    """"Feed health: 2 of 5 feeds failing — a (switched off), b (3 failed fetches in a row)", or ""
+    when every feed is healthy."""
+    troubles = digest.failing_feeds
+    if not troubles:
+        return ""
+    total = max(digest.feeds_total, len(troubles))
+    sep = "、" if lang == "zh" else ", "
+    named = sep.join(_trouble(t, lang) for t in troubles[:HEALTH_FEEDS_NAMED])
+    more = len(troubles) - HEALTH_FEEDS_NAMED
+    if lang == "zh":
+        return f"订阅源状态：{total} 个中 {len(troubles)} 个异常 — {named}" + (f" 等（另 {more} 个）" if more > 0 else "")
+    return f"Feed health: {len(troubles)} of {total} feeds failing — {named}" + (f" (+{more} more)" if more > 0 else "")
+
+
+def feed_health_lines(digest: Digest) -> list[str]:
+    """The health line in each shown language (none when every feed is healthy)."""
+    return [line for lang in digest_languages(digest) if (line := feed_health_line(digest, lang))]
 
 
 def overview_paragraphs(digest: Digest) -> list[str]:
@@ -149,6 +183,10 @@ def render_digest_text(digest: Digest, color: bool = False) -> str:
         lines.append("")
         lines.extend(overview_paragraphs(digest))
     held = [line for lang in langs for line in digest_held_lines(digest, lang)]
+    health = feed_health_lines(digest)
+    if health:
+        lines.append("")
+        lines.extend(style(line, _BOLD) for line in health)
     if digest.empty:
         lines.append("")
         lines.extend(nothing_new_line(digest, lang) for lang in langs)

@@ -158,6 +158,7 @@ class LLMSummariser:
         except CallFailed as exc:
             # Transient (outage, budget): not cached, so the content is tried again later.
             log.warning("LLM brief for %s not made (%s): %s", article.url, exc.outcome, exc)
+            self._note_failure(exc)
             return None
         except PromptError as exc:
             log.error("LLM brief for %s skipped: %s", article.url, exc)
@@ -197,12 +198,18 @@ class LLMSummariser:
             got = await self._ask_json(messages, schema_model, purpose, context=f"{purpose} ({prompt.name})")
         except CallFailed as exc:
             log.warning("LLM %s not made (%s): %s", purpose, exc.outcome, exc)
+            self._note_failure(exc)
             return None
         if got is None:
             return None
         reply, _content = got
         self.store.cache_put(key, {"kind": "json", "reply": reply.model_dump(mode="json")})
         return reply
+
+    def _note_failure(self, exc: CallFailed) -> None:
+        """An outage, for the alert check (a spent budget is read from the usage ledger instead)."""
+        if exc.outcome != "budget_exhausted":
+            self.store.note_llm_failure(f"{exc.outcome}: {exc}")
 
     # ------------------------------------------------------------------ brief flow
     def _prompt_variables(self, article: Article) -> dict[str, str]:
