@@ -110,13 +110,21 @@ class FeedConfig(_Strict):
         return value.strip()
 
 
+def _follow_ups_mode(value: Any) -> Any:
+    # YAML reads a bare `off` as false.
+    return "off" if value is False else value
+
+
+FollowUps = Annotated[Literal["thread", "off"], BeforeValidator(_follow_ups_mode)]
+
+
 class RouteConfig(_Strict):
     name: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     topics: list[TopicName] | None = None
     to: list[TargetField] = Field(min_length=1)
     max_posts_per_hour: int | None = Field(default=None, ge=1, le=100_000)
     # A later outlet of a posted story: a reply in the story's thread ("thread"), or nothing ("off").
-    follow_ups: Literal["thread", "off"] = "thread"
+    follow_ups: FollowUps = "thread"
 
 
 class DigestConfig(_Strict):
