@@ -30,6 +30,7 @@ TARIFF = Entry("US raises tariffs on Chinese magnets", "The tariff on magnets ri
 TARIFF_2 = Entry("EU weighs tariffs on rare earth magnets", "A tariff of 12% is proposed on magnet imports.",
                  guid="t-2", link="https://wire.example/t-2")
 CHANNEL_GONE = "111111111111111111"
+ON_CALL = "222222222222222222"
 
 
 def alert_settings(tmp_path, feeds: list[dict], targets: list[str] | None = None,
@@ -74,7 +75,7 @@ async def test_a_feed_failing_for_a_while_gives_one_alert_and_one_recovery(http_
         await deliver(app)
         [alert] = alerts_posted(settings)
         assert alert["phase"] == "open" and alert["kind"] == "feed-failing" and alert["subject"] == "wire"
-        assert "503" in alert["detail"]
+        assert "503" in alert["detail"] and "[url hidden]" in alert["detail"] and "127.0.0.1" not in alert["detail"]
 
         http_server.route("/feed.xml", Reply(200, rss([TARIFF]), content_type="application/rss+xml"))
         await poll_and_deliver(app)
@@ -122,7 +123,8 @@ async def test_a_gone_feed_alerts_at_once(http_server, tmp_path, db_url):
 
 @pytest.fixture
 async def discord_fake():
-    server = await FakeDiscord().start()  # no channel added: every channel is unknown
+    server = await FakeDiscord().start()
+    server.add_channel(ON_CALL)  # the only channel: any other is unknown
     yield server
     await server.stop()
     set_api_base(None)
@@ -136,7 +138,7 @@ async def test_revoked_slack_token_and_unknown_discord_channel_alert_once_each_e
         slack.script("chat.postMessage", Scripted(error="token_revoked"))
         # The Slack channel is also an alert target: it must not be sent its own alert.
         settings = alert_settings(tmp_path, [feed], targets=["slack:C0BRIEFS1", f"discord:{CHANNEL_GONE}"],
-                                  alert_to=["slack:C0BRIEFS1", ALERTS])
+                                  alert_to=["slack:C0BRIEFS1", f"discord:{ON_CALL}", ALERTS])
         env = make_env(db_url, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_API_BASE_URL=slack.api_url,
                        DISCORD_BOT_TOKEN=discord_fake.bot_token, DISCORD_API_BASE_URL=discord_fake.origin)
         app = build_app(settings, env)
@@ -158,6 +160,11 @@ async def test_revoked_slack_token_and_unknown_discord_channel_alert_once_each_e
             assert any("Unknown Channel" in a["detail"] for a in posted)
             assert [r for r in app.store.outbox_rows() if r.kind == "alert" and r.target.startswith("slack:")] == []
             assert len(slack.calls_to("chat.postMessage")) == 1  # the failed brief, nothing after it
+            embeds = [m["payload"]["embeds"][0] for m in discord_fake.messages if m["channel_id"] == ON_CALL]
+            assert [e["title"] for e in embeds] == ["Alert / 告警", "Alert / 告警"]
+            assert sorted(e["description"].splitlines()[0] for e in embeds) == sorted(
+                ["Posting to slack:C0BRIEFS1 fails; its messages are not delivered",
+                 f"Posting to discord:{CHANNEL_GONE} fails; its messages are not delivered"])
 
             # The token is fixed: the next brief lands, and the recovery goes to both alert targets.
             http_server.route("/feed.xml", Reply(200, rss([TARIFF, TARIFF_2]), content_type="application/rss+xml"))

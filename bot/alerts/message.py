@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Literal
 
@@ -11,6 +12,14 @@ from bot.store import Incident
 from bot.store.incidents import OPENED
 
 
+# Errors can quote a feed's or webhook's URL, which may carry a key.
+_URL_RE = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.I)
+
+
+def hide_urls(text: str) -> str:
+    return _URL_RE.sub("[url hidden]", text)
+
+
 class Alert(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -18,7 +27,7 @@ class Alert(BaseModel):
     phase: Literal["open", "resolved"]
     kind: str  # feed-failing | feed-disabled | target | llm-failing | llm-budget
     subject: str  # the feed's name, the target as it may be shown, or "LLM"
-    detail: str | None = None  # the last error (open) or what ended it (resolved)
+    detail: str | None = None  # the last error (open) or what ended it (resolved), URLs hidden
     since: datetime  # when the failure was first seen
     at: datetime  # when it was alerted or resolved
 
@@ -26,5 +35,6 @@ class Alert(BaseModel):
 def alert_for(incident: Incident, phase: str, ref_id: str) -> Alert:
     opened = phase == OPENED
     at = (incident.alerted_at if opened else incident.resolved_at) or incident.last_seen_at
+    detail = incident.detail if opened else incident.resolution
     return Alert(id=ref_id, phase="open" if opened else "resolved", kind=incident.kind, subject=incident.subject,
-                 detail=incident.detail if opened else incident.resolution, since=incident.started_at, at=at)
+                 detail=hide_urls(detail) if detail else None, since=incident.started_at, at=at)

@@ -4,17 +4,9 @@ Each adapter adds only its own markup, so an alert says the same on every platfo
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 
 from bot.alerts.message import Alert
-
-# Errors can quote a feed's or webhook's URL, which may carry a key.
-_URL_RE = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.I)
-
-
-def hide_urls(text: str) -> str:
-    return _URL_RE.sub("[url hidden]", text)
 
 
 def _hours(span: timedelta) -> str:
@@ -80,8 +72,8 @@ def alert_headline(alert: Alert, lang: str) -> str:
 
 
 def alert_detail(alert: Alert) -> str:
-    """The last error of an open incident, or what ended it; URLs hidden. Empty when there is none."""
-    return hide_urls(alert.detail.strip()) if alert.detail else ""
+    """The last error of an open incident, or what ended it. Empty when there is none."""
+    return alert.detail.strip() if alert.detail else ""
 
 
 def alert_lines(alert: Alert, languages: list[str]) -> list[str]:

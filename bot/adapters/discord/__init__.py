@@ -72,6 +72,10 @@ class _ChannelOrWebhook:
         sender = self.no_token if target.kind == "discord" and self.no_token else self.bot
         return await sender.deliver_digest(target, digest, delivery_key=delivery_key, attempt=attempt)
 
+    async def deliver_alert(self, target: Target, alert, *, delivery_key: str, attempt: int) -> str | None:
+        sender = self.no_token if target.kind == "discord" and self.no_token else self.bot
+        return await sender.deliver_alert(target, alert, delivery_key=delivery_key, attempt=attempt)
+
     async def deliver_follow_up(self, target: Target, follow_up, *, delivery_key: str, attempt: int) -> str | None:
         # A follow-up exists only for a story this deliverer posted, so the bot's credentials were there.
         return await self.bot.deliver_follow_up(target, follow_up, delivery_key=delivery_key, attempt=attempt)
