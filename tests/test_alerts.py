@@ -5,6 +5,9 @@ passing `now` to the alert check (as the digest tests pass it to their jobs), ne
 
 from __future__ import annotations
 
+import asyncio
+import socket
+import threading
 from datetime import timedelta
 
 import pytest
@@ -13,12 +16,15 @@ from fakes.openai_server import FakeOpenAI, chat_json, server_error
 from fakes.slack_api import BOT_TOKEN, FakeSlack, Scripted
 from feedgen import Entry, lines, make_env, make_settings, poll_and_deliver, rss
 from loopback import Reply
+from pg import any_db_url, pg_server, pg_url  # noqa: F401  (pytest fixtures)
+from waits import async_wait_until
 
 from bot.adapters.discord.deliver import set_api_base
 from bot.adapters.discord.render import render_digest as discord_digest
 from bot.adapters.slack.render import render_digest as slack_digest
 from bot.alerts import AlertCheck, AlertDeps
 from bot.app.container import build_app, close_app, make_alert_check, make_dispatcher
+from bot.app.runner import BotRunner
 from bot.config import ConfigError, load_config
 from bot.digest import build_digest, render_digest_text
 from bot.models import utcnow
@@ -53,10 +59,10 @@ def other_worker(app, worker_id: str) -> AlertCheck:
                                 redact=lambda text: text, llm_enabled=app.env.llm_enabled))
 
 
-async def test_a_feed_failing_for_a_while_gives_one_alert_and_one_recovery(http_server, tmp_path, db_url):
+async def test_a_feed_failing_for_a_while_gives_one_alert_and_one_recovery(http_server, tmp_path, any_db_url):
     http_server.route("/feed.xml", Reply(503, b"upstream down"))
     settings = alert_settings(tmp_path, [{"name": "wire", "url": http_server.url("/feed.xml")}])
-    app = build_app(settings, make_env(db_url))
+    app = build_app(settings, make_env(any_db_url))
     try:
         start = utcnow()
         await poll_and_deliver(app)
@@ -121,6 +127,55 @@ async def test_a_gone_feed_alerts_at_once(http_server, tmp_path, db_url):
         await close_app(app)
 
 
+async def test_two_workers_checking_at_once_queue_one_alert(http_server, tmp_path, any_db_url):
+    http_server.route("/feed.xml", Reply(410, b"gone"))
+    settings = alert_settings(tmp_path, [{"name": "wire", "url": http_server.url("/feed.xml")}])
+    app = build_app(settings, make_env(any_db_url))
+    try:
+        await poll_and_deliver(app)
+        both = threading.Barrier(2)
+
+        def check(worker: str):
+            both.wait()
+            return other_worker(app, worker).run()
+
+        results = await asyncio.gather(*(asyncio.to_thread(check, w) for w in ("worker-1", "worker-2")))
+        assert sum(len(r.alerted) for r in results if r is not None) == 1
+        assert [r.ref_id for r in app.store.outbox_rows() if r.kind == "alert"] == ["i1:open"]
+    finally:
+        await close_app(app)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def test_the_running_bot_checks_on_its_schedule_and_posts_at_once(http_server, tmp_path, db_url):
+    http_server.route("/feed.xml", Reply(410, b"gone"))
+    settings = alert_settings(tmp_path, [{"name": "wire", "url": http_server.url("/feed.xml"), "every": "30s"}])
+    app = build_app(settings, make_env(db_url, metrics_port=free_port()))
+    runner = BotRunner(app)
+    await runner.start()
+
+    def switched_off() -> bool:
+        state = app.store.feed_state("wire")
+        return bool(state and state.disabled_reason)
+
+    try:
+        assert runner.scheduler.get_job("alerts") is not None
+        await async_wait_until(switched_off, "the feed switched off by its first poll")
+        await runner.alert_job()
+        [alert] = alerts_posted(settings)  # delivered by the job itself, not by a later dispatch
+        assert alert["kind"] == "feed-disabled"
+        await runner.alert_job()
+        assert len(alerts_posted(settings)) == 1
+    finally:
+        await runner.stop()
+        await close_app(app)
+
+
 @pytest.fixture
 async def discord_fake():
     server = await FakeDiscord().start()
@@ -131,7 +186,7 @@ async def discord_fake():
 
 
 async def test_revoked_slack_token_and_unknown_discord_channel_alert_once_each_elsewhere(
-        http_server, tmp_path, db_url, discord_fake):
+        http_server, tmp_path, any_db_url, discord_fake):
     feed = {"name": "wire", "url": http_server.url("/feed.xml")}
     http_server.route("/feed.xml", Reply(200, rss([TARIFF]), content_type="application/rss+xml"))
     with FakeSlack() as slack:
@@ -139,7 +194,7 @@ async def test_revoked_slack_token_and_unknown_discord_channel_alert_once_each_e
         # The Slack channel is also an alert target: it must not be sent its own alert.
         settings = alert_settings(tmp_path, [feed], targets=["slack:C0BRIEFS1", f"discord:{CHANNEL_GONE}"],
                                   alert_to=["slack:C0BRIEFS1", f"discord:{ON_CALL}", ALERTS])
-        env = make_env(db_url, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_API_BASE_URL=slack.api_url,
+        env = make_env(any_db_url, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_API_BASE_URL=slack.api_url,
                        DISCORD_BOT_TOKEN=discord_fake.bot_token, DISCORD_API_BASE_URL=discord_fake.origin)
         app = build_app(settings, env)
         try:
