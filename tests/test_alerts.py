@@ -374,3 +374,17 @@ def test_alerts_setting_errors_name_file_line_and_field(tmp_path):
     alerts = load_config(path).alerts
     assert alerts is not None and alerts.after == timedelta(hours=6)
     assert [str(t) for t in load_config(path).all_targets()] == ["jsonl:out/alerts.jsonl"]
+
+
+async def test_an_llm_answer_between_failures_starts_the_hour_again(tmp_path, db_url, openai_fake):
+    app, settings = llm_app(tmp_path, db_url, openai_fake)
+    try:
+        start = utcnow()
+        app.store.note_llm_failure("http_500: down", now=start)
+        app.store.record_llm_usage("small", "brief", 100, 50, 80.0, "ok", now=start + timedelta(minutes=10))
+        app.store.note_llm_failure("http_500: down again", now=start + timedelta(minutes=50))
+        check = make_alert_check(app)
+        assert check.run(start + timedelta(minutes=70)).alerted == []  # failing for 20 minutes, not 70
+        assert [i.detail for i in check.run(start + timedelta(minutes=111)).alerted] == ["http_500: down again"]
+    finally:
+        await close_app(app)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.models import utcnow
@@ -76,20 +76,20 @@ class IncidentsStore(StoreEngine):
         return _incident(row) if row else None
 
     def observe_incident(self, key: str, kind: str, subject: str, detail: str | None,
-                         now: datetime | None = None) -> Incident:
-        """The open incident of `key`, opened now if there is none, with this sighting recorded."""
+                         now: datetime | None = None) -> None:
+        """Record a sighting of `key`'s failure on its open incident, opening one now if there is none."""
         now = now or utcnow()
-        detail = detail[:2000] if detail else detail
+        values = dict(kind=kind, subject=subject, detail=detail[:2000] if detail else detail, last_seen_at=now)
+        sighting = update(t.incidents).where(_i.open_key == key).values(**values)
+        with self.engine.begin() as c:
+            if c.execute(sighting).rowcount == 1:
+                return
         try:
             with self.engine.begin() as c:
-                c.execute(insert(t.incidents).values(key=key, open_key=key, kind=kind, subject=subject,
-                                                     detail=detail, started_at=now, last_seen_at=now))
-        except IntegrityError:  # open already (here or by another worker): record the sighting
+                c.execute(insert(t.incidents).values(key=key, open_key=key, started_at=now, **values))
+        except IntegrityError:  # another worker opened it meanwhile
             with self.engine.begin() as c:
-                c.execute(update(t.incidents).where(_i.open_key == key)
-                          .values(kind=kind, detail=detail, subject=subject, last_seen_at=now))
-        with self.engine.connect() as c:
-            return _incident(c.execute(select(t.incidents).where(_i.open_key == key)).one())
+                c.execute(sighting)
 
     def mark_alerted(self, incident_id: int, targets: list[str], now: datetime | None = None) -> bool:
         """Record that the incident's alert goes out and queue it to `targets`, once: False when it
@@ -131,15 +131,18 @@ class IncidentsStore(StoreEngine):
                   .where(_o.target.in_(sorted(set(targets))), _o.status.in_(("sent", "failed")))
                   .group_by(_o.target).subquery())
         q = (select(_o.target, _o.last_error)
-             .select_from(t.outbox.join(latest, and_(_o.id == latest.c.last_id)))
+             .select_from(t.outbox.join(latest, _o.id == latest.c.last_id))
              .where(_o.status == "failed"))
         with self.engine.connect() as c:
             return {target: error or "failed" for target, error in c.execute(q).all()}
 
-    def llm_answered_since(self, since: datetime) -> bool:
+    def llm_answered_since(self, since: datetime, until: datetime | None = None) -> bool:
+        """Whether a call to the LLM got an answer after `since` (and by `until`)."""
+        q = select(_u.id).where(_u.outcome.in_(_ANSWERED), _u.created > since)
+        if until is not None:
+            q = q.where(_u.created <= until)
         with self.engine.connect() as c:
-            return c.execute(select(_u.id).where(_u.outcome.in_(_ANSWERED), _u.created > since).limit(1)).first() \
-                is not None
+            return c.execute(q.limit(1)).first() is not None
 
     def note_llm_failure(self, detail: str, now: datetime | None = None) -> None:
         """A call to the LLM failed (an outage, not the budget): the LLM incident runs from the first
@@ -148,14 +151,9 @@ class IncidentsStore(StoreEngine):
         with self.engine.connect() as c:
             row = c.execute(select(t.incidents).where(_i.open_key == LLM_FAILING_KEY)).first()
         prior = _incident(row) if row else None
-        incident = self.observe_incident(LLM_FAILING_KEY, "llm-failing", "LLM", detail, now)
-        if prior is not None and prior.alerted_at is None and self._answered_between(prior.last_seen_at, now):
+        if prior is not None and prior.alerted_at is None and self.llm_answered_since(prior.last_seen_at, now):
             # It answered since the last failure: this failure starts a new run.
             with self.engine.begin() as c:
-                c.execute(update(t.incidents).where(_i.id == incident.id, _i.alerted_at.is_(None))
+                c.execute(update(t.incidents).where(_i.id == prior.id, _i.alerted_at.is_(None))
                           .values(started_at=now))
-
-    def _answered_between(self, start: datetime, end: datetime) -> bool:
-        with self.engine.connect() as c:
-            return c.execute(select(_u.id).where(_u.outcome.in_(_ANSWERED), _u.created > start, _u.created <= end)
-                             .limit(1)).first() is not None
+        self.observe_incident(LLM_FAILING_KEY, "llm-failing", "LLM", detail, now)
