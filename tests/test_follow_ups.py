@@ -22,6 +22,7 @@ from fakes.discord_api import FakeDiscord
 from fakes.slack_api import BOT_TOKEN, FakeSlack, Scripted, mrkdwn_texts
 from feedgen import Entry, atom, lines, make_env, make_settings, poll_and_deliver, rss
 from loopback import Reply
+from pg import any_db_url, pg_server, pg_url  # noqa: F401  (pytest fixtures)
 from sqlalchemy import update
 
 from bot.models import utcnow
@@ -93,13 +94,13 @@ def top_level(slack: FakeSlack) -> list[dict]:
     return [m for m in slack.posted(SLACK_CHANNEL) if m.get("thread_ts", m["ts"]) == m["ts"]]
 
 
-async def test_second_and_third_outlet_reply_in_threads_and_update_the_originals(http_server, tmp_path, db_url,
+async def test_second_and_third_outlet_reply_in_threads_and_update_the_originals(http_server, tmp_path, any_db_url,
                                                                                  slack, discord_api):
     outlets = Outlets(http_server)
     targets = [f"slack:{SLACK_CHANNEL}", f"discord:{DISCORD_CHANNEL}", "jsonl:out/briefs.jsonl", "console"]
     console = io.StringIO()
-    app = build_app(make_settings(tmp_path, outlets.feeds(), targets=targets), chat_env(db_url, slack, discord_api),
-                    console_stream=console)
+    app = build_app(make_settings(tmp_path, outlets.feeds(), targets=targets),
+                    chat_env(any_db_url, slack, discord_api), console_stream=console)
     try:
         outlets.publish("a")
         await poll_and_deliver(app)

@@ -41,6 +41,9 @@ CAP_WINDOW = timedelta(hours=1)
 # other workers' clocks and commits.
 FOLLOW_UP_LOOKBACK = timedelta(hours=48)
 FOLLOW_UP_OVERLAP = timedelta(minutes=10)
+# The look costs tens of milliseconds with thousands of stories sent in the overlap: a dispatcher
+# delivering a large backlog round after round looks at most this often.
+FOLLOW_UP_EVERY = timedelta(seconds=5)
 
 
 class MissingCredentials:
@@ -113,6 +116,8 @@ class Dispatcher:
         """Queue a follow-up for each source a posted story gained after its message was made, for
         each target whose route asks for follow-ups."""
         now = utcnow()
+        if self._follow_ups_read_at is not None and now - self._follow_ups_read_at < FOLLOW_UP_EVERY:
+            return
         since = now - FOLLOW_UP_LOOKBACK if self._follow_ups_read_at is None \
             else self._follow_ups_read_at - FOLLOW_UP_OVERLAP
         try:

@@ -158,14 +158,15 @@ class OutboxStore(StoreEngine):
     def posted_stories_changed(self, since: datetime) -> list[tuple[OutboxRow, dict]]:
         """Sent brief rows whose story changed, or which were sent, since `since`, and whose story
         now has sources their message did not show; each with the story's document."""
+        # A story's sources are its brief_sources rows: only stories with more than were shown are read.
+        sources = select(func.count()).where(t.brief_sources.c.brief_id == _o.ref_id).scalar_subquery()
         base = (select(t.outbox, t.briefs.c.doc).join(t.briefs, t.briefs.c.id == _o.ref_id)
-                .where(_o.kind == "brief", _o.status == "sent", _o.sources_shown.is_not(None)))
+                .where(_o.kind == "brief", _o.status == "sent", _o.sources_shown < sources))
         found: dict[int, tuple[OutboxRow, dict]] = {}
         with self.engine.connect() as c:
             for q in (base.where(t.briefs.c.updated >= since), base.where(_o.sent_at >= since)):
                 for r in c.execute(q).all():
-                    if len(r.doc.get("sources") or []) > r.sources_shown:
-                        found[r.id] = (_row_to_outbox(r), r.doc)
+                    found[r.id] = (_row_to_outbox(r), r.doc)
         return [found[row_id] for row_id in sorted(found)]
 
     def enqueue_follow_ups(self, wanted: list[tuple[str, int, str]], now: datetime | None = None) -> int:
