@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from feedgen import rss
+from feedgen import Entry, rss
 from loopback import Reply
 from test_dashboard_support import TARGETS, TOKEN, WEBHOOK_SECRET, BotHttpServer, Client, make_app, seed, utc_now
 from test_wheel_install import build_wheel
@@ -301,3 +301,51 @@ def test_the_wheel_ships_the_templates_and_the_stylesheet(tmp_path):
     templates = {f"bot/web/templates/{p.name}" for p in (ROOT / "bot/web/templates").glob("*.html")}
     assert templates and templates <= names
     assert "bot/web/static/dashboard.css" in names
+
+
+def _subscribe_feed(http_server) -> str:
+    entries = [Entry("EU weighs tariff on Chinese magnets", "Brussels weighs a 25% tariff.", guid="s-1"),
+               Entry("Rare earth prices climb", "NdPr rose 3%.", guid="s-2"),
+               Entry("Football results", "Nothing on topic.", guid="s-3")]
+    return http_server.route("/new.xml", Reply(200, rss(entries), {"Content-Type": "application/rss+xml"}))
+
+
+def test_subscriptions_add_follow_and_remove_through_the_chat_service(tmp_path, db_url, http_server):
+    url = _subscribe_feed(http_server)
+    http_server.route("/page.html", Reply(200, b"<html><body>not a feed</body></html>", {"Content-Type": "text/html"}))
+    app = make_app(tmp_path, db_url, BRIEFBOT_WEB_TOKEN=TOKEN)
+    with BotHttpServer(app) as server:
+        client = Client(server.port)
+        client.login()
+        page = client.get("/subscriptions")
+        csrf = page.csrf()
+        assert 'id="unsubscribe-' not in page.text  # feeds.yaml's feeds are not removable here
+        assert WEBHOOK_SECRET not in page.text
+        channel = re.search(r'<option value="([0-9a-f]{16})">jsonl:out/briefs.jsonl</option>', page.text).group(1)
+
+        refused = client.post("/subscriptions", {"csrf": csrf, "action": "subscribe", "url": http_server.url("/page.html"),
+                                                 "topics": "", "target": channel})
+        assert refused.status == 303
+        assert app.store.subscriptions() == []
+        assert "not" in client.get(refused.headers["Location"]).text.lower()
+
+        added = client.post("/subscriptions", {"csrf": csrf, "action": "subscribe", "url": url, "topics": "tariff",
+                                               "target": channel})
+        notice = client.get(added.headers["Location"])
+        assert "Subscribed to" in notice.text
+        (row,) = app.store.subscriptions()
+        assert row.url == url and row.created_by == "dashboard" and row.target.endswith("out/briefs.jsonl")
+        assert f'id="unsubscribe-{row.name}"' in notice.text
+
+        typed = client.post("/subscriptions", {"csrf": csrf, "action": "follow", "topic": "rare-earth",
+                                               "to": "jsonl:out/metals.jsonl", "target": channel})
+        assert typed.status == 303
+        assert any(f.topic == "rare-earth" and f.target.endswith("out/metals.jsonl") and f.created_by == "dashboard"
+                   for f in app.store.follows())
+
+        file_feed = client.post("/subscriptions", {"csrf": csrf, "action": "unsubscribe", "name": "wire-en"})
+        assert "feeds.yaml" in client.get(file_feed.headers["Location"]).text
+        removed = client.post("/subscriptions", {"csrf": csrf, "action": "unsubscribe", "name": row.name})
+        assert "Unsubscribed" in client.get(removed.headers["Location"]).text
+        assert app.store.subscriptions() == []
+        assert client.post("/subscriptions", {"action": "unsubscribe", "name": "x"}).status == 403

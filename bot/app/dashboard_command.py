@@ -14,6 +14,7 @@ from bot.app.container import App, default_registry
 from bot.config import Env, Settings
 from bot.delivery.adapter import AdapterRegistry
 from bot.store import Store
+from bot.subscriptions import ChatConfig, SubscriptionService, merge
 from bot.web.deps import DashboardDeps
 
 if TYPE_CHECKING:
@@ -35,7 +36,9 @@ def _shown_target(registry: AdapterRegistry):
 
 def dashboard_deps(app: App) -> DashboardDeps:
     return DashboardDeps(settings=lambda: app.settings, store=app.store, env=app.env,
-                         show_target=_shown_target(app.adapters), secrets=app.secrets())
+                         show_target=_shown_target(app.adapters),
+                         parse_target=app.adapters.parser_for(app.settings.source_path),
+                         subscriptions=lambda: app.subscriptions, secrets=app.secrets())
 
 
 def mount_dashboard(web_app: "web.Application", app: App) -> bool:
@@ -49,8 +52,12 @@ def dashboard_command(args, settings: Settings, env: Env) -> int:
     registry = default_registry()
     store = Store(env.database_url)
     store.create()
-    deps = DashboardDeps(settings=lambda: settings, store=store, env=env, show_target=_shown_target(registry),
-                         secrets=env.secrets(registry.secret_env()))
+    parse_target = registry.parser_for(settings.source_path)
+    service = SubscriptionService(lambda: settings, store, allow_private=env.allow_private_urls)
+    # The feeds and follows made from chat count as configured, as in the running bot.
+    deps = DashboardDeps(settings=lambda: merge(settings, ChatConfig.load(store), registry.parse_target),
+                         store=store, env=env, show_target=_shown_target(registry), parse_target=parse_target,
+                         subscriptions=lambda: service, secrets=env.secrets(registry.secret_env()))
     access = deps.access()
     if not access.enabled:
         print(f"briefbot dashboard: {access.describe()}", file=sys.stderr)

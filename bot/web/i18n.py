@@ -74,7 +74,7 @@ _WORDS: dict[str, tuple[str, str]] = {
     "follow": ("Follow", "关注"),
     "url": ("Feed URL", "订阅源地址"),
     "topics_opt": ("Topics (optional, space-separated)", "主题（可选，空格分隔）"),
-    "read_only": ("Read-only: subscriptions are changed in feeds.yaml.", "只读：请在 feeds.yaml 中修改订阅。"),
+    "new_target": ("or another", "或其他目标"),
     "every": ("Every", "间隔"),
     "language": ("中文", "English"),
 }

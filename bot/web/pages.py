@@ -93,10 +93,8 @@ def brief_page(deps: DashboardDeps, brief_id: str) -> dict | None:
     if brief is None:
         return None
     deliveries = [shown_delivery(deps, d) for d in queries.brief_deliveries(deps.store, brief_id)]
-    follow_ups = queries.follow_ups(deps.store, brief_id)
-    if follow_ups is not None:
-        follow_ups = [{k: deps.scrub(hide_urls(str(v))) if isinstance(v, str) else v for k, v in row.items()}
-                      for row in follow_ups]
+    follow_ups = [{**shown_delivery(deps, d), "source": brief.sources[i] if i < len(brief.sources) else None}
+                  for i, d in queries.follow_ups(deps.store, brief_id)]
     return {"brief": brief, "sources": _in_time_order(brief), "deliveries": deliveries, "follow_ups": follow_ups}
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import and_, func, select
 from bot.models import Brief
 from bot.store import Store, as_utc
 from bot.store import schema as t
+from bot.store.outbox import FOLLOW_UP, parse_follow_up_ref
 
 PAGE_SIZE = 50
 DELIVERY_PAGE_SIZE = 200
@@ -121,14 +122,16 @@ def recent_digest_runs(store: Store, limit: int = DIGEST_RUNS_SHOWN) -> list[dic
     return out
 
 
-def follow_ups(store: Store, brief_id: str) -> list[dict] | None:
-    """A brief's follow-up rows, oldest first, when the schema has a follow-ups table; else None."""
-    table = t.metadata.tables.get("follow_ups")
-    if table is None or "brief_id" not in table.c:
-        return None
-    q = select(table).where(table.c.brief_id == brief_id)
-    order = next((table.c[name] for name in ("created", "added", "id") if name in table.c), None)
-    if order is not None:
-        q = q.order_by(order)
+def follow_ups(store: Store, brief_id: str) -> list[tuple[int, Delivery]]:
+    """A story's follow-up deliveries as (index of the source they tell, delivery), in source order."""
+    # A range on the unique (kind, ref_id, target) index: refs are "<brief id>#<source index>".
+    q = (select(*_DELIVERY_COLUMNS)
+         .where(_o.kind == FOLLOW_UP, _o.ref_id >= f"{brief_id}#", _o.ref_id < f"{brief_id}$"))
     with store.engine.connect() as c:
-        return [dict(r._mapping) for r in c.execute(q)]
+        rows = [_delivery(r) for r in c.execute(q)]
+    out = []
+    for row in rows:
+        parsed = parse_follow_up_ref(row.ref_id)
+        if parsed is not None and parsed[0] == brief_id:
+            out.append((parsed[1], row))
+    return sorted(out, key=lambda pair: (pair[0], pair[1].target))
