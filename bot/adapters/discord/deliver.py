@@ -265,7 +265,8 @@ class DiscordDeliverer:
             if status == 403:
                 return DeliveryError(
                     f"{where}: Discord says {detail}. Why: the bot cannot see or post in this channel. Fix: invite "
-                    "the bot to the server and allow View Channel, Send Messages and Embed Links in the channel.",
+                    "the bot to the server and allow View Channel, Send Messages and Embed Links in the channel (and "
+                    "Read Message History for follow-up replies).",
                     permanent=True)
             if status == 401:
                 what = "the webhook token" if is_webhook else "DISCORD_BOT_TOKEN"
