@@ -23,10 +23,10 @@ from bot.adapters.discord.deliver import set_api_base
 from bot.adapters.discord.render import render_digest as discord_digest
 from bot.adapters.slack.render import render_digest as slack_digest
 from bot.alerts import AlertCheck, AlertDeps
-from bot.app.container import build_app, close_app, make_alert_check, make_dispatcher
+from bot.app.container import build_app, close_app, make_alert_check, make_digest_deps, make_dispatcher
 from bot.app.runner import BotRunner
 from bot.config import ConfigError, load_config
-from bot.digest import build_digest, render_digest_text
+from bot.digest import build_digest, render_digest_text, run_digest
 from bot.models import utcnow
 from bot.summarise import Article
 
@@ -386,5 +386,22 @@ async def test_an_llm_answer_between_failures_starts_the_hour_again(tmp_path, db
         check = make_alert_check(app)
         assert check.run(start + timedelta(minutes=70)).alerted == []  # failing for 20 minutes, not 70
         assert [i.detail for i in check.run(start + timedelta(minutes=111)).alerted] == ["http_500: down again"]
+    finally:
+        await close_app(app)
+
+
+async def test_a_digest_that_skips_empty_windows_still_posts_while_a_feed_fails(http_server, tmp_path, db_url):
+    http_server.route("/feed.xml", Reply(503, b"down"))
+    digest = {"name": "morning", "cron": "0 8 * * *", "to": ["jsonl:out/digest.jsonl"], "skip_empty": True}
+    settings = alert_settings(tmp_path, [{"name": "wire", "url": http_server.url("/feed.xml")}], digests=[digest])
+    app = build_app(settings, make_env(db_url))
+    try:
+        cfg = settings.digests[0]
+        assert not await run_digest(make_digest_deps(app), cfg, utcnow())  # nothing new, every feed healthy
+        await poll_and_deliver(app)
+        assert await run_digest(make_digest_deps(app), cfg, utcnow() + timedelta(days=1))
+        await deliver(app)
+        [posted] = lines(settings.resolve_path("out/digest.jsonl"))
+        assert [t["feed"] for t in posted["digest"]["failing_feeds"]] == ["wire"]
     finally:
         await close_app(app)

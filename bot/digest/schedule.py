@@ -138,7 +138,8 @@ def recorded_run(store: Store, cfg: DigestConfig, fire: datetime) -> dict | None
 
 
 def _should_post(cfg: DigestConfig, digest: Digest) -> bool:
-    return not (cfg.skip_empty and digest.empty)
+    """`skip_empty` skips a digest with nothing to say; failing feeds are something to say."""
+    return not (cfg.skip_empty and digest.empty and not digest.failing_feeds)
 
 
 def _build_lease(run_id: str) -> str:
