@@ -405,3 +405,20 @@ async def test_a_digest_that_skips_empty_windows_still_posts_while_a_feed_fails(
         assert [t["feed"] for t in posted["digest"]["failing_feeds"]] == ["wire"]
     finally:
         await close_app(app)
+
+
+async def test_a_failing_webhook_is_named_without_its_token(http_server, tmp_path, db_url, discord_fake):
+    revoked = "https://discord.com/api/webhooks/333333333333333333/revoked-token-abcdef"  # never added: 404
+    http_server.route("/feed.xml", Reply(200, rss([TARIFF]), content_type="application/rss+xml"))
+    settings = alert_settings(tmp_path, [{"name": "wire", "url": http_server.url("/feed.xml")}],
+                              targets=[f"discord-webhook:{revoked}"])
+    app = build_app(settings, make_env(db_url, DISCORD_API_BASE_URL=discord_fake.origin))
+    try:
+        await poll_and_deliver(app)
+        assert [i.subject for i in make_alert_check(app).run().alerted] == [
+            "discord-webhook:https://discord.com/api/webhooks/333333333333333333/***"]
+        await deliver(app)
+        [alert] = alerts_posted(settings)
+        assert "revoked-token" not in str(alert)
+    finally:
+        await close_app(app)
