@@ -39,23 +39,25 @@ def _opened_zh(alert: Alert) -> str:
 
 
 def _resolved_en(alert: Alert) -> str:
+    lasted = f" after {_hours(alert.at - alert.since)} h"
     return {
-        "feed-failing": f"Feed {alert.subject} is back",
-        "feed-disabled": f"Feed {alert.subject} is back",
-        "target": f"Posting to {alert.subject} works again",
-        "llm-failing": "The LLM answers again",
+        "feed-failing": f"Feed {alert.subject} is back{lasted}",
+        "feed-disabled": f"Feed {alert.subject} is back{lasted}",
+        "target": f"Posting to {alert.subject} works again{lasted}",
+        "llm-failing": f"The LLM answers again{lasted}",
         "llm-budget": "The LLM's daily token budget is available again",
-    }.get(alert.kind, f"{alert.subject} recovered")
+    }.get(alert.kind, f"{alert.subject} recovered{lasted}")
 
 
 def _resolved_zh(alert: Alert) -> str:
+    lasted = f"（历时 {_hours(alert.at - alert.since)} 小时）"
     return {
-        "feed-failing": f"订阅源 {alert.subject} 已恢复",
-        "feed-disabled": f"订阅源 {alert.subject} 已恢复",
-        "target": f"向 {alert.subject} 发送已恢复",
-        "llm-failing": "LLM 已恢复响应",
+        "feed-failing": f"订阅源 {alert.subject} 已恢复{lasted}",
+        "feed-disabled": f"订阅源 {alert.subject} 已恢复{lasted}",
+        "target": f"向 {alert.subject} 发送已恢复{lasted}",
+        "llm-failing": f"LLM 已恢复响应{lasted}",
         "llm-budget": "LLM 每日 token 预算已恢复",
-    }.get(alert.kind, f"{alert.subject} 已恢复")
+    }.get(alert.kind, f"{alert.subject} 已恢复{lasted}")
 
 
 def alert_label(alert: Alert, lang: str) -> str:
