@@ -6,6 +6,7 @@ passing `now` to the alert check (as the digest tests pass it to their jobs), ne
 from __future__ import annotations
 
 import asyncio
+import io
 import socket
 import threading
 from datetime import timedelta
@@ -114,8 +115,10 @@ async def test_a_feed_that_recovers_before_the_threshold_never_alerts(http_serve
 
 async def test_a_gone_feed_alerts_at_once(http_server, tmp_path, db_url):
     http_server.route("/feed.xml", Reply(410, b"gone"))
-    settings = alert_settings(tmp_path, [{"name": "wire", "url": http_server.url("/feed.xml")}])
-    app = build_app(settings, make_env(db_url))
+    settings = alert_settings(tmp_path, [{"name": "wire", "url": http_server.url("/feed.xml")}],
+                              alert_to=[ALERTS, "console"])
+    console = io.StringIO()
+    app = build_app(settings, make_env(db_url), console_stream=console)
     try:
         await poll_and_deliver(app)
         alerted = make_alert_check(app).run().alerted
@@ -123,6 +126,8 @@ async def test_a_gone_feed_alerts_at_once(http_server, tmp_path, db_url):
         await deliver(app)
         [alert] = alerts_posted(settings)
         assert alert["kind"] == "feed-disabled" and "410" in alert["detail"]
+        assert "Alert: Feed wire is switched off and no longer polled" in console.getvalue()
+        assert "告警：订阅源 wire 已停用，不再抓取" in console.getvalue()
     finally:
         await close_app(app)
 
