@@ -131,6 +131,19 @@ async def test_a_gone_feed_alerts_at_once(http_server, tmp_path, db_url):
     finally:
         await close_app(app)
 
+    # Restarted with the feed's new URL: the feed starts afresh, and the incident closes once.
+    moved = alert_settings(tmp_path, [{"name": "wire", "url": http_server.url("/moved.xml")}])
+    app = build_app(moved, make_env(db_url))
+    try:
+        [resolved] = make_alert_check(app).run().resolved
+        assert resolved.subject == "wire"
+        assert make_alert_check(app).run().resolved == []
+        await deliver(app)
+        assert [(a["phase"], a["detail"]) for a in alerts_posted(moved)][1:] == [
+            ("resolved", "polled again from its new URL")]
+    finally:
+        await close_app(app)
+
 
 async def test_two_workers_checking_at_once_queue_one_alert(http_server, tmp_path, any_db_url):
     http_server.route("/feed.xml", Reply(410, b"gone"))

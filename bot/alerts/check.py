@@ -66,7 +66,8 @@ def feed_problems(settings: Settings, store: Store, after: timedelta) -> list[Pr
             problems.append(Problem(f"feed:{state.name}", "feed-disabled", state.name, state.disabled_reason,
                                     AT_ONCE))
         elif state.failures > 0:
-            detail = f"{state.failures} failed fetch(es) in a row; last error: {state.last_error or 'unknown'}"
+            fetches = f"{state.failures} failed fetch{'es' * (state.failures != 1)}"
+            detail = f"{fetches} in a row; last error: {state.last_error or 'unknown'}"
             problems.append(Problem(f"feed:{state.name}", "feed-failing", state.name, detail, after))
     return problems
 
@@ -92,7 +93,9 @@ def llm_budget_problem(settings: Settings, store: Store, now: datetime) -> Probl
 def _resolution(incident: Incident, settings: Settings) -> str:
     if incident.kind.startswith("feed-"):
         polled = any(f.name == incident.subject and f.enabled for f in settings.feeds)
-        return "fetched again" if polled else "no longer polled (removed or disabled in feeds.yaml)"
+        if not polled:
+            return "no longer polled (removed or disabled in feeds.yaml)"
+        return "polled again from its new URL" if incident.kind == "feed-disabled" else "fetched again"
     if incident.kind == "target":
         configured = any(str(t) == incident.key[len(_TARGET):] for t in settings.all_targets())
         return "a message was delivered there again" if configured else "no longer in feeds.yaml"
