@@ -13,7 +13,7 @@ from datetime import timedelta
 from importlib import metadata
 from pathlib import Path
 
-from bot.app import cli_commands
+from bot.app import cli_commands, subscription_commands
 from bot.app.container import build_app, close_app, default_registry
 from bot.app.dashboard_command import dashboard_command
 from bot.app.inspect import inspect_command
@@ -122,9 +122,28 @@ def _parser(registry: AdapterRegistry) -> argparse.ArgumentParser:
     outbox.add_argument("--json", action="store_true", help="one JSON object per delivery (fields: see README)")
     dashboard = command("dashboard", help="serve only the web dashboard (BRIEFBOT_WEB_TOKEN, BRIEFBOT_BIND)")
     dashboard.add_argument("--port", type=int, help="port to listen on (default: $PORT, else $METRICS_PORT, else 8080)")
+    _subscription_parsers(command)
     for extra in registry.cli_commands():
         command(extra.name, help=extra.help)
     return p
+
+
+def _subscription_parsers(command) -> None:
+    to_help = "where its briefs go, written as in feeds.yaml (slack:C0123ABCD, jsonl:out/x.jsonl, …)"
+    subscribe = command("subscribe", help="add a feed: read it once, poll it from now on (as /brief subscribe)")
+    subscribe.add_argument("url", help="the feed's URL (RSS, Atom or JSON Feed)")
+    subscribe.add_argument("topics", nargs="*", metavar="TOPIC", help="topics it may produce (default: all)")
+    subscribe.add_argument("--to", metavar="TARGET", help=to_help)
+    unsubscribe = command("unsubscribe", help="remove a feed added with subscribe (feeds.yaml's stay)")
+    unsubscribe.add_argument("feed", metavar="NAME|URL")
+    for verb, what in (("follow", "post a topic's new briefs to a target"),
+                       ("unfollow", "stop posting a topic's briefs to a target")):
+        follow = command(verb, help=what)
+        follow.add_argument("topic", nargs="+", metavar="TOPIC")
+        follow.add_argument("--to", metavar="TARGET", help=to_help)
+    follows = command("follows", help="follows and the feeds behind them, with health (as /brief list)")
+    follows.add_argument("--to", metavar="TARGET", help="only this target's (default: every target's)")
+    follows.add_argument("--json", action="store_true", help="one JSON document (fields: see README)")
 
 
 _HANDLERS = {
@@ -132,6 +151,9 @@ _HANDLERS = {
     "search": cli_commands.search_command, "feeds": cli_commands.feeds_command,
     "digest": cli_commands.digest_command, "stats": cli_commands.stats_command,
     "outbox": cli_commands.outbox_command, "inspect": inspect_command, "dashboard": dashboard_command,
+    "subscribe": subscription_commands.subscribe_command, "unsubscribe": subscription_commands.unsubscribe_command,
+    "follow": subscription_commands.follow_command, "unfollow": subscription_commands.follow_command,
+    "follows": subscription_commands.follows_command,
 }
 
 

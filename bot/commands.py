@@ -252,15 +252,13 @@ class CommandService:
         """The answer to `command` given in `target` (a chat channel; None from the shell) by
         `actor`. Whether the actor may change things is the caller's check."""
         subs = self.subscriptions
+        if command.action in ("subscribe", "follow", "unfollow") and target is None:
+            return QueryResult(Command("help", error=f"{command.action} needs a channel to post to."))
         if command.action == "subscribe":
-            if target is None:
-                raise UsageError("subscribe needs a target to post to")
             return QueryResult(command, change=await subs.subscribe(command.words[0], command.words[1:], target, actor))
         if command.action == "unsubscribe":
             return QueryResult(command, change=await asyncio.to_thread(subs.unsubscribe, command.words[0], actor))
         if command.action in ("follow", "unfollow"):
-            if target is None:
-                raise UsageError(f"{command.action} needs a target")
             act = subs.follow if command.action == "follow" else subs.unfollow
             return QueryResult(command, change=await asyncio.to_thread(act, command.topic or "", target, actor))
         if command.action == "list":

@@ -16,7 +16,7 @@ from bot.models import utcnow
 from bot.store import Store
 
 FEED_FIELDS = {"name", "status", "last_fetch", "last_success", "items", "held", "failures", "next_attempt",
-               "last_error", "disabled_reason"}
+               "last_error", "disabled_reason", "origin"}
 OUTBOX_FIELDS = {"id", "status", "kind", "ref_id", "target", "attempts", "next_attempt_at", "last_error",
                  "external_id", "created"}
 
@@ -82,6 +82,7 @@ def test_json_outputs_of_feeds_outbox_and_stats(http_server, tmp_path):
     assert by_name["wire"]["last_fetch"] is not None and by_name["wire"]["last_error"] is None
     assert by_name["down"]["failures"] == 1 and "500" in by_name["down"]["last_error"]
     assert by_name["down"]["next_attempt"] is not None
+    assert {f["origin"] for f in feeds + never} == {"feeds.yaml"}
     assert http_server.url("/feed.xml") not in json.dumps(feeds)  # URLs may hold tokens
 
     outbox = [json.loads(line) for line in run(["outbox", "--json"], env=env).stdout.splitlines()]

@@ -274,7 +274,8 @@ async def test_topic_choices_and_command_shape(client):
     shape = group.to_dict(client.tree)
     assert shape["name"] == "brief"
     subs = {o["name"]: o for o in shape["options"]}
-    assert set(subs) == {"latest", "search", "digest", "feeds", "help"}
+    assert set(subs) == {"latest", "search", "digest", "feeds", "list", "subscribe", "unsubscribe", "follow",
+                         "unfollow", "help"}
     topic, count, public = subs["latest"]["options"]
     assert topic["name"] == "topic" and topic["required"] is True
     assert topic["choices"] == [{"name": "Rare earths / 稀土", "value": "rare-earths"},

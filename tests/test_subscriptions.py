@@ -5,11 +5,15 @@ follows are merged with feeds.yaml and polled and routed like the file's own."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timezone
 
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from feedgen import Entry, lines, make_env, make_settings, poll_and_deliver, rss
 from loopback import Reply
+from waits import async_wait_until
 
 from bot.app.container import build_app, close_app, parse_target
+from bot.app.runner import BotRunner
 from bot.models import Target
 from bot.store import Store
 from bot.subscriptions import FROM_CHAT, FROM_FILE, ChatConfig, SubscriptionService, merge
@@ -178,3 +182,32 @@ def test_follow_unfollow_and_list(tmp_path, db_url):
     assert service.unfollow("rare-earth", CHANNEL, "slack:U1").code == "unfollowed"
     assert service.unfollow("rare-earth", CHANNEL, "slack:U1").code == "not-found"
     assert merge(settings, ChatConfig.load(store), parse_target).targets_for(["rare-earth"]) == [Target("slack", "C0FILE01")]
+
+
+async def test_a_running_bot_applies_changes_made_here_and_by_other_processes(tmp_path, db_url, http_server):
+    url = http_server.route("/wire.xml", Reply(body=rss(WIRE), content_type="application/rss+xml"))
+    settings = make_settings(tmp_path, [], targets=["jsonl:out/file.jsonl"])
+    app = build_app(settings, make_env(db_url))
+    runner = BotRunner(app)
+    runner.scheduler = AsyncIOScheduler(timezone=timezone.utc)  # never started: its jobs stay pending
+    try:
+        # Another process (the CLI, a web process) subscribes: this bot's next check applies it.
+        elsewhere = SubscriptionService(lambda: settings, app.store, allow_private=True)
+        change = await elsewhere.subscribe(url, ["tariff"], Target("jsonl", "out/channel.jsonl"), "cli:ops")
+        assert change.ok, change.message
+        assert runner.scheduler.get_job(f"poll:{change.feed}") is None
+        assert await runner.refresh_subscriptions() is True
+        assert await runner.refresh_subscriptions() is False  # nothing new since
+        assert runner.scheduler.get_job(f"poll:{change.feed}") is not None
+        assert runner.poller.settings.feed(change.feed) is not None
+
+        # A change through this bot's own service applies at once.
+        follower = Target("jsonl", str(tmp_path / "out" / "rare.jsonl"))
+        assert app.subscriptions.follow("rare-earth", follower, "slack:U1").ok
+        await async_wait_until(lambda: follower in app.settings.targets_for(["rare-earth"]), "the follow to apply")
+        assert app.subscriptions.unsubscribe(change.feed, "slack:U1").ok
+        await async_wait_until(lambda: runner.scheduler.get_job(f"poll:{change.feed}") is None,
+                               "the unsubscribed feed's poll job to go")
+        assert app.settings.feed(change.feed) is None
+    finally:
+        await close_app(app)

@@ -19,6 +19,7 @@ from bot.config import Env, Settings, format_duration, load_config
 from bot.digest import add_overview, build_digest, render_digest_text
 from bot.samples.server import SampleFeedServer
 from bot.store import Store
+from bot.subscriptions import ChatConfig, merge
 from bot.summarise.dialect import Dialect
 
 log = logging.getLogger("briefbot")
@@ -183,31 +184,40 @@ def feed_json(r) -> dict:
     """One feed of `briefbot feeds --json` (the README lists each field)."""
     return {"name": r.name, "status": r.status, "last_fetch": _iso(r.last_fetch),
             "last_success": _iso(r.last_success), "items": r.items, "held": r.held, "failures": r.failures,
-            "next_attempt": _iso(r.next_attempt), "last_error": r.last_error, "disabled_reason": r.disabled_reason}
+            "next_attempt": _iso(r.next_attempt), "last_error": r.last_error, "disabled_reason": r.disabled_reason,
+            "origin": r.origin}
 
 
 def feeds_command(args, settings: Settings, env: Env) -> int:
-    rows = CommandService(settings, open_store(env)).feeds_health()
-    known = {r.name for r in rows}
+    store = open_store(env)
+    # The feeds made from chat or with `briefbot subscribe` are listed beside feeds.yaml's.
+    settings = merge(settings, ChatConfig.load(store), default_registry().parser_for(settings.source_path))
+    service = CommandService(settings, store)
+    rows = service.feeds_health()
+    known, chat = {r.name for r in rows}, service.subscriptions.chat_feed_names()
     if getattr(args, "json", False):
         for feed in settings.feeds:
             if feed.name not in known:
                 print_json_line({"name": feed.name, "status": "never polled", "last_fetch": None,
                                  "last_success": None, "items": 0, "held": 0, "failures": 0, "next_attempt": None,
-                                 "last_error": None, "disabled_reason": None})
+                                 "last_error": None, "disabled_reason": None,
+                                 "origin": "chat" if feed.name in chat else "feeds.yaml"})
         for r in rows:
             print_json_line(feed_json(r))
         return 0
-    header = f"{'FEED':<24} {'STATUS':<18} {'LAST FETCH':<12} {'ITEMS':>6} {'HELD':>5} {'FAIL':>4}  NEXT / ERROR"
+    header = (f"{'FEED':<24} {'FROM':<10} {'STATUS':<18} {'LAST FETCH':<12} {'ITEMS':>6} {'HELD':>5} {'FAIL':>4}  "
+              "NEXT / ERROR")
     print(header)
     for feed in settings.feeds:
         if feed.name not in known:
-            print(f"{feed.name:<24} {'never polled':<18} {'never':<12} {0:>6} {0:>5} {0:>4}")
+            origin = "chat" if feed.name in chat else "feeds.yaml"
+            print(f"{feed.name:<24} {origin:<10} {'never polled':<18} {'never':<12} {0:>6} {0:>5} {0:>4}")
     for r in rows:
         detail = r.disabled_reason or r.last_error or ""
         if r.failures and r.next_attempt:
             detail = f"next try {r.next_attempt:%Y-%m-%d %H:%M} UTC — {detail}"
-        print(f"{r.name:<24} {r.status[:18]:<18} {ago(r.last_fetch):<12} {r.items:>6} {r.held:>5} {r.failures:>4}  {detail}")
+        print(f"{r.name:<24} {r.origin:<10} {r.status[:18]:<18} {ago(r.last_fetch):<12} {r.items:>6} {r.held:>5} "
+              f"{r.failures:>4}  {detail}")
     return 0
 
 

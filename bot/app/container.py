@@ -110,9 +110,9 @@ def build_app(settings: Settings, env: Env, store: Store | None = None, console_
     return app
 
 
-def merged_settings(app: App, baseline: Settings, chat: ChatConfig | None = None) -> Settings:
-    """feeds.yaml (`baseline`) with the feeds and follows made from chat, as stored now (or `chat`)."""
-    return merge(baseline, chat if chat is not None else ChatConfig.load(app.store), app.adapters.parse_target)
+def merged_settings(app: App, baseline: Settings, chat: ChatConfig) -> Settings:
+    """feeds.yaml (`baseline`) with the feeds and follows made from chat (`chat`)."""
+    return merge(baseline, chat, app.adapters.parse_target)
 
 
 def merge_chat_config(app: App, baseline: Settings) -> None:

@@ -18,12 +18,13 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.app.container import (App, add_new_deliverers, make_alert_check, make_digest_deps, make_dispatcher,
-                               make_poller, swap_fetch_and_llm)
+                               make_poller, merged_settings, swap_fetch_and_llm)
 from bot.app.health import start_health_server
 from bot.config import ConfigError, FeedConfig, Settings, load_config
 from bot.delivery.outbox import Dispatcher
 from bot.digest import add_digest_jobs
 from bot.pipeline.poll import Poller
+from bot.subscriptions import ChatConfig
 
 log = logging.getLogger("briefbot.scheduler")
 
@@ -51,6 +52,11 @@ class BotRunner:
         self._reloads: set[asyncio.Task] = set()
         self._services: list = []
         self._retiring: set[asyncio.Task] = set()
+        # A change from chat or the CLI in this process applies at once; other processes' changes
+        # at the next config check.
+        app.on_subscriptions_changed = self.request_subscriptions_refresh
+        if app.baseline is None:  # an App built without build_app runs on feeds.yaml alone so far
+            app.baseline = app.settings
 
     # ----------------------------------------------------------------- jobs
     def _mark_inflight(self) -> None:
@@ -121,8 +127,31 @@ class BotRunner:
     async def config_watch_job(self) -> None:
         mtime = self._mtime()
         if mtime is None or mtime == self._config_mtime:
+            await self.refresh_subscriptions()
             return
         await self.reload_config()
+
+    def request_subscriptions_refresh(self) -> None:
+        task = asyncio.get_running_loop().create_task(self.refresh_subscriptions())
+        self._reloads.add(task)
+        task.add_done_callback(self._reloads.discard)
+
+    async def refresh_subscriptions(self) -> bool:
+        """Apply the feeds and follows made from chat or the CLI (by any process) since the last look."""
+        async with self._reload_lock:
+            try:
+                chat = await asyncio.to_thread(ChatConfig.load, self.app.store)
+                if chat == self.app.chat or self.app.baseline is None:
+                    return False
+                self._apply(merged_settings(self.app, self.app.baseline, chat))
+            except Exception as exc:  # the database or a merge problem must never take the running bot down
+                log.error("subscriptions from chat could not be applied, keeping the last ones: %s: %s",
+                          type(exc).__name__, str(exc)[:300])
+                return False
+            self.app.chat = chat
+            log.info("subscriptions from chat applied: %d feeds, %d follows", len(chat.subscriptions),
+                     len(chat.follows))
+            return True
 
     def request_reload(self) -> None:
         """SIGHUP: reload in a task of its own, so the signal callback returns at once and no
@@ -149,7 +178,9 @@ class BotRunner:
                           path, type(exc).__name__, str(exc)[:300])
                 return False
             try:
-                added = self._apply(settings)
+                chat = await asyncio.to_thread(ChatConfig.load, self.app.store)
+                added = self._apply(merged_settings(self.app, settings, chat))
+                self.app.baseline, self.app.chat = settings, chat
             except Exception as exc:
                 log.error("config reload from %s could not be applied: %s: %s", path, type(exc).__name__,
                           str(exc)[:300])

@@ -46,6 +46,13 @@ UNKNOWN_WEBHOOK = 10015
 UNKNOWN_MESSAGE = 10008
 INVALID_FORM_BODY = 50035
 MISSING_ACCESS = 50001
+# Permission bits (https://discord.com/developers/docs/topics/permissions).
+ADMINISTRATOR = 1 << 3
+MANAGE_CHANNELS = 1 << 4
+VIEW_CHANNEL = 1 << 10
+SEND_MESSAGES = 1 << 11
+USE_APPLICATION_COMMANDS = 1 << 31
+ALL_PERMISSIONS = (1 << 51) - 1
 _ERROR_MESSAGES = {UNKNOWN_CHANNEL: "Unknown Channel", UNKNOWN_WEBHOOK: "Unknown Webhook", UNKNOWN_MESSAGE: "Unknown Message",
                    MISSING_ACCESS: "Missing Access", 0: "401: Unauthorized"}
 
@@ -91,6 +98,7 @@ class FakeDiscord:
         self._holds: dict[str, list[asyncio.Event]] = {}
         self.callbacks: list[dict] = []
         self.command_syncs: list[dict] = []
+        self.guild_roles: dict[str, dict[str, int]] = {}  # guild id -> role id -> permission bits
         self._scripts: dict[str, list[Scripted]] = {}
         self._nonces: dict[tuple[str, str], dict] = {}
         self._ids = itertools.count(1_100_000_000_000_000_001)
@@ -137,6 +145,38 @@ class FakeDiscord:
     def add_webhook(self, webhook_id: int | str, token: str) -> str:
         self.webhooks[str(webhook_id)] = token
         return f"https://discord.com/api/webhooks/{webhook_id}/{token}"
+
+    # ----------------------------------------------------------------- guild roles and members
+    async def create_guild(self, guild_id: str, roles: dict[str, int]) -> None:
+        """Send GUILD_CREATE for a guild whose roles (id -> permission bits) are these, as Discord does
+        for every guild of a bot with the `guilds` intent; the role whose id is the guild's is @everyone."""
+        self.guild_roles[guild_id] = dict(roles)
+        role_objects = [{"id": role_id, "name": "@everyone" if role_id == guild_id else f"role-{role_id[-4:]}",
+                         "color": 0, "hoist": False, "icon": None, "unicode_emoji": None, "position": i,
+                         "permissions": str(bits), "managed": False, "mentionable": False, "flags": 0}
+                        for i, (role_id, bits) in enumerate(roles.items())]
+        await self.dispatch("GUILD_CREATE", {
+            "id": guild_id, "name": "Briefbot test guild", "icon": None, "owner_id": "700000000000000009",
+            "roles": role_objects, "emojis": [], "stickers": [], "features": [], "channels": [], "threads": [],
+            "members": [], "presences": [], "voice_states": [], "stage_instances": [],
+            "guild_scheduled_events": [], "member_count": 2, "large": False, "unavailable": False,
+            "joined_at": "2024-01-01T00:00:00+00:00", "verification_level": 0, "default_message_notifications": 0,
+            "explicit_content_filter": 0, "mfa_level": 0, "nsfw_level": 0, "premium_tier": 0,
+            "preferred_locale": "en-US", "system_channel_flags": 0})
+
+    def member(self, guild_id: str, user_id: str, role_ids: list[str]) -> dict:
+        """The `member` object of an interaction: its roles and its permissions, computed as Discord
+        does without channel overwrites (@everyone's bits, OR each role's; Administrator means all)."""
+        roles = self.guild_roles.get(guild_id, {})
+        bits = roles.get(guild_id, 0)
+        for role_id in role_ids:
+            bits |= roles.get(role_id, 0)
+        if bits & ADMINISTRATOR:
+            bits = ALL_PERMISSIONS
+        return {"user": {"id": user_id, "username": f"user{user_id[-4:]}", "discriminator": "0",
+                         "global_name": None, "avatar": None},
+                "roles": list(role_ids), "joined_at": "2024-01-01T00:00:00+00:00", "deaf": False, "mute": False,
+                "flags": 0, "permissions": str(bits)}
 
     def fail(self, path: str, status: int, code: int = 0, message: str | None = None, times: int = 1,
              headers: dict[str, str] | None = None) -> None:

@@ -116,6 +116,11 @@ class FakeSlack:
         self.calls: list[ApiCall] = []
         self.responses: list[dict] = []  # bodies POSTed to response_url, with "_path"
         self.socket_acks: list[dict] = []
+        # Workspace members (users.info) and user groups (usergroups.users.list), and the scopes the
+        # bot token was granted: a method whose scope is missing answers missing_scope, as Slack does.
+        self.users: dict[str, dict] = {}
+        self.usergroups: dict[str, list[str]] = {}
+        self.scopes: set[str] = {"chat:write", "commands", "channels:history", "users:read", "usergroups:read"}
         self._scripts: dict[str, deque[Scripted]] = {}
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
@@ -368,6 +373,40 @@ class FakeSlack:
             for m in out:
                 m.pop("metadata", None)
         return self._ok(messages=out, has_more=len(thread) > limit)
+
+    def add_user(self, user_id: str, *, is_admin: bool = False, is_owner: bool = False) -> dict:
+        """A workspace member as users.info describes one."""
+        user = {"id": user_id, "team_id": "T0TEST001", "name": user_id.lower(), "deleted": False,
+                "real_name": f"User {user_id}", "tz": "Asia/Shanghai", "is_admin": is_admin or is_owner,
+                "is_owner": is_owner, "is_primary_owner": False, "is_restricted": False,
+                "is_ultra_restricted": False, "is_bot": False, "is_app_user": False,
+                "profile": {"display_name": user_id.lower(), "real_name": f"User {user_id}"}}
+        with self._lock:
+            self.users[user_id] = user
+        return user
+
+    def _missing_scope(self, needed: str) -> web.Response | None:
+        if needed in self.scopes:
+            return None
+        return self._fail("missing_scope", needed=needed, provided=",".join(sorted(self.scopes)))
+
+    def _m_users_info(self, params: dict) -> web.Response:
+        refused = self._missing_scope("users:read")
+        if refused is not None:
+            return refused
+        if not params.get("user"):
+            return self._fail("invalid_arguments")
+        with self._lock:
+            user = self.users.get(params["user"])
+        return self._ok(user=user) if user is not None else self._fail("user_not_found")
+
+    def _m_usergroups_users_list(self, params: dict) -> web.Response:
+        refused = self._missing_scope("usergroups:read")
+        if refused is not None:
+            return refused
+        with self._lock:
+            members = self.usergroups.get(params.get("usergroup") or "")
+        return self._ok(users=list(members)) if members is not None else self._fail("no_such_subteam")
 
     def _m_conversations_history(self, params: dict) -> web.Response:
         error = self._channel_error(params.get("channel"))

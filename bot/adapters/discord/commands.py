@@ -7,6 +7,10 @@ subcommands, and subcommands keep each option list short and obvious):
     /brief search words:<words> [count:1-10] [public]
     /brief digest [public]
     /brief feeds [public]
+    /brief list [public]
+    /brief subscribe url:<feed URL> [topics:<topic …>]     (admins)
+    /brief unsubscribe feed:<name or URL>                  (admins)
+    /brief follow topic:<topic> · /brief unfollow topic:<topic>   (admins)
     /brief help
 
 Replies are ephemeral (flag 64) unless `public` is true. `digest` and `search` defer first
@@ -22,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -46,12 +51,15 @@ from bot.adapters.discord.render import (
 from bot.commands import Command, FeedHealth, QueryResult, Verb, help_text
 from bot.config import Settings
 from bot.delivery.adapter import AdapterContext
+from bot.models import Target
+from bot.subscriptions import FROM_FILE, Change, FeedStatus, Listing
 
 log = logging.getLogger("briefbot.discord")
 
 DISCORD_GATEWAY = "wss://gateway.discord.gg/"
 CHOICES_LIMIT = 25  # Discord allows at most 25 static choices; more topics switch to autocomplete
 MAX_COUNT = 10
+_SNOWFLAKE = re.compile(r"\d{15,21}")
 
 
 @dataclass
@@ -73,7 +81,9 @@ class Reply:
 # --------------------------------------------------------------------------- rendering answers
 
 def _usage(verb: Verb) -> str:
-    options = {"latest": " topic:<topic> count:<1-10>", "search": " words:<words>"}
+    options = {"latest": " topic:<topic> count:<1-10>", "search": " words:<words>",
+               "subscribe": " url:<feed URL> topics:<topics>", "unsubscribe": " feed:<name or URL>",
+               "follow": " topic:<topic>", "unfollow": " topic:<topic>"}
     return f"/brief {verb.name}{options.get(verb.name, '')}"
 
 
@@ -122,6 +132,43 @@ def render_feeds(feeds: list[FeedHealth]) -> list[Reply]:
     return [Reply(embeds=group) for group in pack_embeds(embeds)]
 
 
+def render_change(change: Change) -> Reply:
+    return Reply(f"{'✅' if change.ok else '⚠️'} {change.message}")
+
+
+def _status_line(feed: FeedStatus) -> str:
+    icon = "⛔" if feed.status == "disabled" else "⚠️" if feed.failures else "✅" if feed.last_success else "⏳"
+    origin = "from feeds.yaml" if feed.origin == FROM_FILE else f"added by {feed.created_by}"
+    parts = [f"{icon} **{feed.name}** — {feed.status}", f"{feed.items} items", f"*{origin}*"]
+    if feed.last_success:
+        parts.append(f"last success <t:{int(feed.last_success.timestamp())}:R>")
+    if feed.problem:
+        parts.append(f"error: {trim(feed.problem, 200)}")
+    return " · ".join(parts)
+
+
+def render_listing(listing: Listing) -> list[Reply]:
+    if listing.follows:
+        lines = [f"• **{f.topic}** — " + (f"route {f.source} in feeds.yaml" if f.origin == FROM_FILE
+                                          else f"followed by {f.source}") for f in listing.follows]
+        header = "**This channel follows** · 本频道关注\n" + "\n".join(lines)
+    else:
+        header = "This channel follows no topic yet · 本频道尚未关注任何主题. Try `/brief follow`."
+    embeds: list[discord.Embed] = []
+    chunk: list[str] = []
+    for line in (_status_line(f) for f in listing.feeds):
+        if chunk and len("\n".join(chunk)) + 1 + len(line) > DESCRIPTION_LIMIT // 2:
+            embeds.append(discord.Embed(description="\n".join(chunk)))
+            chunk = []
+        chunk.append(line)
+    if chunk:
+        embeds.append(discord.Embed(description="\n".join(chunk)))
+    if embeds:
+        embeds[0].title = f"Feeds behind them · 订阅源 ({len(listing.feeds)})"
+    groups = pack_embeds(embeds) or [[]]
+    return [Reply(trim(header, CONTENT_LIMIT) if i == 0 else None, group or None) for i, group in enumerate(groups)]
+
+
 def _list_replies(header: str, result: QueryResult, context: AdapterContext) -> list[Reply]:
     embeds = [render_brief_compact(b, context.settings()) for b in result.briefs]
     messages = pack_embeds(embeds)
@@ -131,6 +178,10 @@ def _list_replies(header: str, result: QueryResult, context: AdapterContext) -> 
 def render_result(result: QueryResult, context: AdapterContext) -> list[Reply]:
     """A QueryResult as Discord messages, in order (the first answers the interaction)."""
     command = result.command
+    if result.change is not None:
+        return [render_change(result.change)]
+    if result.listing is not None:
+        return render_listing(result.listing)
     if command.action == "unknown-topic":
         return [Reply(command.error or "Unknown topic.")]
     if command.action == "help":
@@ -157,6 +208,37 @@ def render_result(result: QueryResult, context: AdapterContext) -> list[Reply]:
 
 # --------------------------------------------------------------------------- answering an interaction
 
+def discord_admin_roles(settings: Settings) -> list[str]:
+    """The role IDs of the `admins` setting's `discord:` entries."""
+    return [entry[8:] for entry in settings.admins if entry.startswith("discord:") and _SNOWFLAKE.fullmatch(entry[8:])]
+
+
+def admin_problems(settings: Settings) -> list[str]:
+    """`admins` entries for Discord that are no role ID (they never match anyone)."""
+    return [f"admins: {entry!r} is not a Discord role ID (a number of 15-21 digits); it is ignored"
+            for entry in settings.admins if entry.startswith("discord:") and not _SNOWFLAKE.fullmatch(entry[8:])]
+
+
+def admin_refusal(interaction: discord.Interaction, settings: Settings) -> str | None:
+    """None when the member may subscribe, unsubscribe, follow and unfollow; else why not and who may.
+
+    With `admins` set, members holding one of its roles; without it, members with Manage Channels in
+    this channel (the permissions Discord sends with the interaction)."""
+    roles = discord_admin_roles(settings)
+    member = interaction.user
+    if roles:
+        held = {str(role.id) for role in getattr(member, "roles", [])}
+        if held & set(roles):
+            return None
+        who = ", ".join(f"<@&{role}>" for role in roles)
+        return (f"Only members with the role {who} can change subscriptions and follows here (`admins` in "
+                "feeds.yaml). Everyone can use `/brief list`. · 仅指定角色可更改订阅。")
+    if interaction.permissions.manage_channels:
+        return None
+    return ("Only members with the Manage Channels permission can change subscriptions and follows here; an "
+            "operator can name roles in feeds.yaml (`admins`). Everyone can use `/brief list`. · 仅频道管理员可更改订阅。")
+
+
 async def answer_interaction(context: AdapterContext, interaction: discord.Interaction, text: str, *,
                              count: int | None = None, defer: bool = False) -> Command:
     """Parse `text` like Slack's `/brief` would, answer it, and reply to the interaction."""
@@ -164,12 +246,18 @@ async def answer_interaction(context: AdapterContext, interaction: discord.Inter
     command = queries.parse_command(text)
     if count is not None and command.action in ("latest", "search"):
         command.count = max(1, min(MAX_COUNT, count))
+    if command.changes:
+        refusal = admin_refusal(interaction, context.settings())
+        if refusal is not None:
+            await interaction.response.send_message(refusal, ephemeral=True, allowed_mentions=NO_MENTIONS)
+            return command
     ephemeral = not command.public
     if defer:
         await interaction.response.defer(ephemeral=ephemeral, thinking=True)
     try:
-        # The store is synchronous: keep the gateway's event loop free while it runs.
-        result = await asyncio.to_thread(queries.answer, command)
+        # Direct messages have a channel too; an interaction without one has no place to post to.
+        target = Target("discord", str(interaction.channel_id)) if interaction.channel_id else None
+        result = await queries.answer_for(command, target, f"discord:{interaction.user.id}")
         replies = render_result(result, context)
     except Exception:
         log.exception("/brief %r failed", text)
@@ -258,6 +346,34 @@ def build_brief_group(context: AdapterContext) -> app_commands.Group:
     async def feeds(interaction: discord.Interaction, public: bool = False) -> None:
         await answer_interaction(context, interaction, _text("feeds", public=public))
 
+    @group.command(name="list", description="This channel's follows and the feeds behind them · 本频道的关注与订阅源")
+    @app_commands.describe(public="Show the answer to the channel · 公开显示")
+    async def list_(interaction: discord.Interaction, public: bool = False) -> None:
+        await answer_interaction(context, interaction, _text("list", public=public))
+
+    @group.command(name="subscribe", description="Add a feed; its matching items are posted here (admins) · 添加订阅源")
+    @app_commands.describe(url="The feed's URL (RSS, Atom or JSON Feed) · 订阅源网址",
+                           topics="Topics, separated by spaces (default: all) · 主题")
+    async def subscribe(interaction: discord.Interaction, url: app_commands.Range[str, 1, 2048],
+                        topics: Optional[app_commands.Range[str, 1, 200]] = None) -> None:
+        # Reading the feed once may take longer than the 3 seconds Discord waits for an answer.
+        await answer_interaction(context, interaction, _text("subscribe", url, topics, public=False), defer=True)
+
+    @group.command(name="unsubscribe", description="Remove a feed added from chat (admins) · 移除订阅源")
+    @app_commands.describe(feed="The feed's name or URL · 订阅源名称或网址")
+    async def unsubscribe(interaction: discord.Interaction, feed: app_commands.Range[str, 1, 2048]) -> None:
+        await answer_interaction(context, interaction, _text("unsubscribe", feed, public=False))
+
+    @group.command(name="follow", description="Post a topic's briefs in this channel (admins) · 关注主题")
+    @app_commands.describe(topic="Topic · 主题")
+    async def follow(interaction: discord.Interaction, topic: app_commands.Range[str, 1, 100]) -> None:
+        await answer_interaction(context, interaction, _text("follow", topic, public=False))
+
+    @group.command(name="unfollow", description="Stop posting a topic's briefs here (admins) · 取消关注主题")
+    @app_commands.describe(topic="Topic · 主题")
+    async def unfollow(interaction: discord.Interaction, topic: app_commands.Range[str, 1, 100]) -> None:
+        await answer_interaction(context, interaction, _text("unfollow", topic, public=False))
+
     @group.command(name="help", description="How to use /brief · 使用说明")
     async def help_(interaction: discord.Interaction) -> None:
         await answer_interaction(context, interaction, "help")
@@ -279,6 +395,8 @@ def topic_suggestions(context: AdapterContext, current: str) -> list[app_command
 def build_discord_client(context: AdapterContext) -> BriefbotClient:
     """The client with its CommandTree and `/brief`; not logged in, not connected."""
     set_api_base(DiscordEnv.from_env(context.env).api_base_url)
+    for problem in admin_problems(context.settings()):
+        log.error("feeds.yaml %s", problem)
     return BriefbotClient(context)
 
 

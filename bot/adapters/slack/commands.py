@@ -7,8 +7,8 @@ command's `response_url`, ephemeral unless the user added `public`.
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -16,11 +16,14 @@ from typing import Any
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
 from bot.adapters.slack.deliver import make_web_client
 from bot.adapters.slack.render import (
     MAX_BLOCKS,
+    MAX_SECTION_TEXT,
     context_block,
     escape,
     fit,
@@ -32,11 +35,16 @@ from bot.adapters.slack.render import (
 from bot.adapters.slack.env import SlackEnv
 from bot.commands import Command, FeedHealth, QueryResult, Verb, help_text
 from bot.delivery.adapter import AdapterContext
+from bot.models import Target
+from bot.subscriptions import FROM_FILE, Change, FeedStatus, Listing
 
 log = logging.getLogger("briefbot.slack")
 
 EVENTS_PATH = "/slack/events"
 DEFAULT_PORT = 3000
+# Slack's ID formats for the `admins` setting: users (U…, W… on Enterprise Grid) and user groups (S…).
+_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
+_GROUP_ID = re.compile(r"S[A-Z0-9]{2,}")
 
 
 # --------------------------------------------------------------------------- rendering of answers
@@ -110,6 +118,44 @@ def render_feeds(feeds: list[FeedHealth], tz: str) -> tuple[str, list[dict]]:
     return f"Feed health: {len(feeds)} feeds, {failing} with problems", blocks[:MAX_BLOCKS]
 
 
+def render_change(change: Change) -> tuple[str, list[dict]]:
+    # The service's messages carry names, topics and hidden URLs; `*topic*` is meant as bold.
+    icon = ":white_check_mark:" if change.ok else ":warning:"
+    return escape(change.message), [section_block(f"{icon} {escape(change.message)}")]
+
+
+def _status_line(feed: FeedStatus, tz: str) -> str:
+    healthy = feed.failures == 0 and feed.status != "disabled"
+    origin = "from feeds.yaml" if feed.origin == FROM_FILE else f"added by {feed.created_by}"
+    line = (f"{':white_check_mark:' if healthy else ':warning:'} *{escape(feed.name)}* — {escape(feed.status)} · "
+            f"{feed.items} items · last success "
+            f"{format_time(feed.last_success, tz) if feed.last_success else 'never'} · _{escape(origin)}_")
+    if feed.failures:
+        line += f" · failures {feed.failures}"
+    if feed.problem:
+        line += f"\n    _{escape(feed.problem)[:300]}_"
+    return line
+
+
+def render_listing(listing: Listing, tz: str) -> tuple[str, list[dict]]:
+    if listing.follows:
+        lines = [f"• *{escape(f.topic)}* — " + (f"route {escape(f.source)} in feeds.yaml" if f.origin == FROM_FILE
+                                                else f"followed by {escape(f.source)}") for f in listing.follows]
+        follows = "*This channel follows* · 本频道关注\n" + "\n".join(lines)
+    else:
+        follows = "This channel follows no topic yet · 本频道尚未关注任何主题. Try `/brief follow <topic>`."
+    blocks = [section_block(fit(follows, MAX_SECTION_TEXT))]
+    chunk = ["*Feeds behind them* · 订阅源"]
+    for line in (_status_line(f, tz) for f in listing.feeds):
+        if len("\n".join(chunk + [line])) > 2900:
+            blocks.append(section_block("\n".join(chunk)))
+            chunk = []
+        chunk.append(line)
+    if listing.feeds:
+        blocks.append(section_block("\n".join(chunk)))
+    return f"{len(listing.follows)} follows, {len(listing.feeds)} feeds", blocks[:MAX_BLOCKS]
+
+
 def render_query_result(result: QueryResult, settings: Settings, tz: str | None = None
                         ) -> list[tuple[str, list[dict]]]:
     """Messages (fallback text, blocks) answering a `/brief` command, in order."""
@@ -130,11 +176,65 @@ def render_query_result(result: QueryResult, settings: Settings, tz: str | None 
                             f"No briefs match {escape(words)}.")]
     if command.action == "feeds":
         return [render_feeds(result.feeds, tz)]
+    if result.change is not None:
+        return [render_change(result.change)]
+    if result.listing is not None:
+        return [render_listing(result.listing, tz)]
     if command.action == "digest":
         if result.digest is None:
             return [("No digest available.", [section_block("No digest available.")])]
         return render_digest(result.digest, settings, result.digest.timezone or tz)
     return [render_help(result, settings)]
+
+
+# --------------------------------------------------------------------------- who may change things
+
+def slack_admins(settings: Settings) -> tuple[list[str], list[str]]:
+    """The user IDs and user-group IDs of the `admins` setting's `slack:` entries."""
+    users, groups = [], []
+    for entry in settings.admins:
+        kind, _, ident = entry.partition(":")
+        if kind == "slack" and _USER_ID.fullmatch(ident):
+            users.append(ident)
+        elif kind == "slack" and _GROUP_ID.fullmatch(ident):
+            groups.append(ident)
+    return users, groups
+
+
+def admin_problems(settings: Settings) -> list[str]:
+    """`admins` entries for Slack that are no Slack user or user-group ID (they never match anyone)."""
+    return [f"admins: {entry!r} is not a Slack user ID (U…, W…) or user-group ID (S…); it is ignored"
+            for entry in settings.admins if entry.startswith("slack:")
+            and not (_USER_ID.fullmatch(entry[6:]) or _GROUP_ID.fullmatch(entry[6:]))]
+
+
+async def admin_refusal(client: AsyncWebClient, settings: Settings, user_id: str) -> str | None:
+    """None when `user_id` may subscribe, unsubscribe, follow and unfollow; else why not and who may.
+
+    With `admins` set, its users and the members of its user groups (usergroups.users.list, scope
+    usergroups:read); without it, workspace admins and owners (users.info, scope users:read)."""
+    users, groups = slack_admins(settings)
+    try:
+        if users or groups:
+            if user_id in users:
+                return None
+            for group in groups:
+                members = (await client.usergroups_users_list(usergroup=group)).get("users") or []
+                if user_id in members:
+                    return None
+            who = ", ".join([f"<@{u}>" for u in users] + [f"members of <!subteam^{g}>" for g in groups])
+            return (f"Only {who} can change subscriptions and follows here (`admins` in feeds.yaml). "
+                    "Everyone can use `/brief list`.")
+        user = (await client.users_info(user=user_id)).get("user") or {}
+        if user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"):
+            return None
+    except SlackApiError as exc:
+        error, needed = exc.response.get("error"), exc.response.get("needed")
+        log.warning("/brief admin check for %s failed: %s%s", user_id, error, f" (needs {needed})" if needed else "")
+        scope = f"; the app needs the `{needed}` scope" if needed else ""
+        return f"briefbot could not check who may change subscriptions (Slack said `{error}`{scope}); see docs/slack.md."
+    return ("Only workspace admins and owners can change subscriptions and follows here; an operator can "
+            "name other people or user groups in feeds.yaml (`admins`). Everyone can use `/brief list`.")
 
 
 # --------------------------------------------------------------------------- Bolt app
@@ -156,13 +256,24 @@ def build_slack_app(context: AdapterContext) -> AsyncApp:
         # Empty ack: the answer follows via response_url, so nothing is shown twice.
         await ack()
 
+    for problem in admin_problems(context.settings()):
+        log.error("feeds.yaml %s", problem)
+
     async def answer(command: dict, respond) -> None:
         text = (command.get("text") or "").strip()
         queries = context.commands()
+        user_id = command.get("user_id") or ""
         try:
             parsed = queries.parse_command(text)
-            # The store is synchronous; keep the event loop (and other acks) responsive.
-            result = await asyncio.to_thread(queries.answer, parsed)
+            if parsed.changes:
+                refusal = await admin_refusal(client, context.settings(), user_id)
+                if refusal is not None:
+                    # Built here, mentions included: nothing in it comes from the user or a feed.
+                    await respond(text=refusal, blocks=[section_block(f":lock: {refusal}")],
+                                  response_type="ephemeral", replace_original=False)
+                    return
+            target = Target("slack", command.get("channel_id") or "")
+            result = await queries.answer_for(parsed, target, f"slack:{user_id}")
             messages = render_query_result(result, context.settings())
         except Exception:
             log.exception("/brief %r failed for user %s", text, command.get("user_id"))
