@@ -460,6 +460,15 @@ class StoryIndex:
         self._last = (sig, mine)
         return _best_match(mine, [(sid, self._features[sid]) for sid in self.candidates(sig, mine)])
 
+    @staticmethod
+    def shared_keys(sig: StorySignature) -> set[str]:
+        """Keys that every story similarity() could score SAME_STORY with `sig` shares with it: the
+        buckets of each figure's tolerance window, and each specific title word in its language.
+        Workers deciding stories at once claim these."""
+        feats = _Features(sig)
+        keys = {f"#{unit}:{bucket!r}" for value, unit in feats.numbers for unit, bucket in _number_keys(value, unit)}
+        return keys | {f"{feats.lang}:{word}" for word in feats.words}
+
 
 def _least_overlap(size: int, jaccard: float) -> int:
     """The fewest shared elements a set of `size` needs with another to reach `jaccard` with it

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+from bot.pipeline.story_desk import StoryDesk
 from bot.store import FeedState, PollWrites, Store, WrittenPoll
 
 __all__ = ["FeedClaimQueue", "PollWriteQueue"]
@@ -19,7 +20,10 @@ class PollWriteQueue:
 
     One poll's write failing never fails another's: on an error the polls are written one by one.
     Writes are flushed in the order they came, so an entry joining a story decided by another poll
-    moments before is written after that story (in the same transaction, or a later one)."""
+    moments before is written after that story (in the same transaction, or a later one).
+
+    With a `referee` (the poller's story desk), each transaction claims its new stories' keys and
+    settles them against stories other workers made meanwhile (bot.store.story_keys)."""
 
     # How long the first write of a group waits for company: short next to a poll's own network
     # wait, long enough that a busy loop gathers several feeds' writes.
@@ -27,8 +31,9 @@ class PollWriteQueue:
     # A group is written at once when it is this large (bounds a transaction's size).
     MAX_GROUP = 64
 
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, referee: StoryDesk | None = None):
         self.store = store
+        self.referee = referee
         self._queue: list[tuple[PollWrites, asyncio.Future]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -56,19 +61,32 @@ class PollWriteQueue:
         if not queue:
             return
         try:
-            results = self.store.write_polls([writes for writes, _ in queue])
+            results = self._write_group([writes for writes, _ in queue])
         except Exception as exc:
             if len(queue) == 1:
                 queue[0][1].set_exception(exc)
                 return
             for writes, written in queue:
                 try:
-                    written.set_result(self.store.write_poll(writes))
+                    written.set_result(self._write_alone(writes))
                 except Exception as poll_exc:
                     written.set_exception(poll_exc)
             return
         for (_, written), result in zip(queue, results):
             written.set_result(result)
+
+    def _write_group(self, batch: list[PollWrites]) -> list[WrittenPoll]:
+        if self.referee is None:
+            return self.store.write_polls(batch)
+        try:
+            return self.store.write_polls_refereed(batch, self.referee)
+        finally:
+            self.referee.written([new for writes in batch for new in writes.new_briefs])
+
+    def _write_alone(self, writes: PollWrites) -> WrittenPoll:
+        if self.referee is None:
+            return self.store.write_poll(writes)
+        return self._write_group([writes])[0]
 
 
 class FeedClaimQueue:

@@ -80,8 +80,8 @@ class Poller:
         self.worker_id = worker_id
         self.lease = lease
         self.parser.start()
-        self.stories = StoryDesk(store)
-        self._writes = PollWriteQueue(store)
+        self.stories = StoryDesk(store, worker_id)
+        self._writes = PollWriteQueue(store, self.stories)
         self._claims = FeedClaimQueue(store)
         self._in_flight: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
         self._use_settings(settings)

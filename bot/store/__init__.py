@@ -1,8 +1,8 @@
 """The one store, read as its aggregates: feed state (feeds), seen entries (items), stories
-(briefs), a poll's one-transaction write (polls), what the flood guard held back (held), deliveries
-(outbox), digest runs (digests), named leases (leases), the LLM cache and usage (llm), feeds and
-follows made from chat (subscriptions), incidents behind alerts (incidents); the engine and schema
-creation (engine)."""
+(briefs), a poll's one-transaction write (polls) and the story keys it claims (story_keys), what the
+flood guard held back (held), deliveries (outbox), digest runs (digests), named leases (leases), the
+LLM cache and usage (llm), feeds and follows made from chat (subscriptions), incidents behind alerts
+(incidents); the engine and schema creation (engine)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from bot.store.leases import LeasesStore
 from bot.store.llm import LlmStore
 from bot.store.outbox import OutboxRow, OutboxStore
 from bot.store.polls import NewNotice, PollsStore, PollWrites, WrittenPoll
+from bot.store.story_keys import StoryKeysStore
 from bot.store.subscriptions import FollowRow, SubscriptionRow, SubscriptionsStore
 
 __all__ = [
@@ -26,7 +27,8 @@ __all__ = [
 ]
 
 
-class Store(FeedsStore, PollsStore, BriefsStore, OutboxStore, DigestsStore, LeasesStore, LlmStore, HeldStore,
+class Store(FeedsStore, StoryKeysStore, PollsStore, BriefsStore, OutboxStore, DigestsStore, LeasesStore, LlmStore,
+            HeldStore,
             IncidentsStore,
             SubscriptionsStore):
     """Every aggregate's methods on one engine: `Store(url)`, then `create()` once at start-up."""

@@ -6,8 +6,8 @@ Revises: 0001
 
 from __future__ import annotations
 
-import sqlalchemy as sa  # noqa: F401
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
 revision = "0002"
 down_revision = "0001"
@@ -16,8 +16,16 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    op.create_table(
+        "story_keys",
+        sa.Column("key", sa.BigInteger, primary_key=True),
+        sa.Column("brief_id", sa.String(40), sa.ForeignKey("briefs.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column("owner", sa.String(100), nullable=False),
+        sa.Column("created", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index("ix_items_brief_id", "items", ["brief_id"])
 
 
 def downgrade() -> None:
-    pass
+    op.drop_index("ix_items_brief_id", table_name="items")
+    op.drop_table("story_keys")
