@@ -20,7 +20,7 @@ import sys
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Collection, Iterable
 
 from bot.analyse.story_names import (
     GENERIC,
@@ -186,19 +186,24 @@ def make_signature(title: str, text: str, lang: str, topics: list[str], numbers:
     )
 
 
-# Most stories name no conflicting kind: they share this one empty mapping (never written to).
-_NO_KINDS: dict[str, frozenset[str]] = {}
 _NO_WORDS: frozenset = frozenset()
-_NO_UNITS: dict[str, tuple[float, ...]] = {}
+# Stories naming the same glossary names of the conflicting kinds share one mapping (never written
+# to): the glossary is small, so few combinations occur (bounded, as odd feeds could make many).
+_KIND_MAPS: dict[tuple, dict[str, frozenset[str]]] = {(): {}}
 
 
 def _by_kind(entities: Iterable[str], kinds: tuple[str, ...]) -> dict[str, frozenset[str]]:
+    key = tuple(sorted(e for e in set(entities) if _KIND.get(e) in kinds))
+    shared = _KIND_MAPS.get(key)
+    if shared is not None:
+        return shared
     out: dict[str, set[str]] = {}
-    for e in entities:
-        kind = _KIND.get(e)
-        if kind in kinds:
-            out.setdefault(kind, set()).add(e)
-    return {k: frozenset(v) for k, v in out.items()} if out else _NO_KINDS
+    for e in key:
+        out.setdefault(_KIND[e], set()).add(e)
+    found = {k: _compact(v) for k, v in out.items()}
+    if len(_KIND_MAPS) < 4096:
+        _KIND_MAPS[key] = found
+    return found
 
 
 def _compact(words: set[str] | frozenset[str]) -> frozenset[str]:
@@ -220,13 +225,12 @@ def _shared_topics(topics: Iterable[str]) -> frozenset[str]:
 
 
 class _Features:
-    """What similarity() reads from a signature, as sets built once (a signature never changes).
-
-    An index keeps one per story, so scoring a candidate is a few set operations, not list-to-set
-    conversions and date parsing on every comparison."""
+    """What similarity() reads from a signature, as sets built once (a signature never changes):
+    scoring a candidate is a few set operations, not list-to-set conversions and date parsing on
+    every comparison. The story index keeps each story's as a _Kept."""
 
     __slots__ = ("lang", "topics", "titles", "words", "title_names", "entities", "title_kinds", "text_kinds",
-                 "numbers", "number_set", "by_unit", "published")
+                 "numbers", "number_set", "published")
 
     def __init__(self, sig: StorySignature) -> None:
         self.lang = sys.intern(sig.lang)
@@ -244,31 +248,45 @@ class _Features:
         self.entities = _compact(frozenset(sig.entities) - GENERIC)
         self.title_kinds = _by_kind(sig.title_entities, TITLE_CONFLICT_KINDS)
         self.text_kinds = _by_kind(sig.entities, TEXT_CONFLICT_KINDS)
-        self.numbers = tuple((value, unit) for value, unit in sig.numbers)  # pairs may be lists: hashable here
+        # Pairs may be lists (JSON): hashable here.
+        self.numbers = tuple((value, sys.intern(unit)) for value, unit in sig.numbers)
         self.number_set = frozenset(self.numbers) if self.numbers else _NO_WORDS
-        by_unit: dict[str, list[float]] = {}
-        for value, unit in self.numbers:
-            by_unit.setdefault(unit, []).append(value)
-        self.by_unit = {unit: tuple(values) for unit, values in by_unit.items()} if by_unit else _NO_UNITS
         self.published = _published(sig)
+
+
+def _tuple(words: frozenset[str]) -> tuple[str, ...]:
+    return tuple(words) if words else ()
+
+
+class _Kept:
+    """A story's _Features as the story index keeps them, for thousands of stories: tuples where
+    the query's side has sets (a tuple of five words takes a ninth of a set's memory). similarity()
+    reads them only through the query's sets (`a.words.intersection(b.words)`), so no set is
+    needed on this side."""
+
+    __slots__ = ("lang", "topics", "titles", "words", "title_names", "entities", "title_kinds", "text_kinds",
+                 "numbers", "published")
+
+    def __init__(self, feats: _Features) -> None:
+        self.lang, self.topics, self.numbers, self.published = feats.lang, feats.topics, feats.numbers, feats.published
+        self.title_kinds, self.text_kinds = feats.title_kinds, feats.text_kinds
+        self.titles, self.words = _tuple(feats.titles), _tuple(feats.words)
+        self.title_names, self.entities = _tuple(feats.title_names), _tuple(feats.entities)
 
 
 def _same_value(va: float, vb: float) -> bool:
     return abs(va - vb) <= 1e-9 * max(abs(va), 1.0)
 
 
-def _features_numbers_shared(a: _Features, b: _Features) -> int:
-    """How many of a's figures b shares (same unit, value within tolerance): an exact hit is a set
-    lookup; only a miss compares values, and only those of b in the same unit."""
+def _numbers_shared(mine: tuple[tuple[float, str], ...], other: tuple[tuple[float, str], ...]) -> int:
+    """How many of `mine`'s figures `other` shares: same unit, value within tolerance."""
     shared = 0
-    number_set, by_unit = b.number_set, b.by_unit
-    for number in a.numbers:
-        if number in number_set:
+    for number in mine:
+        if number in other:
             shared += 1
             continue
         va, ua = number
-        values = by_unit.get(ua)
-        if values and any(_same_value(va, vb) for vb in values):
+        if any(ub == ua and _same_value(va, vb) for vb, ub in other):
             shared += 1
     return shared
 
@@ -283,13 +301,14 @@ def similarity(a: StorySignature, b: StorySignature) -> float:
     return _similarity(_Features(a), _Features(b))
 
 
-def _similarity(a: _Features, b: _Features) -> float:
+def _similarity(a: _Features, b: _Features | _Kept) -> float:
+    """`b`'s collections are only iterated: a stored story's are tuples."""
     if a.topics.isdisjoint(b.topics) or _differ(a.title_kinds, b.title_kinds) or _differ(a.text_kinds, b.text_kinds):
         return 0.0
-    numbers = _features_numbers_shared(a, b)
-    subjects = len(a.entities & b.entities)
+    numbers = _numbers_shared(a.numbers, b.numbers)
+    subjects = len(a.entities.intersection(b.entities))
     # A subject one headline names and the other article mentions: what the story is about.
-    headline = not (a.title_names.isdisjoint(b.entities) and b.title_names.isdisjoint(a.entities))
+    headline = not (a.title_names.isdisjoint(b.entities) and a.entities.isdisjoint(b.title_names))
     words_sim = _jaccard(a.words, b.words) if a.lang == b.lang else 0.0
     if numbers == 0 and a.numbers and b.numbers:
         # Both carry figures and none agree: a new day's price report or another seizure,
@@ -310,8 +329,12 @@ def _similarity(a: _Features, b: _Features) -> float:
     return score
 
 
-def _jaccard(a: set | frozenset, b: set | frozenset) -> float:
-    return len(a & b) / len(a | b) if a and b else 0.0
+def _jaccard(a: frozenset, b: Collection) -> float:
+    """Of two collections without repeats."""
+    if not a or not b:
+        return 0.0
+    shared = len(a.intersection(b))
+    return shared / (len(a) + len(b) - shared)
 
 
 SAME_STORY = 0.7
@@ -355,22 +378,24 @@ class StoryIndex:
     """
 
     def __init__(self) -> None:
-        self._features: dict[str, _Features] = {}
-        self._by_number: dict[tuple[str, float], set[str]] = {}
+        self._features: dict[str, _Kept] = {}
+        # Postings: most keys belong to one story, filed as its id alone (see _file).
+        self._by_number: dict[tuple[str, float], str | set[str]] = {}
         # Title words by language: only articles in one language are compared by their words.
-        self._by_word: dict[tuple[str, str], set[str]] = {}
+        self._by_word: dict[str, dict[str, str | set[str]]] = {}
         # The feeds each story has items from: another item of one of them is another story.
-        self._feeds: dict[str, set[str]] = {}
+        self._feeds: dict[str, tuple[str, ...]] = {}
         self._by_feed: dict[str, set[str]] = {}
         self._without_numbers: set[str] = set()
         # The last query's features: a story is added right after its signature found no match.
         self._last: tuple[StorySignature, _Features] | None = None
 
-    def _postings(self, feats: _Features):
+    def _postings(self, feats: _Features | _Kept):
         for value, unit in feats.numbers:
             yield self._by_number, (unit, _number_bucket(value))
+        words = self._by_word.setdefault(feats.lang, {})
         for word in feats.words:
-            yield self._by_word, (feats.lang, word)
+            yield words, word
 
     def __contains__(self, story_id: str) -> bool:
         return story_id in self._features
@@ -381,19 +406,20 @@ class StoryIndex:
     def add(self, story_id: str, sig: StorySignature) -> None:
         if story_id in self._features:
             return
-        feats = self._last[1] if self._last is not None and self._last[0] is sig else _Features(sig)
+        feats = _Kept(self._last[1] if self._last is not None and self._last[0] is sig else _Features(sig))
         self._features[story_id] = feats
         if not feats.numbers:
             self._without_numbers.add(story_id)
-        self._feeds[story_id] = set()
+        self._feeds[story_id] = ()
         self.joined(story_id, sig.feed)
         for postings, key in self._postings(feats):
-            postings.setdefault(key, set()).add(story_id)
+            _file(postings, key, story_id)
 
     def joined(self, story_id: str, feed: str) -> None:
         """An item of `feed` joined the story: the feed's other items are other stories."""
-        if story_id in self._feeds and feed:
-            self._feeds[story_id].add(feed)
+        feeds = self._feeds.get(story_id)
+        if feeds is not None and feed and feed not in feeds:
+            self._feeds[story_id] = (*feeds, sys.intern(feed))
             self._by_feed.setdefault(feed, set()).add(story_id)
 
     def discard(self, story_id: str) -> None:
@@ -407,11 +433,7 @@ class StoryIndex:
             if not ids:
                 del self._by_feed[feed]
         for postings, key in self._postings(feats):
-            ids = postings.get(key)
-            if ids is not None:
-                ids.discard(story_id)
-                if not ids:
-                    del postings[key]
+            _unfile(postings, key, story_id)
 
     def evict_published_before(self, cutoff: datetime) -> None:
         for sid in [sid for sid, feats in self._features.items() if (feats.published or cutoff) < cutoff]:
@@ -419,17 +441,20 @@ class StoryIndex:
 
     def _sharing_words(self, mine: _Features, least: int) -> set[str]:
         """The stories sharing at least `least` of `mine`'s specific words, and some sharing fewer."""
+        words = self._by_word.get(mine.lang, {})
         if least == 1:
-            return set().union(*(self._by_word.get((mine.lang, w), ()) for w in mine.words))
+            return set().union(*(_ids(words.get(w)) for w in mine.words))
         # A story sharing `least` of the query's n words misses at most n - least of them, so it has
         # two of any n - least + 2 of them: of the pairs of the rarest that many, it is in the
         # postings of both words of one. Common words ("magnet", "tonnes") are then never read.
-        rarest = sorted((self._by_word.get((mine.lang, w), set()) for w in mine.words),
-                        key=len)[:len(mine.words) - least + 2]
+        rarest = sorted((_ids(words.get(w)) for w in mine.words), key=len)[:len(mine.words) - least + 2]
         found: set[str] = set()
         for i, first in enumerate(rarest):
             for second in rarest[i + 1:]:
-                found |= first & second
+                if isinstance(first, set):  # then so is `second`, no shorter
+                    found |= first & second
+                else:
+                    found.update(sid for sid in first if sid in second)
         return found
 
     def candidates(self, sig: StorySignature, feats: _Features | None = None) -> list[str]:
@@ -442,7 +467,7 @@ class StoryIndex:
         found: set[str] = set()
         for value, unit in mine.numbers:
             for key in _number_keys(value, unit):
-                found |= self._by_number.get(key, set())
+                found.update(_ids(self._by_number.get(key)))
         found -= self._by_feed.get(sig.feed, set())
         seen = found | self._by_feed.get(sig.feed, set())
         # Without a figure within tolerance, similarity() needs the same language, words_sim >=
@@ -451,9 +476,9 @@ class StoryIndex:
         pool = self._sharing_words(mine, least_words) - seen
         if mine.numbers:
             pool &= self._without_numbers
-        found.update(sid for sid in pool if len(mine.words & stories[sid].words) >= least_words)
-        return sorted(sid for sid in found if not mine.number_set.isdisjoint(stories[sid].number_set)
-                      or len(mine.titles & stories[sid].titles) >= 2)
+        found.update(sid for sid in pool if len(mine.words.intersection(stories[sid].words)) >= least_words)
+        return sorted(sid for sid in found if not mine.number_set.isdisjoint(stories[sid].numbers)
+                      or len(mine.titles.intersection(stories[sid].titles)) >= 2)
 
     def find_same_story(self, sig: StorySignature) -> str | None:
         mine = _Features(sig)
@@ -468,6 +493,35 @@ class StoryIndex:
         feats = _Features(sig)
         keys = {f"#{unit}:{bucket!r}" for value, unit in feats.numbers for unit, bucket in _number_keys(value, unit)}
         return keys | {f"{feats.lang}:{word}" for word in feats.words}
+
+
+def _file(postings: dict, key, story_id: str) -> None:
+    """File the story under `key`: its id alone while it is the key's only story (most title words
+    and figures belong to one story; a set per key took most of the index's memory)."""
+    ids = postings.get(key)
+    if ids is None:
+        postings[key] = story_id
+    elif isinstance(ids, set):
+        ids.add(story_id)
+    elif ids != story_id:
+        postings[key] = {ids, story_id}
+
+
+def _unfile(postings: dict, key, story_id: str) -> None:
+    ids = postings.get(key)
+    if isinstance(ids, set):
+        ids.discard(story_id)
+        if len(ids) == 1:
+            postings[key] = next(iter(ids))
+    elif ids == story_id:
+        del postings[key]
+
+
+def _ids(posting: str | set[str] | None) -> Collection[str]:
+    """The story ids filed under a key."""
+    if posting is None:
+        return ()
+    return (posting,) if isinstance(posting, str) else posting
 
 
 def _least_overlap(size: int, jaccard: float) -> int:
@@ -485,7 +539,7 @@ def find_same_story(sig: StorySignature, candidates: list[tuple[str, StorySignat
                               and not (sig.feed and other.feed == sig.feed)])
 
 
-def _best_match(mine: _Features, candidates: list[tuple[str, _Features]]) -> str | None:
+def _best_match(mine: _Features, candidates: list[tuple[str, _Features | _Kept]]) -> str | None:
     """The first candidate with the highest score >= SAME_STORY within the story window."""
     best_id, best = None, 0.0
     for story_id, other in candidates:
