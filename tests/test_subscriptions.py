@@ -7,13 +7,19 @@ from __future__ import annotations
 import asyncio
 from datetime import timezone
 
+import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from feedgen import Entry, lines, make_env, make_settings, poll_and_deliver, rss
 from loopback import Reply
 from waits import async_wait_until
 
+from bot.adapters.discord.commands import admin_problems as discord_admin_problems
+from bot.adapters.discord.commands import discord_admin_roles
+from bot.adapters.slack.commands import admin_problems as slack_admin_problems
+from bot.adapters.slack.commands import slack_admins
 from bot.app.container import build_app, close_app, parse_target
 from bot.app.runner import BotRunner
+from bot.config import ConfigError, load_config
 from bot.models import Target
 from bot.store import Store
 from bot.subscriptions import FROM_CHAT, FROM_FILE, ChatConfig, SubscriptionService, merge
@@ -211,3 +217,24 @@ async def test_a_running_bot_applies_changes_made_here_and_by_other_processes(tm
         assert app.settings.feed(change.feed) is None
     finally:
         await close_app(app)
+
+
+def test_admins_setting_is_checked_at_load_and_by_each_platform(tmp_path):
+    config = tmp_path / "feeds.yaml"
+    config.write_text("topics:\n  tariff: {label: {en: Tariffs, zh: 关税}, keywords: [tariff]}\n"
+                      "admins:\n  - slack:U0123ABCD\n  - '#trade-desk'\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as refused:
+        load_config(config, parse_target)
+    assert str(refused.value).startswith(f"{config}:5: admins[1]: an admin is PLATFORM:ID")
+    assert "'#trade-desk'" in str(refused.value)
+
+    config.write_text("topics:\n  tariff: {label: {en: Tariffs, zh: 关税}, keywords: [tariff]}\n"
+                      "admins: [slack:U0123ABCD, slack:S0GROUP1, slack:C0CHANNEL, discord:112233445566778899,"
+                      " discord:moderators]\n", encoding="utf-8")
+    settings = load_config(config, parse_target)
+    assert slack_admin_problems(settings) == [
+        "admins: 'slack:C0CHANNEL' is not a Slack user ID (U…, W…) or user-group ID (S…); it is ignored"]
+    assert slack_admins(settings) == (["U0123ABCD"], ["S0GROUP1"])
+    assert discord_admin_problems(settings) == [
+        "admins: 'discord:moderators' is not a Discord role ID (a number of 15-21 digits); it is ignored"]
+    assert discord_admin_roles(settings) == ["112233445566778899"]

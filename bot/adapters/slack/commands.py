@@ -237,6 +237,11 @@ async def admin_refusal(client: AsyncWebClient, settings: Settings, user_id: str
             "name other people or user groups in feeds.yaml (`admins`). Everyone can use `/brief list`.")
 
 
+def _unescape(text: str) -> str:
+    """A command's text as typed: Slack sends `&`, `<` and `>` as entities (a feed URL's `&` too)."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 # --------------------------------------------------------------------------- Bolt app
 
 def build_slack_app(context: AdapterContext) -> AsyncApp:
@@ -260,7 +265,7 @@ def build_slack_app(context: AdapterContext) -> AsyncApp:
         log.error("feeds.yaml %s", problem)
 
     async def answer(command: dict, respond) -> None:
-        text = (command.get("text") or "").strip()
+        text = _unescape(command.get("text") or "").strip()
         queries = context.commands()
         user_id = command.get("user_id") or ""
         try:
