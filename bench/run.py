@@ -24,7 +24,7 @@ from pathlib import Path
 from bench.common import REPO, Result, machine
 from bench.report import render
 
-ALL = ["P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "FP"]
+ALL = ["P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "FP"]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -42,7 +42,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-profile", action="store_true", help="skip the cProfile run of P1")
     p.add_argument("--p4-interval", type=int, help="P4 poll interval in seconds (default 60; quick 30; min 30)")
     p.add_argument("--p4-items", type=int, help="P4 items (default 24; quick 20)")
-    p.add_argument("--p5-briefs", type=int, help="P5 stored briefs (default 100000; quick 20000)")
+    p.add_argument("--p5-briefs", type=int, help="P5 and P9 stored briefs (default 100000; quick 20000)")
     p.add_argument("--no-pg", action="store_true", help="P5 on SQLite only")
     p.add_argument("--p6-duration", type=float, help="P6 seconds of `run` (default 150; quick 70)")
     p.add_argument("--p6-interval", type=int, default=30, help="P6 poll interval (default 30)")
@@ -128,6 +128,11 @@ def run_all(args: argparse.Namespace, log=print) -> tuple[list[Result], dict]:
         from bench import p8_story_matching
 
         step("P8", lambda: p8_story_matching.run(n_feeds=feeds, items=args.items, log=log))
+    if "P9" in wanted:
+        from bench import p9_dashboard
+
+        step("P9", lambda: p9_dashboard.run(n=args.p5_briefs or (20_000 if quick else 100_000), workdir=work / "p9",
+                                            log=log))
     if "FP" in wanted:
         from bench import fastpaths
 

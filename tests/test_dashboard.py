@@ -349,3 +349,12 @@ def test_subscriptions_add_follow_and_remove_through_the_chat_service(tmp_path, 
         assert "Unsubscribed" in client.get(removed.headers["Location"]).text
         assert app.store.subscriptions() == []
         assert client.post("/subscriptions", {"action": "unsubscribe", "name": "x"}).status == 403
+
+
+def test_page_render_benchmark_runs_on_a_small_store(tmp_path):
+    from bench import p9_dashboard
+
+    (result,) = p9_dashboard.run(n=600, rounds=2, workdir=tmp_path, log=lambda *_: None)
+    assert result.key == "P9" and result.data["briefs"] == 600
+    assert set(result.data["p99_ms"]) == set(p9_dashboard._pages("x"))
+    assert all(v > 0 for v in result.data["p99_ms"].values())

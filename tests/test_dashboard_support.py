@@ -22,10 +22,18 @@ from bot.store import ItemRecord, Store
 
 TOKEN = "dashboard-test-token-5b1c9e"
 WEBHOOK_SECRET = "WebhookSecretPart0123456789"
-TARGETS = ["jsonl:out/briefs.jsonl", f"discord:https://discord.com/api/webhooks/4242/{WEBHOOK_SECRET}"]
+TARGETS = ["jsonl:out/briefs.jsonl", f"discord-webhook:https://discord.com/api/webhooks/123456789012345678/{WEBHOOK_SECRET}"]
 FEEDS = [{"name": "wire-en", "url": "http://127.0.0.1:9/en.xml"}, {"name": "wire-zh", "url": "http://127.0.0.1:9/zh.xml"},
          {"name": "quiet-feed", "url": "http://127.0.0.1:9/q.xml", "enabled": False}]
 DIGESTS = [{"name": "morning", "cron": "0 8 * * *", "to": ["jsonl:out/digest.jsonl"]}]
+
+
+HEADLINES = {
+    "rare-earth": ["China tightens rare earth export controls", "NdPr oxide prices climb on supply worries",
+                   "Antimony shipments stall at ports", "Gallium licences cut exports by a third"],
+    "tariff": ["US raises tariffs on EV batteries to 25%", "EU weighs tariff on Chinese magnets",
+               "Canada matches US steel tariffs", "Tariff truce extended for 90 days"],
+}
 
 
 def make_brief(n: int, topic: str, created: datetime, title_en: str, title_zh: str, feed: str = "wire-en") -> Brief:
@@ -65,7 +73,9 @@ def seed(store: Store, now: datetime) -> Seeded:
             for i in range(count):
                 n += 1
                 zh = "稀土出口管制收紧" if topic == "rare-earth" else "关税上调至百分之二十五"
-                brief = make_brief(n, topic, day + timedelta(minutes=i), f"{topic} story {n}", f"{zh}{n}")
+                headlines = HEADLINES[topic]
+                brief = make_brief(n, topic, day + timedelta(minutes=i), f"{headlines[n % len(headlines)]} ({n})",
+                                   f"{zh}（{n}）")
                 save(store, brief)
                 out.briefs.append(brief)
                 key = (topic, day.date().isoformat())
@@ -79,7 +89,7 @@ def seed(store: Store, now: datetime) -> Seeded:
     rows = {r.target: r for r in store.outbox_rows(ref_id=newest.id)}
     store.outbox_sent(rows[TARGETS[0]].id, external_id="line-1")
     failed = rows[TARGETS[1]]
-    store.outbox_failed(failed.id, f"401 Unauthorized from https://discord.com/api/webhooks/4242/{WEBHOOK_SECRET}")
+    store.outbox_failed(failed.id, f"401 Unauthorized from https://discord.com/api/webhooks/123456789012345678/{WEBHOOK_SECRET}")
     out.failed_id, out.failed_brief = failed.id, newest.id
     return out
 

@@ -10,7 +10,7 @@ import signal
 import sys
 from typing import TYPE_CHECKING
 
-from bot.app.container import App, default_registry
+from bot.app.container import App, default_registry, settle_heap
 from bot.config import Env, Settings
 from bot.delivery.adapter import AdapterRegistry
 from bot.store import Store
@@ -85,6 +85,7 @@ async def _serve(deps: DashboardDeps, host: str, port: int) -> int:
         await runner.cleanup()
         return 1
     log.info("dashboard on http://%s:%d/", host, port)
+    settle_heap()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -23,7 +23,6 @@ _WORDS: dict[str, tuple[str, str]] = {
     "failures": ("Failures", "连续失败"),
     "last_error": ("Last error", "最近错误"),
     "items": ("Items", "条目"),
-    "never": ("never", "从未"),
     "backlog": ("Outbox backlog", "待投递"),
     "pending": ("pending", "待发送"),
     "failed": ("failed", "失败"),
@@ -38,11 +37,11 @@ _WORDS: dict[str, tuple[str, str]] = {
     "topic": ("Topic", "主题"),
     "all_topics": ("All topics", "全部主题"),
     "no_briefs": ("No briefs match.", "没有匹配的简报。"),
+    "older": ("Older briefs →", "更早的简报 →"),
     "figures": ("Key figures", "关键数字"),
     "sources": ("Sources", "来源"),
     "published": ("Published", "发布时间"),
     "created": ("Created", "创建时间"),
-    "mode": ("Mode", "方式"),
     "target": ("Target", "目标"),
     "kind": ("Kind", "类型"),
     "attempts": ("Attempts", "尝试次数"),
@@ -75,7 +74,6 @@ _WORDS: dict[str, tuple[str, str]] = {
     "url": ("Feed URL", "订阅源地址"),
     "topics_opt": ("Topics (optional, space-separated)", "主题（可选，空格分隔）"),
     "new_target": ("or another", "或其他目标"),
-    "every": ("Every", "间隔"),
     "language": ("中文", "English"),
 }
 

@@ -5,13 +5,14 @@ it), error texts lose their URLs and any secret, and targets are shown as the ad
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from bot.commands import CommandService, UsageError, check_words, hide_urls
-from bot.config import build_cron_trigger, format_duration, parse_duration
+from bot.config import DigestConfig, Settings, build_cron_trigger, format_duration, parse_duration
 from bot.digest import build_digest
-from bot.models import Brief, utcnow
+from bot.models import Brief, Digest, utcnow
 from bot.web import queries
 from bot.web.chart import bar_chart
 from bot.web.deps import DashboardDeps
@@ -68,17 +69,31 @@ def overview(deps: DashboardDeps, now: datetime | None = None) -> dict:
             "chart": bar_chart(counts, labels, now.date())}
 
 
-def brief_list(deps: DashboardDeps, q: str, topic: str) -> dict:
+def _instant(text: str) -> datetime | None:
+    """`?before=` as written in an older-page link (ISO 8601), or None."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def brief_list(deps: DashboardDeps, q: str, topic: str, before: str = "") -> dict:
     settings = deps.settings()
     topic = topic if topic in settings.topics else ""
-    error = None
+    error, older = None, None
     words = q.split()
+    before_at = _instant(before) if before else None
+    if before and before_at is None:
+        error = f"before: not a time: {before[:40]!r}"
     try:
         check_words(words)
-        briefs = queries.find_briefs(deps.store, words, topic or None)
+        found = queries.find_briefs(deps.store, words, topic or None, before_at)
+        briefs, older = found.briefs, found.older_before
     except UsageError as exc:
         briefs, error = [], f"search: {exc}"
     return {"briefs": briefs, "q": q, "topic": topic, "error": error,
+            "older": older.isoformat() if older else None,
             "topics": [(name, settings.topic_label(name, "en"), settings.topic_label(name, "zh"))
                        for name in settings.topics]}
 
@@ -138,7 +153,25 @@ def retry_delivery(deps: DashboardDeps, row_id: int) -> bool:
     return True
 
 
-def digests(deps: DashboardDeps, now: datetime | None = None) -> dict:
+class DigestPreview:
+    """The next digest as it stands, built again only when a story was made or joined, an entry
+    recorded, the next fire time or the settings changed: building it reads and ranks a day of
+    stories, far more than a page may take, while most page views find nothing changed."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._key: tuple | None = None
+        self._digest: Digest | None = None
+
+    def get(self, deps: DashboardDeps, settings: Settings, cfg: DigestConfig, next_fire: datetime) -> Digest:
+        key = (settings, cfg, next_fire, queries.stories_version(deps.store))
+        with self._lock:
+            if key != self._key:
+                self._digest, self._key = build_digest(settings, deps.store, cfg, now=next_fire), key
+            return self._digest
+
+
+def digests(deps: DashboardDeps, preview: DigestPreview, now: datetime | None = None) -> dict:
     settings = deps.settings()
     now = now or utcnow()
     runs = queries.recent_digest_runs(deps.store)
@@ -146,7 +179,6 @@ def digests(deps: DashboardDeps, now: datetime | None = None) -> dict:
     if cfg is None:
         return {"runs": runs, "preview": None, "config": None, "next_fire": None, "window": ""}
     # What the next fire would post, from the stories stored so far.
-    next_fire = build_cron_trigger(cfg.cron, cfg.timezone).get_next_fire_time(None, now)
-    preview = build_digest(settings, deps.store, cfg, now=next_fire or now)
-    return {"runs": runs, "preview": preview, "config": cfg, "next_fire": next_fire,
-            "window": format_duration(cfg.window)}
+    next_fire = build_cron_trigger(cfg.cron, cfg.timezone).get_next_fire_time(None, now) or now
+    return {"runs": runs, "preview": preview.get(deps, settings, cfg, next_fire), "config": cfg,
+            "next_fire": next_fire, "window": format_duration(cfg.window)}

@@ -15,6 +15,8 @@ from bot.store import schema as t
 from bot.store.outbox import FOLLOW_UP, parse_follow_up_ref
 
 PAGE_SIZE = 50
+# Briefs one search page reads at most (each one's text is scanned for the words).
+SEARCH_WINDOW = 10_000
 DELIVERY_PAGE_SIZE = 200
 DIGEST_RUNS_SHOWN = 30
 
@@ -40,28 +42,65 @@ def stories_per_day(store: Store, topics: list[str], today: date, days: int = 14
     """Per topic, stories first briefed on each of the `days` UTC days ending with `today`, oldest first."""
     first = today - timedelta(days=days - 1)
     start = datetime(first.year, first.month, first.day, tzinfo=timezone.utc)
+    # Both store UTC: SQLite as text "YYYY-MM-DD HH:MM:SS…", PostgreSQL in a session set to UTC.
+    day = func.date(_bt.created) if store.is_postgres else func.substr(_bt.created, 1, 10)
+    q = (select(_bt.topic, day.label("day"), func.count()).where(_bt.topic.in_(topics), _bt.created >= start)
+         .group_by(_bt.topic, day))
     counts = {topic: [0] * days for topic in topics}
     with store.engine.connect() as c:
-        for topic in topics:
-            # One index range per topic (topic, created).
-            for (created,) in c.execute(select(_bt.created).where(_bt.topic == topic, _bt.created >= start)):
-                offset = (as_utc(created).date() - first).days
-                if 0 <= offset < days:
-                    counts[topic][offset] += 1
+        for topic, on, count in c.execute(q):
+            offset = (date.fromisoformat(str(on)[:10]) - first).days
+            if topic in counts and 0 <= offset < days:
+                counts[topic][offset] += count
     return counts
 
 
-def find_briefs(store: Store, words: list[str], topic: str | None, limit: int = PAGE_SIZE) -> list[Brief]:
-    """Newest briefs containing every word (either language, case-insensitive), of one topic or any."""
-    q = select(_b.doc)
+@dataclass
+class Found:
+    briefs: list[Brief]
+    # Where the next page starts (briefs listed before this), when older ones remain: after a full
+    # page, or after a search that read its SEARCH_WINDOW briefs.
+    older_before: datetime | None = None
+
+
+def _window_start(c, topic: str | None, before: datetime | None) -> datetime | None:
+    """When the SEARCH_WINDOW-th newest brief (of the topic) before `before` was created; None when
+    there are fewer. One index walk of SEARCH_WINDOW entries."""
+    column = _bt.created if topic else _b.created
+    q = select(column).order_by(column.desc()).offset(SEARCH_WINDOW - 1).limit(1)
     if topic:
-        q = q.join(t.brief_topics, and_(_bt.brief_id == _b.id, _bt.topic == topic)).order_by(_bt.created.desc())
-    else:
-        q = q.order_by(_b.created.desc())
-    for word in dict.fromkeys(w.lower() for w in words):
+        q = q.where(_bt.topic == topic)
+    if before is not None:
+        q = q.where(column < before)
+    return as_utc(c.execute(q).scalar())
+
+
+def find_briefs(store: Store, words: list[str], topic: str | None, before: datetime | None = None,
+                limit: int = PAGE_SIZE) -> Found:
+    """Newest briefs containing every word (either language, case-insensitive), of one topic or any.
+
+    Words are matched by reading each brief's text, so one page reads at most the SEARCH_WINDOW
+    newest briefs (before `before`); `Found.older_before` says where the next page starts."""
+    created = _bt.created if topic else _b.created
+    q = select(_b.doc, created.label("listed"))
+    if topic:
+        q = q.join(t.brief_topics, and_(_bt.brief_id == _b.id, _bt.topic == topic))
+    q = q.order_by(created.desc())
+    if before is not None:
+        q = q.where(created < before)
+    words = list(dict.fromkeys(w.lower() for w in words))
+    for word in words:
         q = q.where(_b.search_text.contains(word, autoescape=True))
     with store.engine.connect() as c:
-        return [Brief.model_validate(row.doc) for row in c.execute(q.limit(limit))]
+        start = _window_start(c, topic, before) if words else None
+        if start is not None:
+            q = q.where(created >= start)
+        rows = c.execute(q.limit(limit)).all()
+    if len(rows) == limit:
+        older = as_utc(rows[-1].listed)
+    else:
+        older = start
+    return Found([Brief.model_validate(row.doc) for row in rows], older_before=older)
 
 
 def _delivery(row) -> Delivery:
@@ -100,6 +139,12 @@ def delivery(store: Store, row_id: int) -> Delivery | None:
     with store.engine.connect() as c:
         row = c.execute(select(*_DELIVERY_COLUMNS).where(_o.id == row_id)).first()
     return _delivery(row) if row else None
+
+
+def stories_version(store: Store) -> tuple:
+    """Changes whenever a story is made or joined, or an entry is recorded (two index lookups)."""
+    with store.engine.connect() as c:
+        return (c.execute(select(func.max(_b.updated))).scalar(), c.execute(select(func.max(t.items.c.id))).scalar())
 
 
 def status_counts(store: Store) -> dict[str, int]:

@@ -69,6 +69,7 @@ class Dashboard:
         self.jinja = template_env()
         self.css = resources.files("bot.web").joinpath("static/dashboard.css").read_bytes()
         self.subscriptions = SubscriptionsPage(deps)
+        self.preview = pages.DigestPreview()
 
     # ------------------------------------------------------------------ plumbing
     def add_routes(self, router: web.UrlDispatcher) -> None:
@@ -184,8 +185,8 @@ class Dashboard:
         return await self.render(request, "overview.html", lambda: pages.overview(self.deps))
 
     async def briefs(self, request: web.Request) -> web.Response:
-        q, topic = request.query.get("q", "")[:2000], request.query.get("topic", "")
-        return await self.render(request, "briefs.html", lambda: pages.brief_list(self.deps, q, topic))
+        q, topic, before = request.query.get("q", "")[:2000], request.query.get("topic", ""), request.query.get("before", "")
+        return await self.render(request, "briefs.html", lambda: pages.brief_list(self.deps, q, topic, before[:64]))
 
     async def brief(self, request: web.Request) -> web.Response:
         brief_id = request.match_info["brief_id"]
@@ -213,7 +214,7 @@ class Dashboard:
         return redirect(f"{back}{sep}{'retried' if retried else 'not_failed'}={row_id}")
 
     async def digests(self, request: web.Request) -> web.Response:
-        return await self.render(request, "digests.html", lambda: pages.digests(self.deps))
+        return await self.render(request, "digests.html", lambda: pages.digests(self.deps, self.preview))
 
     async def subscriptions_view(self, request: web.Request) -> web.Response:
         message = request.query.get("done", "")[:300] or None
