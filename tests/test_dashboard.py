@@ -16,7 +16,8 @@ from urllib.parse import quote
 import pytest
 from feedgen import Entry, rss
 from loopback import Reply
-from test_dashboard_support import TARGETS, TOKEN, WEBHOOK_SECRET, BotHttpServer, Client, make_app, seed, utc_now
+from test_dashboard_support import (TARGETS, TOKEN, WEBHOOK_SECRET, BotHttpServer, Client, make_app, make_brief, save, seed,
+                                    utc_now)
 from test_wheel_install import build_wheel
 from waits import wait_until
 
@@ -358,3 +359,58 @@ def test_page_render_benchmark_runs_on_a_small_store(tmp_path):
     assert result.key == "P9" and result.data["briefs"] == 600
     assert set(result.data["p99_ms"]) == set(p9_dashboard._pages("x"))
     assert all(v > 0 for v in result.data["p99_ms"].values())
+
+
+def test_a_search_reads_a_bounded_window_and_links_to_older_briefs(dashboard, monkeypatch):
+    from bot.web import queries
+
+    server, seeded = dashboard
+    monkeypatch.setattr(queries, "SEARCH_WINDOW", 4)
+    client = Client(server.port)
+    client.login()
+    wanted = {b.id for b in seeded.briefs if "关税上调" in b.title["zh"]}
+    found, path, pages = set(), "/briefs?q=" + quote("关税上调"), 0
+    while path and pages < 50:
+        text = client.get(path).text
+        found |= set(re.findall(r'<article class="brief" id="brief-([\w]+)"', text))
+        older = re.search(r'<a id="older" href="([^"]+)"', text)
+        path = older.group(1).replace("&amp;", "&") if older else None
+        pages += 1
+    assert found == wanted and pages > 2
+
+
+def test_the_digest_preview_follows_new_stories(dashboard):
+    server, _ = dashboard
+    client = Client(server.port)
+    client.login()
+    before = client.get("/digests").text
+    assert "Samarium magnet plant opens" not in before
+    save(server.app.store, make_brief(990, "rare-earth", utc_now(), "Samarium magnet plant opens", "钐磁体工厂投产"))
+    assert "Samarium magnet plant opens" in client.get("/digests").text
+
+
+def test_dashboard_command_serves_on_loopback_without_a_token(tmp_path):
+    config = tmp_path / "feeds.yaml"
+    config.write_text(RUN_CONFIG.format(url="https://feeds.example/a.xml"), encoding="utf-8")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "BRIEFBOT_WEB_TOKEN"}
+    env.update(DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite", BRIEFBOT_BIND="127.0.0.1")
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "dashboard", "--port", str(port), "--config", str(config)],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        client = Client(port)
+
+        def overview():
+            try:
+                return client.get("/")
+            except OSError:
+                return None
+
+        page = wait_until(overview, "briefbot dashboard to answer")
+        assert page.status == 200
+        assert re.findall(r'<td class="feed-name">([^<]+)</td>', page.text) == ["alpha-wire", "beta-wire"]
+        assert client.get("/healthz").status == 404  # the dashboard alone
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and "without a login" in err
