@@ -127,6 +127,7 @@ class SubscriptionService:
         existing = self._feed_with_url(url)
         if existing is not None:
             followed = self._follow_all(wanted or settings.feed_topics(existing[0]), target, actor)
+            self._changed()
             return Change(True, ALREADY, f"{existing[0].name} ({existing[1]}) already reads that feed; "
                                          f"{_follow_phrase(followed)}.", feed=existing[0].name, topics=followed)
         trial = await read_once(url, settings, self.allow_private, wanted or None)
@@ -138,8 +139,7 @@ class SubscriptionService:
         followed = self._follow_all(wanted or list(settings.topics), target, actor)
         self._changed()
         return Change(True, SUBSCRIBED, f"Subscribed to {name}: {_found(trial)}; new matching items will be posted "
-                                        f"{'here' if followed else 'where these topics are routed'}.",
-                      feed=name, topics=followed, trial=trial)
+                                        "here.", feed=name, topics=followed, trial=trial)
 
     def unsubscribe(self, name_or_url: str, actor: str) -> Change:
         wanted = _unwrap(name_or_url)

@@ -26,10 +26,6 @@ class TrialRead:
     refused: str | None = None
     problem: str = ""  # one line for the person who asked (the URL without query or credentials)
 
-    @property
-    def matched(self) -> int:
-        return sum(self.matching.values())
-
 
 async def read_once(url: str, settings: Settings, allow_private: bool, topics: list[str] | None) -> TrialRead:
     """Fetch and parse `url` once; count entries matching `topics` (None: every topic)."""
