@@ -16,6 +16,7 @@ from urllib.parse import quote
 import pytest
 from feedgen import Entry, rss
 from loopback import Reply
+from pg import any_db_url, pg_server, pg_url  # noqa: F401  (pytest fixtures)
 from test_dashboard_support import (TARGETS, TOKEN, WEBHOOK_SECRET, BotHttpServer, Client, make_app, make_brief, save, seed,
                                     utc_now)
 from test_wheel_install import build_wheel
@@ -414,3 +415,41 @@ def test_dashboard_command_serves_on_loopback_without_a_token(tmp_path):
         proc.terminate()
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0 and "without a login" in err
+
+
+def test_every_page_on_sqlite_and_postgresql(tmp_path, any_db_url):
+    app = make_app(tmp_path, any_db_url, BRIEFBOT_WEB_TOKEN=TOKEN)
+    seeded = seed(app.store, utc_now())
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+    with BotHttpServer(app) as server:
+        client = Client(server.port)
+        overview = client.get("/", headers=bearer).text
+        bars = re.findall(r'data-topic="([^"]+)" data-day="([^"]+)" data-count="(\d+)"', overview)
+        assert {(topic, day): int(n) for topic, day, n in bars if int(n)} == seeded.per_day
+        found = client.get("/briefs?topic=tariff&q=" + quote("关税上调"), headers=bearer).text
+        assert set(re.findall(r'id="brief-([\w]+)"', found)) == {b.id for b in seeded.briefs if b.topics == ["tariff"]}
+        for path in (f"/briefs/{seeded.failed_brief}", "/deliveries?status=failed&since=1d", "/digests", "/subscriptions"):
+            assert client.get(path, headers=bearer).status == 200, path
+        assert client.post(f"/deliveries/{seeded.failed_id}/retry", {}, headers=bearer).status == 303
+        assert [r.id for r in app.store.outbox_rows(status="pending")] == [seeded.failed_id]
+
+
+def test_a_link_cannot_put_a_message_on_the_subscriptions_page(dashboard):
+    server, _ = dashboard
+    client = Client(server.port)
+    client.login()
+    forged = client.get("/subscriptions?done=" + quote("Your token expired, mail it to evil@example.com"))
+    assert forged.status == 200 and "evil@example.com" not in forged.text
+
+
+def test_sessions_are_signed_expire_and_end_when_the_token_changes():
+    access = Access.from_token("a-long-web-token-1", "0.0.0.0")
+    cookie = access.new_session("operator", now=1_000_000)
+    assert access.read_session(cookie, now=1_000_001)[0] == "operator"
+    assert access.read_session(cookie, now=1_000_000 + 13 * 3600) is None
+    assert access.read_session(cookie.replace("operator", "guest", 1), now=1_000_001) is None
+    guest = access.new_session("guest", now=1_000_000)
+    assert access.read_session(guest.replace("guest", "operator", 1), now=1_000_001) is None
+    assert Access.from_token("another-token-22", "0.0.0.0").read_session(cookie, now=1_000_001) is None
+    session_id = access.read_session(cookie, now=1_000_001)[1]
+    assert access.csrf_ok(session_id, access.csrf_token(session_id)) and not access.csrf_ok(session_id, "0" * 40)

@@ -92,6 +92,13 @@ class Access:
     def csrf_ok(self, session_id: str, offered: str | None) -> bool:
         return bool(offered) and hmac.compare_digest(offered.encode("utf-8"), self.csrf_token(session_id).encode("utf-8"))
 
+    def seal(self, text: str) -> str:
+        """A mark that this dashboard wrote `text` (a message carried through a redirect)."""
+        return self._sign(f"seal.{text}")[:32]
+
+    def seal_ok(self, text: str, offered: str) -> bool:
+        return bool(text) and hmac.compare_digest(offered.encode("utf-8"), self.seal(text).encode("utf-8"))
+
     def is_operator(self, role: str | None) -> bool:
         """A session's holder may use the dashboard: logged in, or anyone when no token is set."""
         if role is None:

@@ -124,13 +124,12 @@ class Dashboard:
     def _page_guard(self, handler: Handler) -> Handler:
         async def guarded(request: web.Request) -> web.StreamResponse:
             verdict = self._authorised(request)
-            if verdict is None and request.method == "GET" and "Authorization" not in request.headers:
-                if self.access.token:
-                    return redirect(f"/login?next={quote(request.path_qs, safe='')}")
-            if not verdict and self.access.token:
-                return self._plain(401, "Log in, or send Authorization: Bearer <BRIEFBOT_WEB_TOKEN>.",
-                                   {"WWW-Authenticate": 'Bearer realm="briefbot"'})
-            return await handler(request)
+            if verdict:
+                return await handler(request)
+            if verdict is None and request.method == "GET":  # a person without a session: log in first
+                return redirect(f"/login?next={quote(request.path_qs, safe='')}")
+            return self._plain(401, "Log in, or send Authorization: Bearer <BRIEFBOT_WEB_TOKEN>.",
+                               {"WWW-Authenticate": 'Bearer realm="briefbot"'})
         return self._open(guarded)
 
     def _write_guard(self, handler: Handler) -> Handler:
@@ -139,7 +138,7 @@ class Dashboard:
         async def checked(request: web.Request) -> web.StreamResponse:
             form = await request.post()
             request[_FORM_KEY] = form
-            if "Authorization" not in request.headers:
+            if not self.access.bearer_ok(request.headers.get("Authorization")):
                 session = request[_SESSION_KEY]
                 if not self.access.csrf_ok(session[1], form.get("csrf")):
                     return self._plain(403, "The form's CSRF token is missing or wrong: reload the page and try again.")
@@ -185,8 +184,9 @@ class Dashboard:
         return await self.render(request, "overview.html", lambda: pages.overview(self.deps))
 
     async def briefs(self, request: web.Request) -> web.Response:
-        q, topic, before = request.query.get("q", "")[:2000], request.query.get("topic", ""), request.query.get("before", "")
-        return await self.render(request, "briefs.html", lambda: pages.brief_list(self.deps, q, topic, before[:64]))
+        query = request.query
+        q, topic, before = query.get("q", "")[:2000], query.get("topic", ""), query.get("before", "")[:64]
+        return await self.render(request, "briefs.html", lambda: pages.brief_list(self.deps, q, topic, before))
 
     async def brief(self, request: web.Request) -> web.Response:
         brief_id = request.match_info["brief_id"]
@@ -217,13 +217,15 @@ class Dashboard:
         return await self.render(request, "digests.html", lambda: pages.digests(self.deps, self.preview))
 
     async def subscriptions_view(self, request: web.Request) -> web.Response:
-        message = request.query.get("done", "")[:300] or None
-        return await self.render(request, "subscriptions.html",
-                                 lambda: {**self.subscriptions.view(), "notice": message})
+        # The answer to the change just made comes back sealed: a link cannot put words on the page.
+        message = request.query.get("done", "")
+        shown = message if self.access.seal_ok(message, request.query.get("seal", "")) else None
+        return await self.render(request, "subscriptions.html", lambda: {**self.subscriptions.view(), "notice": shown})
 
     async def subscriptions_change(self, request: web.Request) -> web.StreamResponse:
-        message = await self.subscriptions.change(request[_FORM_KEY])
-        return redirect(f"/subscriptions?done={quote(message[:300], safe='')}")
+        message = (await self.subscriptions.change(request[_FORM_KEY]))[:300]
+        log.info("dashboard: subscriptions %s: %s", request[_FORM_KEY].get("action", "")[:20], message)
+        return redirect(f"/subscriptions?done={quote(message, safe='')}&seal={self.access.seal(message)}")
 
     # ------------------------------------------------------------------ login, language, style
     async def login_form(self, request: web.Request, failed: bool = False) -> web.Response:
