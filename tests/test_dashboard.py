@@ -221,6 +221,11 @@ def test_without_a_token_the_running_bot_serves_no_dashboard_unless_on_loopback(
                for r in caplog.records)
 
 
+def test_the_web_token_is_a_secret_kept_out_of_logs(tmp_path, db_url):
+    app = make_app(tmp_path, db_url, BRIEFBOT_WEB_TOKEN=TOKEN)
+    assert TOKEN in app.secrets()
+
+
 def test_without_a_token_on_loopback_the_dashboard_needs_no_login(tmp_path, db_url, caplog):
     app = make_app(tmp_path, db_url, bind="127.0.0.1")
     seeded = seed(app.store, utc_now())

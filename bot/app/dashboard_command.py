@@ -43,9 +43,14 @@ def dashboard_deps(app: App) -> DashboardDeps:
 
 def mount_dashboard(web_app: "web.Application", app: App) -> bool:
     """Add the dashboard's pages to the running bot's HTTP server (when its access rule allows)."""
+    deps = dashboard_deps(app)
+    access = deps.access()
+    if not access.enabled:  # the templates are not even loaded
+        log.warning(access.describe())
+        return False
     from bot.web.server import add_dashboard
 
-    return add_dashboard(web_app, dashboard_deps(app))
+    return add_dashboard(web_app, deps)
 
 
 def dashboard_command(args, settings: Settings, env: Env) -> int:
