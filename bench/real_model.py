@@ -246,8 +246,8 @@ class EventLog(logging.Handler):
             self.records.append((f"grounding retry failed ({args[1]})", str(args[0]), ""))
         elif "aimed at automated readers" in msg and args:
             self.records.append(("planted instruction removed", str(args[0]), f"{args[2]} sentence(s)"))
-        elif "requests now" in msg:
-            self.records.append(("dialect", "", record.getMessage()))
+        elif "requests now" in msg and len(args) == 5:
+            self.records.append(("dialect", "", f"{args[4]} → {args[3]} (after: {str(args[2])[:90]}…)"))
 
 
 # --------------------------------------------------------------------------- feeds and settings

@@ -459,6 +459,26 @@ async def test_empty_reply_is_repaired(fake, make_llm):
     assert "empty" in last_user_message(fake.bodies[1])
 
 
+async def test_reply_copying_the_example_placeholders_is_repaired(fake, make_llm):
+    copied = {"relevant": True, "title": {"en": "...", "zh": "..."}, "summary": {"en": "...", "zh": "…"},
+              "figures": [{"text": "<copied verbatim from the article>", "label": {"en": "...", "zh": "..."}}]}
+    fake.queue(chat_json(copied), chat_json(good_reply()))
+
+    brief = await make_llm().summarise(en_article())
+
+    assert brief.title == good_reply()["title"] and brief.summary == good_reply()["summary"]
+    assert "title is empty (no words) for en, zh" in last_user_message(fake.bodies[1])
+
+
+async def test_reply_copying_the_example_twice_gives_none(fake, make_llm):
+    copied = {"relevant": True, "title": {"en": "...", "zh": "..."}, "summary": {"en": "...", "zh": "..."},
+              "figures": []}
+    fake.queue(chat_json(copied), chat_json(copied))
+
+    assert await make_llm().summarise(en_article()) is None
+    assert fake.calls == 2
+
+
 async def test_server_ignoring_response_format(fake, make_llm):
     fake.queue(prose_with_fenced_json(good_reply()))
 

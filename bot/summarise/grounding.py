@@ -26,10 +26,10 @@ from bot.analyse.text import detect_language, normalise_for_match, split_sentenc
 from bot.summarise.injection import advises_readers
 
 # What a cached LLM brief has passed: the checks of this module, the planted-instruction filter
-# (injection.py) and the number parser both read with. Raise it with any change to what they let
-# through or reject: the LLM reply cache keys briefs by it, so briefs checked under another version
-# are made and checked again rather than reused.
-CHECKS_VERSION = 2
+# (injection.py), the number parser both read with, and the summariser's check of the reply's
+# shape. Raise it with any change to what they let through or reject: the LLM reply cache keys
+# briefs by it, so briefs checked under another version are made and checked again, not reused.
+CHECKS_VERSION = 3
 
 __all__ = [
     "CHECKS_VERSION",

@@ -60,6 +60,7 @@ from bot.summarise.replies import (
     ReplyProblem,
     brief_reply_model,
     fence_article,
+    has_words,
     neutralise_mentions,
     parse_reply,
     reply_example,
@@ -235,9 +236,9 @@ class LLMSummariser:
         problems = []
         for part in ("title", "summary"):
             texts = getattr(reply, part)
-            empty = [lang for lang in self.languages if not getattr(texts, lang).strip()]
+            empty = [lang for lang in self.languages if not has_words(getattr(texts, lang))]
             if empty:
-                problems.append(f"{part} is empty for {', '.join(empty)}")
+                problems.append(f"{part} is empty (no words) for {', '.join(empty)}")
         return problems
 
     async def _summarise_uncached(self, article: Article, prompt: Prompt) -> LLMBrief | str:

@@ -111,6 +111,15 @@ def brief_reply_model(languages: tuple[str, ...]) -> type[BaseModel]:
                         summary=(texts, ...), figures=(list[figure], ...))
 
 
+_WORD_RE = re.compile(r"[^\W_]")
+
+
+def has_words(text: str) -> bool:
+    """Does `text` hold a letter, a digit or a Han character? The reply example's "..." — which small
+    models copy as their title and summary — does not."""
+    return _WORD_RE.search(text) is not None
+
+
 def reply_example(languages: list[str]) -> str:
     texts = {lang: "..." for lang in languages}
     example = {"relevant": True, "title": texts, "summary": texts,
