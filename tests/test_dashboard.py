@@ -433,8 +433,10 @@ def test_every_page_on_sqlite_and_postgresql(tmp_path, any_db_url):
         assert {(topic, day): int(n) for topic, day, n in bars if int(n)} == seeded.per_day
         found = client.get("/briefs?topic=tariff&q=" + quote("关税上调"), headers=bearer).text
         assert set(re.findall(r'id="brief-([\w]+)"', found)) == {b.id for b in seeded.briefs if b.topics == ["tariff"]}
-        for path in (f"/briefs/{seeded.failed_brief}", "/deliveries?status=failed&since=1d", "/digests", "/subscriptions"):
+        for path in (f"/briefs/{seeded.failed_brief}", "/deliveries?status=failed&since=1d", "/subscriptions"):
             assert client.get(path, headers=bearer).status == 200, path
+        runs = client.get("/digests", headers=bearer).text
+        assert re.findall(r'<tr><td>morning</td><td>[^<]+</td><td>[^<]+</td><td class="num">(\d+)</td></tr>', runs) == ["3"]
         assert client.post(f"/deliveries/{seeded.failed_id}/retry", {}, headers=bearer).status == 303
         assert [r.id for r in app.store.outbox_rows(status="pending")] == [seeded.failed_id]
 

@@ -91,6 +91,9 @@ def seed(store: Store, now: datetime) -> Seeded:
     failed = rows[TARGETS[1]]
     store.outbox_failed(failed.id, f"401 Unauthorized from https://discord.com/api/webhooks/123456789012345678/{WEBHOOK_SECRET}")
     out.failed_id, out.failed_brief = failed.id, newest.id
+    fire = (now - timedelta(days=1)).replace(hour=8, minute=0, second=0, microsecond=0)
+    posted = [b.to_json_dict() for b in out.briefs[:3]]
+    store.claim_digest_run("morning", f"{fire:%Y-%m-%d}", fire, "test", {"sections": [{"briefs": posted}]})
     return out
 
 
