@@ -10,14 +10,17 @@ in tests/faults/test_follow_up_crash.py."""
 from __future__ import annotations
 
 import io
+import logging
 import textwrap
 
 import pytest
 
-from bot.adapters.discord.deliver import set_api_base
-from bot.adapters.slack.deliver import METADATA_EVENT_TYPE
+from bot.adapters.discord.deliver import DiscordDeliverer, set_api_base
+from bot.adapters.slack.deliver import METADATA_EVENT_TYPE, SlackDeliverer
 from bot.app.container import build_app, close_app, make_dispatcher, parse_target
 from bot.config import ConfigError, load_config
+from bot.delivery.adapter import FollowUp
+from bot.models import Brief, Figure, Source, Target
 from fakes.discord_api import FakeDiscord
 from fakes.slack_api import BOT_TOKEN, FakeSlack, Scripted, mrkdwn_texts
 from feedgen import Entry, atom, lines, make_env, make_settings, poll_and_deliver, rss
@@ -229,3 +232,39 @@ def test_follow_ups_setting_is_validated_with_its_line(tmp_path):
     settings = load_config(path, parse_target)
     console = parse_target("console")
     assert settings.routes[0].follow_ups == "off" and not settings.follow_ups_for(console, ["tariff"])
+
+
+def follow_up_of_gone_story(parent_ref: str) -> FollowUp:
+    """A follow-up whose story message was deleted from the channel meanwhile."""
+    first = Source(url="https://wire.example/magnets", feed="a", title=FIRST.title)
+    second = Source(url="https://desk.example/permits", feed="b", title=SECOND.title)
+    brief = Brief(id="b_0123456789abcdef", topics=["rare-earth"], title={"en": FIRST.title}, summary={"en": "…"},
+                  figures=[Figure(text="5,000 tonnes", value=5000, unit="t")], sources=[first, second],
+                  mode="extractive")
+    return FollowUp(brief=brief, source=second, figures=brief.figures, parent_ref=parent_ref,
+                    parent_key="briefbot:brief:b_0123456789abcdef:1")
+
+
+async def test_a_deleted_story_message_still_gets_its_reply_and_a_warning(slack, discord_api, caplog):
+    caplog.set_level(logging.WARNING, logger="briefbot")
+    slack_deliverer, channel = SlackDeliverer(BOT_TOKEN, slack.api_url), Target("slack", SLACK_CHANNEL)
+    story = follow_up_of_gone_story("")
+    parent_ts = await slack_deliverer.deliver_brief(channel, story.brief, delivery_key="k0", attempt=1)
+    slack.script("chat.update", Scripted(error="message_not_found"))  # deleted meanwhile
+    ts = await slack_deliverer.deliver_follow_up(channel, follow_up_of_gone_story(parent_ts), delivery_key="k1",
+                                                 attempt=1)
+    assert [m["ts"] for m in slack.thread(SLACK_CHANNEL, parent_ts)] == [ts]
+
+    discord = DiscordDeliverer(DISCORD_TOKEN, discord_api.api_base)
+    try:
+        message_id = await discord.deliver_follow_up(Target("discord", DISCORD_CHANNEL),
+                                                     follow_up_of_gone_story("1100000000000009999"),
+                                                     delivery_key="k2", attempt=1)
+    finally:
+        await discord.aclose()
+    # Asked not to fail when the story is gone, Discord posts the reply as a plain message.
+    assert discord_api.message(message_id)["type"] == 0 and discord_api.message_edits == []
+    assert [r.path for r in discord_api.requests if r.method == "PATCH"] == \
+        [f"/channels/{DISCORD_CHANNEL}/messages/1100000000000009999"]
+    gone = [r.getMessage() for r in caplog.records if "cannot be updated" in r.getMessage()]
+    assert len(gone) == 2 and parent_ts in gone[0] and "1100000000000009999" in gone[1]
