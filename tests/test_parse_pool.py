@@ -15,7 +15,7 @@ from bot.config import ConfigError, Env
 from bot.pipeline.facts import analyse_feed
 from bot.ingest.parse import FeedParseError, parse_feed
 from bot.pipeline.parser_pool import FeedParser
-from bot.pipeline.parser_worker import parse_in_worker
+from bot.pipeline.parser_worker import parse_for_poll, parse_in_worker
 from bot.app.container import build_app, close_app, make_poller
 from bot.analyse.topics import TopicMatcher
 from feedgen import Entry, make_env, make_settings, rss
@@ -41,15 +41,21 @@ async def test_worker_process_gives_the_inline_result_and_names_bad_documents():
 
 
 async def test_worker_works_out_the_entries_facts_as_inline(tmp_path):
-    """Identity, topics, language and numbers come from the worker process: the same as worked out inline."""
+    """Identity, topics, language and numbers come from the worker process: the same as worked out
+    inline. An entry on no topic comes without its text (a poll records it by identity and title)."""
     matcher = TopicMatcher(make_settings(tmp_path, []))
     off_topic = Entry("City wins the cup final 3-1", "A late goal in front of 60,000 fans.", guid="f1")
     parser = FeedParser(workers=1)
     try:
         for body in (rss(ENTRIES + [off_topic]), rss(ENTRIES, encoding="gbk")):
             got = await parser.parse(body, "application/rss+xml", URL, matcher)
-            assert got == analyse_feed(parse_feed(body, "application/rss+xml", URL), matcher)
-            assert parser.worker_pids()
+            inline = analyse_feed(parse_feed(body, "application/rss+xml", URL), matcher)
+            assert got.facts == inline.facts and parser.worker_pids()
+            assert [e.text for e in got.feed.entries] == [e.text if f.topics else "" for e, f in
+                                                          zip(inline.feed.entries, inline.facts)]
+            assert [(e.title, e.link, e.guid) for e in got.feed.entries] == \
+                [(e.title, e.link, e.guid) for e in inline.feed.entries]
+        assert "60,000 fans" in parse_in_worker(rss([off_topic]), "application/rss+xml", URL, matcher).feed.entries[0].text
         tariff, rare_earth, football = (await parser.parse(rss(ENTRIES + [off_topic]), "application/rss+xml", URL,
                                                            matcher)).facts
         assert tariff.topics == ["tariff"] and tariff.lang == "en"
@@ -117,7 +123,7 @@ async def test_many_concurrent_parses_through_two_workers_give_the_inline_result
                        Entry(f"稀土 {i}", "商务部公告。", guid=f"z{i}")]
             body, ctype = rss(entries, title=f"Wire {i}"), "application/rss+xml"
         docs.append((body, ctype, f"https://wire{i}.example/feed.xml"))
-    expected = [parse_in_worker(body, ctype, url, matcher) for body, ctype, url in docs]
+    expected = [parse_for_poll(body, ctype, url, matcher) for body, ctype, url in docs]
     assert sum(isinstance(e, str) for e in expected) >= 40  # malformed ones among them
     parser = FeedParser(workers=2)
     try:

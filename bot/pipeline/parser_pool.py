@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 from bot.ingest.parse import FeedParseError
 from bot.pipeline.facts import AnalysedFeed
-from bot.pipeline.parser_worker import parse_in_worker
+from bot.pipeline.parser_worker import parse_for_poll
 
 log = logging.getLogger("briefbot.parse")
 
@@ -104,8 +104,8 @@ class _Worker:
 
 
 class FeedParser:
-    """`await parse(body, content_type, url, matcher)`: parse_feed and the entries' facts, inline
-    (workers=0) or in worker processes."""
+    """`await parse(body, content_type, url, matcher)`: parse_feed and the entries' facts for a poll
+    (bot.pipeline.parser_worker.parse_for_poll), inline (workers=0) or in worker processes."""
 
     # Workers in a row that died before answering any job: no document does that; a worker that
     # cannot start does (the code on disk replaced under a running bot, a broken install).
@@ -143,7 +143,7 @@ class FeedParser:
             except _Inline:
                 pass
         if outcome is None:
-            outcome = parse_in_worker(*args)
+            outcome = parse_for_poll(*args)
         if isinstance(outcome, str):
             raise FeedParseError(url, outcome)
         return outcome

@@ -15,7 +15,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from sqlalchemy import Table, create_engine, event, insert
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, ExceptionContext, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
 
@@ -160,9 +159,15 @@ def _new_engine(url: str) -> Engine:
 
 def on_conflict_do_nothing(engine: Engine, table: Table):
     """INSERT … ON CONFLICT DO NOTHING for this database, or None where the dialect has none."""
+    # The dialect's module is imported here, not at start-up: create_engine has loaded the one in
+    # use, and the other (PostgreSQL's with its drivers' modules) is ~2.4 MiB a bot on SQLite never needs.
     if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
         return postgresql.insert(table).on_conflict_do_nothing()
     if engine.dialect.name == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
         return sqlite.insert(table).on_conflict_do_nothing()
     return None
 
