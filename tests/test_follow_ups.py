@@ -9,6 +9,7 @@ in tests/faults/test_follow_up_crash.py."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import textwrap
@@ -17,9 +18,10 @@ import pytest
 
 from bot.adapters.discord.deliver import DiscordDeliverer, set_api_base
 from bot.adapters.slack.deliver import METADATA_EVENT_TYPE, SlackDeliverer
-from bot.app.container import build_app, close_app, make_dispatcher, parse_target
+from bot.app.container import build_app, close_app, make_dispatcher, make_poller, parse_target
 from bot.config import ConfigError, load_config
 from bot.delivery.adapter import FollowUp
+from bot.delivery.outbox import Dispatcher
 from bot.models import Brief, Figure, Source, Target
 from fakes.discord_api import FakeDiscord
 from fakes.slack_api import BOT_TOKEN, FakeSlack, Scripted, mrkdwn_texts
@@ -210,6 +212,28 @@ async def test_a_reply_whose_answer_was_lost_is_found_in_the_thread_not_posted_a
     assert len(slack.calls_to("chat.update")) == 1
     [row] = [r for r in app.store.outbox_rows() if r.kind == "follow_up"]
     assert row.status == "sent" and row.attempts == 2
+
+
+async def test_two_workers_dispatching_at_once_tell_each_outlet_once(http_server, tmp_path, any_db_url, slack,
+                                                                     discord_api):
+    outlets = Outlets(http_server)
+    app = build_app(make_settings(tmp_path, outlets.feeds(), targets=[f"slack:{SLACK_CHANNEL}"]),
+                    chat_env(any_db_url, slack, discord_api))
+    try:
+        outlets.publish("a")
+        await poll_and_deliver(app)
+        [parent] = top_level(slack)
+        outlets.publish("b")
+        await make_poller(app).poll_all(force=True)
+        # Both look for follow-ups and queue the same one; both then claim what is due.
+        workers = [Dispatcher(app.store, app.deliverers, app.adapters.parse_target, f"worker-{n}") for n in (1, 2)]
+        sent = await asyncio.gather(*(w.dispatch_once() for w in workers))
+        assert sorted(sent) == [0, 1] and await asyncio.gather(*(w.dispatch_once() for w in workers)) == [0, 0]
+    finally:
+        await close_app(app)
+    assert len(slack.thread(SLACK_CHANNEL, parent["ts"])) == 1
+    assert [(r.kind, r.status, r.attempts) for r in app.store.outbox_rows()] == [("brief", "sent", 1),
+                                                                                ("follow_up", "sent", 1)]
 
 
 def test_follow_ups_setting_is_validated_with_its_line(tmp_path):

@@ -171,14 +171,14 @@ class OutboxStore(StoreEngine):
 
     def enqueue_follow_ups(self, wanted: list[tuple[str, int, str]], now: datetime | None = None) -> int:
         """Queue a follow-up per (brief id, source index, target) not queued yet; returns how many were new."""
-        refs = sorted({follow_up_ref(brief_id, index) for brief_id, index, _ in wanted})
-        if not refs:
+        keys = list(dict.fromkeys((follow_up_ref(brief_id, index), target) for brief_id, index, target in wanted))
+        if not keys:
             return 0
         with self.engine.begin() as c:
-            queued = set(c.execute(select(_o.ref_id, _o.target).where(_o.kind == FOLLOW_UP,
-                                                                     _o.ref_id.in_(refs))).all())
-            rows = [row for brief_id, index, target in wanted if (follow_up_ref(brief_id, index), target) not in queued
-                    for row in outbox_insert_rows(FOLLOW_UP, follow_up_ref(brief_id, index), [target], now or utcnow())]
+            queued = set(c.execute(select(_o.ref_id, _o.target).where(
+                _o.kind == FOLLOW_UP, _o.ref_id.in_(sorted({ref for ref, _ in keys})))).all())
+            rows = [row for ref, target in keys if (ref, target) not in queued
+                    for row in outbox_insert_rows(FOLLOW_UP, ref, [target], now or utcnow())]
             self._insert_ignoring_duplicates(c, t.outbox, rows)
         return len(rows)
 
