@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from datetime import datetime, timedelta, timezone
 
@@ -427,3 +428,31 @@ def test_ten_compact_briefs_fit_in_one_message():
     assert all(e.url == "https://news.example.com/rare-earth-controls" for e in embeds)
     assert "价格上涨" in embeds[0].description and "Key figures" in embeds[0].description
     assert isinstance(embeds[0], discord.Embed)
+
+
+async def test_every_outbox_kind_reaches_discord_through_the_adapter(fake):
+    """The adapter's deliverer (bot channels and webhooks behind one object) posts each kind the
+    outbox hands it: a kind it lacked would fail permanently as 'this adapter cannot post …'."""
+    from bot.adapters.discord import DiscordAdapter
+    from bot.alerts import Alert
+    from bot.config import Env
+    from bot.delivery.adapter import AdapterContext
+    from bot.models import Notice
+
+    env = Env.from_environ({"DISCORD_BOT_TOKEN": fake.bot_token, "DISCORD_API_BASE_URL": fake.origin})
+    deliverer = DiscordAdapter().deliverer(AdapterContext(env=env, settings=lambda: SETTINGS, commands=None))
+    target = parse_target(f"discord:{CHANNEL}")
+    notice = Notice(id="n_1", feed="flood", count=42, topics=["tariffs"],
+                    headlines=[Source(url="https://wire.example/t/1", feed="flood", title="US sets tariff")])
+    alert = Alert(id="i1:open", phase="open", kind="feed-failing", subject="metals-wire", detail="HTTP 503",
+                  since=PUBLISHED, at=PUBLISHED + timedelta(hours=6))
+    try:
+        await deliverer.deliver_brief(target, english_brief(), delivery_key="k1", attempt=1)
+        await deliverer.deliver_digest(target, _digest(1), delivery_key="k2", attempt=1)
+        await deliverer.deliver_notice(target, notice, delivery_key="k3", attempt=1)
+        await deliverer.deliver_alert(target, alert, delivery_key="k4", attempt=1)
+    finally:
+        await deliverer.aclose()
+    shown = json.dumps([r.payload for r in channel_posts(fake)], ensure_ascii=False)
+    assert len(channel_posts(fake)) >= 4
+    assert "42 more items from feed flood" in shown and "metals-wire" in shown

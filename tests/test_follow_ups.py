@@ -292,3 +292,44 @@ async def test_a_deleted_story_message_still_gets_its_reply_and_a_warning(slack,
         [f"/channels/{DISCORD_CHANNEL}/messages/1100000000000009999"]
     gone = [r.getMessage() for r in caplog.records if "cannot be updated" in r.getMessage()]
     assert len(gone) == 2 and parent_ts in gone[0] and "1100000000000009999" in gone[1]
+
+
+async def test_a_reload_that_turns_follow_ups_off_applies_without_restart(http_server, tmp_path, db_url):
+    """The dispatcher reads `follow_ups` from the settings in force, so a reload applies it at once."""
+    import json
+
+    from bot.app.container import default_registry
+    from bot.app.runner import BotRunner
+    from feedgen import TOPICS
+
+    outlets = Outlets(http_server)
+    config = tmp_path / "feeds.yaml"
+
+    def write_config(follow_ups: str) -> None:
+        route = {"name": "all", "to": ["jsonl:out/briefs.jsonl"], "follow_ups": follow_ups}
+        config.write_text(json.dumps({"languages": ["en", "zh"], "topics": TOPICS, "feeds": outlets.feeds(),
+                                      "routes": [route]}), encoding="utf-8")
+
+    def told() -> list[str]:
+        return [x["follow_up"]["source"] for x in lines(tmp_path / "out" / "briefs.jsonl") if "follow_up" in x]
+
+    write_config("thread")
+    app = build_app(load_config(config, default_registry().parser_for(config)), make_env(db_url))
+    runner = BotRunner(app, role="all")
+    try:
+        outlets.publish("a")
+        await poll_and_deliver(app)
+        write_config("off")
+        assert await runner.reload_config() is True
+        outlets.publish("b")
+        await poll_and_deliver(app)
+        assert [s.feed for s in app.store.latest_briefs("rare-earth")[0].sources] == ["a", "b"]
+        assert told() == []
+        write_config("thread")
+        assert await runner.reload_config() is True
+        outlets.publish("c")
+        await poll_and_deliver(app)
+    finally:
+        await close_app(app)
+    # Switched on again, the channel is told of each source it has not been shown.
+    assert [s["feed"] for s in told()] == ["b", "c"]

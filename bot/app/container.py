@@ -184,7 +184,8 @@ def make_alert_check(app: App) -> AlertCheck:
 
 def make_dispatcher(app: App) -> Dispatcher:
     return Dispatcher(app.store, app.deliverers, app.adapters.parse_target, app.worker_id, app.lease,
-                      posts_per_hour=lambda target: app.settings.posts_per_hour(target))
+                      posts_per_hour=lambda target: app.settings.posts_per_hour(target),
+                      follow_ups_for=lambda target, topics: app.settings.follow_ups_for(target, topics))
 
 
 async def close_app(app: App) -> None:

@@ -80,10 +80,14 @@ class Dispatcher:
 
     def __init__(self, store: Store, deliverers: dict[str, Deliverer], parse_target: Callable[[str], Target],
                  worker_id: str, lease: timedelta | None = None,
-                 posts_per_hour: Callable[[Target], int] | None = None):
-        """`posts_per_hour`: the brief cap of a target (None: no cap)."""
+                 posts_per_hour: Callable[[Target], int] | None = None,
+                 follow_ups_for: Callable[[Target, list[str]], bool] | None = None):
+        """`posts_per_hour`: the brief cap of a target (None: no cap). `follow_ups_for`: whether a
+        route sending these topics to the target asks for follow-ups, read from the settings in force
+        (None: from the settings each deliverer was built with)."""
         self.store = store
         self.posts_per_hour = posts_per_hour
+        self.follow_ups_for = follow_ups_for
         self.deliverers = deliverers  # the app's own dict: a reload adds new kinds to it in place
         self.parse_target = parse_target
         self.worker_id = worker_id
@@ -143,6 +147,8 @@ class Dispatcher:
         deliverer = self.deliverers.get(target.kind)
         if deliverer is None or getattr(deliverer, "deliver_follow_up", None) is None:
             return False
+        if self.follow_ups_for is not None:
+            return self.follow_ups_for(target, topics)
         settings = getattr(deliverer, "settings", None)
         return settings is None or settings.follow_ups_for(target, topics)
 

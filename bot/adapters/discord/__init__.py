@@ -64,17 +64,20 @@ class _ChannelOrWebhook:
     def __init__(self, bot: DiscordDeliverer, no_token: MissingCredentials | None):
         self.bot, self.no_token = bot, no_token
 
+    def _sender(self, target: Target):
+        return self.no_token if target.kind == "discord" and self.no_token else self.bot
+
     async def deliver_brief(self, target: Target, brief, *, delivery_key: str, attempt: int) -> str | None:
-        sender = self.no_token if target.kind == "discord" and self.no_token else self.bot
-        return await sender.deliver_brief(target, brief, delivery_key=delivery_key, attempt=attempt)
+        return await self._sender(target).deliver_brief(target, brief, delivery_key=delivery_key, attempt=attempt)
 
     async def deliver_digest(self, target: Target, digest, *, delivery_key: str, attempt: int) -> str | None:
-        sender = self.no_token if target.kind == "discord" and self.no_token else self.bot
-        return await sender.deliver_digest(target, digest, delivery_key=delivery_key, attempt=attempt)
+        return await self._sender(target).deliver_digest(target, digest, delivery_key=delivery_key, attempt=attempt)
+
+    async def deliver_notice(self, target: Target, notice, *, delivery_key: str, attempt: int) -> str | None:
+        return await self._sender(target).deliver_notice(target, notice, delivery_key=delivery_key, attempt=attempt)
 
     async def deliver_alert(self, target: Target, alert, *, delivery_key: str, attempt: int) -> str | None:
-        sender = self.no_token if target.kind == "discord" and self.no_token else self.bot
-        return await sender.deliver_alert(target, alert, delivery_key=delivery_key, attempt=attempt)
+        return await self._sender(target).deliver_alert(target, alert, delivery_key=delivery_key, attempt=attempt)
 
     async def deliver_follow_up(self, target: Target, follow_up, *, delivery_key: str, attempt: int) -> str | None:
         # A follow-up exists only for a story this deliverer posted, so the bot's credentials were there.
