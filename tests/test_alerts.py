@@ -440,3 +440,15 @@ async def test_a_failing_webhook_is_named_without_its_token(http_server, tmp_pat
         assert "revoked-token" not in str(alert)
     finally:
         await close_app(app)
+
+
+def test_poll_once_opens_incidents_as_run_does(http_server, tmp_path, db_url):
+    """Cron users run `briefbot poll --once`: its cycle checks for incidents and posts the alert."""
+    from bot.app.cli_commands import one_cycle
+
+    http_server.route("/feed.xml", Reply(410, b"gone"))
+    settings = alert_settings(tmp_path, [{"name": "wire", "url": http_server.url("/feed.xml")}])
+    one_cycle(settings, make_env(db_url))
+    one_cycle(settings, make_env(db_url))  # still gone: not told twice
+    assert [(a["phase"], a["kind"], a["subject"]) for a in alerts_posted(settings)] == [
+        ("open", "feed-disabled", "wire")]

@@ -12,7 +12,8 @@ from importlib import resources
 from pathlib import Path
 
 from bot.adapters.console import render_brief_text
-from bot.app.container import App, build_app, close_app, default_registry, make_dispatcher, make_poller, settle_heap
+from bot.app.container import (App, build_app, close_app, default_registry, make_alert_check, make_dispatcher,
+                               make_poller, settle_heap)
 from bot.app.runner import BotRunner, install_signal_handlers
 from bot.commands import CommandService, UsageError, check_words
 from bot.config import Env, Settings, format_duration, load_config
@@ -29,10 +30,19 @@ EXIT_USAGE = 2
 
 async def poll_cycle(app: App) -> list:
     reports = await make_poller(app).poll_all(force=True)
+    check_alerts(app)
     dispatcher = make_dispatcher(app)
     while await dispatcher.dispatch_once():
         pass
     return reports
+
+
+def check_alerts(app: App) -> None:
+    """Open and close incidents as `run` does every minute: cron users run `poll --once` instead."""
+    try:
+        make_alert_check(app).run()
+    except Exception:  # the poll's briefs still go out
+        log.exception("alert check failed")
 
 
 # Feeds another worker held the lease of (it is polling them), and feeds switched off after failing.
