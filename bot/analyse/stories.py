@@ -485,12 +485,12 @@ class StoryIndex:
         self._last = (sig, mine)
         return _best_match(mine, [(sid, self._features[sid]) for sid in self.candidates(sig, mine)])
 
-    @staticmethod
-    def shared_keys(sig: StorySignature) -> set[str]:
+    def shared_keys(self, sig: StorySignature) -> set[str]:
         """Keys that every story similarity() could score SAME_STORY with `sig` shares with it: the
         buckets of each figure's tolerance window, and each specific title word in its language.
-        Workers deciding stories at once claim these."""
-        feats = _Features(sig)
+        Workers deciding stories at once claim these. (The last query's features serve when `sig`
+        is its signature, as in `add`.)"""
+        feats = self._last[1] if self._last is not None and self._last[0] is sig else _Features(sig)
         keys = {f"#{unit}:{bucket!r}" for value, unit in feats.numbers for unit, bucket in _number_keys(value, unit)}
         return keys | {f"{feats.lang}:{word}" for word in feats.words}
 

@@ -57,8 +57,8 @@ class StoryDesk:
         # Signatures never change once a story exists, so they are read from the store once.
         self._index = StoryIndex()
         self._read_at: datetime | None = None
-        # New stories not yet written: their signature and when they were found to be new.
-        self._unwritten: dict[str, tuple[StorySignature, datetime]] = {}
+        # New stories not yet written: their signature, when they were found to be new, their keys.
+        self._unwritten: dict[str, tuple[StorySignature, datetime, set[str]]] = {}
         # New stories that turned out to be another worker's story: their id -> that story's id.
         self._turned: dict[str, str] = {}
 
@@ -98,7 +98,8 @@ class StoryDesk:
         """A story decided here: in the index at once, so the feed's later entries may join it."""
         self._index.add(brief_id, sig)
         found_new = next((at for psig, _, at in self._pending if psig is sig), None)
-        self._unwritten[brief_id] = (sig, found_new or utcnow())
+        # Right after `add`, whose lookup the signature's features come from.
+        self._unwritten[brief_id] = (sig, found_new or utcnow(), self._index.shared_keys(sig))
 
     def joined(self, brief_id: str, feed: str) -> None:
         """An item of `feed` joins the story: the feed's later items are other stories."""
@@ -116,13 +117,15 @@ class StoryDesk:
 
     # ---- the referee of the write that stores new stories (bot.store.story_keys.StoryReferee)
     def keys_of(self, new: NewBrief) -> set[str]:
-        return StoryIndex.shared_keys(self._signature(new))
+        unwritten = self._unwritten.get(new.brief.id)
+        return unwritten[2] if unwritten else self._index.shared_keys(self._signature(new))
 
     def others_since(self, new_briefs: list[NewBrief]) -> datetime:
         """Other workers' stories filed before this were in the index when these were found new: it
         reads them every STORY_REFRESH, reaching READ_OVERLAP back."""
         now = utcnow()
-        found_new = min((self._unwritten.get(new.brief.id, (None, now))[1] for new in new_briefs), default=now)
+        found_new = min((self._unwritten[new.brief.id][1] if new.brief.id in self._unwritten else now
+                         for new in new_briefs), default=now)
         return found_new - STORY_REFRESH - READ_OVERLAP
 
     def knows(self, story_id: str) -> bool:

@@ -234,14 +234,15 @@ Index("ix_outbox_sent", outbox.c.sent_at)
 
 # ---- Story matching shared by workers: the keys each story is filed under (its figures and specific
 # headline words, hashed), so a worker making a story finds those other workers just made under the
-# same keys (bot/store/story_keys.py).
+# same keys (bot/store/story_keys.py). When a story was filed is its brief's `created`.
 story_keys = Table(
     "story_keys",
     metadata,
     Column("key", BigInteger, primary_key=True),
+    # The worker that made the story: second in the key, so a lookup reads only other workers' rows.
+    Column("owner", String(100), primary_key=True),
     Column("brief_id", String(40), ForeignKey("briefs.id", ondelete="CASCADE"), primary_key=True),
-    Column("owner", String(100), nullable=False),  # the worker that made the story
-    _ts("created", nullable=False),
+    sqlite_with_rowid=False,  # the primary key is the table: one b-tree to write per row, not two
 )
 # A notice's held items, and a story's items, are found by the brief id they name.
 Index("ix_items_brief_id", items.c.brief_id)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import bindparam, delete, insert, select, text
+from sqlalchemy import Select, bindparam, delete, insert, select, text, union
 from sqlalchemy.engine import Connection
 
 from bot.store import schema as t
@@ -73,13 +73,22 @@ class _Refereeing:
 _REFEREEING: ContextVar[_Refereeing | None] = ContextVar("story_refereeing", default=None)
 
 _k = t.story_keys.c
-_OTHERS_UNDER_KEYS = (select(_k.brief_id).distinct()
-                      .where(_k.key.in_(bindparam("keys", expanding=True)), _k.owner != bindparam("owner"),
-                             _k.created >= bindparam("since")))
+
+
+def _others_under_keys(owner_side) -> Select:
+    return (select(_k.brief_id).join(t.briefs, t.briefs.c.id == _k.brief_id)
+            .where(_k.key.in_(bindparam("keys", expanding=True)), owner_side,
+                   t.briefs.c.created >= bindparam("since")))
+
+
+# Other workers' owners sort before or after this worker's: two ranges of the primary key per key,
+# so this worker's own rows (most of them, on a busy beat) are never read.
+_OTHERS_UNDER_KEYS = union(_others_under_keys(_k.owner < bindparam("owner")),
+                           _others_under_keys(_k.owner > bindparam("owner")))
 _SIGNATURES = select(t.briefs.c.id, t.briefs.c.signature).where(t.briefs.c.id.in_(bindparam("ids", expanding=True)))
 _INSERT_KEYS = insert(t.story_keys)
-# Takes SQLite's write lock (no row matches) before the transaction reads anything.
-_SQLITE_WRITE_LOCK = delete(t.story_keys).where(_k.brief_id == "")
+# Takes SQLite's write lock before the transaction reads anything (one primary-key lookup, no row).
+_SQLITE_WRITE_LOCK = delete(t.story_keys).where(_k.key == 0, _k.owner == "")
 # In the order given (ascending), so two workers never wait on each other's slots in a cycle.
 _PG_LOCK_SLOTS = text("SELECT pg_advisory_xact_lock(CAST(:cls AS integer), slot) "
                       "FROM unnest(CAST(:slots AS integer[])) WITH ORDINALITY AS u(slot, n) ORDER BY n")
@@ -115,7 +124,7 @@ class StoryKeysStore(PollsStore):
         for join in w.joins:
             join.brief_id = referee.story_of(join.brief_id)
         super()._write(c, w, now)
-        rows = [dict(key=key, brief_id=new.brief.id, owner=referee.worker_id, created=now)
+        rows = [dict(key=key, owner=referee.worker_id, brief_id=new.brief.id)
                 for new in w.new_briefs for key in sorted(keys[new.brief.id])]
         if rows:
             c.execute(_INSERT_KEYS, rows)

@@ -19,9 +19,9 @@ def upgrade() -> None:
     op.create_table(
         "story_keys",
         sa.Column("key", sa.BigInteger, primary_key=True),
+        sa.Column("owner", sa.String(100), primary_key=True),
         sa.Column("brief_id", sa.String(40), sa.ForeignKey("briefs.id", ondelete="CASCADE"), primary_key=True),
-        sa.Column("owner", sa.String(100), nullable=False),
-        sa.Column("created", sa.DateTime(timezone=True), nullable=False),
+        sqlite_with_rowid=False,
     )
     op.create_index("ix_items_brief_id", "items", ["brief_id"])
 
