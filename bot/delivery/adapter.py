@@ -89,6 +89,12 @@ class Deliverer(Protocol):
     async def deliver_follow_up(self, target: Target, follow_up: FollowUp, *, delivery_key: str,
                                 attempt: int) -> str | None: ...
 
+    # Where a person opens a message this deliverer posted (an http(s) URL), from its target and the id
+    # a deliver_* call returned (several ids, comma-separated: the first message), or None. Asked right
+    # after each post; what the link needs beyond the id (a workspace's address, a channel's server) is
+    # learned once and kept. Optional: without it the dashboard shows the id alone.
+    async def message_link(self, target: Target, external_id: str) -> str | None: ...
+
     async def aclose(self) -> None: ...
 
 

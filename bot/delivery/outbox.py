@@ -224,11 +224,25 @@ class Dispatcher:
             log.exception("delivery of %s %s to %s raised", row.kind, row.ref_id, target.redacted,
                           extra={"target": target.redacted, "brief_id": row.ref_id})
             return "retry"
-        self.store.outbox_sent(row.id, external)
+        self.store.outbox_sent(row.id, external, link=await self._message_link(deliverer, target, external))
         metrics.DELIVERIES.labels(target.kind, "sent").inc()
         log.debug("delivered %s %s to %s", row.kind, row.ref_id, target.redacted,
                   extra={"target": target.redacted, "brief_id": row.ref_id})
         return "sent"
+
+    @staticmethod
+    async def _message_link(deliverer: Deliverer, target: Target, external_id: str | None) -> str | None:
+        """Where a person opens the posted message, when the adapter can say; not learning it never
+        fails a delivery that landed."""
+        find = getattr(deliverer, "message_link", None)
+        if find is None or not external_id:
+            return None
+        try:
+            return await find(target, external_id)
+        except Exception as exc:  # the message is posted: only its link is missing
+            log.warning("posted to %s, but its message link is unknown: %s", target.redacted, exc,
+                        extra={"target": target.redacted})
+            return None
 
     async def _send(self, row: OutboxRow, target: Target, deliverer: Deliverer) -> str | None:
         """Post the row's brief or digest; a row whose content is gone fails permanently.

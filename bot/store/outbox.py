@@ -105,10 +105,12 @@ class OutboxStore(StoreEngine):
         with self.engine.begin() as c:
             c.execute(update(t.outbox).where(_o.id == row_id).values(**values))
 
-    def outbox_sent(self, row_id: int, external_id: str | None = None, now: datetime | None = None) -> None:
+    def outbox_sent(self, row_id: int, external_id: str | None = None, now: datetime | None = None,
+                    link: str | None = None) -> None:
+        """`link`: where a person opens the posted message, when its adapter can say."""
         with self.engine.begin() as c:
             c.execute(update(t.outbox).where(_o.id == row_id).values(
-                status="sent", sent_at=now or utcnow(), external_id=external_id, last_error=None,
+                status="sent", sent_at=now or utcnow(), external_id=external_id, link=link, last_error=None,
                 lease_owner=None, lease_until=None))
 
     def outbox_retry(self, row_id: int, error: str, next_attempt_at: datetime) -> None:

@@ -125,6 +125,7 @@ outbox = Table(
     _ts("sent_at"),
     Column("last_error", Text),
     Column("external_id", Text),  # the platform's message id, to avoid duplicates after a crash
+    Column("link", Text),  # where a person opens the posted message, as its adapter gave it (or none)
     # Follow-ups: how many of the brief's sources and figures its sent message showed (brief and
     # follow_up rows), so a source joining later is told in the message's thread.
     Column("sources_shown", Integer),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from urllib.parse import urlsplit
 
 from bot.commands import CommandService, UsageError, check_words, hide_urls
 from bot.config import DigestConfig, Settings, build_cron_trigger, format_duration, parse_duration
@@ -117,7 +118,12 @@ def shown_delivery(deps: DashboardDeps, d: queries.Delivery) -> dict:
     return {"id": d.id, "kind": d.kind, "ref_id": d.ref_id, "target": deps.show_target(d.target),
             "status": d.status, "attempts": d.attempts, "created": d.created, "sent_at": d.sent_at,
             "last_error": deps.scrub(hide_urls(d.last_error)), "external_id": deps.scrub(d.external_id),
-            "next_attempt_at": d.next_attempt_at}
+            "link": message_link(deps.scrub(d.link)), "next_attempt_at": d.next_attempt_at}
+
+
+def message_link(link: str | None) -> str | None:
+    """A stored message link if it is one a page may draw (http or https), else None."""
+    return link if link and urlsplit(link).scheme.lower() in ("http", "https") else None
 
 
 def delivery_filters(deps: DashboardDeps, status: str, target: str, since: str) -> tuple[dict, str | None]:

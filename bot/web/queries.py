@@ -36,6 +36,7 @@ class Delivery:
     next_attempt_at: datetime | None
     last_error: str | None
     external_id: str | None
+    link: str | None  # where a person opens the posted message, when its adapter could say
 
 
 def stories_per_day(store: Store, topics: list[str], today: date, days: int = 14) -> dict[str, list[int]]:
@@ -108,11 +109,11 @@ def _delivery(row) -> Delivery:
     return Delivery(id=m["id"], kind=m["kind"], ref_id=m["ref_id"], target=m["target"], status=m["status"],
                     attempts=m["attempts"], created=as_utc(m["created"]), sent_at=as_utc(m["sent_at"]),
                     next_attempt_at=as_utc(m["next_attempt_at"]), last_error=m["last_error"],
-                    external_id=m["external_id"])
+                    external_id=m["external_id"], link=m["link"])
 
 
 _DELIVERY_COLUMNS = (_o.id, _o.kind, _o.ref_id, _o.target, _o.status, _o.attempts, _o.created, _o.sent_at,
-                     _o.next_attempt_at, _o.last_error, _o.external_id)
+                     _o.next_attempt_at, _o.last_error, _o.external_id, _o.link)
 
 
 def brief_deliveries(store: Store, brief_id: str) -> list[Delivery]:

@@ -9,6 +9,8 @@ It speaks the real wire format closely enough for discord.py 2.7 to parse its an
 
 Routes (all under /api/v10):
   GET  /users/@me, /oauth2/applications/@me, /gateway/bot
+  GET  /channels/{id}                                -> a guild text channel (with its `guild_id`)
+  GET  /webhooks/{id}/{token}                        -> the webhook object (its `guild_id`, `channel_id`)
   POST /channels/{id}/messages                       -> `messages` (deduplicated by nonce; a reply
                                                         with `message_reference` is type 19)
   PATCH /channels/{id}/messages/{message}            -> `message_edits` (the message is changed in place)
@@ -39,6 +41,9 @@ from aiohttp import web
 API_PREFIX = "/api/v10"
 BOT_USER_ID = "900000000000000001"
 APPLICATION_ID = "900000000000000002"
+# The server every fake channel and webhook belongs to, and the channel a webhook posts to.
+GUILD_ID = "910000000000000001"
+WEBHOOK_CHANNEL_ID = "800000000000000002"
 
 # Discord's JSON error codes used by the tests.
 UNKNOWN_CHANNEL = 10003
@@ -88,6 +93,8 @@ class FakeDiscord:
         self.application_id = APPLICATION_ID
         self.channels: set[str] = set()
         self.webhooks: dict[str, str] = {}  # id -> token
+        self.channel_guilds: dict[str, str] = {}  # channel id -> its guild id
+        self.webhook_places: dict[str, tuple[str, str]] = {}  # webhook id -> (guild id, channel id)
         self.requests: list[Recorded] = []
         self.messages: list[dict] = []  # {"channel_id", "payload", "id"} for each created channel message
         self.webhook_executions: list[dict] = []
@@ -138,12 +145,15 @@ class FakeDiscord:
         return self.origin + API_PREFIX
 
     # ----------------------------------------------------------------- setup helpers
-    def add_channel(self, channel_id: int | str) -> str:
+    def add_channel(self, channel_id: int | str, guild_id: str = GUILD_ID) -> str:
         self.channels.add(str(channel_id))
+        self.channel_guilds[str(channel_id)] = guild_id
         return str(channel_id)
 
-    def add_webhook(self, webhook_id: int | str, token: str) -> str:
+    def add_webhook(self, webhook_id: int | str, token: str, channel_id: str = WEBHOOK_CHANNEL_ID,
+                    guild_id: str = GUILD_ID) -> str:
         self.webhooks[str(webhook_id)] = token
+        self.webhook_places[str(webhook_id)] = (guild_id, channel_id)
         return f"https://discord.com/api/webhooks/{webhook_id}/{token}"
 
     # ----------------------------------------------------------------- guild roles and members
@@ -295,6 +305,8 @@ class FakeDiscord:
         if method == "GET" and path in ("/gateway/bot", "/gateway"):
             return json_response({"url": self.gateway_url, "shards": 1, "session_start_limit": {
                 "total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}})
+        if method == "GET" and len(parts) == 2 and parts[0] == "channels":
+            return self._channel(parts[1])
         if method == "POST" and len(parts) == 3 and parts[0] == "channels" and parts[2] == "messages":
             response = self._create_message(parts[1], rec)
             if self._holds.get(path):
@@ -336,6 +348,14 @@ class FakeDiscord:
             self._nonces[(channel_id, nonce)] = message
         return json_response(message)
 
+    def _channel(self, channel_id: str) -> web.Response:
+        if channel_id not in self.channels:
+            return json_response({"message": "Unknown Channel", "code": UNKNOWN_CHANNEL}, 404)
+        return json_response({"id": channel_id, "type": 0, "guild_id": self.channel_guilds[channel_id],
+                              "name": f"briefs-{channel_id[-4:]}", "position": 0, "permission_overwrites": [],
+                              "nsfw": False, "parent_id": None, "last_message_id": None,
+                              "rate_limit_per_user": 0, "topic": None})
+
     def _edit_message(self, channel_id: str, message_id: str, rec: Recorded) -> web.Response:
         if channel_id not in self.channels:
             return json_response({"message": "Unknown Channel", "code": UNKNOWN_CHANNEL}, 404)
@@ -369,9 +389,14 @@ class FakeDiscord:
             return json_response({"message": "404: Not Found", "code": 0}, 404)
         if self.webhooks.get(webhook_id) != token:
             return json_response({"message": "Unknown Webhook", "code": UNKNOWN_WEBHOOK}, 404)
+        guild_id, channel_id = self.webhook_places[webhook_id]
+        if method == "GET" and len(parts) == 3:
+            # Read with its token, a webhook comes without the user who made it.
+            return json_response({"id": webhook_id, "type": 1, "guild_id": guild_id, "channel_id": channel_id,
+                                  "name": "briefbot", "avatar": None, "application_id": None, "token": token})
         if method != "POST" or len(parts) != 3:
             return json_response({"message": "405: Method Not Allowed", "code": 0}, 405)
-        message = self._message("800000000000000002", rec.payload, webhook_id=webhook_id)
+        message = self._message(channel_id, rec.payload, webhook_id=webhook_id)
         self.webhook_executions.append({"webhook_id": webhook_id, "payload": rec.payload, "id": message["id"],
                                         "query": rec.query})
         if rec.query.get("wait") in ("1", "true", "True"):

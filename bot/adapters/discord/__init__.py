@@ -83,6 +83,10 @@ class _ChannelOrWebhook:
         # A follow-up exists only for a story this deliverer posted, so the bot's credentials were there.
         return await self.bot.deliver_follow_up(target, follow_up, delivery_key=delivery_key, attempt=attempt)
 
+    async def message_link(self, target: Target, external_id: str) -> str | None:
+        # Only a posted message has an id to link, so whoever posted it could: the bot or a webhook.
+        return await self.bot.message_link(target, external_id)
+
     @property
     def settings(self):
         """The settings the deliverer renders with (which routes ask for follow-ups)."""

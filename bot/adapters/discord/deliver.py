@@ -98,6 +98,10 @@ class DiscordDeliverer:
         self._session: aiohttp.ClientSession | None = None
         self._login_lock = asyncio.Lock()
         self._warned_hosts: set[str] = set()
+        # What a message link needs beyond the ids a post returns: a channel's server (None: a DM), and
+        # a webhook's server and channel. Asked once each (GET /channels/ID, GET /webhooks/ID/TOKEN).
+        self._channel_guilds: dict[str, str | None] = {}
+        self._webhook_places: dict[int, tuple[str | None, str | None]] = {}
 
     # ----------------------------------------------------------------- public API
     async def deliver_brief(self, target: Target, brief: Brief, *, delivery_key: str, attempt: int) -> str | None:
@@ -145,6 +149,42 @@ class DiscordDeliverer:
                         target.redacted, follow_up.parent_ref)
         except Exception as exc:  # noqa: BLE001 - every failure must become a DeliveryError
             raise self._map_error(target, exc) from None
+
+    async def message_link(self, target: Target, external_id: str) -> str | None:
+        """https://discord.com/channels/SERVER/CHANNEL/MESSAGE (SERVER is `@me` in a DM channel)."""
+        message_id = external_id.split(",")[0]
+        if target.kind not in self.kinds or not message_id.isdigit():
+            return None
+        try:
+            if target.kind == "discord":
+                channel_id = target.address
+                if channel_id not in self._channel_guilds:
+                    channel = await (await self._client(target)).get_channel(int(channel_id))
+                    self._channel_guilds[channel_id] = _snowflake(channel.get("guild_id"))
+                guild_id = self._channel_guilds[channel_id]
+            else:
+                guild_id, channel_id = await self._webhook_place(target)
+        except DeliveryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every failure must become a DeliveryError
+            raise self._map_error(target, exc) from None
+        if channel_id is None:
+            return None
+        return f"https://discord.com/channels/{guild_id or '@me'}/{channel_id}/{message_id}"
+
+    async def _webhook_place(self, target: Target) -> tuple[str | None, str | None]:
+        """The server and channel a webhook posts to, from the webhook object its token may read."""
+        webhook_id, token = _webhook_id_token(target.address)
+        if webhook_id not in self._webhook_places:
+            webhook = await discord.Webhook.partial(webhook_id, token, session=self._webhook_session()).fetch(
+                prefer_auth=False)
+            self._webhook_places[webhook_id] = (_snowflake(webhook.guild_id), _snowflake(webhook.channel_id))
+        return self._webhook_places[webhook_id]
+
+    def _webhook_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession()
+        return self._session
 
     async def aclose(self) -> None:
         if self._http is not None:
@@ -219,9 +259,7 @@ class DiscordDeliverer:
         if host != base_host and host not in self._warned_hosts:
             self._warned_hosts.add(host)
             log.info("%s: posting via %s (DISCORD_API_BASE_URL), not %s", target.redacted, base_host, host)
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
-        webhook = discord.Webhook.partial(webhook_id, token, session=self._session)
+        webhook = discord.Webhook.partial(webhook_id, token, session=self._webhook_session())
         # Webhook execution has no nonce in Discord's API; see docs/discord.md for the retry window.
         message = await webhook.send(embeds=embeds, allowed_mentions=NO_MENTIONS, wait=True)
         return str(message.id) if message else None
@@ -285,6 +323,10 @@ class DiscordDeliverer:
             return DeliveryError(f"{where}: network error reaching {self.api_base}: "
                                  f"{self._scrub(target, type(exc).__name__ + ': ' + str(exc))}; will retry")
         return DeliveryError(f"{where}: unexpected {type(exc).__name__}: {self._scrub(target, str(exc))}")
+
+
+def _snowflake(value: object) -> str | None:
+    return str(value) if value else None
 
 
 def _retry_after(exc: discord.HTTPException) -> float | None:

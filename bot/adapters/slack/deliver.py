@@ -168,6 +168,10 @@ class SlackDeliverer:
         self.client = make_web_client(token, base_url, rate_limit_retries=rate_limit_retries,
                                       server_error_retries=server_error_retries, max_retry_wait=max_retry_wait,
                                       backoff=retry_backoff) if token else None
+        # The workspace's address (auth.test's `url`), which every permalink starts with, and the thread
+        # of each reply posted whose link is not asked yet (a reply's permalink names its thread).
+        self._team_url: str | None = None
+        self._reply_threads: dict[str, str] = {}
 
     # ------------------------------------------------------------- public API
     async def deliver_brief(self, target: Target, brief: Brief, *, delivery_key: str, attempt: int) -> str | None:
@@ -209,6 +213,7 @@ class SlackDeliverer:
                                      unfurl_media=False, link_names=False, metadata=_metadata(delivery_key))
             ts = str(reply.get("ts") or "")
         await self._update_original(target, channel, follow_up)
+        self._reply_threads[ts] = follow_up.parent_ref
         return ts
 
     async def _update_original(self, target: Target, channel: str, follow_up: FollowUp) -> None:
@@ -227,6 +232,23 @@ class SlackDeliverer:
         except Exception as exc:
             raise DeliveryError(f"{target}: chat.update failed ({type(exc).__name__}: "
                                 f"{self._scrub(str(exc))}); will retry") from None
+
+    async def message_link(self, target: Target, external_id: str) -> str | None:
+        """The message's permalink, https://WORKSPACE.slack.com/archives/CHANNEL/pTS (the ts without its
+        dot; a reply adds its thread); the workspace address is asked of auth.test once, not of
+        chat.getPermalink per message."""
+        ts = external_id.split(",")[0]
+        thread_ts = self._reply_threads.pop(ts, None)
+        if self.client is None or target.kind != "slack" or not target.address or not ts:
+            return None
+        if self._team_url is None:
+            reply = await self._call(target, "auth.test", self.client.auth_test)
+            url = str(reply.get("url") or "")
+            if not url.startswith("https://"):
+                return None
+            self._team_url = url.rstrip("/")
+        link = f"{self._team_url}/archives/{target.address}/p{ts.replace('.', '')}"
+        return f"{link}?thread_ts={thread_ts}&cid={target.address}" if thread_ts else link
 
     async def aclose(self) -> None:
         # The client opens one aiohttp session per call, so nothing stays open between deliveries.
