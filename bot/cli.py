@@ -129,7 +129,7 @@ def _parser(registry: AdapterRegistry) -> argparse.ArgumentParser:
 
 
 def _subscription_parsers(command) -> None:
-    to_help = "where its briefs go, written as in feeds.yaml (slack:C0123ABCD, jsonl:out/x.jsonl, …)"
+    to_help = "where its briefs go, written as in feeds.yaml (kind:address, e.g. jsonl:out/x.jsonl)"
     subscribe = command("subscribe", help="add a feed: read it once, poll it from now on (as /brief subscribe)")
     subscribe.add_argument("url", help="the feed's URL (RSS, Atom or JSON Feed)")
     subscribe.add_argument("topics", nargs="*", metavar="TOPIC", help="topics it may produce (default: all)")

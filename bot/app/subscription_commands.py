@@ -38,7 +38,8 @@ def _service(settings: Settings, env: Env) -> SubscriptionService:
 def _target(text: str | None, settings: Settings, command: str) -> Target | None:
     """The `--to` target, or None after printing why it is refused."""
     if not text:
-        print(f"briefbot {command}: --to TARGET is required (where briefs go, e.g. slack:C0123ABCD)", file=sys.stderr)
+        print(f"briefbot {command}: --to TARGET is required (where briefs go: "
+              f"{default_registry().target_forms()})", file=sys.stderr)
         return None
     try:
         return default_registry().parser_for(settings.source_path)(text)

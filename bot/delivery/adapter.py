@@ -41,7 +41,7 @@ class FollowUp:
 
     `brief` is the story as it stands now: where the platform can, the original message is
     updated to it. `parent_ref` is the platform's id of that message (the outbox row's external
-    id: a Slack ts, a Discord message id), `parent_key` the delivery key it was posted with."""
+    id: the platform's message id or timestamp), `parent_key` the delivery key it was posted with."""
 
     brief: Brief
     source: Source

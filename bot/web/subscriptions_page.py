@@ -60,7 +60,7 @@ class SubscriptionsPage:
         for text in self._known_targets():
             if target_id(text) == wanted:
                 return self.deps.parse_target(text), None
-        return None, "Choose where the briefs go, or type a target such as slack:C0123ABCD."
+        return None, "Choose where the briefs go, or type a target as feeds.yaml writes it (kind:address)."
 
     async def change(self, form) -> str:
         """Apply one form; the one-line answer the chat verb would give."""

@@ -310,8 +310,20 @@ class BriefbotClient(discord.Client):
 
 
 def build_brief_group(context: AdapterContext) -> app_commands.Group:
-    settings = context.settings()
     group = app_commands.Group(name="brief", description="Bilingual rare-earth and tariff briefs · 稀土与关税双语简报")
+    _add_reading_commands(group, context)
+    _add_changing_commands(group, context)
+
+    @group.command(name="help", description="How to use /brief · 使用说明")
+    async def help_(interaction: discord.Interaction) -> None:
+        await answer_interaction(context, interaction, "help")
+
+    return group
+
+
+def _add_reading_commands(group: app_commands.Group, context: AdapterContext) -> None:
+    """The subcommands everyone may use."""
+    settings = context.settings()
 
     @group.command(name="latest", description="Latest briefs for a topic · 某主题的最新简报")
     @app_commands.describe(topic="Topic · 主题", count="How many, 1-10 (default 5) · 条数",
@@ -351,6 +363,10 @@ def build_brief_group(context: AdapterContext) -> app_commands.Group:
     async def list_(interaction: discord.Interaction, public: bool = False) -> None:
         await answer_interaction(context, interaction, _text("list", public=public))
 
+
+def _add_changing_commands(group: app_commands.Group, context: AdapterContext) -> None:
+    """The subcommands that change subscriptions and follows (admins only; the answer says who may)."""
+
     @group.command(name="subscribe", description="Add a feed; its matching items are posted here (admins) · 添加订阅源")
     @app_commands.describe(url="The feed's URL (RSS, Atom or JSON Feed) · 订阅源网址",
                            topics="Topics, separated by spaces (default: all) · 主题")
@@ -373,12 +389,6 @@ def build_brief_group(context: AdapterContext) -> app_commands.Group:
     @app_commands.describe(topic="Topic · 主题")
     async def unfollow(interaction: discord.Interaction, topic: app_commands.Range[str, 1, 100]) -> None:
         await answer_interaction(context, interaction, _text("unfollow", topic, public=False))
-
-    @group.command(name="help", description="How to use /brief · 使用说明")
-    async def help_(interaction: discord.Interaction) -> None:
-        await answer_interaction(context, interaction, "help")
-
-    return group
 
 
 def topic_suggestions(context: AdapterContext, current: str) -> list[app_commands.Choice[str]]:
