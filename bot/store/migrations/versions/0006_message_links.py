@@ -1,5 +1,5 @@
-"""Message links: where a person opens each message a delivery posted (a Slack permalink, a Discord
-message URL), stored by the dispatcher as the adapter gave it.
+"""Message links: where a person opens each message a delivery posted (the chat platform's permalink),
+stored by the dispatcher as the adapter gave it.
 
 Revision ID: 0006
 Revises: 0005
