@@ -17,17 +17,20 @@ from __future__ import annotations
 import math
 import re
 import sys
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Collection, Iterable
 
 from bot.analyse.story_names import (
+    CJK_RE,
     GENERIC,
-    GENERIC_CAPITALISED,
-    GLOSSARY,
+    KIND_OF,
+    NAME_TOKENS,
+    STOP_WORDS,
     TEXT_CONFLICT_KINDS,
     TITLE_CONFLICT_KINDS,
+    entities_in,
+    normalise,
 )
 
 if TYPE_CHECKING:
@@ -41,81 +44,13 @@ _GENERIC_TITLE_WORDS = {"china", "chinese", "us", "u", "s", "beijing", "washingt
                         "raises", "cuts", "new", "says", "over", "on", "稀土", "关税", "中国", "美国", "出口",
                         "中美", "管制", "贸易"} | {"@" + e for e in GENERIC}
 
-_CJK = re.compile(r"[\u4e00-\u9fff]")
-_STOP = set("the a an of to in on for and or with by as at from is are was were be been has have had "
-            "its it this that after over under new says said will would could may might amid".split())
-_KIND = {canon: kind for kind, names in GLOSSARY.items() for canon in names}
-
-
-def _norm(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).casefold()
-
-
-_WORD = re.compile(r"\w+")
-
-
-def _entity_patterns() -> list[tuple[str, tuple[str, ...], frozenset[str], re.Pattern]]:
-    """(canonical id, CJK names, first words of the other names, pattern of all names) per entity."""
-    out = []
-    for entities in GLOSSARY.values():
-        for canon, names in entities.items():
-            # "(?<![\w])name" written as "name(?<![\w]name)": the same matches, but a pattern that
-            # starts with a literal lets the regex engine skip ahead to it.
-            alts = [re.escape(n) if _CJK.search(n) else re.escape(n) + r"(?<![\w]" + re.escape(n) + r")(?![\w])"
-                    for n in names]
-            cjk = tuple(n for n in names if _CJK.search(n))
-            first_words = frozenset(_WORD.match(n).group() for n in names if not _CJK.search(n))
-            out.append((canon, cjk, first_words, re.compile("|".join(alts))))
-    return out
-
-
-# r"\b[A-Z][a-zA-Z]{3,}\b" with the word-start test after the capital (the same matches): a
-# character class first lets the regex engine skip ahead instead of testing \b everywhere.
-_CAPITALISED = re.compile(r"[A-Z](?<!\w[A-Z])[a-zA-Z]{3,}\b")
-# "US" in capitals is the country; case-folded it is the pronoun.
-_US = re.compile(r"(?<![\w.])US(?![\w])")
-_ENTITY_PATTERNS = _entity_patterns()
-# Words of the glossary's Latin names: a capitalised one is already counted under its canonical id.
-_GLOSSARY_WORDS = frozenset(w for entities in GLOSSARY.values() for names in entities.values() for n in names
-                            for w in _WORD.findall(n))
-# Headline tokens that are (part of) a glossary name: the name's canonical id stands for them.
-_NAME_TOKENS = _GLOSSARY_WORDS | {name[i:i + 2] for entities in GLOSSARY.values() for names in entities.values()
-                                  for name in names if _CJK.search(name) for i in range(len(name) - 1)}
-_SENTENCE_END = ".!?:;\"“”'‘’(\n"
-
-
-def entities_in(text: str, names: bool = True) -> set[str]:
-    """Canonical ids of the glossary names in `text`, and with `names` "name:<word>" for each
-    capitalised word inside a sentence that is no glossary word and no generic word ("White",
-    "House", "Tuesday"): likely a company, person or place the glossary does not know."""
-    norm = _norm(text)
-    # A CJK name matches as a plain substring. Any other name matches only between non-word
-    # characters, so its first word is then a whole word of the text: a set lookup (fast) spares
-    # most of the word-boundary regex searches (slow: they cannot skip ahead to a literal).
-    words = set(_WORD.findall(norm))
-    has_cjk = _CJK.search(norm) is not None
-    found = {canon for canon, cjk, first_words, pat in _ENTITY_PATTERNS
-             if has_cjk and any(name in norm for name in cjk)
-             or (not words.isdisjoint(first_words) and pat.search(norm))}
-    if "us" in words and _US.search(text):
-        found.add("us")
-    if names:
-        for m in _CAPITALISED.finditer(text):
-            word = m.group().lower()
-            before = text[:m.start()].rstrip()
-            if word in _STOP or word in _GLOSSARY_WORDS or word in GENERIC_CAPITALISED \
-                    or not before or before[-1] in _SENTENCE_END:
-                continue  # a sentence's first word is capitalised whatever it is
-            found.add("name:" + word)
-    return found
-
 
 def title_tokens(title: str) -> set[str]:
-    norm = _norm(title)
-    if _CJK.search(norm):
-        chars = [c for c in norm if _CJK.match(c)]
+    norm = normalise(title)
+    if CJK_RE.search(norm):
+        chars = [c for c in norm if CJK_RE.match(c)]
         return {a + b for a, b in zip(chars, chars[1:])}  # character bigrams
-    return {w for w in re.findall(r"[a-z0-9]+", norm) if w not in _STOP and (len(w) > 1 or w.isdigit())}
+    return {w for w in re.findall(r"[a-z0-9]+", norm) if w not in STOP_WORDS and (len(w) > 1 or w.isdigit())}
 
 
 @dataclass
@@ -193,13 +128,13 @@ _KIND_MAPS: dict[tuple, dict[str, frozenset[str]]] = {(): {}}
 
 
 def _by_kind(entities: Iterable[str], kinds: tuple[str, ...]) -> dict[str, frozenset[str]]:
-    key = tuple(sorted(e for e in set(entities) if _KIND.get(e) in kinds))
+    key = tuple(sorted(e for e in set(entities) if KIND_OF.get(e) in kinds))
     shared = _KIND_MAPS.get(key)
     if shared is not None:
         return shared
     out: dict[str, set[str]] = {}
     for e in key:
-        out.setdefault(_KIND[e], set()).add(e)
+        out.setdefault(KIND_OF[e], set()).add(e)
     found = {k: _compact(v) for k, v in out.items()}
     if len(_KIND_MAPS) < 4096:
         _KIND_MAPS[key] = found
@@ -241,7 +176,7 @@ class _Features:
         self.titles = _compact(frozenset(sig.title_tokens) | names)
         # The words that say *which* story: not its numbers (counted separately), not the words
         # every headline on this beat shares, and each name once (under its canonical id).
-        plain = {w for w in sig.title_tokens if not w.isdigit() and (w not in _NAME_TOKENS or not names)}
+        plain = {w for w in sig.title_tokens if not w.isdigit() and (w not in NAME_TOKENS or not names)}
         self.words = _compact((plain | names) - _GENERIC_TITLE_WORDS)
         self.title_names = _compact(frozenset(sig.title_entities) - GENERIC)
         # Entities every story in this domain mentions say nothing about *which* story it is.

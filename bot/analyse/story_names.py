@@ -1,4 +1,5 @@
-"""The names story matching knows, in English and Chinese, each under a canonical id and a kind.
+"""The names story matching knows, in English and Chinese, each under a canonical id and a kind,
+and finding them in a text (`entities_in`).
 
 The kind says what a name tells about a story. Two headlines naming different countries,
 places, goods or companies tell different stories ("25% tariff on Canadian steel" / "… on
@@ -8,6 +9,9 @@ one official speaks on many topics, and one topic has many officials.
 """
 
 from __future__ import annotations
+
+import re
+import unicodedata
 
 COUNTRY, REGION, GOOD, COMPANY, BODY, PERSON, MATTER = ("country", "region", "good", "company", "body", "person",
                                                         "matter")
@@ -184,3 +188,104 @@ commerce trade treasury customs general administration commission office departm
 national federal chief executive spokesman spokeswoman spokesperson representative section officials analysts
 shares prices reuters bloomberg xinhua people party republic central bank agency bureau authority association
 """.split())
+
+CJK_RE = re.compile(r"[\u4e00-\u9fff]")
+STOP_WORDS = frozenset("the a an of to in on for and or with by as at from is are was were be been has have "
+                       "had its it this that after over under new says said will would could may might amid".split())
+# The kind of each canonical id.
+KIND_OF = {canon: kind for kind, names in GLOSSARY.items() for canon in names}
+
+
+def normalise(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+_WORD = re.compile(r"\w+")
+
+
+def _entity_patterns() -> list[tuple[str, tuple[str, ...], frozenset[str], re.Pattern]]:
+    """(canonical id, CJK names, first words of the other names, pattern of all names) per entity."""
+    out = []
+    for entities in GLOSSARY.values():
+        for canon, names in entities.items():
+            # "(?<![\w])name" written as "name(?<![\w]name)": the same matches, but a pattern that
+            # starts with a literal lets the regex engine skip ahead to it.
+            alts = [re.escape(n) if CJK_RE.search(n) else re.escape(n) + r"(?<![\w]" + re.escape(n) + r")(?![\w])"
+                    for n in names]
+            cjk = tuple(n for n in names if CJK_RE.search(n))
+            first_words = frozenset(_WORD.match(n).group() for n in names if not CJK_RE.search(n))
+            out.append((canon, cjk, first_words, re.compile("|".join(alts))))
+    return out
+
+
+# r"\b[A-Z][a-zA-Z]{3,}\b" with the word-start test after the capital (the same matches): a
+# character class first lets the regex engine skip ahead instead of testing \b everywhere.
+_CAPITALISED = re.compile(r"[A-Z](?<!\w[A-Z])[a-zA-Z]{3,}\b")
+# "US" in capitals is the country; case-folded it is the pronoun.
+_US = re.compile(r"(?<![\w.])US(?![\w])")
+_ENTITY_PATTERNS = _entity_patterns()
+
+
+def _first_index() -> tuple[dict[str, tuple[int, ...]], dict[str, tuple[int, ...]]]:
+    """Which entities (positions in _ENTITY_PATTERNS) have a Latin name starting with each word, and
+    a CJK name starting with each character: a text can hold only those entities' names."""
+    by_word: dict[str, list[int]] = {}
+    by_char: dict[str, list[int]] = {}
+    for i, (_canon, cjk, first_words, _pat) in enumerate(_ENTITY_PATTERNS):
+        for word in first_words:
+            by_word.setdefault(word, []).append(i)
+        for name in cjk:
+            by_char.setdefault(name[0], []).append(i)
+    return ({w: tuple(ids) for w, ids in by_word.items()}, {c: tuple(ids) for c, ids in by_char.items()})
+
+
+_ENTITIES_BY_FIRST_WORD, _ENTITIES_BY_FIRST_CHAR = _first_index()
+# Words of the glossary's Latin names: a capitalised one is already counted under its canonical id.
+_GLOSSARY_WORDS = frozenset(w for entities in GLOSSARY.values() for names in entities.values() for n in names
+                            for w in _WORD.findall(n))
+# Headline tokens that are (part of) a glossary name: the name's canonical id stands for them.
+NAME_TOKENS = _GLOSSARY_WORDS | {name[i:i + 2] for entities in GLOSSARY.values() for names in entities.values()
+                                  for name in names if CJK_RE.search(name) for i in range(len(name) - 1)}
+_SENTENCE_END = ".!?:;\"“”'‘’(\n"
+
+
+def entities_in(text: str, names: bool = True) -> set[str]:
+    """Canonical ids of the glossary names in `text`, and with `names` "name:<word>" for each
+    capitalised word inside a sentence that is no glossary word and no generic word ("White",
+    "House", "Tuesday"): likely a company, person or place the glossary does not know."""
+    norm = normalise(text)
+    # A CJK name matches as a plain substring, so its first character is in the text. Any other name
+    # matches only between non-word characters, so its first word is then a whole word of the text:
+    # set lookups pick the few entities worth a substring test or a word-boundary regex search.
+    words = set(_WORD.findall(norm))
+    found = set()
+    for i in _entities_worth_testing(norm, words):
+        canon, cjk, first_words, pat = _ENTITY_PATTERNS[i]
+        if canon not in found and (any(name in norm for name in cjk)
+                                   or (not words.isdisjoint(first_words) and pat.search(norm))):
+            found.add(canon)
+    if "us" in words and _US.search(text):
+        found.add("us")
+    if names:
+        for m in _CAPITALISED.finditer(text):
+            word = m.group().lower()
+            if word in STOP_WORDS or word in _GLOSSARY_WORDS or word in GENERIC_CAPITALISED \
+                    or _starts_sentence(text, m.start()):
+                continue  # a sentence's first word is capitalised whatever it is
+            found.add("name:" + word)
+    return found
+
+
+def _entities_worth_testing(norm: str, words: set[str]) -> set[int]:
+    ids = {i for word in words.intersection(_ENTITIES_BY_FIRST_WORD) for i in _ENTITIES_BY_FIRST_WORD[word]}
+    if CJK_RE.search(norm) is not None:
+        ids.update(i for char in set(norm).intersection(_ENTITIES_BY_FIRST_CHAR) for i in _ENTITIES_BY_FIRST_CHAR[char])
+    return ids
+
+
+def _starts_sentence(text: str, start: int) -> bool:
+    """Whether the text before `start` is only space, or its last other character ends a sentence."""
+    i = start - 1
+    while i >= 0 and text[i].isspace():
+        i -= 1
+    return i < 0 or text[i] in _SENTENCE_END
