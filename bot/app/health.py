@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from typing import Callable, Sequence
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -14,6 +15,11 @@ from bot.app.container import App
 from bot.app.dashboard_command import mount_dashboard
 
 log = logging.getLogger("briefbot.health")
+
+# Adds a package's pages to the server beside /healthz and /metrics: (server, app) -> whether it did.
+RouteAdder = Callable[[web.Application, App], object]
+# What the running bot serves beside health and metrics; another web package is one more entry.
+EXTRA_ROUTES: tuple[RouteAdder, ...] = (mount_dashboard,)
 
 
 def health_payload(app: App) -> tuple[int, dict]:
@@ -35,7 +41,7 @@ def health_payload(app: App) -> tuple[int, dict]:
                     "adapters": {a.name: a.health(app.env) for a in app.adapters.adapters if a.health(app.env)}}
 
 
-def make_health_app(app: App) -> web.Application:
+def make_health_app(app: App, extra_routes: Sequence[RouteAdder] = EXTRA_ROUTES) -> web.Application:
     async def healthz(_request: web.Request) -> web.Response:
         status, body = health_payload(app)
         return web.Response(status=status, text=json.dumps(body), content_type="application/json")
@@ -50,7 +56,8 @@ def make_health_app(app: App) -> web.Application:
     web_app = web.Application()
     web_app.router.add_get("/healthz", healthz)
     web_app.router.add_get("/metrics", metrics_view)
-    mount_dashboard(web_app, app)
+    for add_routes in extra_routes:
+        add_routes(web_app, app)
     return web_app
 
 
@@ -62,12 +69,13 @@ class _Service:
         await self.runner.cleanup()
 
 
-async def start_health_server(app: App, host: str | None = None) -> _Service:
+async def start_health_server(app: App, host: str | None = None,
+                              extra_routes: Sequence[RouteAdder] = EXTRA_ROUTES) -> _Service:
     # An adapter serving its own HTTP endpoint on PORT keeps it; health then needs METRICS_PORT (default 8080).
     port_taken = any(adapter.claims_port(app.env) for adapter in app.adapters.adapters)
     port = app.env.metrics_port or (app.env.port if not port_taken else None) or 8080
     host = host or app.env.bind  # BRIEFBOT_BIND; the dashboard's access rule depends on it
-    runner = web.AppRunner(make_health_app(app), access_log=None)
+    runner = web.AppRunner(make_health_app(app, extra_routes), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     log.info("health and metrics on http://%s:%d/healthz and /metrics", host, port)
