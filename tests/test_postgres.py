@@ -584,7 +584,7 @@ def jsonl_ids(path: Path) -> list[str]:
 
 def check_exactly_once(obs: Observer, fleet: Fleet, relevant: set[tuple[str, str]], out: Path) -> tuple[int, int]:
     """Every relevant item is in exactly one brief, every brief delivered exactly once. Returns
-    (briefs, simultaneous duplicate pairs that became two briefs)."""
+    (briefs, simultaneous duplicate pairs that became two briefs: none)."""
     items = obs.items()
     briefs = obs.brief_ids()
     missing = [k for k in relevant if items.get(k, ("",))[0] not in ("briefed", "merged")]
@@ -599,10 +599,11 @@ def check_exactly_once(obs: Observer, fleet: Fleet, relevant: set[tuple[str, str
     staggered = [(a, b) for a, b in fleet.staggered if b in relevant]
     for a, b in staggered:
         assert items[a][0] == "briefed" and items[b] == ("merged", items[a][1]), (a, b)
-    # Both halves of a story arriving at two workers in the same instant may become two briefs:
-    # the documented residual risk (each is still delivered once, and no item is lost).
+    # Both halves of a story arriving at two workers in the same instant are one brief too: the
+    # workers claim the story's keys in the database before either files it as new.
     split = sum(1 for a, b in fleet.simultaneous if items[a][1] != items[b][1])
-    assert len(briefs) == len(relevant) - len(fleet.simultaneous) + split - len(staggered)
+    assert split == 0, f"{split} simultaneous pairs became two briefs"
+    assert len(briefs) == len(relevant) - len(fleet.simultaneous) - len(staggered)
     assert {items[k][1] for k in relevant if items[k][0] == "briefed"} == briefs
     rows = obs.store.outbox_rows()
     assert sorted(r.ref_id for r in rows) == sorted(briefs)  # one delivery per brief and target
