@@ -189,10 +189,6 @@ class _Features:
         self.published = _published(sig)
 
 
-def _tuple(words: frozenset[str]) -> tuple[str, ...]:
-    return tuple(words) if words else ()
-
-
 class _Kept:
     """A story's _Features as the story index keeps them, for thousands of stories: tuples where
     the query's side has sets (a tuple of five words takes a ninth of a set's memory). similarity()
@@ -205,8 +201,9 @@ class _Kept:
     def __init__(self, feats: _Features) -> None:
         self.lang, self.topics, self.numbers, self.published = feats.lang, feats.topics, feats.numbers, feats.published
         self.title_kinds, self.text_kinds = feats.title_kinds, feats.text_kinds
-        self.titles, self.words = _tuple(feats.titles), _tuple(feats.words)
-        self.title_names, self.entities = _tuple(feats.title_names), _tuple(feats.entities)
+        # (tuple() of an empty set is the one shared empty tuple.)
+        self.titles, self.words = tuple(feats.titles), tuple(feats.words)
+        self.title_names, self.entities = tuple(feats.title_names), tuple(feats.entities)
 
 
 def _same_value(va: float, vb: float) -> bool:
