@@ -247,7 +247,8 @@ class EventLog(logging.Handler):
         elif "aimed at automated readers" in msg and args:
             self.records.append(("planted instruction removed", str(args[0]), f"{args[2]} sentence(s)"))
         elif "requests now" in msg and len(args) == 5:
-            self.records.append(("dialect", "", f"{args[4]} → {args[3]} (after: {str(args[2])[:90]}…)"))
+            reason = " ".join(str(args[2]).split())
+            self.records.append(("dialect", "", f"{args[4]} → {args[3]} (after: {reason[:60]}…)"))
 
 
 # --------------------------------------------------------------------------- feeds and settings
@@ -386,6 +387,8 @@ def _gold_cell(row: dict) -> str:
 
 def render(result: dict, meta: dict) -> str:
     res = result
+    placeholders = sum(1 for row in res["rows"] for event in row["events"]
+                       if event["kind"].startswith("reply unusable") and "(no words)" in event["message"])
     lines = [f"### {meta['model']} — {meta['when']}", "",
              f"- Server: llama-cpp-python {meta['llama_version']} (`llama_cpp.server`, n_ctx {meta['ctx']}, "
              f"{meta['threads']} threads) on 127.0.0.1; model loaded in {meta['load_s']:.0f} s; first request "
@@ -397,8 +400,9 @@ def render(result: dict, meta: dict) -> str:
              "",
              f"- Briefs written by the model: {_share(res['by_model'], res['stories'])} new stories "
              f"({res['extractive']} extractive fallbacks).",
-             f"- JSON validity: {_share(res['replies'] - res['unusable_replies'], res['replies'])} replies parsed "
-             "and matched the schema.",
+             f"- JSON validity: {_share(res['replies'] - res['unusable_replies'] + placeholders, res['replies'])} "
+             f"replies parsed and matched the schema; {placeholders} of them held no word in a title or summary "
+             "(the prompt example's \"...\" copied) and were asked again or dropped.",
              f"- Figure recall against the gold figures (seed-like articles): the model's own figures "
              f"{_share(*res['recall']['model_own'])}; model-written briefs as posted (the parser's figures "
              f"stand in when the guard left the model none) {_share(*res['recall']['llm'])}; extractive briefs "

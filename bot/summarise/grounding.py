@@ -29,7 +29,7 @@ from bot.summarise.injection import advises_readers
 # (injection.py), the number parser both read with, and the summariser's check of the reply's
 # shape. Raise it with any change to what they let through or reject: the LLM reply cache keys
 # briefs by it, so briefs checked under another version are made and checked again, not reused.
-CHECKS_VERSION = 3
+CHECKS_VERSION = 4
 
 __all__ = [
     "CHECKS_VERSION",
@@ -176,6 +176,19 @@ def _date_problem(claim: Number, dates: tuple[tuple[int, int, int], ...]) -> str
     return f"the article does not give this {' or '.join(missing)}"
 
 
+_MONTH_NAMES = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+                "november", "december")
+
+
+def _month_named(claim: Number, src: _Source) -> bool:
+    """Does the article name the month of a bare-month claim ("2月" for "late February")? A month
+    named alone is no date to the number parser, so `src.dates` does not hold it."""
+    year, month, day = date_parts(claim.value)
+    if year or day or not 1 <= month <= 12:
+        return False
+    return re.search(rf"\b{_MONTH_NAMES[month - 1]}\b", src.text, re.I) is not None
+
+
 def _number_problems(candidate: str, src: _Source) -> list[tuple[Number, str]]:
     """(mention, why) for each number in `candidate` that does not stand in the source."""
     out = []
@@ -184,7 +197,7 @@ def _number_problems(candidate: str, src: _Source) -> list[tuple[Number, str]]:
             continue
         if number.kind == "date":
             why = _date_problem(number, src.dates)
-            if why and not _verbatim_in(number, src.normalised):
+            if why and not _verbatim_in(number, src.normalised) and not _month_named(number, src):
                 out.append((number, why))
             continue
         approximate = _is_approximate(candidate, number)
