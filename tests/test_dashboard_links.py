@@ -10,21 +10,18 @@ import html
 import logging
 import re
 
-import pytest
-from fakes.discord_api import GUILD_ID, WEBHOOK_CHANNEL_ID, FakeDiscord
-from fakes.slack_api import BOT_TOKEN, FakeSlack, Scripted
+from chat_fixtures import DISCORD_CHANNEL, DISCORD_TOKEN, discord_api, slack  # noqa: F401  (pytest fixtures)
+from fakes.discord_api import GUILD_ID, WEBHOOK_CHANNEL_ID
+from fakes.slack_api import BOT_TOKEN, Scripted
 from feedgen import Entry, make_env, make_settings, poll_and_deliver, rss
 from loopback import Reply
 from pg import any_db_url, pg_server, pg_url  # noqa: F401  (pytest fixtures)
 from test_dashboard_support import TOKEN, BotHttpServer, Client, make_app, seed, utc_now
 
-from bot.adapters.discord.deliver import set_api_base
 from bot.app.container import build_app, close_app
 from bot.store import Store
 
 SLACK_CHANNEL = "C0BRIEFS1"
-DISCORD_CHANNEL = "123456789012345678"
-DISCORD_TOKEN = "fake-bot-token-0123456789"
 WEBHOOK_ID, WEBHOOK_TOKEN = "555000111222333444", "hook-token-links-abc"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -42,21 +39,6 @@ PERMITS = Entry("Beijing grants magnet export permits to a dozen EU companies",
                 "The Commerce Ministry in Beijing granted rare earth magnet export licences to 12 European firms, "
                 "covering 5,000 tonnes of magnets a year. NdPr oxide gained 4.5% to 615,000 yuan per tonne.",
                 guid="desk-9", link="https://desk.example/permits")
-
-
-@pytest.fixture
-def slack():
-    with FakeSlack() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def discord_api():
-    fake = await FakeDiscord(bot_token=DISCORD_TOKEN).start()
-    fake.add_channel(DISCORD_CHANNEL)
-    yield fake
-    await fake.stop()
-    set_api_base(None)
 
 
 def message_cells(page: str) -> dict[str, str]:

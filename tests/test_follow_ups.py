@@ -16,13 +16,14 @@ import textwrap
 
 import pytest
 
-from bot.adapters.discord.deliver import DiscordDeliverer, set_api_base
+from bot.adapters.discord.deliver import DiscordDeliverer
 from bot.adapters.slack.deliver import METADATA_EVENT_TYPE, SlackDeliverer
 from bot.app.container import build_app, close_app, make_dispatcher, make_poller, parse_target
 from bot.config import ConfigError, load_config
 from bot.delivery.adapter import FollowUp
 from bot.delivery.outbox import Dispatcher
 from bot.models import Brief, Figure, Source, Target
+from chat_fixtures import DISCORD_CHANNEL, DISCORD_TOKEN, discord_api, slack  # noqa: F401  (pytest fixtures)
 from fakes.discord_api import FakeDiscord
 from fakes.slack_api import BOT_TOKEN, FakeSlack, Scripted, mrkdwn_texts
 from feedgen import Entry, atom, lines, make_env, make_settings, poll_and_deliver, rss
@@ -34,8 +35,6 @@ from bot.models import utcnow
 from bot.store import schema as t
 
 SLACK_CHANNEL = "C0BRIEFS1"
-DISCORD_CHANNEL = "123456789012345678"
-DISCORD_TOKEN = "fake-bot-token-0123456789"
 RSS, ATOM = "application/rss+xml", "application/atom+xml"
 
 # One story, three outlets: each later one brings a figure the earlier ones did not have.
@@ -49,21 +48,6 @@ SECOND = Entry("Beijing grants magnet export permits to a dozen EU companies",
                guid="desk-9", link="https://desk.example/permits")
 THIRD = Entry("商务部批准12家欧洲企业稀土磁体出口许可", "商务部表示已批准12家欧洲企业的稀土磁体出口许可申请。氧化镨钕价格上涨4.5%，"
               "报61.5万元/吨。业内人士称许可期限为18个月。", guid="hs-1", link="https://zh.example/xuke.html")
-
-
-@pytest.fixture
-def slack():
-    with FakeSlack() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def discord_api():
-    fake = await FakeDiscord(bot_token=DISCORD_TOKEN).start()
-    fake.add_channel(DISCORD_CHANNEL)
-    yield fake
-    await fake.stop()
-    set_api_base(None)
 
 
 class Outlets:

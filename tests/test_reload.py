@@ -11,8 +11,9 @@ import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from chat_fixtures import slack  # noqa: F401  (pytest fixture)
 from faults.support import free_port, healthy_entry, lines
-from fakes.slack_api import BOT_TOKEN, FakeSlack
+from fakes.slack_api import BOT_TOKEN
 from feedgen import make_env, rss
 from loopback import Reply
 from waits import async_wait_until
@@ -38,12 +39,6 @@ def config_text(feeds: dict[str, str], to: list[str], extra: str = "") -> str:
 
 def digest_text(cron: str) -> str:
     return f'digests:\n  - {{name: morning, cron: "{cron}", timezone: UTC, to: ["slack:{CHANNEL}"]}}\n'
-
-
-@pytest.fixture
-def slack():
-    with FakeSlack() as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from bot.config import Env, Settings
 from bot.models import Brief, Figure, Source, utcnow
 from bot.adapters.slack.commands import build_slack_app, start_slack
 from bot.store import ItemRecord, Store
+from chat_fixtures import slack  # noqa: F401  (pytest fixture)
 from fakes.slack_api import APP_TOKEN, BOT_TOKEN, FakeSlack
 from waits import async_wait_until
 
@@ -56,12 +57,6 @@ BRIEFS = [
     brief(4, "tariffs", "US raises tariff on Chinese magnets to 25%", "美国将中国磁体关税上调至25%", "25%", 50),
     brief(5, "tariffs", "<!channel> EU probes gallium imports <@U0ALL>", "欧盟调查镓进口", "3.2亿元", 10),
 ]
-
-
-@pytest.fixture
-def slack():
-    with FakeSlack() as fake:
-        yield fake
 
 
 @pytest.fixture

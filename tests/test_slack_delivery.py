@@ -14,6 +14,7 @@ from bot.delivery.adapter import DeliveryError
 from bot.adapters.slack.deliver import SlackDeliverer
 from bot.adapters.slack.render import escape, fit as _fit, render_brief, render_digest
 from bot.models import Brief, Digest, DigestSection, Figure, Source
+from chat_fixtures import slack  # noqa: F401  (pytest fixture)
 from fakes.slack_api import BOT_TOKEN, OK, Channel, FakeSlack, Scripted, mrkdwn_texts
 
 CHANNEL = "C0BRIEFS1"
@@ -66,12 +67,6 @@ def zh_brief() -> Brief:
     )
 
 
-
-
-@pytest.fixture
-def slack():
-    with FakeSlack() as fake:
-        yield fake
 
 
 def deliverer(fake: FakeSlack, **kwargs) -> SlackDeliverer:

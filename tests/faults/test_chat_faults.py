@@ -15,42 +15,25 @@ from datetime import timedelta
 
 import pytest
 
-from bot.adapters.discord.deliver import DiscordDeliverer, set_api_base
+from bot.adapters.discord.deliver import DiscordDeliverer
 from bot.app.container import make_dispatcher
 from bot.adapters.slack.deliver import METADATA_EVENT_TYPE, SlackDeliverer
 from bot.models import utcnow
 from bot.app.container import build_app, close_app
+from chat_fixtures import DISCORD_CHANNEL, DISCORD_TOKEN, discord_api, slack  # noqa: F401  (pytest fixtures)
 from faults.support import DropProxy, healthy_entry, lines, log_text, make_due, poll_and_deliver
-from fakes.discord_api import FakeDiscord
 from fakes.slack_api import BOT_TOKEN, FakeSlack, Scripted
 from feedgen import make_env, make_settings, rss
 from loopback import Reply
 
 RSS = "application/rss+xml"
 SLACK_CHANNEL = "C0BRIEFS1"
-DISCORD_CHANNEL = "123456789012345678"
-DISCORD_TOKEN = "fake-bot-token-0123456789"
 DISCORD_PATH = f"/channels/{DISCORD_CHANNEL}/messages"
 
 
 @pytest.fixture(autouse=True)
 def _capture(caplog):
     caplog.set_level(logging.INFO, logger="briefbot")
-
-
-@pytest.fixture
-def slack():
-    with FakeSlack() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def discord_api():
-    fake = await FakeDiscord(bot_token=DISCORD_TOKEN).start()
-    fake.add_channel(DISCORD_CHANNEL)
-    yield fake
-    await fake.stop()
-    set_api_base(None)
 
 
 @asynccontextmanager

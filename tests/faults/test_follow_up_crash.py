@@ -21,10 +21,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from bot.adapters.discord.deliver import set_api_base
 from bot.models import utcnow
 from bot.store import Store
 from bot.store import schema as t
+from chat_fixtures import DISCORD_CHANNEL, DISCORD_TOKEN, discord_api, slack  # noqa: F401  (pytest fixtures)
 from fakes.discord_api import FakeDiscord
 from fakes.slack_api import BOT_TOKEN, FakeSlack, Scripted, mrkdwn_texts
 from feedgen import Entry, rss
@@ -32,8 +32,6 @@ from loopback import Reply
 from waits import async_wait_until
 
 SLACK_CHANNEL = "C0BRIEFS1"
-DISCORD_CHANNEL = "123456789012345678"
-DISCORD_TOKEN = "fake-bot-token-0123456789"
 DISCORD_PATH = f"/channels/{DISCORD_CHANNEL}/messages"
 
 OUTLETS = {
@@ -48,21 +46,6 @@ OUTLETS = {
     "c": Entry("商务部批准12家欧洲企业稀土磁体出口许可", "商务部表示已批准12家欧洲企业的稀土磁体出口许可申请。氧化镨钕价格上涨4.5%，"
                "报61.5万元/吨。", guid="hs-1", link="https://zh.example/xuke.html"),
 }
-
-
-@pytest.fixture
-def slack():
-    with FakeSlack() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def discord_api():
-    fake = await FakeDiscord(bot_token=DISCORD_TOKEN).start()
-    fake.add_channel(DISCORD_CHANNEL)
-    yield fake
-    await fake.stop()
-    set_api_base(None)
 
 
 def _expire_leases(db_url: str) -> None:
