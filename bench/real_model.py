@@ -412,11 +412,11 @@ def render(result: dict, meta: dict) -> str:
              f"- Per brief: {res['seconds']['mean']:.0f} s mean, {res['seconds']['median']:.0f} s median, "
              f"{res['seconds']['max']:.0f} s max; {res['tokens']['mean']:.0f} tokens mean "
              f"({res['tokens']['input_mean']:.0f} in, {res['tokens']['output_mean']:.0f} out).",
-             "- Rejections and removals by kind: " + (", ".join(f"{k} {v}" for k, v in res["rejections"].items()) or "none") + ".",
-             "", "| Article | Lang | Brief by | Replies (unusable) | Tokens in/out | Seconds | Gold figures (model's own) |",
+             "- Rejections and removals by kind: "
+             + (", ".join(f"{k} {v}" for k, v in res["rejections"].items()) or "none") + ".", "",
+             "| Article | Lang | Brief by | Replies (unusable) | Tokens in/out | Seconds | Gold figures (model's own) |",
              "|---|---|---|---|---|---|---|"]
     for row in res["rows"]:
-        gold = row.get("gold")
         lines.append(f"| {row['url'].split('/', 3)[-1]} | {row['lang']} | {row['by']} | {row['replies']} "
                      f"({row['unusable_replies']}) | {row['tokens_in']}/{row['tokens_out']} | {row['seconds']:.0f} | "
                      f"{_gold_cell(row)} |")
