@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection, Engine, ExceptionContext, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
 
 from bot.store import schema as t
-from bot.store.migrate import MigrationError, upgrade
+from bot.store.migrate import MigrationError, prepare
 
 # SQLite's own words for a file that is not (or no longer) a whole database.
 _DAMAGED = ("file is not a database", "database disk image is malformed")
@@ -187,7 +187,7 @@ class StoreEngine:
         """Create or migrate the schema to the current version (StoreError when the database is
         unusable or its schema cannot be brought up to date)."""
         try:
-            upgrade(self.engine)
+            prepare(self.engine, t.metadata)
         except (MigrationError, SQLAlchemyError) as exc:
             raise StoreError(f"cannot prepare database {shown_url(self.url)} ({_first_line(exc)}): restore it "
                              f"from a backup, or move it aside to start fresh") from None

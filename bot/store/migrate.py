@@ -24,7 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
-from sqlalchemy import inspect, text
+from sqlalchemy import Column, MetaData, PrimaryKeyConstraint, String, Table, inspect, text
 from sqlalchemy.engine import Connection, Engine
 
 if TYPE_CHECKING:  # Alembic (~10 MiB) is imported only by a start that runs a migration
@@ -173,6 +173,34 @@ def upgrade(engine: Engine, revision: str = "head", script_location: str | Path 
         if "alembic_version" not in tables and _SENTINEL_TABLE in tables:
             command.stamp(cfg, BASELINE_REVISION)
         command.upgrade(cfg, revision)
+
+
+def prepare(engine: Engine, metadata: MetaData) -> None:
+    """What a start runs. An empty database gets `metadata`'s tables and is stamped at the head:
+    Alembic's own recipe for building a current database from scratch, done here without importing
+    Alembic (about 13 MiB the bot would keep for its whole life). Any other database is upgraded.
+    `metadata` must be the schema the shipped head builds (tests/test_migrations.py checks it)."""
+    head = head_revision()
+    with engine.connect() as conn:
+        if _current(conn) == head:
+            return
+        empty = not inspect(conn).get_table_names()
+    if empty and _create_at_head(engine, metadata, head):
+        return
+    upgrade(engine)
+
+
+def _create_at_head(engine: Engine, metadata: MetaData, head: str) -> bool:
+    """Create the tables and stamp `head`; False when another worker created tables meanwhile."""
+    with _ALEMBIC_IN_PROCESS, _migration_transaction(engine) as conn:
+        if inspect(conn).get_table_names():
+            return False
+        metadata.create_all(conn)
+        version = Table("alembic_version", MetaData(), Column("version_num", String(32), nullable=False),
+                        PrimaryKeyConstraint("version_num", name="alembic_version_pkc"))
+        version.create(conn)
+        conn.execute(version.insert().values(version_num=head))
+    return True
 
 
 def downgrade(engine: Engine, revision: str, script_location: str | Path | None = None) -> None:
