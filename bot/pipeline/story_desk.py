@@ -164,9 +164,8 @@ class StoryDesk:
         if self._read_at is not None and now - self._read_at < STORY_REFRESH:
             return self._index
         since = now - STORY_WINDOW - STORY_WINDOW / 2 if self._read_at is None else self._read_at - READ_OVERLAP
-        for story_id, signature, _lang in self._store.story_candidates(since, limit=None):
-            if story_id not in self._index:
-                self._index.add(story_id, StorySignature.from_dict(signature))
+        for story_id, signature, _lang in self._store.story_candidates(since, limit=None, known=self._index):
+            self._index.add(story_id, StorySignature.from_dict(signature))
         self._read_at = now
         self._index.evict_published_before(now - 2 * STORY_WINDOW)
         return self._index

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Container
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -64,6 +65,8 @@ def _check_search_words(words: list[str]) -> None:
 
 
 _b = t.briefs.c
+# Ids per IN (…) list when reading signatures: well under every driver's bound-parameter limit.
+_SIGNATURES_PER_READ = 500
 INSERT_BRIEF = insert(t.briefs)
 # Locked until commit (PostgreSQL: FOR UPDATE), in id order so every worker locks in one order.
 BRIEFS_TO_JOIN = (select(_b.id, _b.doc).where(_b.id.in_(bindparam("ids", expanding=True)))
@@ -109,11 +112,20 @@ class BriefsStore(StoreEngine):
             rows = c.execute(q.order_by(_b.created.desc())).all()
         return [Brief.model_validate(r.doc) for r in rows]
 
-    def story_candidates(self, since: datetime, limit: int | None = 500) -> list[tuple[str, dict, str | None]]:
-        """(brief id, signature, language) of recent stories, for cross-outlet matching."""
-        q = select(_b.id, _b.signature, _b.language).where(_b.created >= since).order_by(_b.created.desc())
+    def story_candidates(self, since: datetime, limit: int | None = 500,
+                         known: Container[str] = ()) -> list[tuple[str, dict, str | None]]:
+        """(brief id, signature, language) of recent stories, for cross-outlet matching, leaving out
+        the ids in `known`: a worker re-reading the last minutes reads and decodes only the
+        signatures it does not hold yet (during a cold poll that is thousands a read)."""
+        q = select(_b.id).where(_b.created >= since).order_by(_b.created.desc())
         with self.engine.connect() as c:
-            rows = c.execute(q.limit(limit) if limit else q).all()
+            ids = [i for i in c.execute(q.limit(limit) if limit else q).scalars() if i not in known]
+            rows = []
+            for start in range(0, len(ids), _SIGNATURES_PER_READ):
+                chunk = ids[start:start + _SIGNATURES_PER_READ]
+                rows += c.execute(select(_b.id, _b.signature, _b.language).where(_b.id.in_(chunk))).all()
+        order = {story_id: n for n, story_id in enumerate(ids)}
+        rows.sort(key=lambda r: order[r.id])
         return [(r.id, r.signature or {}, r.language) for r in rows]
 
     def count_briefs(self) -> int:
