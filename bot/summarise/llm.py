@@ -13,13 +13,10 @@ An LLM outage never blocks the bot: transient errors are retried with backoff, t
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import logging
 import random
 import re
 import time
-from dataclasses import asdict, dataclass, field
 from typing import Any, Awaitable, Callable
 
 from pydantic import BaseModel, ValidationError
@@ -56,6 +53,7 @@ from bot.summarise.calls import (
 )
 from bot.summarise.dialect import Dialect, build_request, next_dialect, refused_part, server_key
 from bot.summarise.prompts import Prompt, PromptError, load_prompt
+from bot.summarise.llm_brief import LLMBrief, cache_key, content_hash
 from bot.summarise.replies import (
     ReplyProblem,
     brief_reply_model,
@@ -72,36 +70,6 @@ log = logging.getLogger("briefbot.llm")
 BRIEF_PROMPT = "brief"
 MAX_SUMMARY_SENTENCES = 3
 LANGUAGE_NAMES = {"en": "English", "zh": "Simplified Chinese"}
-
-
-# --------------------------------------------------------------------------- result
-
-@dataclass
-class LLMBrief:
-    relevant: bool
-    title: dict[str, str]
-    summary: dict[str, str]
-    figures: list[Figure] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    def to_cache(self) -> dict:
-        data = asdict(self)
-        data["figures"] = [f.model_dump(mode="json") for f in self.figures]
-        return data
-
-    @classmethod
-    def from_cache(cls, data: dict) -> "LLMBrief":
-        return cls(relevant=bool(data["relevant"]), title=dict(data["title"]), summary=dict(data["summary"]),
-                   figures=[Figure.model_validate(f) for f in data.get("figures", [])],
-                   notes=list(data.get("notes", [])))
-
-
-def content_hash(title: str, text: str) -> str:
-    return hashlib.sha256(f"{title.strip()}\x1f{text.strip()}".encode("utf-8")).hexdigest()
-
-
-def _cache_key(*parts: Any) -> str:
-    return hashlib.sha256(json.dumps(parts, ensure_ascii=False, sort_keys=True).encode("utf-8")).hexdigest()
 
 
 # --------------------------------------------------------------------------- summariser
@@ -143,7 +111,7 @@ class LLMSummariser:
         except PromptError as exc:
             log.error("LLM brief for %s skipped: %s", article.url, exc)
             return None
-        key = _cache_key("brief", content_hash(article.title, article.text), self.model, prompt.version,
+        key = cache_key("brief", content_hash(article.title, article.text), self.model, prompt.version,
                          self.languages, self.settings.llm.max_input_tokens, CHECKS_VERSION)
         cached = self.store.cache_get(key)
         if cached is not None:
@@ -186,7 +154,7 @@ class LLMSummariser:
             log.error("LLM %s skipped: %s", purpose, exc)
             return None
         schema = strict_json_schema(schema_model)
-        key = _cache_key(purpose, prompt.name, prompt.version, self.model, rendered.system, rendered.user, schema)
+        key = cache_key(purpose, prompt.name, prompt.version, self.model, rendered.system, rendered.user, schema)
         cached = self.store.cache_get(key)
         if cached is not None and cached.get("kind") == "json":
             try:
