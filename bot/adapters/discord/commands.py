@@ -113,10 +113,9 @@ def _feed_line(feed: FeedHealth) -> str:
     return " · ".join(parts)
 
 
-def render_feeds(feeds: list[FeedHealth]) -> list[Reply]:
-    if not feeds:
-        return [Reply("No feeds have been polled yet. · 尚未轮询任何订阅源。")]
-    lines = [_feed_line(f) for f in feeds]
+def _line_embeds(lines: list[str]) -> list[discord.Embed]:
+    """Lines packed in order into embeds of at most half a description each (room to spare in
+    a message's 6,000-character total)."""
     embeds: list[discord.Embed] = []
     chunk: list[str] = []
     for line in lines:
@@ -126,6 +125,13 @@ def render_feeds(feeds: list[FeedHealth]) -> list[Reply]:
         chunk.append(line)
     if chunk:
         embeds.append(discord.Embed(description="\n".join(chunk)))
+    return embeds
+
+
+def render_feeds(feeds: list[FeedHealth]) -> list[Reply]:
+    if not feeds:
+        return [Reply("No feeds have been polled yet. · 尚未轮询任何订阅源。")]
+    embeds = _line_embeds([_feed_line(f) for f in feeds])
     embeds[0].title = f"Feed health · 订阅源状态 ({len(feeds)})"
     for embed in embeds:
         embed.colour = discord.Colour(TOPIC_PALETTE[-1])
@@ -154,15 +160,7 @@ def render_listing(listing: Listing) -> list[Reply]:
         header = "**This channel follows** · 本频道关注\n" + "\n".join(lines)
     else:
         header = "This channel follows no topic yet · 本频道尚未关注任何主题. Try `/brief follow`."
-    embeds: list[discord.Embed] = []
-    chunk: list[str] = []
-    for line in (_status_line(f) for f in listing.feeds):
-        if chunk and len("\n".join(chunk)) + 1 + len(line) > DESCRIPTION_LIMIT // 2:
-            embeds.append(discord.Embed(description="\n".join(chunk)))
-            chunk = []
-        chunk.append(line)
-    if chunk:
-        embeds.append(discord.Embed(description="\n".join(chunk)))
+    embeds = _line_embeds([_status_line(f) for f in listing.feeds])
     if embeds:
         embeds[0].title = f"Feeds behind them · 订阅源 ({len(listing.feeds)})"
     groups = pack_embeds(embeds) or [[]]
