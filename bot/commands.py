@@ -16,6 +16,7 @@ from typing import Callable, Literal
 
 from bot.config import Settings
 from bot.digest import build_digest
+from bot.ingest.urls import hide_urls
 from bot.models import Brief, Digest, Target, utcnow
 from bot.store import FeedState, Store
 from bot.subscriptions import Change, Listing, SubscriptionService
@@ -31,8 +32,6 @@ _NUMBER_RE = re.compile(r"[+-]?[0-9]+")
 # Tab and line breaks separate words; every other control character (NUL, escapes, C1) and a lone
 # surrogate (undecodable bytes in argv) is refused.
 _ALLOWED_CONTROLS = frozenset("\t\n\r")
-# Feed errors may quote a feed URL, and URLs may carry tokens: answers never show them.
-_URL_RE = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.I)
 
 
 @dataclass(frozen=True)
@@ -58,10 +57,6 @@ VERBS = (
 )
 # Verbs that change what is polled or where briefs go: the adapters let only admins use them.
 CHANGES = ("subscribe", "unsubscribe", "follow", "unfollow")
-
-
-def hide_urls(text: str | None) -> str | None:
-    return _URL_RE.sub("[url hidden]", text) if text else text
 
 
 class UsageError(ValueError):

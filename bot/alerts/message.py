@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from bot.ingest.urls import hide_urls
 from bot.store import Incident
 from bot.store.incidents import OPENED
-
-
-# Errors can quote a feed's or webhook's URL, which may carry a key.
-_URL_RE = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.I)
-
-
-def hide_urls(text: str) -> str:
-    return _URL_RE.sub("[url hidden]", text)
 
 
 class Alert(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit, urlunsplit
 
 __all__ = ["redact_url"]
@@ -18,3 +19,12 @@ def redact_url(url: str) -> str:
         return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
     except ValueError:
         return "<invalid URL>"
+
+
+# Any scheme://… run in a message: errors quote feed and webhook URLs, which may carry keys.
+_URL_IN_TEXT = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.I)
+
+
+def hide_urls(text: str | None) -> str | None:
+    """`text` with every URL in it replaced by "[url hidden]" (None and "" pass through)."""
+    return _URL_IN_TEXT.sub("[url hidden]", text) if text else text

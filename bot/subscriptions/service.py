@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from bot.config import FeedConfig, Settings
 from bot.config.feed_url import feed_url_problem
-from bot.ingest.urls import redact_url
+from bot.ingest.urls import hide_urls, redact_url
 from bot.models import Target
 from bot.store import Store
 from bot.subscriptions.merge import is_chat_route
@@ -31,7 +31,6 @@ FROM_FILE, FROM_CHAT = "feeds.yaml", "chat"
 SUBSCRIBED, UNSUBSCRIBED, FOLLOWED, UNFOLLOWED = "subscribed", "unsubscribed", "followed", "unfollowed"
 ALREADY, NOT_FOUND, IN_FILE, UNKNOWN_TOPIC, INVALID = "already", "not-found", "in-feeds.yaml", "unknown-topic", "invalid"
 
-_URL_IN_TEXT = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.I)
 _NAME_CHARS = re.compile(r"[^\w.-]+", re.ASCII)
 MAX_NAME = 48
 
@@ -281,7 +280,7 @@ def _shown_target(text: str, settings: Settings) -> str:
     for target in settings.all_targets():
         if str(target) == text:
             return target.redacted
-    return _URL_IN_TEXT.sub("[url hidden]", text)
+    return hide_urls(text)
 
 
 def _status(name: str, origin: str, topics: list[str], state, created_by: str | None = None) -> FeedStatus:
@@ -291,4 +290,4 @@ def _status(name: str, origin: str, topics: list[str], state, created_by: str | 
     return FeedStatus(name, origin, tuple(topics),
                       "disabled" if state.disabled_reason else (state.last_status or "never polled"),
                       failures=state.failures, items=state.items_total, last_success=state.last_success_at,
-                      problem=_URL_IN_TEXT.sub("[url hidden]", problem) if problem else None, created_by=created_by)
+                      problem=hide_urls(problem), created_by=created_by)

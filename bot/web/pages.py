@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
-from bot.commands import CommandService, UsageError, check_words, hide_urls
+from bot.commands import CommandService, UsageError, check_words
+from bot.ingest.urls import hide_urls
 from bot.config import DigestConfig, Settings, build_cron_trigger, format_duration, parse_duration
 from bot.digest import build_digest
 from bot.models import Brief, Digest, utcnow
