@@ -11,10 +11,10 @@ import getpass
 import json
 import sys
 
+from bot.app.cli_commands import open_store
 from bot.app.container import default_registry
 from bot.config import Env, Settings
 from bot.models import Target
-from bot.store import Store
 from bot.subscriptions import FROM_FILE, Change, Listing, SubscriptionService
 from bot.subscriptions.service import INVALID, UNKNOWN_TOPIC
 
@@ -30,9 +30,7 @@ def _actor() -> str:
 
 
 def _service(settings: Settings, env: Env) -> SubscriptionService:
-    store = Store(env.database_url)
-    store.create()
-    return SubscriptionService(lambda: settings, store, allow_private=env.allow_private_urls)
+    return SubscriptionService(lambda: settings, open_store(env), allow_private=env.allow_private_urls)
 
 
 def _target(text: str | None, settings: Settings, command: str) -> Target | None:

@@ -102,19 +102,26 @@ def _feed_line(feed: FeedHealth, tz: str) -> str:
     return line
 
 
-def render_feeds(feeds: list[FeedHealth], tz: str) -> tuple[str, list[dict]]:
-    if not feeds:
-        return "No feeds polled yet.", [section_block("No feeds polled yet. Run `briefbot poll --once` or wait for the scheduler.")]
-    failing = sum(1 for f in feeds if f.failures or f.disabled_reason)
-    blocks: list[dict] = [section_block(f"*Feed health* — {len(feeds)} feeds, {failing} with problems")]
+def _line_sections(lines: list[str]) -> list[dict]:
+    """Lines packed in order into section blocks, each under Slack's 3,000-character limit."""
+    blocks: list[dict] = []
     chunk: list[str] = []
-    for line in (_feed_line(f, tz) for f in feeds):
+    for line in lines:
         if chunk and len("\n".join(chunk + [line])) > 2900:
             blocks.append(section_block("\n".join(chunk)))
             chunk = []
         chunk.append(line)
     if chunk:
         blocks.append(section_block("\n".join(chunk)))
+    return blocks
+
+
+def render_feeds(feeds: list[FeedHealth], tz: str) -> tuple[str, list[dict]]:
+    if not feeds:
+        return "No feeds polled yet.", [section_block("No feeds polled yet. Run `briefbot poll --once` or wait for the scheduler.")]
+    failing = sum(1 for f in feeds if f.failures or f.disabled_reason)
+    blocks = [section_block(f"*Feed health* — {len(feeds)} feeds, {failing} with problems"),
+              *_line_sections([_feed_line(f, tz) for f in feeds])]
     return f"Feed health: {len(feeds)} feeds, {failing} with problems", blocks[:MAX_BLOCKS]
 
 
@@ -145,14 +152,8 @@ def render_listing(listing: Listing, tz: str) -> tuple[str, list[dict]]:
     else:
         follows = "This channel follows no topic yet · 本频道尚未关注任何主题. Try `/brief follow <topic>`."
     blocks = [section_block(fit(follows, MAX_SECTION_TEXT))]
-    chunk = ["*Feeds behind them* · 订阅源"]
-    for line in (_status_line(f, tz) for f in listing.feeds):
-        if len("\n".join(chunk + [line])) > 2900:
-            blocks.append(section_block("\n".join(chunk)))
-            chunk = []
-        chunk.append(line)
     if listing.feeds:
-        blocks.append(section_block("\n".join(chunk)))
+        blocks += _line_sections(["*Feeds behind them* · 订阅源", *(_status_line(f, tz) for f in listing.feeds)])
     return f"{len(listing.follows)} follows, {len(listing.feeds)} feeds", blocks[:MAX_BLOCKS]
 
 
