@@ -269,16 +269,12 @@ def digest_command(args, settings: Settings, env: Env) -> int:
     return asyncio.run(go())
 
 
-def _cost(row: dict, settings: Settings) -> float:
-    return ((row["prompt_tokens"] or 0) / 1e6 * settings.llm.price_input_per_mtok
-            + (row["completion_tokens"] or 0) / 1e6 * settings.llm.price_output_per_mtok)
-
-
 def stats_json(store: Store, settings: Settings) -> dict:
     """`briefbot stats --json`: one document (the README lists each field)."""
     days = [{"day": str(row["day"]), "calls": row["calls"], "estimated_calls": row.get("estimated_calls", 0),
              "prompt_tokens": row["prompt_tokens"] or 0, "completion_tokens": row["completion_tokens"] or 0,
-             "estimated_cost_usd": round(_cost(row, settings), 6)} for row in store.llm_usage_by_day()]
+             "estimated_cost_usd": round(settings.llm.cost(row["prompt_tokens"], row["completion_tokens"]), 6)}
+            for row in store.llm_usage_by_day()]
     return {"llm_days": days, "briefs_stored": store.count_briefs(), "outbox_pending": store.outbox_backlog()}
 
 
@@ -290,7 +286,7 @@ def stats_command(args, settings: Settings, env: Env) -> int:
     # ESTIMATED: calls whose server sent no token usage (counted by our estimate).
     print(f"{'DAY':<12} {'CALLS':>6} {'PROMPT TOK':>11} {'COMPL TOK':>10} {'EST. COST':>10} {'ESTIMATED':>9}")
     for row in store.llm_usage_by_day():
-        cost = _cost(row, settings)
+        cost = settings.llm.cost(row["prompt_tokens"], row["completion_tokens"])
         print(f"{row['day']:<12} {row['calls']:>6} {row['prompt_tokens'] or 0:>11} {row['completion_tokens'] or 0:>10}"
               f" {'$%.4f' % cost:>10} {row.get('estimated_calls') or 0:>9}")
     shapes = store.llm_dialects()

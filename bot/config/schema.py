@@ -158,11 +158,16 @@ class LLMConfig(_Strict):
     max_input_tokens: int = Field(default=1800, ge=200, le=10_000_000)
     prompts_dir: Annotated[str, StringConstraints(min_length=1, max_length=4096)] = "prompts"
     temperature: float = Field(default=0.1, ge=0, le=2)
-    # USD per million tokens, only for the cost estimate shown by `briefbot stats`.
+    # USD per million tokens, only for the cost estimate shown by `briefbot stats` and the dashboard.
     price_input_per_mtok: float = Field(default=0.15, ge=0, le=10_000)
     price_output_per_mtok: float = Field(default=0.60, ge=0, le=10_000)
     # Fetch the article page when a feed item is only a stub shorter than this.
     fetch_article_below_chars: int = Field(default=400, ge=0, le=1_000_000)
+
+    def cost(self, prompt_tokens: int | None, completion_tokens: int | None) -> float:
+        """Estimated USD for that many tokens at the configured prices."""
+        return ((prompt_tokens or 0) / 1e6 * self.price_input_per_mtok
+                + (completion_tokens or 0) / 1e6 * self.price_output_per_mtok)
 
 
 class FetchConfig(_Strict):

@@ -124,12 +124,14 @@ class OutboxStore(StoreEngine):
             c.execute(update(t.outbox).where(_o.id == row_id).values(
                 status="failed", last_error=error[:2000], lease_owner=None, lease_until=None))
 
-    def requeue_failed(self, queued_after: datetime | None = None) -> int:
+    def requeue_failed(self, queued_after: datetime | None = None, row_id: int | None = None) -> int:
         """Put failed rows back in the queue; with `queued_after`, only rows queued since then, so
-        a retry does not post old news."""
+        a retry does not post old news; with `row_id`, only that row. Returns how many."""
         q = update(t.outbox).where(_o.status == "failed")
         if queued_after is not None:
             q = q.where(_o.created >= queued_after)
+        if row_id is not None:
+            q = q.where(_o.id == row_id)
         with self.engine.begin() as c:
             res = c.execute(q.values(
                 status="pending", next_attempt_at=utcnow(), lease_owner=None, lease_until=None))

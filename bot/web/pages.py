@@ -57,7 +57,7 @@ def llm_today(deps: DashboardDeps, now: datetime) -> dict:
     row = next((r for r in deps.store.llm_usage_by_day(days=2) if str(r["day"]) == day), None)
     prompt = (row or {}).get("prompt_tokens") or 0
     completion = (row or {}).get("completion_tokens") or 0
-    cost = prompt / 1e6 * settings.llm.price_input_per_mtok + completion / 1e6 * settings.llm.price_output_per_mtok
+    cost = settings.llm.cost(prompt, completion)
     return {"calls": (row or {}).get("calls") or 0, "tokens": prompt + completion, "cost": f"${cost:.4f}"}
 
 
@@ -119,11 +119,11 @@ def shown_delivery(deps: DashboardDeps, d: queries.Delivery) -> dict:
     return {"id": d.id, "kind": d.kind, "ref_id": d.ref_id, "target": deps.show_target(d.target),
             "status": d.status, "attempts": d.attempts, "created": d.created, "sent_at": d.sent_at,
             "last_error": deps.scrub(hide_urls(d.last_error)), "external_id": deps.scrub(d.external_id),
-            "link": message_link(deps.scrub(d.link)), "next_attempt_at": d.next_attempt_at}
+            "link": web_link(deps.scrub(d.link)), "next_attempt_at": d.next_attempt_at}
 
 
-def message_link(link: str | None) -> str | None:
-    """A stored message link if it is one a page may draw (http or https), else None."""
+def web_link(link: str | None) -> str | None:
+    """`link` if it is one a page may draw (http or https), else None."""
     return link if link and urlsplit(link).scheme.lower() in ("http", "https") else None
 
 
@@ -153,11 +153,7 @@ def delivery_list(deps: DashboardDeps, status: str, target: str, since: str) -> 
 
 def retry_delivery(deps: DashboardDeps, row_id: int) -> bool:
     """Queue a failed delivery again, as `briefbot outbox --retry-failed` does; False if it had not failed."""
-    row = queries.delivery(deps.store, row_id)
-    if row is None or row.status != "failed":
-        return False
-    deps.store.outbox_retry(row_id, f"retried from the dashboard after: {row.last_error or 'failure'}", utcnow())
-    return True
+    return deps.store.requeue_failed(row_id=row_id) == 1
 
 
 class DigestPreview:

@@ -136,12 +136,6 @@ def deliveries(store: Store, status: str | None, target: str | None, since: date
         return [_delivery(r) for r in c.execute(q)]
 
 
-def delivery(store: Store, row_id: int) -> Delivery | None:
-    with store.engine.connect() as c:
-        row = c.execute(select(*_DELIVERY_COLUMNS).where(_o.id == row_id)).first()
-    return _delivery(row) if row else None
-
-
 def stories_version(store: Store) -> tuple:
     """Changes whenever a story is made or joined, or an entry is recorded (two index lookups)."""
     with store.engine.connect() as c:

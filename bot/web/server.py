@@ -42,7 +42,7 @@ def _when(value) -> str:
 
 def _web_url(value: str) -> str:
     """A link target from a feed: http(s) only, so no `javascript:` or `data:` link is ever drawn."""
-    return value if urlsplit(value or "").scheme.lower() in ("http", "https") else "#"
+    return pages.web_link(value) or "#"
 
 
 def template_env() -> jinja2.Environment:
