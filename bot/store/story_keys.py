@@ -152,8 +152,7 @@ class StoryKeysStore(PollsStore):
                              list(new.brief.figures), list(new.brief.topics))
             refereeing.turned[new.brief.id] = join
             joins.append(join)
-        return PollWrites(quiet=w.quiet, new_briefs=kept, joins=joins, feed_updates=w.feed_updates,
-                          notices=w.notices)
+        return replace(w, new_briefs=kept, joins=joins)
 
     def _claim_and_read(self, c: Connection, every_key: list[int], referee: StoryReferee,
                         new_briefs: list[NewBrief]) -> tuple[set[str], dict[str, dict]]:

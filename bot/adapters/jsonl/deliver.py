@@ -54,30 +54,25 @@ class JsonlDeliverer:
         return None
 
     async def deliver_digest(self, target: Target, digest: Digest, *, delivery_key: str, attempt: int) -> str | None:
-        if attempt > 1 and self._already_written(target, json.dumps({"delivery_key": delivery_key})[1:-1]):
-            return delivery_key
-        self._append(target, {"digest": digest.to_json_dict(), "delivery_key": delivery_key})
-        return delivery_key
+        return self._write_keyed(target, "digest", digest.to_json_dict(), delivery_key, attempt)
 
     async def deliver_notice(self, target: Target, notice: Notice, *, delivery_key: str, attempt: int) -> str | None:
-        if attempt > 1 and self._already_written(target, json.dumps({"delivery_key": delivery_key})[1:-1]):
-            return delivery_key
-        self._append(target, {"notice": notice.model_dump(mode="json"), "delivery_key": delivery_key})
-        return delivery_key
+        return self._write_keyed(target, "notice", notice.model_dump(mode="json"), delivery_key, attempt)
 
     async def deliver_alert(self, target: Target, alert: Alert, *, delivery_key: str, attempt: int) -> str | None:
-        if attempt > 1 and self._already_written(target, json.dumps({"delivery_key": delivery_key})[1:-1]):
-            return delivery_key
-        self._append(target, {"alert": alert.model_dump(mode="json"), "delivery_key": delivery_key})
-        return delivery_key
+        return self._write_keyed(target, "alert", alert.model_dump(mode="json"), delivery_key, attempt)
 
     async def deliver_follow_up(self, target: Target, follow_up: FollowUp, *, delivery_key: str,
                                 attempt: int) -> str | None:
-        if attempt > 1 and self._already_written(target, json.dumps({"delivery_key": delivery_key})[1:-1]):
-            return delivery_key
-        self._append(target, {"follow_up": {
+        return self._write_keyed(target, "follow_up", {
             "parent": follow_up.brief.id, "source": follow_up.source.model_dump(mode="json"), "lang": follow_up.lang,
-            "figures": [f.model_dump(mode="json") for f in follow_up.figures]}, "delivery_key": delivery_key})
+            "figures": [f.model_dump(mode="json") for f in follow_up.figures]}, delivery_key, attempt)
+
+    def _write_keyed(self, target: Target, kind: str, payload: dict, delivery_key: str, attempt: int) -> str:
+        """One `{kind: payload, "delivery_key": …}` line; a retry first looks for the key, so a line
+        written before a crash is not written again."""
+        if not (attempt > 1 and self._already_written(target, json.dumps({"delivery_key": delivery_key})[1:-1])):
+            self._append(target, {kind: payload, "delivery_key": delivery_key})
         return delivery_key
 
     async def aclose(self) -> None:
