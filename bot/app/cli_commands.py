@@ -330,10 +330,7 @@ def outbox_command(args, settings: Settings, env: Env) -> int:
         return 0
     registry = default_registry()
     for row in store.outbox_rows():
-        try:
-            target = registry.parse_target(row.target).redacted
-        except ValueError:
-            target = "(invalid target)"
+        target = registry.shown(row.target)
         if getattr(args, "json", False):
             print_json_line(outbox_json(row, target))
             continue

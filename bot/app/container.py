@@ -172,14 +172,8 @@ def make_digest_deps(app: App) -> DigestDeps:
 
 
 def make_alert_check(app: App) -> AlertCheck:
-    def redact(text: str) -> str:
-        try:
-            return app.adapters.parse_target(text).redacted
-        except ValueError:
-            return text.partition(":")[0]  # an address the adapter refuses may still hold a secret
-
     return AlertCheck(AlertDeps(current_settings=lambda: app.settings, store=app.store, worker_id=app.worker_id,
-                                redact=redact, llm_enabled=app.env.llm_enabled))
+                                redact=app.adapters.shown, llm_enabled=app.env.llm_enabled))
 
 
 def make_dispatcher(app: App) -> Dispatcher:

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 
 from bot.app.container import App, default_registry, settle_heap
 from bot.config import Env, Settings
-from bot.delivery.adapter import AdapterRegistry
 from bot.store import Store
 from bot.subscriptions import ChatConfig, SubscriptionService, merge
 from bot.web.deps import DashboardDeps
@@ -25,18 +24,9 @@ EXIT_CONFIG = 2
 DEFAULT_PORT = 8080
 
 
-def _shown_target(registry: AdapterRegistry):
-    def show(text: str) -> str:
-        try:
-            return registry.parse_target(text).redacted
-        except ValueError:
-            return "(invalid target)"
-    return show
-
-
 def dashboard_deps(app: App) -> DashboardDeps:
     return DashboardDeps(settings=lambda: app.settings, store=app.store, env=app.env,
-                         show_target=_shown_target(app.adapters),
+                         show_target=app.adapters.shown,
                          parse_target=app.adapters.parser_for(app.settings.source_path),
                          subscriptions=lambda: app.subscriptions, secrets=app.secrets())
 
@@ -61,7 +51,7 @@ def dashboard_command(args, settings: Settings, env: Env) -> int:
     service = SubscriptionService(lambda: settings, store, allow_private=env.allow_private_urls)
     # The feeds and follows made from chat count as configured, as in the running bot.
     deps = DashboardDeps(settings=lambda: merge(settings, ChatConfig.load(store), registry.parse_target),
-                         store=store, env=env, show_target=_shown_target(registry), parse_target=parse_target,
+                         store=store, env=env, show_target=registry.shown, parse_target=parse_target,
                          subscriptions=lambda: service, secrets=env.secrets(registry.secret_env()))
     access = deps.access()
     if not access.enabled:

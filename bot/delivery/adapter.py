@@ -200,6 +200,14 @@ class AdapterRegistry:
             raise ValueError(f"unknown target kind {kind!r} in {text.strip()!r}; use one of {self.target_forms()}")
         return adapter.parse_target(kind, address, base_dir=base_dir)
 
+    def shown(self, text: str) -> str:
+        """A stored target as it may be printed: its adapter's redacted form. An address the adapter
+        refuses may still hold a secret, so only its kind is shown then."""
+        try:
+            return self.parse_target(text).redacted
+        except ValueError:
+            return f"{str(text).partition(':')[0]}:(invalid target)"
+
     def parser_for(self, config_path: str | Path | None) -> Callable[[str], Target]:
         """parse_target for the targets of the feeds.yaml at `config_path` (its paths resolve
         against the file's directory; without a file, they stay as written)."""
