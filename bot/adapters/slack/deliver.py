@@ -195,24 +195,11 @@ class SlackDeliverer:
     async def deliver_follow_up(self, target: Target, follow_up: FollowUp, *, delivery_key: str,
                                 attempt: int) -> str | None:
         """A reply in the story's thread, then the story's message updated to list every source."""
-        channel = self._channel(target)
-        self._require_client(target)
         if not follow_up.parent_ref:
             raise DeliveryError(f"{target}: the story's message has no ts to reply to", permanent=True)
-        # attempt > 1: the reply may have landed before a crash; it is looked for in the thread.
-        already = await self._find_posted(target, channel, {delivery_key}, thread_ts=follow_up.parent_ref) \
-            if attempt > 1 else {}
-        ts = already.get(delivery_key)
-        if ts:
-            log.info("slack %s: follow-up %s already in the thread (ts %s), not posting again", target, delivery_key,
-                     ts)
-        else:
-            text, blocks = render_follow_up(follow_up)
-            reply = await self._call(target, "chat.postMessage", self.client.chat_postMessage, channel=channel,
-                                     thread_ts=follow_up.parent_ref, text=text, blocks=blocks, unfurl_links=False,
-                                     unfurl_media=False, link_names=False, metadata=_metadata(delivery_key))
-            ts = str(reply.get("ts") or "")
-        await self._update_original(target, channel, follow_up)
+        [ts] = await self._post_messages(target, [render_follow_up(follow_up)], delivery_key, attempt,
+                                         thread_ts=follow_up.parent_ref)
+        await self._update_original(target, self._channel(target), follow_up)
         self._reply_threads[ts] = follow_up.parent_ref
         return ts
 
@@ -272,12 +259,14 @@ class SlackDeliverer:
                                 permanent=True)
 
     async def _post_messages(self, target: Target, messages: list[tuple[str, list[dict]]], delivery_key: str,
-                             attempt: int) -> list[str]:
+                             attempt: int, thread_ts: str | None = None) -> list[str]:
+        """Post `messages` in order (as replies in the thread of `thread_ts`, if given), each once."""
         channel = self._channel(target)
         self._require_client(target)
         keys = [self.part_key(delivery_key, i, len(messages)) for i in range(len(messages))]
         # attempt > 1: an earlier try may have posted (some parts) before a crash or a lost reply.
-        already = await self._find_posted(target, channel, set(keys)) if attempt > 1 else {}
+        already = await self._find_posted(target, channel, set(keys), thread_ts=thread_ts) if attempt > 1 else {}
+        in_thread = {"thread_ts": thread_ts} if thread_ts else {}
         ts_list = []
         for key, (text, blocks) in zip(keys, messages):
             if key in already:
@@ -286,7 +275,7 @@ class SlackDeliverer:
                 continue
             reply = await self._call(target, "chat.postMessage", self.client.chat_postMessage,
                                      channel=channel, text=text, blocks=blocks, unfurl_links=False,
-                                     unfurl_media=False, link_names=False, metadata=_metadata(key))
+                                     unfurl_media=False, link_names=False, metadata=_metadata(key), **in_thread)
             ts_list.append(str(reply.get("ts") or ""))
         return ts_list
 
