@@ -202,7 +202,9 @@ def _paragraphs(raw: str) -> str:
     # Inline space includes neither "\n" nor _PARA, so collapsing it in the whole string at once
     # is the same as line by line.
     raw = _collapse_inline_space(raw)
-    paragraphs = ["\n".join(filter(None, map(str.strip, block.split("\n")))) for block in raw.split(_PARA)]
+    # Most blocks (all the empty ones between two block tags) hold no line break: one strip does them.
+    paragraphs = ["\n".join(filter(None, map(str.strip, block.split("\n")))) if "\n" in block else block.strip()
+                  for block in raw.split(_PARA)]
     return "\n\n".join(filter(None, paragraphs))
 
 
@@ -409,7 +411,16 @@ def strip_boilerplate(text: str) -> str:
     stripped = _strip_lines(text)
     if stripped or not text.strip():
         return stripped
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(map(str.strip, text.split("\n")))).strip()
+    return _squeeze_blank_lines("\n".join(map(str.strip, text.split("\n")))).strip()
+
+
+_BLANK_LINES_RE = re.compile(r"\n{3,}")
+
+
+def _squeeze_blank_lines(text: str) -> str:
+    """Each run of blank lines -> one blank line. Most texts have no such run, and a substring test
+    finds that sooner than the regex does."""
+    return _BLANK_LINES_RE.sub("\n\n", text) if "\n\n\n" in text else text
 
 
 def _strip_lines(text: str) -> str:
@@ -441,4 +452,4 @@ def _strip_lines(text: str) -> str:
         out.append(line)
     for index in reversed(teasers):
         del out[index]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip("\n")
+    return _squeeze_blank_lines("\n".join(out)).strip("\n")
