@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import NamedTuple
 
 COUNTRY, REGION, GOOD, COMPANY, BODY, PERSON, MATTER = ("country", "region", "good", "company", "body", "person",
                                                         "matter")
@@ -203,18 +204,29 @@ def normalise(text: str) -> str:
 _WORD = re.compile(r"\w+")
 
 
-def _entity_patterns() -> list[tuple[str, tuple[str, ...], frozenset[str], re.Pattern]]:
-    """(canonical id, CJK names, first words of the other names, pattern of all names) per entity."""
+class _Entity(NamedTuple):
+    canon: str
+    cjk: tuple[str, ...]  # CJK names: each matches as a substring
+    # Latin names of one word: each matches where it is a whole word of the text, that is one of
+    # the text's words (_WORD), so a set lookup answers for them.
+    words: frozenset[str]
+    phrase_firsts: frozenset[str]  # the first words of the other Latin names ("united states", "u.s.")
+    phrases: re.Pattern | None  # those names, each between non-word characters
+
+
+def _entities() -> list[_Entity]:
     out = []
     for entities in GLOSSARY.values():
         for canon, names in entities.items():
+            latin = [n for n in names if not CJK_RE.search(n)]
+            phrases = [n for n in latin if not _WORD.fullmatch(n)]
             # "(?<![\w])name" written as "name(?<![\w]name)": the same matches, but a pattern that
             # starts with a literal lets the regex engine skip ahead to it.
-            alts = [re.escape(n) if CJK_RE.search(n) else re.escape(n) + r"(?<![\w]" + re.escape(n) + r")(?![\w])"
-                    for n in names]
-            cjk = tuple(n for n in names if CJK_RE.search(n))
-            first_words = frozenset(_WORD.match(n).group() for n in names if not CJK_RE.search(n))
-            out.append((canon, cjk, first_words, re.compile("|".join(alts))))
+            pattern = "|".join(re.escape(n) + r"(?<![\w]" + re.escape(n) + r")(?![\w])" for n in phrases)
+            out.append(_Entity(canon, tuple(n for n in names if CJK_RE.search(n)),
+                               frozenset(n for n in latin if _WORD.fullmatch(n)),
+                               frozenset(_WORD.match(n).group() for n in phrases),
+                               re.compile(pattern) if phrases else None))
     return out
 
 
@@ -223,18 +235,18 @@ def _entity_patterns() -> list[tuple[str, tuple[str, ...], frozenset[str], re.Pa
 _CAPITALISED = re.compile(r"[A-Z](?<!\w[A-Z])[a-zA-Z]{3,}\b")
 # "US" in capitals is the country; case-folded it is the pronoun.
 _US = re.compile(r"(?<![\w.])US(?![\w])")
-_ENTITY_PATTERNS = _entity_patterns()
+_ENTITIES = _entities()
 
 
 def _first_index() -> tuple[dict[str, tuple[int, ...]], dict[str, tuple[int, ...]]]:
-    """Which entities (positions in _ENTITY_PATTERNS) have a Latin name starting with each word, and
+    """Which entities (positions in _ENTITIES) have a Latin name starting with each word, and
     a CJK name starting with each character: a text can hold only those entities' names."""
     by_word: dict[str, list[int]] = {}
     by_char: dict[str, list[int]] = {}
-    for i, (_canon, cjk, first_words, _pat) in enumerate(_ENTITY_PATTERNS):
-        for word in first_words:
+    for i, entity in enumerate(_ENTITIES):
+        for word in entity.words | entity.phrase_firsts:
             by_word.setdefault(word, []).append(i)
-        for name in cjk:
+        for name in entity.cjk:
             by_char.setdefault(name[0], []).append(i)
     return ({w: tuple(ids) for w, ids in by_word.items()}, {c: tuple(ids) for c, ids in by_char.items()})
 
@@ -260,10 +272,12 @@ def entities_in(text: str, names: bool = True) -> set[str]:
     words = set(_WORD.findall(norm))
     found = set()
     for i in _entities_worth_testing(norm, words):
-        canon, cjk, first_words, pat = _ENTITY_PATTERNS[i]
-        if canon not in found and (any(name in norm for name in cjk)
-                                   or (not words.isdisjoint(first_words) and pat.search(norm))):
-            found.add(canon)
+        entity = _ENTITIES[i]
+        if entity.canon not in found and (not words.isdisjoint(entity.words)
+                                          or any(name in norm for name in entity.cjk)
+                                          or (not words.isdisjoint(entity.phrase_firsts)
+                                              and entity.phrases.search(norm))):
+            found.add(entity.canon)
     if "us" in words and _US.search(text):
         found.add("us")
     if names:
