@@ -101,16 +101,21 @@ def test_feedgen_documents_read_the_same_on_both_paths():
 
 
 @pytest.mark.parametrize("reason,body", [
-    ("RSS 1.0", (FIXTURES / "rss10.rdf").read_bytes()),
-    ("xml:base", b'<rss version="2.0"><channel xml:base="https://other.example/"><item><title>t</title>'
-                 b"<link>/x</link></item></channel></rss>"),
+    ("RSS 0.90", b'<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" '
+                 b'xmlns="http://my.netscape.com/rdf/simple/0.9/"><channel><title>Old</title></channel>'
+                 b"<item><title>t</title><link>https://wire.example/1</link></item></rdf:RDF>"),
+    ("a base attribute feedparser reads as xml:base", b'<rss version="2.0"><channel xml:base="https://other.example/">'
+                                                      b'<item base="https://third.example/"><title>t</title>'
+                                                      b"<link>/x</link></item></channel></rss>"),
     ("itunes:summary maps to summary", b'<rss version="2.0" xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd">'
                                        b"<channel><item><title>t</title><itunes:summary>s</itunes:summary></item>"
                                        b"</channel></rss>"),
     ("markup inside description", b'<rss version="2.0"><channel><item><title>t</title><description><p>x</p>'
                                   b"</description></item></channel></rss>"),
-    ("XHTML content", b'<feed xmlns="http://www.w3.org/2005/Atom"><entry><title>t</title><content type="xhtml">'
-                      b'<div xmlns="http://www.w3.org/1999/xhtml"><p>x</p></div></content></entry></feed>'),
+    ("XHTML outside a div", b'<feed xmlns="http://www.w3.org/2005/Atom"><entry><title>t</title><content type="xhtml">'
+                            b'<p xmlns="http://www.w3.org/1999/xhtml">x</p></content></entry></feed>'),
+    ("a second item title", b'<rss version="2.0"><channel><item><title>First</title><title>Second</title>'
+                            b"<link>https://wire.example/1</link></item></channel></rss>"),
     ("HTML entity", b'<rss version="2.0"><channel><item><title>a&nbsp;b</title></item></channel></rss>'),
     ("escaped markup in an Atom title", b'<feed xmlns="http://www.w3.org/2005/Atom"><entry><title type="html">'
                                         b"NdPr &lt;b&gt;CNY 450,000&lt;/b&gt;</title><id>urn:e1</id></entry></feed>"),
@@ -386,3 +391,169 @@ def test_a_channel_title_feedparser_reads_otherwise_goes_to_it(channel_title):
     assert parse_common_feed(body, "application/rss+xml", URL) is None
     assert_same_as_feedparser(body, "application/rss+xml")
     assert parse_feed(body, "application/rss+xml", URL).title == "Trade desk"
+
+
+# The forms the lxml reader takes besides RSS 2.0 and Atom: each read exactly as feedparser reads it.
+
+def assert_taken_and_same(body: bytes, content_type: str = "application/xml") -> list[tuple]:
+    assert parse_common_feed(body, content_type, URL) is not None
+    assert_same_as_feedparser(body, content_type)
+    return reading(body, content_type)
+
+
+RDF = """<?xml version="1.0" encoding="utf-8"?>
+<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/"
+  xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:content="http://purl.org/rss/1.0/modules/content/">
+<channel rdf:about="https://wire.example/rdf"><title>RDF desk</title><link>https://wire.example/</link>
+  <description>Notes</description><image rdf:resource="https://wire.example/logo.png"/>
+  <items><rdf:Seq><rdf:li rdf:resource="https://wire.example/r/1"/><rdf:li rdf:resource="urn:r2"/></rdf:Seq></items>
+  <textinput rdf:resource="https://wire.example/search"/></channel>
+<image rdf:about="https://wire.example/logo.png"><title>Logo title</title><link>https://wire.example/</link>
+  <url>https://wire.example/logo.png</url></image>
+<item rdf:about="https://wire.example/r/1"><title>Quota cut for NdPr oxide</title><link>https://wire.example/r/1</link>
+  <description>&lt;p&gt;Quota cut by 10%.&lt;/p&gt;</description><dc:date>2025-06-03T09:30:00+08:00</dc:date>
+  <dc:creator>Wang Fang</dc:creator><dc:subject>metals</dc:subject></item>
+<item rdf:about="urn:r2"><title>About differs from the link</title><link>/r/2?id=7</link>
+  <content:encoded><![CDATA[<p>Full body: 3,000 t <b>held</b> at port.</p>]]></content:encoded>
+  <description>Teaser.</description><dc:date>Tue, 03 Jun 2025 08:00:00 GMT</dc:date></item>
+<item rdf:about="https://wire.example/r/3"><title>An item without a link</title><description>Gallium 5%.</description></item>
+<item><title>Neither about nor link</title><description>Germanium 7%.</description></item>
+<textinput rdf:about="https://wire.example/search"><title>Search</title><description>Search the desk</description>
+  <name>q</name><link>https://wire.example/search</link></textinput>
+</rdf:RDF>""".encode()
+
+
+def test_rss_1_0_reads_as_feedparser_reads_it():
+    entries = assert_taken_and_same(RDF)
+    feed = parse_feed(RDF, "application/rdf+xml", URL)
+    assert (feed.title, feed.version) == ("RDF desk", "rss10")
+    # rdf:about is the id as written; the link resolves against the feed's address.
+    assert [(link, guid) for _, link, guid, *_ in entries] == [
+        ("https://wire.example/r/1", "https://wire.example/r/1"), ("https://wire.example/r/2?id=7", "urn:r2"),
+        (None, "https://wire.example/r/3"), (None, None)]
+    assert [r[1:3] for r in entries] == [r[:2] for r in feedparser_raw(RDF, "application/rdf+xml")]
+    assert entries[0][3] == datetime(2025, 6, 3, 1, 30, tzinfo=timezone.utc) and entries[1][3] == PUBLISHED
+    assert entries[1][4] == "Full body: 3,000 t held at port."
+    assert parse_feed(RDF, "application/rdf+xml", URL).entries[0].author == "Wang Fang"
+    assert_same_as_feedparser((FIXTURES / "rss10.rdf").read_bytes(), "application/rdf+xml")
+    assert parse_common_feed((FIXTURES / "rss10.rdf").read_bytes(), "application/rdf+xml", URL) is not None
+
+
+# dc:date is feedparser's "updated", pubDate its "published": the published date wins whatever the order.
+DATES = b"""<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"><channel><title>Dates</title>
+<item><title>dc:date first</title><link>https://wire.example/d/1</link><dc:date>2025-06-01T00:00:00Z</dc:date>
+  <pubDate>Tue, 03 Jun 2025 08:00:00 GMT</pubDate></item>
+<item><title>pubDate first</title><link>https://wire.example/d/2</link><pubDate>Tue, 03 Jun 2025 08:00:00 GMT</pubDate>
+  <dc:date>2025-06-01T00:00:00Z</dc:date></item>
+<item><title>Unreadable pubDate</title><link>https://wire.example/d/3</link><pubDate>soon</pubDate>
+  <dc:date>2025-06-03T08:00:00Z</dc:date></item>
+</channel></rss>"""
+
+
+def test_dc_date_and_pubdate_read_as_feedparser_reads_them():
+    assert [published for *_, published, _ in assert_taken_and_same(DATES)] == [PUBLISHED] * 3
+
+
+@pytest.mark.parametrize("extra,reason", [
+    (b'<item rdf:about="urn:x"><title>t</title><dc:description>d</dc:description></item>', "dc:description"),
+    (b'<image rdf:about="urn:i"><title>t</title><dc:title>x</dc:title></image>', "unknown element in an image"),
+    (b'<item rdf:about="urn:x" href="https://wire.example/x"><title>t</title></item>', "an item href"),
+    (b"<foo>bar</foo>", "an unknown root child"),
+])
+def test_rdf_feedparser_may_read_otherwise_goes_to_it(extra, reason):
+    body = RDF.replace(b"</rdf:RDF>", extra + b"</rdf:RDF>")
+    assert parse_common_feed(body, "application/xml", URL) is None, reason
+    assert_same_as_feedparser(body, "application/xml")
+
+
+XML_BASE = b"""<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://news.example/world/"><title>Base desk</title><id>urn:f</id>
+<entry><title>Relative to the feed</title><id>items/1</id><link href="1.html"/>
+  <updated>2025-06-03T08:00:00Z</updated><content type="html">&lt;p&gt;Quota 5%.&lt;/p&gt;</content></entry>
+<entry xml:base="asia/"><title>Nested base</title><id>urn:e2</id><link href="2.html"/><summary>Price 7%.</summary></entry>
+<entry xml:base="https://other.example/a/"><title>A link with its own base</title><id>urn:e3</id>
+  <link xml:base="../b/" href="3.html"/><summary>Port 9%.</summary></entry>
+<entry><title>Absolute and rooted</title><id>https://wire.example/e/4</id><link href="/top/4.html"/><summary>s</summary></entry>
+<entry xml:base="javascript:alert(1)//"><title>A base of a scheme feedparser refuses</title><id>urn:e5</id>
+  <link href="5.html"/><summary>s</summary></entry>
+<entry><title>Id only</title><id>only/6</id><summary>s</summary></entry>
+</feed>"""
+
+
+def test_xml_base_resolves_links_and_ids_as_feedparser_does():
+    entries = assert_taken_and_same(XML_BASE, "application/atom+xml")
+    assert [(link, guid) for _, link, guid, *_ in entries] == [
+        ("https://news.example/world/1.html", "https://news.example/world/items/1"),
+        ("https://news.example/world/asia/2.html", "urn:e2"), ("https://other.example/b/3.html", "urn:e3"),
+        ("https://news.example/top/4.html", "https://wire.example/e/4"),
+        ("https://news.example/world/5.html", "urn:e5"),
+        ("https://news.example/world/only/6", "https://news.example/world/only/6")]
+    assert [r[1:3] for r in entries] == [r[:2] for r in feedparser_raw(XML_BASE, "application/atom+xml")]
+    # The same links without any xml:base resolve against the feed's own address.
+    without = XML_BASE.replace(b' xml:base="https://news.example/world/"', b"")
+    assert assert_taken_and_same(without, "application/atom+xml")[0][1:3] == (
+        "https://wire.example/feeds/1.html", "https://wire.example/feeds/items/1")
+
+
+def test_xml_base_in_rss_resolves_as_feedparser_does():
+    body = (b'<rss version="2.0"><channel xml:base="https://news.example/c/"><title>Base</title>'
+            b'<item xml:base="sub/"><title>One</title><link>1.html</link><guid>g/1</guid></item>'
+            b'<item><title>Two</title><link xml:base="/x/">2.html</link><guid isPermaLink="false">g/2</guid></item>'
+            b"</channel></rss>")
+    entries = assert_taken_and_same(body)
+    assert [(link, guid) for _, link, guid, *_ in entries] == [
+        ("https://news.example/c/sub/1.html", "https://news.example/c/sub/g/1"), ("https://news.example/x/2.html", "g/2")]
+
+
+XHTML = """<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom" xmlns:h="http://www.w3.org/1999/xhtml">
+<title type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml">XHTML <em>desk</em></div></title><id>urn:f</id>
+<entry><title type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml">NdPr at <b>CNY 450,000</b> &amp; rising</div></title>
+  <id>urn:x1</id><link href="https://wire.example/x/1"/><updated>2025-06-03T08:00:00Z</updated>
+  <content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml"><p>Quota cut by <strong>10%</strong>,
+    a &lt;tag&gt; &#8212; and&#160;more.</p><p>Second<br/>line.</p><script>var x = 99;</script><ul><li>One 5%</li></ul>
+    <p/><img src="chart.png" alt="chart"/>Tail text.</div></content></entry>
+<entry><title>Prefixed XHTML summary</title><id>urn:x2</id><link href="https://wire.example/x/2"/>
+  <summary type="xhtml"><h:div>Port <h:i>delays</h:i> of 6 days.</h:div></summary></entry>
+<entry><title>Plain title, XHTML and HTML</title><id>urn:x3</id><link href="https://wire.example/x/3"/>
+  <summary type="html">&lt;p&gt;Short.&lt;/p&gt;</summary>
+  <content type="xhtml"> <div xmlns="http://www.w3.org/1999/xhtml">Longer text with 4 tonnes in it.</div> </content></entry>
+</feed>""".encode()
+
+
+def test_xhtml_constructs_read_as_feedparser_reads_them():
+    entries = assert_taken_and_same(XHTML, "application/atom+xml")
+    assert parse_feed(XHTML, "application/atom+xml", URL).title == "XHTML desk"
+    assert [title for title, *_ in entries] == ["NdPr at CNY 450,000 & rising", "Prefixed XHTML summary",
+                                                "Plain title, XHTML and HTML"]
+    assert entries[0][4] == "Quota cut by 10%,\na <tag> \u2014 and more.\n\nSecond\nline.\n\nOne 5%\n\nTail text."
+    assert [text for *_, text in entries[1:]] == ["Port delays of 6 days.", "Longer text with 4 tonnes in it."]
+
+
+@pytest.mark.parametrize("content,reason", [
+    (b'<div xmlns="http://www.w3.org/1999/xhtml"><p>a</p></div><div xmlns="http://www.w3.org/1999/xhtml">b</div>',
+     "two divs"),
+    (b'text <div xmlns="http://www.w3.org/1999/xhtml">b</div>', "text outside the div"),
+    (b'<div xmlns="http://www.w3.org/1999/xhtml"><svg xmlns="http://www.w3.org/2000/svg"><title>c</title></svg></div>',
+     "SVG"),
+    (b'<div xmlns="http://www.w3.org/1999/xhtml"><body>b</body></div>', "a body"),
+    (b'<div xmlns="http://www.w3.org/1999/xhtml">Chart<object data="c.swf">7% in May</object></div>',
+     "an object the sanitiser keeps the text of"),
+])
+def test_xhtml_feedparser_may_read_otherwise_goes_to_it(content, reason):
+    body = (b'<feed xmlns="http://www.w3.org/2005/Atom"><entry><title>t</title><id>urn:1</id>'
+            b'<content type="xhtml">' + content + b"</content></entry></feed>")
+    assert parse_common_feed(body, "application/atom+xml", URL) is None, reason
+    assert_same_as_feedparser(body, "application/atom+xml")
+
+
+def test_mixed_bench_corpus_reads_the_same_on_both_paths():
+    # The forms real publishers use: RDF, xml:base and XHTML take the fast path, the rest goes to feedparser.
+    taken: dict[str, set[bool]] = {}
+    for feed in make_corpus(36, 5, mixed=True):
+        body = render_feed(feed)
+        taken.setdefault(feed.variant, set()).add(parse_common_feed(body, feed.content_type, URL) is not None)
+        assert_same_as_feedparser(body, feed.content_type)
+    assert taken == {"": {True}, "rdf": {True}, "xmlbase": {True}, "xhtml": {True}, "doctype": {False},
+                     "mislabelled": {False}, "broken": {False}}

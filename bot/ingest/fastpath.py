@@ -1,14 +1,16 @@
-"""The common case read quickly: a well-formed RSS 2.0 or Atom 1.0 document, parsed with lxml.
+"""The common case read quickly: a well-formed RSS 0.91-2.0, RSS 1.0 (RDF) or Atom 1.0 document,
+parsed with lxml.
 
 feedparser parses in Python and then sanitises and resolves every field, ten times the CPU of the
 rest of a poll for a typical 20-item feed; lxml reads the same document for a small fraction of
-that. So the usual document takes this path and everything else returns None and goes to
-feedparser: RSS 0.9x/1.0, malformed XML, DOCTYPEs and HTML entities, xml:base, XHTML content,
-charsets other than UTF-8 / ASCII / GB*, elements feedparser maps in ways this module does not
-model (including elements nested inside ignored ones), and anything where feedparser's reading is
-hard to reproduce exactly (a title holding markup or an entity, an empty link, GUID or id, an
-address in a link's attributes, text feedparser re-decodes: C1 characters, double-encoded UTF-8).
-When unsure, decline: never guess.
+that. So the usual document takes this path, xml:base and Atom XHTML constructs included, and
+everything else returns None and goes to feedparser: RSS 0.90, malformed XML, DOCTYPEs and HTML
+entities, charsets other than UTF-8 / ASCII / GB*, elements feedparser maps in ways this module does
+not model (including elements nested inside ignored ones, and an item's second title or
+description), XHTML holding anything but XHTML in one <div>, and anything where feedparser's reading
+is hard to reproduce exactly (a title holding markup or an entity, an empty link, GUID or id, an
+address in a link's attributes, a "base" attribute other than xml:base, text feedparser re-decodes:
+C1 characters, double-encoded UTF-8). When unsure, decline: never guess.
 
 The output is the subset of feedparser's entry keys that `bot.ingest.parse` reads, with the same
 values (tests compare this path with feedparser field by field). Sanitising is not needed here:
@@ -26,20 +28,32 @@ from urllib.parse import urljoin
 
 from lxml import etree
 
+from bot.ingest.fastpath_markup import NotCommon, has_other_base_attribute, rebase, xhtml_markup
+
 __all__ = ["FastFeed", "parse_common_feed"]
 
 _ATOM = "{http://www.w3.org/2005/Atom}"
+_RSS1 = "{http://purl.org/rss/1.0/}"
+_RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
 _CONTENT_ENCODED = "{http://purl.org/rss/1.0/modules/content/}encoded"
 _DC = "{http://purl.org/dc/elements/1.1/}"
 
-# Item children this module models. Anything else in an item may be something feedparser maps onto
-# a field read downstream (itunes:summary, dc:description, media:description, xhtml:body ...), so
-# an unknown child sends the whole document to feedparser.
+# Item children this module models, by the name used below. Anything else in an item may be
+# something feedparser maps onto a field read downstream (itunes:summary, dc:description,
+# media:description, xhtml:body ...), so an unknown child sends the whole document to feedparser.
+_RSS_READ = {"title": "title", "link": "link", "guid": "guid", "description": "description", "pubDate": "published",
+             "author": "author", _CONTENT_ENCODED: "content", _DC + "creator": "author", _DC + "date": "updated"}
 _RSS_IGNORED = frozenset({"category", "comments", "enclosure", "{http://purl.org/rss/1.0/modules/slash/}comments",
                           "{http://wellformedweb.org/CommentAPI/}commentRss", _DC + "subject",
                           "{http://search.yahoo.com/mrss/}thumbnail", "{http://search.yahoo.com/mrss/}content"})
-_RSS_MODELLED = frozenset({"title", "link", "guid", "description", "pubDate", "author", _CONTENT_ENCODED,
-                           _DC + "creator", _DC + "date"})
+# RSS 1.0 names its own elements in its namespace; the modules' elements are as in RSS 2.0.
+_RDF_READ = {_RSS1 + "title": "title", _RSS1 + "link": "link", _RSS1 + "description": "description",
+             _CONTENT_ENCODED: "content", _DC + "creator": "author", _DC + "date": "updated"}
+_RDF_IGNORED = frozenset(tag for tag in _RSS_IGNORED if tag.startswith("{"))
+# What an RDF <image> or <textinput> holds: feedparser stores none of it once the channel has ended.
+_RDF_FURNITURE = frozenset(_RSS1 + n for n in ("title", "link", "url", "description", "name"))
+
+_XML_ATTRIBUTES = frozenset("{http://www.w3.org/XML/1998/namespace}" + n for n in ("base", "lang"))
 _MEDIA = "{http://search.yahoo.com/mrss/}"
 # Children an ignored item element may have. feedparser maps nested elements wherever they are
 # (a media:title inside an enclosure, an image's title inside a category become the entry's
@@ -117,10 +131,6 @@ def _rfc3023_encoding(body: bytes, content_type: str | None) -> str | None:
     return encoding
 
 
-class _NotCommon(Exception):
-    """The document needs feedparser."""
-
-
 def _text(element) -> str:
     return element.text or ""
 
@@ -129,7 +139,7 @@ def _title(value: str) -> str:
     # After the XML parse, "&" or "<" left in a title is an entity or markup that feedparser decodes
     # or strips by rules of its own (RSS titles may be HTML, CDATA may hide a second escaping).
     if "&" in value or "<" in value:
-        raise _NotCommon("entity or markup in a title")
+        raise NotCommon("entity or markup in a title")
     return value
 
 
@@ -138,7 +148,7 @@ def _identity(value: str, base: str | None) -> str:
     feed's own URL, which feedparser does not do everywhere: such documents go to it."""
     value = value.strip()
     if not value:
-        raise _NotCommon("empty link or id")
+        raise NotCommon("empty link or id")
     return value if base is None else _urljoin(base, value)
 
 
@@ -180,117 +190,148 @@ def _first_date(*values: str | None) -> datetime | None:
     return None
 
 
-def _rss_entries(channel, base: str) -> list[dict]:
-    entries = []
-    for item in channel.iterchildren("item"):
-        entry: dict = {}
-        guid_is_link = False
-        dates = {"published": None, "updated": None}
-        authors: list[str] = []
-        for child in item:
-            tag = child.tag
-            if not isinstance(tag, str):
-                continue
-            if tag in _RSS_IGNORED:
-                if any(isinstance(n.tag, str) and n.tag not in _HARMLESS_NESTED for n in child.iterdescendants()):
-                    raise _NotCommon(f"elements nested in {tag}")
-                continue
-            if tag not in _RSS_MODELLED or len(child):
-                raise _NotCommon(tag)  # unknown mapping, or markup where text belongs
-            value = _text(child)
-            if tag == "title":
-                entry["title"] = _title(value)
-            elif tag == "link":
-                if child.attrib:  # feedparser takes a url/uri/href attribute over the text
-                    raise _NotCommon("attributes on an RSS link")
-                entry["link"] = _identity(value, base)
-            elif tag == "guid":
-                guid_is_link = child.get("isPermaLink", "true") == "true"
-                # feedparser resolves a permalink GUID against the feed URL ("a1" -> ".../a1"); stored
-                # item identities depend on it.
-                entry["id"] = _identity(value, base if guid_is_link else None)
-            elif tag == "description":  # RSS descriptions and content:encoded are HTML
-                entry["summary"], entry["summary_detail"] = value, {"type": "text/html"}
-            elif tag == _CONTENT_ENCODED:
-                entry.setdefault("content", []).append({"value": value, "type": "text/html"})
-            elif tag == "pubDate":
-                dates["published"] = value
-            elif tag == _DC + "date":
-                dates["updated"] = value
-            else:  # author, dc:creator
-                authors.append(value)
-        if guid_is_link and not entry.get("link") and entry.get("id"):
-            entry["link"] = entry["id"]
-        if authors:
-            entry["author"] = authors[-1].strip()
-        entry["published_at"] = _first_date(dates["published"], dates["updated"])
-        entry["title_detail"] = {"type": "text/plain"}
-        entries.append(entry)
-    return entries
+def _same_base(base: str, element) -> str:
+    return base  # a document without xml:base: everything resolves against its URL
+
+
+def _rss_entries(items, base: str, rebase, read: dict, ignored: frozenset) -> list[dict]:
+    return [_rss_entry(item, rebase(base, item), rebase, read, ignored) for item in items]
+
+
+def _rss_entry(item, base: str, rebase, read: dict, ignored: frozenset) -> dict:
+    about = item.get(_RDF + "about")  # feedparser takes an rdf:about as the item's id, as written
+    entry: dict = {"id": about} if about else {}
+    if item.attrib and any(name.rpartition("}")[2].lower() in ("href", "lastmod") for name in item.attrib):
+        raise NotCommon("item attributes feedparser maps")
+    guid_is_link = False
+    dates = {"published": None, "updated": None}
+    authors: list[str] = []
+    for child in item:
+        tag = child.tag
+        if not isinstance(tag, str):
+            continue
+        if tag in ignored:
+            if any(isinstance(n.tag, str) and n.tag not in _HARMLESS_NESTED for n in child.iterdescendants()):
+                raise NotCommon(f"elements nested in {tag}")
+            continue
+        name = read.get(tag)
+        if name is None or len(child):
+            raise NotCommon(tag)  # unknown mapping, or markup where text belongs
+        value = _text(child)
+        if (name == "title" and "title" in entry) or (name == "description" and "summary" in entry):
+            # feedparser keeps an item's first title, and reads a second description as content
+            raise NotCommon(f"a second {name}")
+        if name == "title":
+            entry["title"] = _title(value)
+        elif name == "link":
+            if child.attrib and any(name not in _XML_ATTRIBUTES for name in child.attrib):
+                # feedparser takes a url/uri/href attribute over the text
+                raise NotCommon("attributes on an RSS link")
+            entry["link"] = _identity(value, rebase(base, child))
+        elif name == "guid":
+            guid_is_link = child.get("isPermaLink", "true") == "true"
+            # feedparser resolves a permalink GUID against the feed URL ("a1" -> ".../a1"); stored
+            # item identities depend on it.
+            entry["id"] = _identity(value, rebase(base, child) if guid_is_link else None)
+        elif name == "description":  # RSS descriptions and content:encoded are HTML
+            entry["summary"], entry["summary_detail"] = value, {"type": "text/html"}
+        elif name == "content":
+            entry.setdefault("content", []).append({"value": value, "type": "text/html"})
+        elif name == "author":
+            authors.append(value)
+        else:
+            dates[name] = value
+    if guid_is_link and not entry.get("link") and entry.get("id"):
+        entry["link"] = entry["id"]
+    if authors:
+        entry["author"] = authors[-1].strip()
+    entry["published_at"] = _first_date(dates["published"], dates["updated"])
+    entry["title_detail"] = {"type": "text/plain"}
+    return entry
+
+
+_XHTML_TYPE = "application/xhtml+xml"
 
 
 def _atom_text(element) -> tuple[str, str]:
-    """(value, content type) of an Atom text construct; XHTML goes to feedparser."""
+    """(value, content type) of an Atom text construct."""
     kind = (element.get("type") or "text").lower()
-    if kind == "xhtml" or len(element):
-        raise _NotCommon("xhtml content")
+    if kind in ("xhtml", _XHTML_TYPE):
+        return xhtml_markup(element), _XHTML_TYPE
+    if len(element):
+        raise NotCommon("markup in a text construct")
     if kind in ("html", "text/html"):
         return _text(element), "text/html"
     if kind in ("text", "text/plain"):
         return _text(element), "text/plain"
-    raise _NotCommon(f"content type {kind}")
+    raise NotCommon(f"content type {kind}")
 
 
-def _atom_entries(feed, base: str) -> list[dict]:
-    entries = []
-    for item in feed.iterchildren(_ATOM + "entry"):
-        entry: dict = {}
-        dates = {"published": None, "updated": None}
-        for child in item:
-            tag = child.tag
-            if not isinstance(tag, str) or tag in _ATOM_IGNORED:
-                continue
-            if tag not in _ATOM_MODELLED:
-                raise _NotCommon(tag)
-            if tag == _ATOM + "title":
-                title, kind = _atom_text(child)
-                entry["title"], entry["title_detail"] = _title(title), {"type": kind}
-            elif tag == _ATOM + "link":
-                rel = child.get("rel", "alternate")
-                kind = child.get("type", "application/atom+xml" if rel == "self" else "text/html")
-                if child.get("url") is not None or child.get("uri") is not None:
-                    raise _NotCommon("link address outside href")  # feedparser prefers url, then uri
-                href = child.get("href")
-                if href is not None and rel == "alternate" and kind in _HTML_TYPES:
-                    entry["link"] = _identity(href, base)  # the last one wins, as in feedparser
-            elif tag == _ATOM + "id":
-                entry["id"] = _identity(_text(child), base)
-            elif tag == _ATOM + "summary":
-                summary, kind = _atom_text(child)
-                entry["summary"], entry["summary_detail"] = summary, {"type": kind}
-            elif tag == _ATOM + "content":
-                if child.get("src"):
-                    raise _NotCommon("out-of-line content")
-                value, kind = _atom_text(child)
-                entry.setdefault("content", []).append({"value": value, "type": kind})
-            elif tag == _ATOM + "author":
-                name = email = ""
-                for part in child:
-                    if part.tag == _ATOM + "name":
-                        name = _text(part).strip()
-                    elif part.tag == _ATOM + "email":
-                        email = _text(part).strip()
-                author = f"{name} ({email})" if name and email else (name or email)
-                if author:
-                    entry["author"] = author
-            else:
-                dates[tag[len(_ATOM):]] = _text(child)
-        if "link" not in entry and entry.get("id"):
-            entry["link"] = entry["id"]  # as feedparser: an Atom id doubles as the link
-        entry["published_at"] = _first_date(dates["published"], dates["updated"])
-        entry.setdefault("title_detail", {"type": "text/plain"})
-        entries.append(entry)
-    return entries
+def _atom_title(element) -> tuple[str, str]:
+    title, kind = _atom_text(element)
+    # XHTML is markup by definition: it is read as HTML, and checked as entry HTML is.
+    return (title if kind == _XHTML_TYPE else _title(title)), kind
+
+
+def _atom_entries(feed, base: str, rebase) -> list[dict]:
+    return [_atom_entry(item, rebase(base, item), rebase) for item in feed.iterchildren(_ATOM + "entry")]
+
+
+def _atom_entry(item, base: str, rebase) -> dict:
+    entry: dict = {}
+    dates = {"published": None, "updated": None}
+    for child in item:
+        tag = child.tag
+        if not isinstance(tag, str) or tag in _ATOM_IGNORED:
+            continue
+        if tag not in _ATOM_MODELLED:
+            raise NotCommon(tag)
+        if tag == _ATOM + "title":
+            if "title" in entry:
+                raise NotCommon("a second title")  # feedparser keeps the first
+            entry["title"], kind = _atom_title(child)
+            entry["title_detail"] = {"type": kind}
+        elif tag == _ATOM + "link":
+            rel = child.get("rel", "alternate")
+            kind = child.get("type", "application/atom+xml" if rel == "self" else "text/html")
+            if child.get("url") is not None or child.get("uri") is not None:
+                raise NotCommon("link address outside href")  # feedparser prefers url, then uri
+            href = child.get("href")
+            if href is not None and rel == "alternate" and kind in _HTML_TYPES:
+                entry["link"] = _identity(href, rebase(base, child))  # the last one wins, as in feedparser
+        elif tag == _ATOM + "id":
+            entry["id"] = _identity(_text(child), rebase(base, child))
+        elif tag == _ATOM + "summary":
+            if "summary" in entry:
+                raise NotCommon("a second summary")  # feedparser may read it as content
+            summary, kind = _atom_text(child)
+            entry["summary"], entry["summary_detail"] = summary, {"type": kind}
+        elif tag == _ATOM + "content":
+            if child.get("src"):
+                raise NotCommon("out-of-line content")
+            value, kind = _atom_text(child)
+            entry.setdefault("content", []).append({"value": value, "type": kind})
+        elif tag == _ATOM + "author":
+            _atom_author(child, entry)
+        else:
+            dates[tag[len(_ATOM):]] = _text(child)
+    if "link" not in entry and entry.get("id"):
+        entry["link"] = entry["id"]  # as feedparser: an Atom id doubles as the link
+    entry["published_at"] = _first_date(dates["published"], dates["updated"])
+    entry.setdefault("title_detail", {"type": "text/plain"})
+    return entry
+
+
+def _atom_author(element, entry: dict) -> None:
+    name = email = ""
+    for part in element:
+        if part.tag == _ATOM + "name":
+            name = _text(part).strip()
+        elif part.tag == _ATOM + "email":
+            email = _text(part).strip()
+    author = f"{name} ({email})" if name and email else (name or email)
+    if author:
+        entry["author"] = author
 
 
 _C1_RE = re.compile("[\u0080-\u009f]")
@@ -319,44 +360,95 @@ _SANITISED_APART_RE = re.compile(
     r"|iframe\b(?![^>]*>\s*</iframe>)|!doctype|!\[CDATA\[)", re.IGNORECASE)
 
 
-def _check_reads_alike(title: str, entries: list[dict]) -> None:
-    """Raise _NotCommon for text feedparser would change after parsing it."""
-    values = [title]
-    html = []
-    for entry in entries:
+def _check_reads_alike(feed: FastFeed) -> None:
+    """Raise NotCommon for text feedparser would change after parsing it."""
+    values = [feed.title]
+    html = [feed.title] if feed.title_type == _XHTML_TYPE else []
+    for entry in feed.entries:
         values += [entry.get(key) or "" for key in ("title", "link", "id", "summary", "author")]
         values += [c["value"] for c in entry.get("content") or ()]
         html += [c["value"] for c in entry.get("content") or () if "html" in c["type"]]
         if "html" in entry.get("summary_detail", {}).get("type", ""):
             html.append(entry["summary"])
+        if entry["title_detail"]["type"] == _XHTML_TYPE:
+            html.append(entry["title"])
     if any(_rewritten_by_feedparser(value) for value in values):
-        raise _NotCommon("text feedparser re-decodes")
+        raise NotCommon("text feedparser re-decodes")
     if any("<" in value and _SANITISED_APART_RE.search(value) for value in html):
-        raise _NotCommon("HTML feedparser's sanitiser reads apart")
+        raise NotCommon("HTML feedparser's sanitiser reads apart")
 
 
-def _read_root(root, url: str, encoding: str) -> FastFeed | None:
-    if root.tag == "rss" and root.get("version") == "2.0":
-        channel = root.find("channel")
-        if channel is None:
-            return None
-        title = channel.find("title")
-        if (title is not None and len(title)) or channel.find(_DC + "title") is not None:
-            return None  # markup in the channel title, or a dc:title feedparser takes over it
-        feed = FastFeed("rss20", encoding, _title(_text(title)) if title is not None else "", "text/plain",
-                        _rss_entries(channel, url))
-    elif root.tag == _ATOM + "feed":
+# feedparser names the version after the first of these namespaces a document declares (an
+# RSS root then corrects anything but an RSS version from its version attribute).
+_NAMESPACE_VERSIONS = {"http://purl.org/rss/1.0/": "rss10", "http://www.w3.org/2005/atom": "atom10"}
+_RSS_VERSIONS = {"0.91": "rss091u", "0.92": "rss092", "0.93": "rss093", "0.94": "rss094"}
+
+
+def _declared_version(root) -> str:
+    for prefix, uri in root.nsmap.items():
+        uri = uri.lower()
+        if prefix is None and uri == "http://my.netscape.com/rdf/simple/0.9/":
+            return "rss090"
+        if uri in _NAMESPACE_VERSIONS:
+            return _NAMESPACE_VERSIONS[uri]
+    return ""
+
+
+def _rss_feed(root, declared: str, encoding: str, base: str, rebase) -> FastFeed | None:
+    number = root.get("version") or ""
+    version = declared if declared.startswith("rss") else (
+        _RSS_VERSIONS.get(number) or ("rss20" if number.startswith("2.") else None))
+    channel = root.find("channel")
+    if version is None or channel is None:
+        return None
+    title = channel.find("title")
+    if (title is not None and len(title)) or channel.find(_DC + "title") is not None:
+        return None  # markup in the channel title, or a dc:title feedparser takes over it
+    return FastFeed(version, encoding, _title(_text(title)) if title is not None else "", "text/plain",
+                    _rss_entries(channel.iterchildren("item"), rebase(base, channel), rebase, _RSS_READ, _RSS_IGNORED))
+
+
+def _rdf_feed(root, encoding: str, base: str, rebase) -> FastFeed:
+    """RSS 1.0: the channel first, then its items, image and text input, all children of the root."""
+    children = [child for child in root if isinstance(child.tag, str)]
+    if not children or children[0].tag != _RSS1 + "channel":
+        raise NotCommon("RDF without a leading channel")
+    titles = list(children[0].iter(_RSS1 + "title", _DC + "title", _ATOM + "title"))
+    if len(titles) > 1 or (titles and (titles[0].tag != _RSS1 + "title" or titles[0].getparent() is not children[0]
+                                       or len(titles[0]))):
+        raise NotCommon("a channel title feedparser may read otherwise")
+    items = []
+    for child in children[1:]:
+        if child.tag == _RSS1 + "item":
+            items.append(child)
+        elif child.tag not in (_RSS1 + "image", _RSS1 + "textinput") or any(
+                node.tag not in _RDF_FURNITURE for node in child.iterdescendants()):
+            raise NotCommon(f"{child.tag} in RDF")
+    return FastFeed("rss10", encoding, _title(_text(titles[0])) if titles else "", "text/plain",
+                    _rss_entries(items, base, rebase, _RDF_READ, _RDF_IGNORED))
+
+
+def _read_root(root, url: str, encoding: str, rebase) -> FastFeed | None:
+    declared = _declared_version(root)
+    base = rebase(url, root)
+    if root.tag == "rss":
+        feed = _rss_feed(root, declared, encoding, base, rebase)
+    elif root.tag == _RDF + "RDF" and declared == "rss10":
+        feed = _rdf_feed(root, encoding, base, rebase)
+    elif root.tag == _ATOM + "feed" and declared == "atom10":
         title_el = root.find(_ATOM + "title")
-        title, title_type = _atom_text(title_el) if title_el is not None else ("", "text/plain")
-        feed = FastFeed("atom10", encoding, _title(title), title_type, _atom_entries(root, url))
+        title, title_type = _atom_title(title_el) if title_el is not None else ("", "text/plain")
+        feed = FastFeed("atom10", encoding, title, title_type, _atom_entries(root, base, rebase))
     else:
         return None
-    _check_reads_alike(feed.title, feed.entries)
+    if feed is not None:
+        _check_reads_alike(feed)
     return feed
 
 
 def parse_common_feed(body: bytes, content_type: str | None, url: str) -> FastFeed | None:
-    """The entries of a clean RSS 2.0 / Atom 1.0 document, or None when feedparser must read it."""
+    """The entries of a well-formed RSS / RDF / Atom document this module reads as feedparser does,
+    or None when feedparser must read it."""
     encoding = _rfc3023_encoding(body, content_type)
     if encoding is None:
         return None
@@ -364,14 +456,17 @@ def parse_common_feed(body: bytes, content_type: str | None, url: str) -> FastFe
         text = body.decode(encoding)
     except (UnicodeDecodeError, LookupError):
         return None  # mislabelled charset: feedparser's fallbacks and the GBK recovery apply
-    if "<!DOCTYPE" in text[:2048] or "xml:base" in text:
-        return None  # HTML entities from a DTD, or relative links with their own base
+    if "<!DOCTYPE" in text[:2048]:
+        return None  # HTML entities from a DTD
+    with_bases = "xml:base" in text
+    if with_bases and has_other_base_attribute(text):
+        return None
     utf8 = body if encoding in ("utf-8", "utf8") else text.encode("utf-8")
     try:
         root = etree.fromstring(utf8, _xml_parser())
     except etree.XMLSyntaxError:
         return None
     try:
-        return _read_root(root, url, encoding)
-    except _NotCommon:
+        return _read_root(root, url, encoding, rebase if with_bases else _same_base)
+    except NotCommon:
         return None
