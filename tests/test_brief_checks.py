@@ -192,6 +192,15 @@ def test_briefs_give_readers_no_advice():
                                                 "维持买入评级。", "Sell-offs hit Asian markets."))
 
 
+def test_advice_is_found_in_every_form_its_patterns_take():
+    # One sentence per pattern; "ſ", "ı" and "İ" are letters re.I takes for "s" and "i".
+    advice = ("SELL NOW while prices hold.", "ſell now.", "Load up on shares of Lynas.",
+              "Investors should quickly purchase rare earth miners.", "Readers should ınvest in Lynas.",
+              "We suggest buying Lynas.", "We advİse you to wait.", "Analysts urge readers to offload them.",
+              "Now is the time to get out of tin.", "赶紧抄底！", "投资者应该立即清仓。", "此时是买入的好时机。", "建议各位增持。")
+    assert [s for s in advice if not advises_readers(s)] == []
+
+
 def page(text: str) -> bytes:
     paragraphs = "".join(f"<p>{p}</p>" for p in text.split("\n\n"))
     return (f"<html><head><title>{ARTICLE_TITLE}</title></head><body><article><h1>{ARTICLE_TITLE}</h1>"

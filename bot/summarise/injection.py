@@ -239,8 +239,27 @@ _ZH_ADVICE = [
     r"(?:现在|此时)是(?:买入|卖出|抛售|抄底)的?(?:好)?(?:时机|机会)",
 ]
 _ADVICE_RES = [re.compile(p, re.I) for p in _EN_ADVICE + _ZH_ADVICE]
+# Each pattern above needs one of these: a trade word (_TRADE_VERB's and the Chinese ones) or, for
+# "we recommend …", a word of recommending. Few sentences hold any, and substring tests cost far less
+# than the case-insensitive searches.
+_ADVICE_KEYS = ("buy", "sell", "dump", "short", "purchase", "offload", "invest", "get", "load",
+                "recommend", "advise", "suggest", "urge",
+                "买入", "卖出", "抛售", "清仓", "抄底", "加仓", "减持", "增持", "购买")
+# The letters besides ASCII ones that re.I takes for an ASCII letter of a key, lower() leaves alone
+# (or, for "İ", turns into two characters).
+_RE_I_EXTRA_LETTERS = str.maketrans({"İ": "i", "ı": "i", "ſ": "s"})
+
+
+def _as_keys_match(sentence: str) -> str:
+    """`sentence` lower-cased as re.I compares letters: an ASCII key a pattern matches stands in it."""
+    if "İ" in sentence or "ı" in sentence or "ſ" in sentence:
+        sentence = sentence.translate(_RE_I_EXTRA_LETTERS)
+    return sentence.lower()
 
 
 def advises_readers(sentence: str) -> bool:
     """Does this sentence tell its readers to buy or sell? Reported trades are news, not advice."""
+    folded = _as_keys_match(sentence)
+    if not any(key in folded for key in _ADVICE_KEYS):
+        return False
     return any(regex.search(sentence.strip()) for regex in _ADVICE_RES)
