@@ -33,8 +33,8 @@ def canonical_link(url: str | None) -> str | None:
         return stripped or None
     if not parts.netloc:
         return stripped or None
-    query = urlencode(sorted((k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-                             if not _TRACKING_PARAMS.match(k)))
+    query = parts.query and urlencode(sorted((k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+                                             if not _TRACKING_PARAMS.match(k)))
     path = parts.path.rstrip("/") or "/"
     host = parts.netloc.lower().removeprefix("www.")
     return urlunsplit(("https" if parts.scheme in ("http", "https") else parts.scheme, host, path, query, ""))
