@@ -40,9 +40,14 @@ def canonical_link(url: str | None) -> str | None:
     return urlunsplit(("https" if parts.scheme in ("http", "https") else parts.scheme, host, path, query, ""))
 
 
-def _content_norm(text: str) -> str:
-    """NFKC, whitespace runs to one space (str.split() splits on exactly what \\s matches), casefolded."""
-    return " ".join(unicodedata.normalize("NFKC", text).split()).casefold()
+def fold(text: str) -> str:
+    """NFKC, case-folded: the form in which the content key and topic matching compare texts."""
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def _content_norm(folded: str) -> str:
+    """fold()ed text with whitespace runs to one space (str.split() splits on exactly what \\s matches)."""
+    return " ".join(folded.split())
 
 
 @dataclass(frozen=True)
@@ -53,11 +58,13 @@ class ItemIdentity:
 
 
 def identify(guid: str | None, link: str | None, title: str, text: str,
-             published: datetime | None) -> ItemIdentity:
+             published: datetime | None, folded: tuple[str, str] | None = None) -> ItemIdentity:
+    """`folded`: (fold(title), fold(text)), for a caller that has them already."""
+    folded_title, folded_text = folded or (fold(title), fold(text))
     canon = canonical_link(link)
     link_key = _h(canon) if canon else None
-    title_norm = _content_norm(title)
-    content = title_norm + "\x1f" + _content_norm(text)[:_CONTENT_HEAD]
+    title_norm = _content_norm(folded_title)
+    content = title_norm + "\x1f" + _content_norm(folded_text)[:_CONTENT_HEAD]
     content_key = _h(content) if title or text else None
     if guid and guid.strip():
         item_key = "g:" + _h(guid.strip())

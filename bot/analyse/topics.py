@@ -8,9 +8,10 @@ since Chinese has no spaces between words.
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from bot.analyse.identity import fold
 
 if TYPE_CHECKING:  # the feed-parser worker process matches topics without loading the config models
     from bot.config import Settings
@@ -18,12 +19,8 @@ if TYPE_CHECKING:  # the feed-parser worker process matches topics without loadi
 _CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
-def _normalise(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).casefold()
-
-
 def _phrase_pattern(phrase: str) -> str:
-    phrase = _normalise(phrase)
+    phrase = fold(phrase)
     if _CJK_RE.search(phrase):
         return re.escape(phrase)
     # Hyphens and spaces are interchangeable in feeds ("rare-earth" / "rare earth").
@@ -38,7 +35,7 @@ def _phrase_pattern(phrase: str) -> str:
 
 def _required_literal(phrase: str) -> str:
     """A substring every match of `_phrase_pattern(phrase)` contains (its longest word)."""
-    phrase = _normalise(phrase)
+    phrase = fold(phrase)
     if _CJK_RE.search(phrase):
         return phrase
     return max((p for p in re.split(r"[\s\-]+", phrase) if p), key=len, default="")
@@ -89,7 +86,10 @@ class TopicMatcher:
 
     def match(self, text: str, allowed: list[str] | None = None) -> list[str]:
         """Topics whose keywords occur in `text` and whose exclude phrases do not."""
-        norm = _normalise(text)
+        return self.match_folded(fold(text), allowed)
+
+    def match_folded(self, norm: str, allowed: list[str] | None = None) -> list[str]:
+        """`match` of a text given as fold(text)."""
         found = []
         for topic in self._topics:
             if allowed is not None and topic.name not in allowed:
@@ -104,7 +104,7 @@ class TopicMatcher:
     def explain(self, text: str) -> list[TopicMatch]:
         """Why `match` decides as it does: every topic whose keywords occur in `text`, with the keyword
         and any exclude phrase that decided it (`match` returns those without an exclude)."""
-        norm = _normalise(text)
+        norm = fold(text)
         found = []
         for topic in self._topics:
             hit = _may_match(topic.keyword_literals, norm) and topic.keywords.search(norm)
@@ -117,5 +117,5 @@ class TopicMatcher:
 
     def keyword_hits(self, text: str) -> int:
         """How many keyword occurrences a sentence has (used to pick lead sentences)."""
-        norm = _normalise(text)
+        norm = fold(text)
         return sum(len(t.keywords.findall(norm)) for t in self._topics if _may_match(t.keyword_literals, norm))

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from bot.analyse.numbers import KeyFigure, find_numbers, key_figures
-from bot.analyse.identity import ItemIdentity, identify
+from bot.analyse.identity import ItemIdentity, fold, identify
 from bot.analyse.stories import signature_words, story_numbers
 from bot.analyse.text import detect_language
 from bot.analyse.topics import TopicMatcher
@@ -41,12 +41,14 @@ class EntryFacts:
 
 
 def entry_facts(entry: ParsedEntry, matcher: TopicMatcher) -> EntryFacts:
-    ident = identify(entry.guid, entry.link, entry.title, entry.text, entry.published)
-    both = entry.title + "\n" + entry.text
-    topics = matcher.match(both)
+    # Folded once for both: fold(title + "\n" + text) is the two folded texts joined by "\n" (a line
+    # break neither composes with a neighbour nor changes case).
+    folded = fold(entry.title), fold(entry.text)
+    ident = identify(entry.guid, entry.link, entry.title, entry.text, entry.published, folded)
+    topics = matcher.match_folded(folded[0] + "\n" + folded[1])
     if not topics:
         return EntryFacts(ident, topics)
-    lang = detect_language(both)
+    lang = detect_language(entry.title + "\n" + entry.text)
     # Text planted for automated readers gives no figure (bot.summarise.injection).
     text = strip_planted(entry.text)[0]
     body_numbers = find_numbers(text)  # parsed once: the story's figures and the key figures
