@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "demo":
             return cli_commands.demo_command(args, env)
         path = Path(args.config or os.environ.get("BRIEFBOT_CONFIG") or DEFAULT_CONFIG)
-        settings = load_config(path, registry.parser_for(path))
+        settings = load_config(path, registry.parser_for(path), registry.check_admin)
     except ConfigError as exc:
         print(f"briefbot: config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG

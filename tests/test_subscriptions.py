@@ -5,6 +5,8 @@ follows are merged with feeds.yaml and polled and routed like the file's own."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from datetime import timezone
 
 import pytest
@@ -13,16 +15,16 @@ from feedgen import Entry, lines, make_env, make_settings, poll_and_deliver, rss
 from loopback import Reply
 from waits import async_wait_until
 
-from bot.adapters.discord.commands import admin_problems as discord_admin_problems
 from bot.adapters.discord.commands import discord_admin_roles
-from bot.adapters.slack.commands import admin_problems as slack_admin_problems
 from bot.adapters.slack.commands import slack_admins
-from bot.app.container import build_app, close_app, parse_target
+from bot.app.container import build_app, close_app, default_registry, parse_target
 from bot.app.runner import BotRunner
 from bot.config import ConfigError, load_config
 from bot.models import Target
 from bot.store import Store
 from bot.subscriptions import FROM_CHAT, FROM_FILE, ChatConfig, SubscriptionService, merge
+
+REGISTRY = default_registry()
 
 CHANNEL = Target("slack", "C0SUBS01")
 OTHER = Target("slack", "C0OTHER1")
@@ -221,20 +223,34 @@ async def test_a_running_bot_applies_changes_made_here_and_by_other_processes(tm
 
 def test_admins_setting_is_checked_at_load_and_by_each_platform(tmp_path):
     config = tmp_path / "feeds.yaml"
-    config.write_text("topics:\n  tariff: {label: {en: Tariffs, zh: 关税}, keywords: [tariff]}\n"
-                      "admins:\n  - slack:U0123ABCD\n  - '#trade-desk'\n", encoding="utf-8")
+    topics = "topics:\n  tariff: {label: {en: Tariffs, zh: 关税}, keywords: [tariff]}\n"
+    config.write_text(topics + "admins:\n  - slack:U0123ABCD\n  - '#trade-desk'\n", encoding="utf-8")
     with pytest.raises(ConfigError) as refused:
-        load_config(config, parse_target)
+        load_config(config, parse_target, REGISTRY.check_admin)
     assert str(refused.value).startswith(f"{config}:5: admins[1]: an admin is PLATFORM:ID")
     assert "'#trade-desk'" in str(refused.value)
 
-    config.write_text("topics:\n  tariff: {label: {en: Tariffs, zh: 关税}, keywords: [tariff]}\n"
-                      "admins: [slack:U0123ABCD, slack:S0GROUP1, slack:C0CHANNEL, discord:112233445566778899,"
-                      " discord:moderators]\n", encoding="utf-8")
-    settings = load_config(config, parse_target)
-    assert slack_admin_problems(settings) == [
-        "admins: 'slack:C0CHANNEL' is not a Slack user ID (U…, W…) or user-group ID (S…); it is ignored"]
+    # Each platform's adapter checks its own ID format: an entry that could never match anyone is
+    # refused when the file is loaded (`briefbot check`, start, reload), naming its line.
+    for line, entry, problem in [
+            (5, "slack:C0CHANNEL", "on slack: not a Slack user ID (U…, W…) or user-group ID (S…)"),
+            (6, "discord:moderators", "on discord: not a Discord role ID (a number of 15-21 digits)"),
+            (7, "teams:A1B2", "names no chat platform briefbot knows"),
+            (7, "jsonl:ops", "on jsonl: it takes no chat commands")]:
+        good = ["slack:U0123ABCD", "slack:S0GROUP1", "discord:112233445566778899"]
+        entries = good[:line - 4] + [entry] + good[line - 4:]
+        config.write_text(topics + "admins:\n" + "".join(f"  - {e}\n" for e in entries), encoding="utf-8")
+        with pytest.raises(ConfigError) as refused:
+            load_config(config, parse_target, REGISTRY.check_admin)
+        assert str(refused.value).startswith(f"{config}:{line}: admins[{line - 4}]: admin {entry!r} ")
+        assert problem in str(refused.value)
+    proc = subprocess.run([sys.executable, "-m", "bot", "--config", str(config), "check"], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"{config}:7: admins[3]: admin 'jsonl:ops'" in proc.stderr
+
+    config.write_text(topics + "admins: [slack:U0123ABCD, slack:S0GROUP1, discord:112233445566778899]\n",
+                      encoding="utf-8")
+    settings = load_config(config, parse_target, REGISTRY.check_admin)
     assert slack_admins(settings) == (["U0123ABCD"], ["S0GROUP1"])
-    assert discord_admin_problems(settings) == [
-        "admins: 'discord:moderators' is not a Discord role ID (a number of 15-21 digits); it is ignored"]
     assert discord_admin_roles(settings) == ["112233445566778899"]

@@ -123,7 +123,8 @@ def demo_command(args, env: Env) -> int:
     with SampleFeedServer() as server:
         config_path = workdir / "demo.yaml"
         config_path.write_text(template.replace("{base}", server.base_url), encoding="utf-8")
-        settings = load_config(config_path, default_registry().parser_for(config_path))
+        registry = default_registry()
+        settings = load_config(config_path, registry.parser_for(config_path), registry.check_admin)
         # The sample server is on loopback; only the demo's own feeds are fetched.
         demo_env = env.replace(database_url=f"sqlite:///{workdir}/demo.db", allow_private_urls=True)
         print(f"briefbot demo: {len(settings.feeds)} bundled sample feeds on {server.base_url} "

@@ -169,7 +169,8 @@ class BotRunner:
             self._config_mtime = self._mtime()
             path = self.app.settings.source_path
             try:
-                settings = await asyncio.to_thread(load_config, path, self.app.adapters.parser_for(path))
+                settings = await asyncio.to_thread(load_config, path, self.app.adapters.parser_for(path),
+                                                  self.app.adapters.check_admin)
             except ConfigError as exc:
                 log.error("config reload failed, keeping the last good config: %s", exc)
                 return False

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from bot.config.cron import CronError, build_cron_trigger
 from bot.config.errors import ConfigError, short_repr
-from bot.config.schema import Settings, TargetParser
+from bot.config.schema import AdminCheck, Settings, TargetParser
 from bot.config.yaml_reader import MAX_BYTES, YamlRefused, read_yaml
 
 DEFAULT_CONFIG = "feeds.yaml"
@@ -96,10 +96,12 @@ def _read(path: Path, shown: str) -> tuple[yaml.Node | None, object]:
         raise ConfigError(shown, line, "", f"YAML syntax error: {problem}") from None
 
 
-def load_config(path: str | os.PathLike | None = None, parse_target: TargetParser | None = None) -> Settings:
+def load_config(path: str | os.PathLike | None = None, parse_target: TargetParser | None = None,
+                check_admin: AdminCheck | None = None) -> Settings:
     """Load and validate feeds.yaml; raises ConfigError naming file, line and field.
 
-    `parse_target` validates each target with the adapter that owns its kind."""
+    `parse_target` validates each target with the adapter that owns its kind; `check_admin` each
+    `admins` entry with the adapter of its platform."""
     path = Path(path or os.environ.get("BRIEFBOT_CONFIG") or DEFAULT_CONFIG)
     shown = str(path)
     root, data = _read(path, shown)
@@ -107,7 +109,8 @@ def load_config(path: str | os.PathLike | None = None, parse_target: TargetParse
         raise ConfigError(shown, 1, "", "top level must be a mapping with topics:, feeds:, routes:")
 
     try:
-        settings = Settings.model_validate(data, context={"parse_target": parse_target})
+        settings = Settings.model_validate(data, context={"parse_target": parse_target,
+                                                                "check_admin": check_admin})
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_context=False, include_input=False)
         err = errors[0]

@@ -55,16 +55,19 @@ def _validate_target(value: Any, info: ValidationInfo) -> Target:
 TargetField = Annotated[Target, BeforeValidator(_validate_target)]
 
 # Who may change subscriptions and follows from chat: `PLATFORM:ID` (a user, user-group or role ID
-# in the platform's own format, which its adapter checks when it answers a command).
+# in the platform's own format). Loading passes the adapters' check in the validation context
+# (`check_admin`: the adapter called PLATFORM checks the ID); without one only the form is checked.
 _ADMIN_ID = re.compile(r"[a-z][a-z0-9-]{0,30}:[A-Za-z0-9_-]{1,64}")
+AdminCheck = Callable[[str], str]
 
 
-def _validate_admin(value: Any) -> str:
+def _validate_admin(value: Any, info: ValidationInfo) -> str:
     text = value.strip() if isinstance(value, str) else value
     if not isinstance(text, str) or not _ADMIN_ID.fullmatch(text):
         raise ValueError(f"an admin is PLATFORM:ID, a user, user-group or role ID as the platform writes it "
                          f"(the README's `admins` row lists the forms), not {short_repr(value)}")
-    return text
+    check: AdminCheck | None = (info.context or {}).get("check_admin")
+    return check(text) if check else text
 
 
 AdminId = Annotated[str, BeforeValidator(_validate_admin)]

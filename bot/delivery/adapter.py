@@ -153,6 +153,10 @@ class Adapter(Protocol):
 
     def cli_commands(self) -> list[CliCommand]: ...
 
+    def admin_problem(self, ident: str) -> str | None:
+        """Why `ident` (from an `admins` entry `NAME:ident`) can never match anyone on this platform,
+        or None when it is an ID in the platform's own format."""
+
 
 class PostingOnly:
     """Defaults for an adapter that only posts: no listener, no health fields, no port, no commands."""
@@ -171,6 +175,9 @@ class PostingOnly:
 
     def cli_commands(self) -> list[CliCommand]:
         return []
+
+    def admin_problem(self, ident: str) -> str | None:
+        return "it takes no chat commands, so it has no admins"
 
 
 @dataclass
@@ -214,6 +221,18 @@ class AdapterRegistry:
         if config_path is None:
             return self.parse_target
         return functools.partial(self.parse_target, base_dir=Path(config_path).resolve().parent)
+
+    def check_admin(self, entry: str) -> str:
+        """An `admins` entry `NAME:ID`, checked by the adapter called NAME (ValueError otherwise)."""
+        name, _, ident = entry.partition(":")
+        adapter = next((a for a in self.adapters if a.name == name), None)
+        if adapter is None:
+            names = ", ".join(a.name for a in self.adapters)
+            raise ValueError(f"admin {entry!r} names no chat platform briefbot knows (one of: {names})")
+        problem = adapter.admin_problem(ident)
+        if problem:
+            raise ValueError(f"admin {entry!r} can never match anyone on {name}: {problem}")
+        return entry
 
     def adapter_for(self, kind: str) -> Adapter | None:
         return self._by_kind.get(kind)

@@ -21,7 +21,7 @@ from bot.models import Target
 if TYPE_CHECKING:
     from bot.adapters.discord.deliver import DiscordDeliverer
 
-_SNOWFLAKE = re.compile(r"\d{15,21}")
+SNOWFLAKE = re.compile(r"\d{15,21}")
 _WEBHOOK_URL = re.compile(r"^(https?://[^/]+(?:/[^/]+)*?/api(?:/v\d+)?/webhooks/)(\d+)/([\w.-]+)/?$")
 # Where Discord serves webhooks. Another origin is accepted only when DISCORD_API_BASE_URL names it
 # (a proxy, a test server): a webhook URL carries its token, which must go nowhere else.
@@ -104,7 +104,7 @@ class DiscordAdapter:
 
     def parse_target(self, kind: str, address: str, base_dir: Path | None = None) -> Target:
         if kind == "discord":
-            if not _SNOWFLAKE.fullmatch(address):
+            if not SNOWFLAKE.fullmatch(address):
                 raise ValueError(f"discord target 'discord:{address}': channel id must be a numeric snowflake")
             return Target("discord", address)
         if not _WEBHOOK_URL.match(address):
@@ -138,6 +138,9 @@ class DiscordAdapter:
 
     def cli_commands(self) -> list[CliCommand]:
         return [CliCommand("discord-sync", "register the /brief command with Discord", _sync)]
+
+    def admin_problem(self, ident: str) -> str | None:
+        return None if SNOWFLAKE.fullmatch(ident) else "not a Discord role ID (a number of 15-21 digits)"
 
 
 async def _sync(_args: argparse.Namespace, context: AdapterContext) -> int:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -35,6 +34,7 @@ import yarl
 from discord import app_commands
 from discord.gateway import DiscordWebSocket
 
+from bot.adapters.discord import SNOWFLAKE
 from bot.adapters.discord.env import DiscordEnv
 from bot.adapters.discord.deliver import set_api_base
 from bot.adapters.discord.render import (
@@ -59,7 +59,6 @@ log = logging.getLogger("briefbot.discord")
 DISCORD_GATEWAY = "wss://gateway.discord.gg/"
 CHOICES_LIMIT = 25  # Discord allows at most 25 static choices; more topics switch to autocomplete
 MAX_COUNT = 10
-_SNOWFLAKE = re.compile(r"\d{15,21}")
 
 
 @dataclass
@@ -208,13 +207,7 @@ def render_result(result: QueryResult, context: AdapterContext) -> list[Reply]:
 
 def discord_admin_roles(settings: Settings) -> list[str]:
     """The role IDs of the `admins` setting's `discord:` entries."""
-    return [entry[8:] for entry in settings.admins if entry.startswith("discord:") and _SNOWFLAKE.fullmatch(entry[8:])]
-
-
-def admin_problems(settings: Settings) -> list[str]:
-    """`admins` entries for Discord that are no role ID (they never match anyone)."""
-    return [f"admins: {entry!r} is not a Discord role ID (a number of 15-21 digits); it is ignored"
-            for entry in settings.admins if entry.startswith("discord:") and not _SNOWFLAKE.fullmatch(entry[8:])]
+    return [entry[8:] for entry in settings.admins if entry.startswith("discord:") and SNOWFLAKE.fullmatch(entry[8:])]
 
 
 def admin_refusal(interaction: discord.Interaction, settings: Settings) -> str | None:
@@ -403,8 +396,6 @@ def topic_suggestions(context: AdapterContext, current: str) -> list[app_command
 def build_discord_client(context: AdapterContext) -> BriefbotClient:
     """The client with its CommandTree and `/brief`; not logged in, not connected."""
     set_api_base(DiscordEnv.from_env(context.env).api_base_url)
-    for problem in admin_problems(context.settings()):
-        log.error("feeds.yaml %s", problem)
     return BriefbotClient(context)
 
 

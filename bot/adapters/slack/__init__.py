@@ -16,6 +16,9 @@ from bot.models import Target
 log = logging.getLogger("briefbot.slack")
 
 _CHANNEL_ID = re.compile(r"[CDG][A-Z0-9]{6,}")
+# Slack's ID formats for the `admins` setting: users (U…, W… on Enterprise Grid) and user groups (S…).
+USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
+GROUP_ID = re.compile(r"S[A-Z0-9]{2,}")
 
 
 class SlackAdapter:
@@ -60,6 +63,11 @@ class SlackAdapter:
 
     def cli_commands(self) -> list[CliCommand]:
         return []
+
+    def admin_problem(self, ident: str) -> str | None:
+        if USER_ID.fullmatch(ident) or GROUP_ID.fullmatch(ident):
+            return None
+        return "not a Slack user ID (U…, W…) or user-group ID (S…)"
 
 
 __all__ = ["SlackAdapter"]

@@ -8,7 +8,6 @@ command's `response_url`, ephemeral unless the user added `public`.
 from __future__ import annotations
 
 import logging
-import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +31,7 @@ from bot.adapters.slack.render import (
     render_digest,
     section_block,
 )
+from bot.adapters.slack import GROUP_ID, USER_ID
 from bot.adapters.slack.env import SlackEnv
 from bot.commands import Command, FeedHealth, QueryResult, Verb, help_text
 from bot.delivery.adapter import AdapterContext
@@ -42,9 +42,6 @@ log = logging.getLogger("briefbot.slack")
 
 EVENTS_PATH = "/slack/events"
 DEFAULT_PORT = 3000
-# Slack's ID formats for the `admins` setting: users (U…, W… on Enterprise Grid) and user groups (S…).
-_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
-_GROUP_ID = re.compile(r"S[A-Z0-9]{2,}")
 
 
 # --------------------------------------------------------------------------- rendering of answers
@@ -195,18 +192,11 @@ def slack_admins(settings: Settings) -> tuple[list[str], list[str]]:
     users, groups = [], []
     for entry in settings.admins:
         kind, _, ident = entry.partition(":")
-        if kind == "slack" and _USER_ID.fullmatch(ident):
+        if kind == "slack" and USER_ID.fullmatch(ident):
             users.append(ident)
-        elif kind == "slack" and _GROUP_ID.fullmatch(ident):
+        elif kind == "slack" and GROUP_ID.fullmatch(ident):
             groups.append(ident)
     return users, groups
-
-
-def admin_problems(settings: Settings) -> list[str]:
-    """`admins` entries for Slack that are no Slack user or user-group ID (they never match anyone)."""
-    return [f"admins: {entry!r} is not a Slack user ID (U…, W…) or user-group ID (S…); it is ignored"
-            for entry in settings.admins if entry.startswith("slack:")
-            and not (_USER_ID.fullmatch(entry[6:]) or _GROUP_ID.fullmatch(entry[6:]))]
 
 
 async def admin_refusal(client: AsyncWebClient, settings: Settings, user_id: str) -> str | None:
@@ -261,9 +251,6 @@ def build_slack_app(context: AdapterContext) -> AsyncApp:
     async def acknowledge(ack) -> None:
         # Empty ack: the answer follows via response_url, so nothing is shown twice.
         await ack()
-
-    for problem in admin_problems(context.settings()):
-        log.error("feeds.yaml %s", problem)
 
     async def answer(command: dict, respond) -> None:
         text = _unescape(command.get("text") or "").strip()
