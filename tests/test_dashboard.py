@@ -23,6 +23,7 @@ from test_wheel_install import build_wheel
 from waits import wait_until
 
 from bot.web.access import Access, is_loopback
+from bot.web.throttle import FAILURES_ALLOWED, MAX_ADDRESSES, WINDOW_SECONDS, FailedLogins
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_CONFIG = """
@@ -460,3 +461,46 @@ def test_sessions_are_signed_expire_and_end_when_the_token_changes():
     assert Access.from_token("another-token-22", "0.0.0.0").read_session(cookie, now=1_000_001) is None
     session_id = access.read_session(cookie, now=1_000_001)[1]
     assert access.csrf_ok(session_id, access.csrf_token(session_id)) and not access.csrf_ok(session_id, "0" * 40)
+
+
+def test_an_address_offering_too_many_wrong_tokens_is_refused_even_the_right_one(dashboard):
+    server, _ = dashboard
+    client = Client(server.port)
+    for _ in range(FAILURES_ALLOWED):
+        wrong = client.post("/login", {"csrf": client.get("/login").csrf(), "token": "guess-0000", "next": "/"})
+        assert wrong.status == 403
+    assert client.get("/", headers={"Authorization": f"Bearer {TOKEN}"}).status == 429
+    locked = client.login()
+    assert locked.status == 429 and "Too many wrong tokens" in locked.text
+    assert 0 < int(locked.headers["Retry-After"]) <= WINDOW_SECONDS + 1
+    # Pages that need no token still open.
+    assert client.get("/login").status == 200
+
+
+def test_failed_logins_age_out_and_a_right_token_clears_them():
+    now = [1000.0]
+    logins = FailedLogins(clock=lambda: now[0])
+    for _ in range(FAILURES_ALLOWED - 1):
+        logins.failed("192.0.2.7")
+    assert logins.wait_seconds("192.0.2.7") == 0
+    logins.failed("192.0.2.7")
+    assert logins.wait_seconds("192.0.2.7") == WINDOW_SECONDS + 1
+    assert logins.wait_seconds("198.51.100.1") == 0  # other addresses are not held back
+    now[0] += WINDOW_SECONDS - 60
+    assert logins.wait_seconds("192.0.2.7") == 61
+    now[0] += 61
+    assert logins.wait_seconds("192.0.2.7") == 0  # the first failure aged out of the window
+    for _ in range(FAILURES_ALLOWED):
+        logins.failed("192.0.2.8")
+    logins.succeeded("192.0.2.8")
+    assert logins.wait_seconds("192.0.2.8") == 0
+
+
+def test_failed_logins_remember_a_bounded_number_of_addresses():
+    logins = FailedLogins(clock=lambda: 0.0)
+    for n in range(MAX_ADDRESSES + 50):
+        for _ in range(FAILURES_ALLOWED):
+            logins.failed(f"10.{n // 65536}.{n // 256 % 256}.{n % 256}")
+    assert len(logins) == MAX_ADDRESSES
+    assert logins.wait_seconds("10.0.0.0") == 0  # the oldest were forgotten first
+    assert logins.wait_seconds(f"10.0.{(MAX_ADDRESSES + 49) // 256}.{(MAX_ADDRESSES + 49) % 256}") > 0

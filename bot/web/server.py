@@ -19,6 +19,7 @@ from bot.web.access import GUEST, LANG_COOKIE, OPERATOR, SESSION_COOKIE, SESSION
 from bot.web.deps import DashboardDeps
 from bot.web.i18n import LANGUAGES, pick_language, words
 from bot.web.subscriptions_page import SubscriptionsPage
+from bot.web.throttle import FailedLogins
 
 log = logging.getLogger("briefbot.dashboard")
 
@@ -66,6 +67,7 @@ class Dashboard:
     def __init__(self, deps: DashboardDeps, access: Access):
         self.deps = deps
         self.access = access
+        self.failed_logins = FailedLogins()
         self.jinja = template_env()
         self.css = resources.files("bot.web").joinpath("static/dashboard.css").read_bytes()
         self.subscriptions = SubscriptionsPage(deps)
@@ -117,12 +119,14 @@ class Dashboard:
         """True for an operator; False for a wrong Bearer token; None with no credentials at all."""
         auth = request.headers.get("Authorization")
         if auth is not None:
-            return self.access.bearer_ok(auth)
+            return self._token_tried(request, self.access.bearer_ok(auth))
         session = request.get(_SESSION_KEY)
         return True if session and self.access.is_operator(session[0]) else None
 
     def _page_guard(self, handler: Handler) -> Handler:
         async def guarded(request: web.Request) -> web.StreamResponse:
+            if "Authorization" in request.headers and (refused := self._throttled(request)):
+                return refused
             verdict = self._authorised(request)
             if verdict:
                 return await handler(request)
@@ -241,13 +245,32 @@ class Dashboard:
             return redirect("/")
         if not self.access.csrf_ok(request[_SESSION_KEY][1], form.get("csrf")):
             return self._plain(403, "The form's CSRF token is missing or wrong: reload the page and try again.")
-        if not self.access.token_ok(str(form.get("token", ""))):
+        if refused := self._throttled(request):
+            return refused
+        if not self._token_tried(request, self.access.token_ok(str(form.get("token", "")))):
             log.warning("dashboard: a login with a wrong token from %s", request.remote)
             return await self.login_form(request, failed=True)
         response = redirect(local_path(form.get("next")))
         # A new session id on login: one fixed before it (by anyone) is worth nothing after.
         self._set_session(request, response, self.access.new_session(OPERATOR))
         return response
+
+    def _token_tried(self, request: web.Request, right: bool) -> bool:
+        """Count a token offered from the request's address; a right one clears the count."""
+        address = request.remote or "?"
+        if right:
+            self.failed_logins.succeeded(address)
+        else:
+            self.failed_logins.failed(address)
+        return right
+
+    def _throttled(self, request: web.Request) -> web.Response | None:
+        """429 for an address that offered too many wrong tokens lately, before its next try is read."""
+        wait = self.failed_logins.wait_seconds(request.remote or "?")
+        if not wait:
+            return None
+        return self._plain(429, f"Too many wrong tokens from this address; try again in {wait // 60 + 1} minutes.",
+                           {"Retry-After": str(wait)})
 
     async def logout(self, request: web.Request) -> web.StreamResponse:
         response = redirect("/login" if self.access.token else "/")
