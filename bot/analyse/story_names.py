@@ -207,10 +207,9 @@ _WORD = re.compile(r"\w+")
 class _Entity(NamedTuple):
     canon: str
     cjk: tuple[str, ...]  # CJK names: each matches as a substring
-    # Latin names of one word: each matches where it is a whole word of the text, that is one of
-    # the text's words (_WORD), so a set lookup answers for them.
-    words: frozenset[str]
-    phrase_firsts: frozenset[str]  # the first words of the other Latin names ("united states", "u.s.")
+    # The first words of its Latin names that are not one word ("united states", "u.s."); a name of
+    # one word is found through _CANONS_BY_WORD.
+    phrase_firsts: frozenset[str]
     phrases: re.Pattern | None  # those names, each between non-word characters
 
 
@@ -218,16 +217,26 @@ def _entities() -> list[_Entity]:
     out = []
     for entities in GLOSSARY.values():
         for canon, names in entities.items():
-            latin = [n for n in names if not CJK_RE.search(n)]
-            phrases = [n for n in latin if not _WORD.fullmatch(n)]
+            phrases = [n for n in names if not CJK_RE.search(n) and not _WORD.fullmatch(n)]
             # "(?<![\w])name" written as "name(?<![\w]name)": the same matches, but a pattern that
             # starts with a literal lets the regex engine skip ahead to it.
             pattern = "|".join(re.escape(n) + r"(?<![\w]" + re.escape(n) + r")(?![\w])" for n in phrases)
             out.append(_Entity(canon, tuple(n for n in names if CJK_RE.search(n)),
-                               frozenset(n for n in latin if _WORD.fullmatch(n)),
                                frozenset(_WORD.match(n).group() for n in phrases),
                                re.compile(pattern) if phrases else None))
     return out
+
+
+def _canons_by_word() -> dict[str, tuple[str, ...]]:
+    """The canonical ids each Latin name of one word names. Such a name occurs between non-word
+    characters exactly when it is one of the text's words (_WORD): a set lookup finds it."""
+    by_word: dict[str, list[str]] = {}
+    for entities in GLOSSARY.values():
+        for canon, names in entities.items():
+            for name in names:
+                if not CJK_RE.search(name) and _WORD.fullmatch(name):
+                    by_word.setdefault(name, []).append(canon)
+    return {word: tuple(canons) for word, canons in by_word.items()}
 
 
 # r"\b[A-Z][a-zA-Z]{3,}\b" with the word-start test after the capital (the same matches): a
@@ -239,19 +248,24 @@ _ENTITIES = _entities()
 
 
 def _first_index() -> tuple[dict[str, tuple[int, ...]], dict[str, tuple[int, ...]]]:
-    """Which entities (positions in _ENTITIES) have a Latin name starting with each word, and
-    a CJK name starting with each character: a text can hold only those entities' names."""
+    """Which entities (positions in _ENTITIES) have a Latin name that is not one word starting with
+    each word, and a CJK name starting with each character: a text can hold only those entities' names."""
     by_word: dict[str, list[int]] = {}
     by_char: dict[str, list[int]] = {}
     for i, entity in enumerate(_ENTITIES):
-        for word in entity.words | entity.phrase_firsts:
+        for word in entity.phrase_firsts:
             by_word.setdefault(word, []).append(i)
         for name in entity.cjk:
             by_char.setdefault(name[0], []).append(i)
     return ({w: tuple(ids) for w, ids in by_word.items()}, {c: tuple(ids) for c, ids in by_char.items()})
 
 
+_CANONS_BY_WORD = _canons_by_word()
 _ENTITIES_BY_FIRST_WORD, _ENTITIES_BY_FIRST_CHAR = _first_index()
+# The keys as sets: a set intersects another by walking the smaller, a dict only by walking the dict.
+_ONE_WORD_NAMES = frozenset(_CANONS_BY_WORD)
+_FIRST_WORDS = frozenset(_ENTITIES_BY_FIRST_WORD)
+_FIRST_CHARS = frozenset(_ENTITIES_BY_FIRST_CHAR)
 # Words of the glossary's Latin names: a capitalised one is already counted under its canonical id.
 _GLOSSARY_WORDS = frozenset(w for entities in GLOSSARY.values() for names in entities.values() for n in names
                             for w in _WORD.findall(n))
@@ -268,13 +282,13 @@ def entities_in(text: str, names: bool = True) -> set[str]:
     norm = normalise(text)
     # A CJK name matches as a plain substring, so its first character is in the text. Any other name
     # matches only between non-word characters, so its first word is then a whole word of the text:
-    # set lookups pick the few entities worth a substring test or a word-boundary regex search.
+    # set lookups find the names of one word and pick the few entities worth a substring test or a
+    # word-boundary regex search.
     words = set(_WORD.findall(norm))
-    found = set()
+    found = {canon for word in words & _ONE_WORD_NAMES for canon in _CANONS_BY_WORD[word]}
     for i in _entities_worth_testing(norm, words):
         entity = _ENTITIES[i]
-        if entity.canon not in found and (not words.isdisjoint(entity.words)
-                                          or any(name in norm for name in entity.cjk)
+        if entity.canon not in found and (any(name in norm for name in entity.cjk)
                                           or (not words.isdisjoint(entity.phrase_firsts)
                                               and entity.phrases.search(norm))):
             found.add(entity.canon)
@@ -291,9 +305,9 @@ def entities_in(text: str, names: bool = True) -> set[str]:
 
 
 def _entities_worth_testing(norm: str, words: set[str]) -> set[int]:
-    ids = {i for word in words.intersection(_ENTITIES_BY_FIRST_WORD) for i in _ENTITIES_BY_FIRST_WORD[word]}
+    ids = {i for word in words & _FIRST_WORDS for i in _ENTITIES_BY_FIRST_WORD[word]}
     if CJK_RE.search(norm) is not None:
-        ids.update(i for char in set(norm).intersection(_ENTITIES_BY_FIRST_CHAR) for i in _ENTITIES_BY_FIRST_CHAR[char])
+        ids.update(i for char in set(norm) & _FIRST_CHARS for i in _ENTITIES_BY_FIRST_CHAR[char])
     return ids
 
 
