@@ -86,7 +86,8 @@ class BotRunner:
         """Open and close incidents; what it queued goes out at once."""
         self._mark_inflight()
         try:
-            result = self.alert_check.run(now)
+            # Off the event loop: it reads every feed's state and each target's latest deliveries.
+            result = await asyncio.to_thread(self.alert_check.run, now)
         except Exception:
             log.exception("alert check failed; will retry")
             return

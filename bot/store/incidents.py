@@ -127,14 +127,18 @@ class IncidentsStore(StoreEngine):
         (a new brief, or the failed rows retried after a fix) delivers again."""
         if not targets:
             return {}
-        latest = (select(_o.target, func.max(_o.id).label("last_id"))
-                  .where(_o.target.in_(sorted(set(targets))), _o.status.in_(("sent", "failed")))
-                  .group_by(_o.target).subquery())
-        q = (select(_o.target, _o.last_error)
-             .select_from(t.outbox.join(latest, _o.id == latest.c.last_id))
-             .where(_o.status == "failed"))
+
+        def latest(target: str, status: str):
+            return select(func.max(_o.id)).where(_o.target == target, _o.status == status).scalar_subquery()
+
+        out: dict[str, str] = {}
         with self.engine.connect() as c:
-            return {target: error or "failed" for target, error in c.execute(q).all()}
+            for target in sorted(set(targets)):
+                sent, failed = c.execute(select(latest(target, "sent"), latest(target, "failed"))).one()
+                if failed is not None and (sent is None or failed > sent):
+                    error = c.execute(select(_o.last_error).where(_o.id == failed)).scalar()
+                    out[target] = error or "failed"
+        return out
 
     def llm_answered_since(self, since: datetime, until: datetime | None = None) -> bool:
         """Whether a call to the LLM got an answer after `since` (and by `until`)."""

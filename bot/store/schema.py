@@ -134,6 +134,9 @@ outbox = Table(
     _ts("lease_until"),
     UniqueConstraint("kind", "ref_id", "target", name="uq_outbox_delivery"),
     Index("ix_outbox_due", "status", "next_attempt_at"),
+    # A target's latest sent and latest failed delivery, each one index seek (the alert check, every
+    # minute, over an outbox that only grows).
+    Index("ix_outbox_target_status_id", "target", "status", "id"),
 )
 
 # A digest is posted once per scheduled fire time: the unique row is the claim.
