@@ -512,7 +512,7 @@ XHTML = """<?xml version="1.0" encoding="utf-8"?>
 <entry><title type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml">NdPr at <b>CNY 450,000</b> &amp; rising</div></title>
   <id>urn:x1</id><link href="https://wire.example/x/1"/><updated>2025-06-03T08:00:00Z</updated>
   <content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml"><p>Quota cut by <strong>10%</strong>,
-    a &lt;tag&gt; &#8212; and&#160;more.</p><p>Second<br/>line.</p><script>var x = 99;</script><ul><li>One 5%</li></ul>
+    a &lt;tag&gt; &#8212; and&#160;more.</p><p>Second<br/>line.</p><ul><li>One 5%</li></ul>
     <p/><img src="chart.png" alt="chart"/>Tail text.</div></content></entry>
 <entry><title>Prefixed XHTML summary</title><id>urn:x2</id><link href="https://wire.example/x/2"/>
   <summary type="xhtml"><h:div>Port <h:i>delays</h:i> of 6 days.</h:div></summary></entry>
@@ -538,6 +538,8 @@ def test_xhtml_constructs_read_as_feedparser_reads_them():
     (b'<div xmlns="http://www.w3.org/1999/xhtml"><svg xmlns="http://www.w3.org/2000/svg"><title>c</title></svg></div>',
      "SVG"),
     (b'<div xmlns="http://www.w3.org/1999/xhtml"><body>b</body></div>', "a body"),
+    (b'<div xmlns="http://www.w3.org/1999/xhtml">a<style>p &gt; b {}</style>b</div>', "a style feedparser lets out"),
+    (b'<div xmlns="http://www.w3.org/1999/xhtml">a<br>b</br>c</div>', "text in a void element"),
     (b'<div xmlns="http://www.w3.org/1999/xhtml">Chart<object data="c.swf">7% in May</object></div>',
      "an object the sanitiser keeps the text of"),
 ])
@@ -557,3 +559,51 @@ def test_mixed_bench_corpus_reads_the_same_on_both_paths():
         assert_same_as_feedparser(body, feed.content_type)
     assert taken == {"": {True}, "rdf": {True}, "xmlbase": {True}, "xhtml": {True}, "doctype": {False},
                      "mislabelled": {False}, "broken": {False}}
+
+
+NETSCAPE_DOCTYPE = (b'<!DOCTYPE rss PUBLIC "-//Netscape Communications//DTD RSS 0.91//EN" '
+                    b'"http://my.netscape.com/publish/formats/rss-0.91.dtd">')
+RSS_091 = (b'<?xml version="1.0" encoding="utf-8"?>\n' + NETSCAPE_DOCTYPE + b"""
+<rss version="0.91"><channel><title>Metals desk</title><link>https://wire.example/</link>
+<description>Daily &#8212; wire</description><language>en</language>
+<item><title>Quota cut</title><link>https://wire.example/n/1</link><description>Cut by 10% &amp; more&#160;soon.</description></item>
+<item><title>Port delays</title><link>/n/2</link><description>&lt;p&gt;Six days.&lt;/p&gt;</description></item>
+</channel></rss>""")
+
+
+def test_a_doctype_feedparser_removes_reads_as_feedparser_reads_it():
+    entries = assert_taken_and_same(RSS_091)
+    assert parse_feed(RSS_091, "application/xml", URL).version == "rss091n"
+    assert [(link, text) for _, link, _, _, text in entries] == [
+        ("https://wire.example/n/1", "Cut by 10% & more soon."), ("https://wire.example/n/2", "Six days.")]
+    # Another DOCTYPE names no version: the root's applies.
+    other = RSS_091.replace(NETSCAPE_DOCTYPE, b'<!DOCTYPE rss SYSTEM "https://wire.example/rss.dtd">')
+    assert_taken_and_same(other)
+    assert parse_feed(other, "application/xml", URL).version == "rss091u"
+
+
+@pytest.mark.parametrize("body,reason", [
+    (RSS_091.replace(b"more&#160;soon", b"more&nbsp;soon"), "an entity only the DTD defines"),
+    (RSS_091.replace(b"rss-0.91.dtd\">", b'rss-0.91.dtd" [<!ELEMENT rss ANY>]>'), "an internal subset"),
+    (RSS_091.replace(b"?>\n<!DOCTYPE", b"?><!DOCTYPE"), "a DOCTYPE feedparser does not remove"),
+    (b'<?xml version="1.0"?>\n' + NETSCAPE_DOCTYPE + b'\n<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>'
+     b"<entry><title>e</title><id>urn:1</id></entry></feed>", "Atom named RSS 0.91"),
+])
+def test_a_doctype_feedparser_reads_otherwise_goes_to_it(body, reason):
+    assert parse_common_feed(body, "application/xml", URL) is None, reason
+    assert_same_as_feedparser(body, "application/xml")
+
+
+# HTML the sanitiser changes where the text step reads it as it is: block tags it removes (the text
+# step breaks paragraphs at them), markup inside a textarea or xmp, entities inside a script or style.
+@pytest.mark.parametrize("html", ["&lt;main&gt;Quota&lt;/main&gt;cut", "&lt;summary&gt;Quota&lt;/summary&gt;cut",
+                                  "&lt;hgroup&gt;Quota&lt;/hgroup&gt;cut",
+                                  "&lt;textarea&gt;a &lt;b style='color:red'&gt;x&lt;/b&gt;&lt;/textarea&gt;cut",
+                                  "&lt;xmp&gt;&lt;b&gt;x&lt;/b&gt;&lt;/xmp&gt;cut",
+                                  "&lt;script&gt;load('/w?a=1&amp;amp;b=2')&lt;/script&gt;Quota cut",
+                                  "&lt;style&gt;p { content: '&amp;#169;' }&lt;/style&gt;Quota cut"])
+def test_html_the_sanitiser_rewrites_goes_to_feedparser(html):
+    body = (f'<rss version="2.0"><channel><title>Desk</title><item><title>t</title><link>https://wire.example/1</link>'
+            f"<description>{html}</description></item></channel></rss>").encode()
+    assert parse_common_feed(body, "application/rss+xml", URL) is None
+    assert_same_as_feedparser(body, "application/rss+xml")

@@ -3,14 +3,15 @@ parsed with lxml.
 
 feedparser parses in Python and then sanitises and resolves every field, ten times the CPU of the
 rest of a poll for a typical 20-item feed; lxml reads the same document for a small fraction of
-that. So the usual document takes this path, xml:base and Atom XHTML constructs included, and
-everything else returns None and goes to feedparser: RSS 0.90, malformed XML, DOCTYPEs and HTML
-entities, charsets other than UTF-8 / ASCII / GB*, elements feedparser maps in ways this module does
-not model (including elements nested inside ignored ones, and an item's second title or
-description), XHTML holding anything but XHTML in one <div>, and anything where feedparser's reading
-is hard to reproduce exactly (a title holding markup or an entity, an empty link, GUID or id, an
-address in a link's attributes, a "base" attribute other than xml:base, text feedparser re-decodes:
-C1 characters, double-encoded UTF-8). When unsure, decline: never guess.
+that. So the usual document takes this path (xml:base, Atom XHTML constructs and a DOCTYPE
+feedparser removes included) and everything else returns None and goes to feedparser: RSS 0.90,
+malformed XML, a DOCTYPE with an internal subset or with entities only a DTD defines (&nbsp;),
+charsets other than UTF-8 / ASCII / GB*, elements feedparser maps in ways this module does not
+model (including elements nested inside ignored ones, and an item's second title or description),
+XHTML holding anything but XHTML in one <div>, and anything where feedparser's reading is hard to
+reproduce exactly (a title holding markup or an entity, an empty link, GUID or id, an address in a
+link's attributes, a "base" attribute other than xml:base, text feedparser re-decodes: C1
+characters, double-encoded UTF-8). When unsure, decline: never guess.
 
 The output is the subset of feedparser's entry keys that `bot.ingest.parse` reads, with the same
 values (tests compare this path with feedparser field by field). Sanitising is not needed here:
@@ -28,7 +29,7 @@ from urllib.parse import urljoin
 
 from lxml import etree
 
-from bot.ingest.fastpath_markup import NotCommon, has_other_base_attribute, rebase, xhtml_markup
+from bot.ingest.fastpath_markup import NotCommon, doctype_version, has_other_base_attribute, rebase, xhtml_markup
 
 __all__ = ["FastFeed", "parse_common_feed"]
 
@@ -354,10 +355,15 @@ def _rewritten_by_feedparser(value: str) -> bool:
 
 # HTML that feedparser's sanitiser and the HTML-to-text step read differently: the sanitiser
 # removes these elements' tags but keeps their text, which the text step skips (an empty iframe,
-# the usual video embed, holds no text); a DOCTYPE, a head or a CDATA section inside the HTML.
+# the usual video embed, holds no text) or breaks into paragraphs at (main, hgroup, summary); it
+# rewrites markup inside elements whose content the text step reads as written (textarea, xmp ...),
+# and lets out the entities in a script or style the text step drops; a DOCTYPE, a head or a CDATA
+# section inside the HTML.
 _SANITISED_APART_RE = re.compile(
-    r"<(?:(?:object|embed|applet|noscript|template|canvas|select|button|svg|math|head|title|html)\b"
-    r"|iframe\b(?![^>]*>\s*</iframe>)|!doctype|!\[CDATA\[)", re.IGNORECASE)
+    r"<(?:(?:object|embed|applet|noscript|template|canvas|select|button|svg|math|head|title|html|main|hgroup"
+    r"|summary|textarea|xmp|plaintext|listing|noembed|noframes)\b"
+    r"|script\b(?:(?!</script).)*&|style\b(?:(?!</style).)*&"
+    r"|iframe\b(?![^>]*>\s*</iframe>)|!doctype|!\[CDATA\[)", re.IGNORECASE | re.DOTALL)
 
 
 def _check_reads_alike(feed: FastFeed) -> None:
@@ -456,17 +462,18 @@ def parse_common_feed(body: bytes, content_type: str | None, url: str) -> FastFe
         text = body.decode(encoding)
     except (UnicodeDecodeError, LookupError):
         return None  # mislabelled charset: feedparser's fallbacks and the GBK recovery apply
-    if "<!DOCTYPE" in text[:2048]:
-        return None  # HTML entities from a DTD
     with_bases = "xml:base" in text
     if with_bases and has_other_base_attribute(text):
         return None
     utf8 = body if encoding in ("utf-8", "utf8") else text.encode("utf-8")
     try:
+        named = doctype_version(text) if "<!DOCTYPE" in text else ""
         root = etree.fromstring(utf8, _xml_parser())
-    except etree.XMLSyntaxError:
+        feed = _read_root(root, url, encoding, rebase if with_bases else _same_base)
+    except (NotCommon, etree.XMLSyntaxError):
         return None
-    try:
-        return _read_root(root, url, encoding, rebase if with_bases else _same_base)
-    except NotCommon:
-        return None
+    if feed is not None and named:
+        if not feed.version.startswith("rss"):
+            return None  # an Atom feed named RSS 0.91 reads by RSS rules in feedparser
+        feed.version = named
+    return feed

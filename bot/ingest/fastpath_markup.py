@@ -1,14 +1,15 @@
-"""What the lxml reader (`fastpath`) needs beyond element text: the base URI feedparser resolves
-links against where a document sets xml:base, and Atom XHTML constructs as the markup string
-feedparser makes of them."""
+"""What the lxml reader (`fastpath`) needs beyond element text: the DOCTYPE feedparser removes, the
+base URI it resolves links against where a document sets xml:base, and Atom XHTML constructs as
+the markup string it makes of them."""
 
 from __future__ import annotations
 
 import re
+from html import escape
 
 from lxml import etree
 
-__all__ = ["NotCommon", "has_other_base_attribute", "rebase", "xhtml_markup"]
+__all__ = ["NotCommon", "doctype_version", "has_other_base_attribute", "rebase", "xhtml_markup"]
 
 _XML_BASE = "{http://www.w3.org/XML/1998/namespace}base"
 _XHTML = "{http://www.w3.org/1999/xhtml}"
@@ -16,6 +17,29 @@ _XHTML = "{http://www.w3.org/1999/xhtml}"
 
 class NotCommon(Exception):
     """The document needs feedparser."""
+
+
+# feedparser removes a DOCTYPE that starts a line before the root element, naming the feed
+# "rss091n" when it is Netscape's, and parses the rest without it: the predefined entities and
+# character references read as before, and any other entity makes the document malformed to it.
+_ROOT_RE = re.compile(r"<\w", re.ASCII)
+_DOCTYPE_RE = re.compile(r"^\s*<!DOCTYPE([^>]*?)>", re.MULTILINE)
+_DTD_ENTITY_RE = re.compile(r"&(?!(?:amp|lt|gt|quot|apos);|#)")
+
+
+def doctype_version(text: str) -> str:
+    """The version a document's DOCTYPE makes it to feedparser ("rss091n", or "" for none); raises
+    NotCommon where feedparser reads the document otherwise than as if it had no DOCTYPE."""
+    root = _ROOT_RE.search(text)
+    head = text[: root.start() + 1] if root else text
+    if "<!DOCTYPE" not in head:
+        return ""  # the text of an entry, not the document's DOCTYPE
+    doctypes = _DOCTYPE_RE.findall(head)
+    if len(doctypes) != 1 or head.count("<!DOCTYPE") != 1 or "[" in doctypes[0]:
+        raise NotCommon("a DOCTYPE feedparser keeps, or one with an internal subset")
+    if _DTD_ENTITY_RE.search(text):
+        raise NotCommon("an entity only a DTD defines")
+    return "rss091n" if "netscape" in doctypes[0].lower() else ""
 
 
 # feedparser takes an attribute named "base" in any case, without a prefix or with one it does not
@@ -35,9 +59,13 @@ def rebase(base: str, element) -> str:
     return make_safe_absolute_uri(base, element.get(_XML_BASE) or base) or base
 
 
-# Inside XHTML, feedparser ends a <body> as it ends an entry's content; elements of other
-# namespaces (SVG, MathML, foreign markup) it writes with rules of its own.
-_XHTML_DECLINED = frozenset({_XHTML + "body"})
+# Inside XHTML, feedparser ends a <body> as it ends an entry's content, and escapes the text of a
+# script or style, which its sanitiser then lets out in part; elements of other namespaces (SVG,
+# MathML, foreign markup) it writes with rules of its own.
+_XHTML_DECLINED = frozenset({_XHTML + "body", _XHTML + "script", _XHTML + "style"})
+# Elements the HTML serialiser writes as a start tag alone, dropping what they hold.
+_VOID = frozenset({"area", "base", "basefont", "br", "col", "frame", "hr", "img", "input", "isindex", "link",
+                   "meta", "param"})
 
 
 def xhtml_markup(element) -> str:
@@ -54,12 +82,10 @@ def xhtml_markup(element) -> str:
         tag = node.tag
         if not isinstance(tag, str) or not tag.startswith(_XHTML) or tag in _XHTML_DECLINED:
             raise NotCommon("XHTML holding foreign markup")
-        node.tag = tag[len(_XHTML):]
-    parts = [_escape(div.text)] if div.text else []
-    parts += [etree.tostring(child, method="html", encoding="unicode", with_tail=False) + _escape(child.tail)
-              for child in div]
+        node.tag = tag = tag[len(_XHTML):]
+        if tag in _VOID and (node.text or len(node)):
+            raise NotCommon(f"content inside <{tag}>")
+    parts = [escape(div.text or "", quote=False)]
+    parts += [etree.tostring(child, method="html", encoding="unicode", with_tail=False)
+              + escape(child.tail or "", quote=False) for child in div]
     return "".join(parts).strip()
-
-
-def _escape(text: str | None) -> str:
-    return (text or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -1,7 +1,7 @@
-"""Feed bytes -> entries, read as feedparser reads them. A clean RSS 2.0 / Atom 1.0 document that
+"""Feed bytes -> entries, read as feedparser reads them. A well-formed RSS / RDF / Atom document that
 the lxml reader (`fastpath`) can read exactly as feedparser would is read there, for about a tenth
-of feedparser's CPU; feedparser reads everything else (RSS 0.9x/1.0, broken XML, charsets that
-need guessing, HTML entities, ...). This module adds a safety pre-scan, classification of
+of feedparser's CPU; feedparser reads everything else (RSS 0.90, broken XML, charsets that need
+guessing, entities from a DTD, ...). This module adds a safety pre-scan, classification of
 "not a feed" bodies, and a uniform entry shape with clean text and aware UTC datetimes.
 """
 
