@@ -192,6 +192,20 @@ def test_follow_unfollow_and_list(tmp_path, db_url):
     assert merge(settings, ChatConfig.load(store), parse_target).targets_for(["rare-earth"]) == [Target("slack", "C0FILE01")]
 
 
+def test_a_chat_made_feed_whose_topics_the_file_dropped_is_listed_as_not_polled(tmp_path, db_url):
+    settings = make_settings(tmp_path, [{"name": "baseline", "url": "https://example.com/rss.xml"}],
+                             targets=["slack:C0FILE01"])
+    store = _store(db_url)
+    store.add_subscription("gone-topic", "https://wire.example/a.xml?key=s3cret", ["weather"], str(CHANNEL), "slack:U1")
+    store.add_subscription("kept", "https://wire.example/b.xml", ["weather", "tariff"], str(CHANNEL), "slack:U1")
+    feeds = {f.name: f for f in _service(settings, store).listing(None).feeds}
+    assert [f.name for f in merge(settings, ChatConfig.load(store), parse_target).feeds] == ["baseline", "kept"]
+    assert (feeds["kept"].status, feeds["kept"].topics) == ("never polled", ("tariff",))
+    gone = feeds["gone-topic"]
+    assert (gone.origin, gone.status, gone.problem) == (
+        FROM_CHAT, "not polled", "feeds.yaml no longer defines its topics weather")
+
+
 async def test_a_running_bot_applies_changes_made_here_and_by_other_processes(tmp_path, db_url, http_server):
     url = http_server.route("/wire.xml", Reply(body=rss(WIRE), content_type="application/rss+xml"))
     settings = make_settings(tmp_path, [], targets=["jsonl:out/file.jsonl"])

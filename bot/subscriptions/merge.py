@@ -36,22 +36,32 @@ class ChatConfig:
 
 
 def chat_feeds(baseline: Settings, rows: tuple[SubscriptionRow, ...]) -> list[FeedConfig]:
+    """The chat-made feeds that are polled beside feeds.yaml's; each one left out is logged."""
+    feeds, left_out = read_chat_feeds(baseline, rows)
+    for name, reason in left_out.items():
+        log.warning("subscription %s is not polled: %s", name, reason)
+    return feeds
+
+
+def read_chat_feeds(baseline: Settings, rows: tuple[SubscriptionRow, ...]
+                    ) -> tuple[list[FeedConfig], dict[str, str]]:
+    """The chat-made feeds polled beside feeds.yaml's, and why each other row is not polled (by
+    name). A row the file has itself (same name or URL) is neither: the operator's entry is polled."""
     names = {f.name for f in baseline.feeds}
     urls = {f.url for f in baseline.feeds}
-    feeds = []
+    feeds, left_out = [], {}
     for row in rows:
         if row.name in names or row.url in urls:
-            continue  # the file has it: the operator's entry is the one polled
+            continue
         topics = None if row.topics is None else [t for t in row.topics if t in baseline.topics]
         if topics == []:
-            log.warning("subscription %s is not polled: feeds.yaml no longer defines its topics %s",
-                        row.name, ", ".join(row.topics or ()))
+            left_out[row.name] = f"feeds.yaml no longer defines its topics {', '.join(row.topics or ())}"
             continue
         try:
             feeds.append(FeedConfig(name=row.name, url=row.url, topics=topics))
         except ValidationError as exc:
-            log.warning("subscription %s is not polled: %s", row.name, exc.errors()[0].get("msg", "invalid"))
-    return feeds
+            left_out[row.name] = exc.errors()[0].get("msg", "invalid")
+    return feeds, left_out
 
 
 def chat_routes(baseline: Settings, rows: tuple[FollowRow, ...],

@@ -22,10 +22,12 @@ from bot.config.feed_url import feed_url_problem
 from bot.ingest.urls import hide_urls, redact_url
 from bot.models import Target
 from bot.store import Store
-from bot.subscriptions.merge import is_chat_route
+from bot.subscriptions.merge import is_chat_route, read_chat_feeds
 from bot.subscriptions.trial import TrialRead, read_once
 
 FROM_FILE, FROM_CHAT = "feeds.yaml", "chat"
+# FeedStatus.status of a chat-made feed the merge leaves out (its problem says why).
+NOT_POLLED = "not polled"
 
 # Change.code values.
 SUBSCRIBED, UNSUBSCRIBED, FOLLOWED, UNFOLLOWED = "subscribed", "unsubscribed", "followed", "unfollowed"
@@ -56,12 +58,17 @@ class FeedStatus:
     name: str
     origin: str  # FROM_FILE or FROM_CHAT
     topics: tuple[str, ...]  # the topics it may produce
-    status: str  # "never polled", "disabled", or the last poll's outcome ("ok", "error:http", …)
+    status: str  # "never polled", "disabled", "not polled", or the last poll's outcome ("ok", "error:http", …)
     failures: int = 0
     items: int = 0
     last_success: datetime | None = None
     problem: str | None = None  # why it is disabled, or its last error, URLs hidden
     created_by: str | None = None  # chat-made: who added it
+
+    @property
+    def stopped(self) -> bool:
+        """Not polled at all: switched off, or a chat-made feed the merge leaves out."""
+        return self.status in ("disabled", NOT_POLLED)
 
 
 @dataclass(frozen=True)
@@ -196,17 +203,21 @@ class SubscriptionService:
         return Listing(None if target is None else target.redacted, tuple(follows), tuple(feeds))
 
     def feeds(self) -> list[FeedStatus]:
-        """Every feed, feeds.yaml's first, then the chat-made ones, with health."""
+        """Every feed, feeds.yaml's first, then the chat-made ones, with health; a chat-made feed
+        that is not polled says why."""
         settings = self.baseline()
         states = {s.name: s for s in self.store.feed_states()}
         out = [_status(f.name, FROM_FILE, settings.feed_topics(f), states.get(f.name)) for f in settings.feeds]
-        file_names = {f.name for f in settings.feeds}
-        file_urls = {f.url for f in settings.feeds}
-        for row in self.store.subscriptions():
-            if row.name in file_names or row.url in file_urls:
-                continue
-            topics = list(row.topics) if row.topics is not None else list(settings.topics)
-            out.append(_status(row.name, FROM_CHAT, topics, states.get(row.name), row.created_by))
+        rows = tuple(self.store.subscriptions())
+        polled, left_out = read_chat_feeds(settings, rows)
+        polled_by_name = {f.name: f for f in polled}
+        for row in rows:
+            if row.name in polled_by_name:
+                out.append(_status(row.name, FROM_CHAT, settings.feed_topics(polled_by_name[row.name]),
+                                   states.get(row.name), row.created_by))
+            elif row.name in left_out:
+                out.append(FeedStatus(row.name, FROM_CHAT, tuple(row.topics or ()), NOT_POLLED,
+                                      problem=hide_urls(left_out[row.name]), created_by=row.created_by))
         return out
 
     def chat_feed_names(self) -> set[str]:

@@ -142,7 +142,7 @@ def render_change(change: Change) -> Reply:
 
 
 def _status_line(feed: FeedStatus) -> str:
-    icon = "⛔" if feed.status == "disabled" else "⚠️" if feed.failures else "✅" if feed.last_success else "⏳"
+    icon = "⛔" if feed.stopped else "⚠️" if feed.failures else "✅" if feed.last_success else "⏳"
     origin = "from feeds.yaml" if feed.origin == FROM_FILE else f"added by {feed.created_by}"
     parts = [f"{icon} **{feed.name}** — {feed.status}", f"{feed.items} items", f"*{origin}*"]
     if feed.last_success:

@@ -129,7 +129,7 @@ def render_change(change: Change) -> tuple[str, list[dict]]:
 
 
 def _status_line(feed: FeedStatus, tz: str) -> str:
-    healthy = feed.failures == 0 and feed.status != "disabled"
+    healthy = feed.failures == 0 and not feed.stopped
     origin = "from feeds.yaml" if feed.origin == FROM_FILE else f"added by {feed.created_by}"
     line = (f"{':white_check_mark:' if healthy else ':warning:'} *{escape(feed.name)}* — {escape(feed.status)} · "
             f"{feed.items} items · last success "
