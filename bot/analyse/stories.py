@@ -313,19 +313,20 @@ class StoryIndex:
         self._features: dict[str, _Kept] = {}
         # Postings: most keys belong to one story, filed as its id alone (see _file).
         self._by_number: dict[tuple[str, float], str | set[str]] = {}
-        # Title words by language: only articles in one language are compared by their words.
-        self._by_word: dict[str, dict[str, str | set[str]]] = {}
+        # Title words by language (only articles in one language are compared by their words), and
+        # by whether the story has figures: a query with figures matches on words alone only the
+        # stories without any (figures that all disagree mean two stories).
+        self._by_word: dict[tuple[str, bool], dict[str, str | set[str]]] = {}
         # The feeds each story has items from: another item of one of them is another story.
         self._feeds: dict[str, tuple[str, ...]] = {}
         self._by_feed: dict[str, set[str]] = {}
-        self._without_numbers: set[str] = set()
         # The last query's features: a story is added right after its signature found no match.
         self._last: tuple[StorySignature, _Features] | None = None
 
     def _postings(self, feats: _Features | _Kept):
         for value, unit in feats.numbers:
             yield self._by_number, (unit, _number_bucket(value))
-        words = self._by_word.setdefault(feats.lang, {})
+        words = self._by_word.setdefault((feats.lang, bool(feats.numbers)), {})
         for word in feats.words:
             yield words, word
 
@@ -340,8 +341,6 @@ class StoryIndex:
             return
         feats = _Kept(self._last[1] if self._last is not None and self._last[0] is sig else _Features(sig))
         self._features[story_id] = feats
-        if not feats.numbers:
-            self._without_numbers.add(story_id)
         self._feeds[story_id] = ()
         self.joined(story_id, sig.feed)
         for postings, key in self._postings(feats):
@@ -358,7 +357,6 @@ class StoryIndex:
         feats = self._features.pop(story_id, None)
         if feats is None:
             return
-        self._without_numbers.discard(story_id)
         for feed in self._feeds.pop(story_id):
             ids = self._by_feed[feed]
             ids.discard(story_id)
@@ -371,9 +369,12 @@ class StoryIndex:
         for sid in [sid for sid, feats in self._features.items() if (feats.published or cutoff) < cutoff]:
             self.discard(sid)
 
-    def _sharing_words(self, mine: _Features, least: int) -> set[str]:
-        """The stories sharing at least `least` of `mine`'s specific words, and some sharing fewer."""
-        words = self._by_word.get(mine.lang, {})
+    def _sharing_words(self, mine: _Features, least: int, with_numbers: bool) -> set[str]:
+        """The stories with figures (`with_numbers`) or without sharing at least `least` of `mine`'s
+        specific words, and some sharing fewer."""
+        words = self._by_word.get((mine.lang, with_numbers))
+        if not words:
+            return set()
         if least == 1:
             return set().union(*(_ids(words.get(w)) for w in mine.words))
         # A story sharing `least` of the query's n words misses at most n - least of them, so it has
@@ -405,9 +406,10 @@ class StoryIndex:
         # Without a figure within tolerance, similarity() needs the same language, words_sim >=
         # WORDS_SIM and figures on one side at most (figures that all disagree mean two stories).
         least_words = _least_overlap(len(mine.words), WORDS_SIM)
-        pool = self._sharing_words(mine, least_words) - seen
-        if mine.numbers:
-            pool &= self._without_numbers
+        pool = self._sharing_words(mine, least_words, with_numbers=False)
+        if not mine.numbers:
+            pool |= self._sharing_words(mine, least_words, with_numbers=True)
+        pool -= seen
         found.update(sid for sid in pool if len(mine.words.intersection(stories[sid].words)) >= least_words)
         return sorted(sid for sid in found if not mine.number_set.isdisjoint(stories[sid].numbers)
                       or len(mine.titles.intersection(stories[sid].titles)) >= 2)
