@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
@@ -161,8 +162,8 @@ class PollsStore(ItemsStore):
         self._insert_ignoring_duplicates(c, t.outbox, rows.outbox)
         if added:
             c.execute(COUNT_ITEMS, [{"feed_name": feed, "added": n} for feed, n in added.items()])
-        for feed_update in sorted(w.feed_updates, key=lambda u: u.name):  # one lock order for every worker
-            c.execute(*feed_update_statement(feed_update))
+        for statement, params in _feed_update_runs(w.feed_updates):
+            c.execute(statement, params)
 
     def _insert_entries(self, c: Connection, w: PollWrites, now: datetime) -> Counter:
         """Record the write's entries; returns how many were really recorded, per feed."""
@@ -183,6 +184,19 @@ class PollsStore(ItemsStore):
         if w.quiet:
             added.update(self._insert_quiet_items(c, w.quiet, now))
         return added
+
+
+def _feed_update_runs(feed_updates: list[FeedUpdate]) -> list[tuple[Any, list[dict]]]:
+    """The updates as (statement, parameter sets), in name order (one lock order for every worker):
+    neighbours setting the same fields share one executemany, as a cold poll's feeds all do."""
+    runs: list[tuple[Any, list[dict]]] = []
+    for feed_update in sorted(feed_updates, key=lambda u: u.name):
+        statement, params = feed_update_statement(feed_update)
+        if runs and runs[-1][0] is statement and runs[-1][1][0].keys() == params.keys():
+            runs[-1][1].append(params)
+        else:
+            runs.append((statement, [params]))
+    return runs
 
 
 def _lock_stored_stories(c: Connection, ids: list[str]) -> dict[str, dict]:

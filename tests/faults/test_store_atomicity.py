@@ -16,6 +16,7 @@ from datetime import timedelta
 import pytest
 from feedgen import Entry, make_env, make_settings, rss
 from loopback import Reply
+from pg import any_db_url, pg_server, pg_url  # noqa: F401  (pytest fixtures)
 from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
 from waits import async_wait_until
@@ -260,3 +261,24 @@ async def test_a_failing_write_in_a_group_commit_costs_only_its_own_poll(store):
     assert [n.brief.id for n in wrote_wire.briefs] == ["b_0000000000000030"]
     assert store.feed_state("wire").last_status == "ok" and store.feed_state("wire").items_total == 1
     assert [r.ref_id for r in store.outbox_rows()] == ["b_0000000000000030"]
+
+
+def test_a_group_commits_feed_updates_each_land_on_their_own_feed(any_db_url):
+    """Feed updates setting the same fields are written together; each feed still gets its own
+    values, and the lease ends only for the updates that release it."""
+    store = Store(any_db_url)
+    store.create()
+    for name in ("alpha", "desk", "wire", "zine"):
+        store.ensure_feed(name, f"https://{name}.example/feed.xml")
+    assert len(store.claim_feed_states(["alpha", "desk", "wire", "zine"], "w1", timedelta(minutes=5), force=True)) == 4
+    polls = [PollWrites(feed_updates=[FeedUpdate("zine", {"last_status": "ok", "body_hash": "h-zine"}, "w1")]),
+             PollWrites(feed_updates=[FeedUpdate("alpha", {"last_status": "error:http", "failures": 2})]),
+             PollWrites(feed_updates=[FeedUpdate("wire", {"last_status": "ok", "body_hash": "h-wire"}, "w1"),
+                                      FeedUpdate("desk", {"last_status": "unchanged"}, "w1")])]
+    store.write_polls(polls)
+    with store.engine.connect() as c:
+        rows = {r.name: (r.last_status, r.body_hash, r.failures, r.lease_owner)
+                for r in c.execute(t.feeds.select())}
+    store.close()
+    assert rows == {"alpha": ("error:http", None, 2, "w1"), "desk": ("unchanged", None, 0, None),
+                    "wire": ("ok", "h-wire", 0, None), "zine": ("ok", "h-zine", 0, None)}
