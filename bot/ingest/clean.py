@@ -13,7 +13,6 @@ import re
 import unicodedata
 
 from lxml import etree
-from lxml import html as lxml_html
 
 __all__ = ["clean_text", "headline_from_text", "html_to_text", "plain_title", "strip_boilerplate"]
 
@@ -152,8 +151,9 @@ _PARA = "\x00"  # paragraph-break marker (NUL is removed from the input first), 
 
 # The text is handed over as UTF-8 bytes with the encoding fixed, so a charset in a <meta> tag or
 # an XML declaration inside the fragment is ignored, as it must be for text that is already decoded.
-_PARSER = lxml_html.HTMLParser(encoding="utf-8", remove_comments=True, remove_pis=True,
-                               default_doctype=False)
+# lxml.etree's parser, not lxml.html's: the same parse, without a Python class lookup for each
+# element (only tags, text and tails are read here, which plain elements have).
+_PARSER = etree.HTMLParser(encoding="utf-8", remove_comments=True, remove_pis=True, default_doctype=False)
 
 
 def _append_text(element, out: list[str], skip: frozenset = _SKIP_TAGS) -> None:
