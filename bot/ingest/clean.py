@@ -161,21 +161,25 @@ def _append_text(element, out: list[str], skip: frozenset = _SKIP_TAGS) -> None:
     and line break marks.
 
     Recursion is safe: libxml2 caps the depth of the tree it builds (256)."""
+    # Each read of an element's text or tail makes a new string: each is read once.
     for child in element:
         tag = child.tag
         if tag not in skip:
-            if tag == "br":
-                out.append("\n")
-            elif tag in _BLOCK_TAGS:
+            block = tag in _BLOCK_TAGS
+            if block:
                 out.append(_PARA)
-            if child.text:
-                out.append(child.text)
+            elif tag == "br":
+                out.append("\n")
+            text = child.text
+            if text:
+                out.append(text)
             if len(child):
                 _append_text(child, out, skip)
-            if tag in _BLOCK_TAGS:
+            if block:
                 out.append(_PARA)
-        if child.tail:  # the text after a skipped element is still text
-            out.append(child.tail)
+        tail = child.tail
+        if tail:  # the text after a skipped element is still text
+            out.append(tail)
 
 
 # Inline space: every run of these characters becomes one " " (line breaks are kept). Besides " ":
