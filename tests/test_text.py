@@ -9,7 +9,7 @@ import pytest
 
 from corpora import require_seed_pages
 
-from bot.analyse.text import detect_language, normalise_for_match, split_sentences
+from bot.analyse.text import defang_links, detect_language, normalise_for_match, split_sentences
 from bot.ingest.clean import clean_text, headline_from_text, html_to_text, plain_title, strip_boilerplate
 
 # --------------------------------------------------------------------------- clean_text
@@ -296,6 +296,18 @@ def test_split_sentences_lines_and_mixed():
     sentences = split_sentences(text)
     assert sentences == ["标题：稀土新规", "商务部称，新规自5月1日起施行。", "The rule takes effect May 1.", "详见公告。"]
     assert split_sentences("") == []
+
+
+# --------------------------------------------------------------------------- defang_links
+
+def test_links_are_defanged_in_any_case_and_other_text_is_left_alone():
+    assert defang_links("See https://evil.example/x and WwW.Evil.example now") == \
+        "See hxxps://evil[.]example/x and WwW[.]Evil[.]example now"
+    assert defang_links("ftp://files.example/a.zip") == "ftp://files[.]example/a.zip"
+    assert defang_links(defang_links("HTTP://a.example")) == "HxxP://a[.]example"
+    for text in ("Output rose 4.5% to 615,000 t", "ratio 3://4", "稀土出口增长12.5%", ""):
+        assert defang_links(text) == text
+    assert defang_links(None) == ""
 
 
 # --------------------------------------------------------------------------- normalise_for_match

@@ -186,6 +186,8 @@ _LINKISH_RE = re.compile(r"(?i)\b(?:(?:https?|ftp)://|www\.)[^\s<>\"'()\[\]]+")
 
 def defang_links(text: str) -> str:
     """`https://evil.example/x` -> `hxxps://evil[.]example/x`: readable, never clickable. Idempotent."""
+    if not text or ("://" not in text and "www." not in text.lower()):
+        return text or ""  # no link can start here: most labels and titles
     def defang(match: re.Match) -> str:
         url = match.group(0)
         scheme, sep, rest = url.partition("://")
