@@ -298,6 +298,10 @@ def test_split_sentences_lines_and_mixed():
     assert split_sentences("") == []
 
 
+def test_split_sentences_drops_pieces_without_a_letter_or_digit():
+    assert split_sentences("— — —\n…\n_ _\nⅫ\n٣\nOk") == ["Ⅻ", "٣", "Ok"]
+
+
 # --------------------------------------------------------------------------- defang_links
 
 def test_links_are_defanged_in_any_case_and_other_text_is_left_alone():

@@ -61,6 +61,8 @@ _SENTENCE_STARTERS = frozenset((
 _CJK_TERMINATORS = "。！？；!?"
 _CLOSERS = "\"'”’」』）)]】》"
 _SENTENCE_MARK_RE = re.compile("[\n." + re.escape(_CJK_TERMINATORS) + "…⋯]")
+# A letter or digit: the characters str.isalnum() accepts are \w's without the underscore.
+_ALNUM_RE = re.compile(r"[^\W_]")
 
 
 def _prev_token(text: str, end: int) -> str:
@@ -161,7 +163,7 @@ def split_sentences(text: str, lang: str | None = None) -> list[str]:
         if end <= start:
             continue
         piece = text[start:end].strip()
-        if piece and any(c.isalnum() for c in piece):
+        if _ALNUM_RE.search(piece):
             sentences.append(piece)
         start = end
     return sentences
