@@ -6,6 +6,7 @@ The keys are stored: any change to how they are computed makes every stored item
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -40,8 +41,11 @@ def canonical_link(url: str | None) -> str | None:
     return urlunsplit(("https" if parts.scheme in ("http", "https") else parts.scheme, host, path, query, ""))
 
 
+# An entry's title and text are folded for its identity and topics, and again where its story
+# names are found (bot.analyse.story_names): the last few results are kept.
+@functools.lru_cache(maxsize=8)
 def fold(text: str) -> str:
-    """NFKC, case-folded: the form in which the content key and topic matching compare texts."""
+    """NFKC, case-folded: the form in which the content key, topic matching and story names compare texts."""
     return unicodedata.normalize("NFKC", text).casefold()
 
 

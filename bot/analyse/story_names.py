@@ -11,8 +11,9 @@ one official speaks on many topics, and one topic has many officials.
 from __future__ import annotations
 
 import re
-import unicodedata
 from typing import NamedTuple
+
+from bot.analyse.identity import fold
 
 COUNTRY, REGION, GOOD, COMPANY, BODY, PERSON, MATTER = ("country", "region", "good", "company", "body", "person",
                                                         "matter")
@@ -197,8 +198,7 @@ STOP_WORDS = frozenset("the a an of to in on for and or with by as at from is ar
 KIND_OF = {canon: kind for kind, names in GLOSSARY.items() for canon in names}
 
 
-def normalise(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).casefold()
+normalise = fold  # NFKC, case-folded
 
 
 _WORD = re.compile(r"\w+")
