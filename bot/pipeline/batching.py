@@ -26,8 +26,9 @@ class PollWriteQueue:
     settles them against stories other workers made meanwhile (bot.store.story_keys)."""
 
     # How long the first write of a group waits for company: short next to a poll's own network
-    # wait, long enough that a busy loop gathers several feeds' writes.
-    WINDOW = 0.02
+    # wait, long enough that a busy loop gathers many feeds' writes (a transaction's story-key claim,
+    # lookup and commit cost about as much CPU as several feeds' rows).
+    WINDOW = 0.05
     # A group is written at once when it is this large (bounds a transaction's size).
     MAX_GROUP = 64
 
