@@ -30,7 +30,7 @@ from bot.store import Store
 from bot.summarise import Article
 from bot.summarise.extractive import extractive_content, headline
 from bot.summarise.grounding import unsupported_numbers
-from bot.summarise.injection import PLANTED_NOTE, advises_readers, planted_sentences, strip_planted
+from bot.summarise.injection import PLANTED_NOTE, advises_readers, may_advise, planted_sentences, strip_planted
 from bot.summarise.llm import LLMSummariser
 
 PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
@@ -199,6 +199,9 @@ def test_advice_is_found_in_every_form_its_patterns_take():
               "We suggest buying Lynas.", "We advİse you to wait.", "Analysts urge readers to offload them.",
               "Now is the time to get out of tin.", "赶紧抄底！", "投资者应该立即清仓。", "此时是买入的好时机。", "建议各位增持。")
     assert [s for s in advice if not advises_readers(s)] == []
+    # A text that may hold advice is any text holding such a sentence; one without any key holds none.
+    assert all(may_advise(f"Lynas output rose 5% in May. {s} 稀土价格回落。") for s in advice)
+    assert not may_advise("Lynas output rose 5% in May. 稀土价格回落。")
 
 
 def page(text: str) -> bytes:

@@ -13,7 +13,7 @@ from bot.config import Settings
 from bot.analyse.numbers import extract_figures
 from bot.models import MAX_FIGURES, Figure
 from bot.summarise import Article
-from bot.summarise.injection import advises_readers
+from bot.summarise.injection import advises_readers, may_advise
 from bot.analyse.text import detect_language, split_sentences
 
 MAX_LEAD_SENTENCES = 3
@@ -55,8 +55,9 @@ def lead_sentences(text: str, lang: str, keyword_hits=None, figure_texts: list[s
     Kept in article order so the summary reads naturally.
     """
     # A brief quotes the news, never advice to its readers ("Investors should buy now").
-    sentences = [s.strip() for s in split_sentences(text, lang)
-                 if not _is_heading(s.strip(), lang) and not advises_readers(s)]
+    check_advice = may_advise(text)
+    sentences = [s for s in split_sentences(text, lang)
+                 if not _is_heading(s, lang) and not (check_advice and advises_readers(s))]
     if not sentences:
         return []
     budget = MAX_SUMMARY_CHARS.get(lang, 480)

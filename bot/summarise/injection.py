@@ -23,7 +23,7 @@ from typing import NamedTuple
 from bot.analyse.text import detect_language, split_sentences
 from bot.summarise import Article
 
-__all__ = ["PLANTED_NOTE", "advises_readers", "planted_sentences", "strip_planted", "without_planted"]
+__all__ = ["PLANTED_NOTE", "advises_readers", "may_advise", "planted_sentences", "strip_planted", "without_planted"]
 
 PLANTED_NOTE = {
     "en": "This article contained text aimed at automated readers; it was left out of this brief.",
@@ -250,16 +250,20 @@ _ADVICE_KEYS = ("buy", "sell", "dump", "short", "purchase", "offload", "invest",
 _RE_I_EXTRA_LETTERS = str.maketrans({"İ": "i", "ı": "i", "ſ": "s"})
 
 
-def _as_keys_match(sentence: str) -> str:
-    """`sentence` lower-cased as re.I compares letters: an ASCII key a pattern matches stands in it."""
-    if "İ" in sentence or "ı" in sentence or "ſ" in sentence:
-        sentence = sentence.translate(_RE_I_EXTRA_LETTERS)
-    return sentence.lower()
+def _as_keys_match(text: str) -> str:
+    """`text` lower-cased as re.I compares letters: an ASCII key a pattern matches stands in it."""
+    if "İ" in text or "ı" in text or "ſ" in text:
+        text = text.translate(_RE_I_EXTRA_LETTERS)
+    return text.lower()
+
+
+def may_advise(text: str) -> bool:
+    """Whether some sentence of `text` may advise readers: False when none can (the text holds no
+    key of the advice patterns, so none of its sentences does)."""
+    folded = _as_keys_match(text)
+    return any(key in folded for key in _ADVICE_KEYS)
 
 
 def advises_readers(sentence: str) -> bool:
     """Does this sentence tell its readers to buy or sell? Reported trades are news, not advice."""
-    folded = _as_keys_match(sentence)
-    if not any(key in folded for key in _ADVICE_KEYS):
-        return False
-    return any(regex.search(sentence.strip()) for regex in _ADVICE_RES)
+    return may_advise(sentence) and any(regex.search(sentence.strip()) for regex in _ADVICE_RES)
