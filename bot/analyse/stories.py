@@ -165,7 +165,7 @@ class _Features:
     every comparison. The story index keeps each story's as a _Kept."""
 
     __slots__ = ("lang", "topics", "titles", "words", "title_names", "entities", "title_kinds", "text_kinds",
-                 "numbers", "number_set", "published")
+                 "numbers", "number_set", "number_keys", "published")
 
     def __init__(self, sig: StorySignature) -> None:
         self.lang = sys.intern(sig.lang)
@@ -186,6 +186,9 @@ class _Features:
         # Pairs may be lists (JSON): hashable here.
         self.numbers = tuple((value, sys.intern(unit)) for value, unit in sig.numbers)
         self.number_set = frozenset(self.numbers) if self.numbers else _NO_WORDS
+        # The index keys of its figures' tolerance windows: looked up by a query, then claimed
+        # (`shared_keys`) when the query becomes a new story.
+        self.number_keys = {key for value, unit in self.numbers for key in _number_keys(value, unit)}
         self.published = _published(sig)
 
 
@@ -398,9 +401,8 @@ class StoryIndex:
         mine = feats or _Features(sig)
         stories = self._features
         found: set[str] = set()
-        for value, unit in mine.numbers:
-            for key in _number_keys(value, unit):
-                found.update(_ids(self._by_number.get(key)))
+        for key in mine.number_keys:
+            found.update(_ids(self._by_number.get(key)))
         found -= self._by_feed.get(sig.feed, set())
         seen = found | self._by_feed.get(sig.feed, set())
         # Without a figure within tolerance, similarity() needs the same language, words_sim >=
@@ -425,7 +427,7 @@ class StoryIndex:
         Workers deciding stories at once claim these. (The last query's features serve when `sig`
         is its signature, as in `add`.)"""
         feats = self._last[1] if self._last is not None and self._last[0] is sig else _Features(sig)
-        keys = {f"#{unit}:{bucket!r}" for value, unit in feats.numbers for unit, bucket in _number_keys(value, unit)}
+        keys = {f"#{unit}:{bucket!r}" for unit, bucket in feats.number_keys}
         return keys | {f"{feats.lang}:{word}" for word in feats.words}
 
 
