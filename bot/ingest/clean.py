@@ -281,10 +281,12 @@ _STOCK_CODE_RE = re.compile(
 )
 _SENTENCE_END_RE = re.compile(r"[。！？!?]|[.](?:\s|$)")
 
-_CAPTION_RE = re.compile(
+# A caption starts with a label, or ends with a parenthesised credit or an agency's name.
+_CAPTION_LABEL_RE = re.compile(r"(?:图[：:]|图为|图片[：:]|图片来源[：:]|图源[：:]|photo:|image:|credit:|pictured:)",
+                               re.IGNORECASE)
+_CAPTION_END_RE = re.compile(
     r"[（(](?:资料图|资料图片|图片来源[^)）]*|图源[^)）]*|视觉中国|新华社[^)）]*摄|[^)）]{0,20}摄|"
     r"file photo|photo[^)]*|image[^)]*|credit[^)]*)[)）]\s*$"
-    r"|^(?:图[：:]|图为|图片[：:]|图片来源[：:]|图源[：:]|photo:|image:|credit:|pictured:)"
     r"|(?:/\s*(?:reuters|afp|ap|getty images|bloomberg)|getty images|shutterstock)\s*$",
     re.IGNORECASE,
 )
@@ -387,7 +389,14 @@ def _is_counter(line: str) -> bool:
 
 
 def _is_caption(line: str) -> bool:
-    return len(line) <= 120 and bool(_CAPTION_RE.search(line))
+    if len(line) > 120:
+        return False
+    if _CAPTION_LABEL_RE.match(line):
+        return True
+    # A caption's end is a ")" or a letter, before any space. Most lines end a sentence instead,
+    # and a search of them (at every position, case-insensitive) could only fail.
+    last = line.rstrip()[-1:]
+    return (last in ")）" or last.isalpha()) and bool(_CAPTION_END_RE.search(line))
 
 
 def _is_teaser(line: str) -> bool:
