@@ -202,7 +202,7 @@ def _rss_entries(items, base: str, rebase, read: dict, ignored: frozenset) -> li
 def _rss_entry(item, base: str, rebase, read: dict, ignored: frozenset) -> dict:
     about = item.get(_RDF + "about")  # feedparser takes an rdf:about as the item's id, as written
     entry: dict = {"id": about} if about else {}
-    if item.attrib and any(name.rpartition("}")[2].lower() in ("href", "lastmod") for name in item.attrib):
+    if item.attrib and any(attribute.rpartition("}")[2].lower() in ("href", "lastmod") for attribute in item.attrib):
         raise NotCommon("item attributes feedparser maps")
     guid_is_link = False
     dates = {"published": None, "updated": None}
@@ -225,7 +225,7 @@ def _rss_entry(item, base: str, rebase, read: dict, ignored: frozenset) -> dict:
         if name == "title":
             entry["title"] = _title(value)
         elif name == "link":
-            if child.attrib and any(name not in _XML_ATTRIBUTES for name in child.attrib):
+            if child.attrib and any(attribute not in _XML_ATTRIBUTES for attribute in child.attrib):
                 # feedparser takes a url/uri/href attribute over the text
                 raise NotCommon("attributes on an RSS link")
             entry["link"] = _identity(value, rebase(base, child))
@@ -358,9 +358,10 @@ def _rewritten_by_feedparser(value: str) -> bool:
 # the usual video embed, holds no text) or breaks into paragraphs at (main, hgroup, summary); it
 # rewrites markup inside elements whose content the text step reads as written (textarea, xmp ...),
 # and lets out the entities in a script or style the text step drops; a DOCTYPE, a head or a CDATA
-# section inside the HTML.
+# section inside the HTML. End tags and the usual tags are passed over first: they are most of it.
 _SANITISED_APART_RE = re.compile(
-    r"<(?:(?:object|embed|applet|noscript|template|canvas|select|button|svg|math|head|title|html|main|hgroup"
+    r"<(?!/|(?:p|a|b|i|br|li|ul|ol|em|div|span|strong|h[1-6])[\s>/])"
+    r"(?:(?:object|embed|applet|noscript|template|canvas|select|button|svg|math|head|title|html|main|hgroup"
     r"|summary|textarea|xmp|plaintext|listing|noembed|noframes)\b"
     r"|script\b(?:(?!</script).)*&|style\b(?:(?!</style).)*&"
     r"|iframe\b(?![^>]*>\s*</iframe>)|!doctype|!\[CDATA\[)", re.IGNORECASE | re.DOTALL)
@@ -467,7 +468,7 @@ def parse_common_feed(body: bytes, content_type: str | None, url: str) -> FastFe
         return None
     utf8 = body if encoding in ("utf-8", "utf8") else text.encode("utf-8")
     try:
-        named = doctype_version(text) if "<!DOCTYPE" in text else ""
+        named = doctype_version(text)
         root = etree.fromstring(utf8, _xml_parser())
         feed = _read_root(root, url, encoding, rebase if with_bases else _same_base)
     except (NotCommon, etree.XMLSyntaxError):

@@ -33,7 +33,7 @@ def doctype_version(text: str) -> str:
     root = _ROOT_RE.search(text)
     head = text[: root.start() + 1] if root else text
     if "<!DOCTYPE" not in head:
-        return ""  # the text of an entry, not the document's DOCTYPE
+        return ""
     doctypes = _DOCTYPE_RE.findall(head)
     if len(doctypes) != 1 or head.count("<!DOCTYPE") != 1 or "[" in doctypes[0]:
         raise NotCommon("a DOCTYPE feedparser keeps, or one with an internal subset")
