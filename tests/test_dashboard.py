@@ -157,6 +157,17 @@ def test_brief_page_lists_sources_and_deliveries_per_target_with_secrets_hidden(
     assert client.get("/briefs/b_missing").status == 404
 
 
+def test_a_token_an_api_echoes_in_an_error_is_hidden_even_when_the_bot_does_not_know_it(dashboard):
+    server, seeded = dashboard
+    server.app.store.outbox_failed(seeded.failed_id, "invalid_auth: token xoxb-1111-2222-unknownvalue was revoked")
+    client = Client(server.port)
+    client.login()
+    for path in (f"/briefs/{seeded.failed_brief}", "/deliveries"):
+        page = client.get(path).text
+        assert "invalid_auth: token xoxb-[hidden] was revoked" in page, path
+        assert "unknownvalue" not in page, path
+
+
 def test_search_in_chinese_and_by_topic(dashboard):
     server, seeded = dashboard
     client = Client(server.port)

@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 from datetime import datetime, timezone
 
+from bot.config.redact import redact
+
 _CONTEXT_FIELDS = ("feed", "target", "brief_id", "digest", "error_kind", "url")
-# Webhook tokens and bearer-style tokens can hide inside URLs and error texts.
-_TOKEN_PATTERNS = [
-    re.compile(r"(/api(?:/v\d+)?/webhooks/\d+/)[\w.-]+"),
-    re.compile(r"\b(xox[abposr]-)[\w-]+"),
-    re.compile(r"\b(xapp-)[\w-]+"),
-    re.compile(r"\b(sk-)[\w-]{8,}"),
-    re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?(?:bot|bearer)?\s*)[\w.\-]+"),
-]
 
 
 class RedactingFilter(logging.Filter):
@@ -25,11 +18,7 @@ class RedactingFilter(logging.Filter):
         self.secrets = [s for s in (secrets or []) if s]
 
     def redact(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        for pattern in _TOKEN_PATTERNS:
-            text = pattern.sub(lambda m: m.group(1) + "***", text)
-        return text
+        return redact(text, self.secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from bot.config import Env, Settings
+from bot.config.redact import redact
 from bot.models import Target
 from bot.store import Store
 from bot.subscriptions import SubscriptionService
@@ -32,8 +33,4 @@ class DashboardDeps:
         return Access.from_token(self.env.get(WEB_TOKEN_ENV), self.env.bind)
 
     def scrub(self, text: str | None) -> str | None:
-        if not text:
-            return text
-        for secret in self.secrets:
-            text = text.replace(secret, "[hidden]")
-        return text
+        return redact(text, self.secrets, "[hidden]") if text else text
