@@ -44,7 +44,7 @@ def entry_facts(entry: ParsedEntry, matcher: TopicMatcher) -> EntryFacts:
     # Folded once for both: fold(title + "\n" + text) is the two folded texts joined by "\n" (a line
     # break neither composes with a neighbour nor changes case).
     folded = fold(entry.title), fold(entry.text)
-    ident = identify(entry.guid, entry.link, entry.title, entry.text, entry.published, folded)
+    ident = identify(entry.guid, entry.link, entry.title, entry.text, entry.published, folded=folded)
     topics = matcher.match_folded(folded[0] + "\n" + folded[1])
     if not topics:
         return EntryFacts(ident, topics)
