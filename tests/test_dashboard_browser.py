@@ -14,10 +14,9 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import NoAlertPresentException
+from selenium.common.exceptions import NoAlertPresentException, StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 from feedgen import Entry, rss
 from loopback import LoopbackServer, Reply
@@ -93,9 +92,39 @@ def operator(browser, site):
 def submit(driver, element_id: str) -> None:
     """Click a button or link and wait until the browser has loaded the page it leads to."""
     page = driver.find_element(By.TAG_NAME, "html")
-    driver.find_element(By.ID, element_id).click()
-    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(page))
+    WebDriverWait(driver, 30).until(lambda d: _clicked(d, element_id))
+    WebDriverWait(driver, 30).until(lambda d: _gone(page))
     WebDriverWait(driver, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+
+# While Chromium swaps one document for the next, a node of either can be refused with this message
+# rather than reported stale.
+_SWAPPING = "does not belong to the document"
+
+
+def _clicked(driver, element_id: str) -> bool:
+    try:
+        driver.find_element(By.ID, element_id).click()
+    except StaleElementReferenceException:
+        return False
+    except WebDriverException as error:
+        if _SWAPPING in str(error):
+            return False
+        raise
+    return True
+
+
+def _gone(element) -> bool:
+    """Whether `element`'s document has been replaced."""
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as error:
+        if _SWAPPING in str(error):
+            return True
+        raise
+    return False
 
 
 def no_alert(driver) -> bool:
