@@ -108,7 +108,7 @@ def recover_charset(body: bytes, headers: dict, result):
     used = result.get("encoding") or "?"
     encoding = detect_east_asian(body)
     if encoding is not None:
-        retry = feedparser.parse(io.BytesIO(body), response_headers={
+        retry = feedparser.parse(io.BytesIO(body), resolve_relative_uris=False, response_headers={
             **headers, "content-type": f"application/xml; charset={encoding}"})
         if retry.get("entries") or not result.get("entries"):
             return _flagged(retry, f"{_label(declared)} is {encoding}: decoded as {encoding}")
