@@ -18,12 +18,13 @@ import io
 import logging
 import os
 import pstats
+import re
 import tempfile
 import time
 from pathlib import Path
 
 from bench.botproc import descendants, process_cpu_seconds
-from bench.common import Result, make_env, make_settings
+from bench.common import REPO, Result, make_env, make_settings
 from bench.corpus import corpus_note, make_corpus, render_feed
 from bench.servers import FeedServer, write_manifest
 
@@ -108,6 +109,17 @@ async def _briefbot_polls(settings, env, rounds: int, profile_to: Path | None = 
     return out
 
 
+def _shown_path(filename: str) -> str:
+    """A profiled file's path from the repository, site-packages or the standard library: the same on
+    every machine."""
+    if "site-packages/" in filename:
+        return filename.split("site-packages/")[-1]
+    repo = f"{REPO}/"
+    if filename.startswith(repo):
+        return filename[len(repo):]
+    return re.sub(r".*/lib/python3\.\d+/", "", filename)
+
+
 def _hot_spots(profiler: cProfile.Profile, top: int = 8) -> list[tuple[str, float, float]]:
     """(function, own seconds, share of total) of the functions that cost most themselves."""
     stats = pstats.Stats(profiler)
@@ -115,7 +127,7 @@ def _hot_spots(profiler: cProfile.Profile, top: int = 8) -> list[tuple[str, floa
     rows = sorted(stats.stats.items(), key=lambda kv: kv[1][2], reverse=True)[:top]
     out = []
     for (filename, line, func), v in rows:
-        short = filename.split("site-packages/")[-1].split("/main/")[-1]
+        short = _shown_path(filename)
         out.append((f"{short}:{line}({func})", v[2], v[2] / total))
     return out
 

