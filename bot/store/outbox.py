@@ -30,15 +30,19 @@ class OutboxRow:
     created: datetime
     sources_shown: int | None = None
     figures_shown: int | None = None
+    sent_at: datetime | None = None
+    link: str | None = None  # where a person opens the posted message, when its adapter could say
 
 
-def _row_to_outbox(row) -> OutboxRow:
+def outbox_row(row) -> OutboxRow:
+    """An OutboxRow from a row of the outbox table (every column selected)."""
     m = row._mapping
     return OutboxRow(
         id=m["id"], kind=m["kind"], ref_id=m["ref_id"], target=m["target"], status=m["status"],
         attempts=m["attempts"], next_attempt_at=as_utc(m["next_attempt_at"]), last_error=m["last_error"],
         external_id=m["external_id"], created=as_utc(m["created"]),
-        sources_shown=m["sources_shown"], figures_shown=m["figures_shown"],
+        sources_shown=m["sources_shown"], figures_shown=m["figures_shown"], sent_at=as_utc(m["sent_at"]),
+        link=m["link"],
     )
 
 
@@ -88,7 +92,7 @@ class OutboxStore(StoreEngine):
                                 .values(lease_owner=owner, lease_until=now + lease))
                 if res.rowcount == 1:
                     row = c.execute(select(t.outbox).where(_o.id == row_id)).first()
-                    claimed.append(_row_to_outbox(row))
+                    claimed.append(outbox_row(row))
         return claimed
 
     def outbox_attempt(self, row_id: int, shown: tuple[int, int] | None = None) -> None:
@@ -144,7 +148,7 @@ class OutboxStore(StoreEngine):
         if ref_id:
             q = q.where(_o.ref_id == ref_id)
         with self.engine.connect() as c:
-            return [_row_to_outbox(r) for r in c.execute(q).all()]
+            return [outbox_row(r) for r in c.execute(q).all()]
 
     def sent_since(self, targets: list[str], since: datetime, kind: str = "brief") -> dict[str, list[datetime]]:
         """Per target, when each of its `kind` rows was sent since `since`, oldest first (the hourly cap)."""
@@ -170,7 +174,7 @@ class OutboxStore(StoreEngine):
         with self.engine.connect() as c:
             for q in (base.where(t.briefs.c.updated >= since), base.where(_o.sent_at >= since)):
                 for r in c.execute(q).all():
-                    found[r.id] = (_row_to_outbox(r), r.doc)
+                    found[r.id] = (outbox_row(r), r.doc)
         return [found[row_id] for row_id in sorted(found)]
 
     def enqueue_follow_ups(self, wanted: list[tuple[str, int, str]], now: datetime | None = None) -> int:
@@ -189,7 +193,7 @@ class OutboxStore(StoreEngine):
     def delivery(self, kind: str, ref_id: str, target: str) -> OutboxRow | None:
         with self.engine.connect() as c:
             row = c.execute(select(t.outbox).where(_o.kind == kind, _o.ref_id == ref_id, _o.target == target)).first()
-        return _row_to_outbox(row) if row else None
+        return outbox_row(row) if row else None
 
     def figures_shown_to(self, brief_id: str, target: str, before_source: int) -> int:
         """How many of a story's figures `target` has been shown: by its brief, and by the follow-ups

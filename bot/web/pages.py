@@ -15,6 +15,7 @@ from bot.ingest.urls import hide_urls
 from bot.config import DigestConfig, Settings, build_cron_trigger, format_duration, parse_duration
 from bot.digest import build_digest
 from bot.models import Brief, Digest, utcnow
+from bot.store import OutboxRow
 from bot.web import queries
 from bot.web.chart import bar_chart
 from bot.web.deps import DashboardDeps
@@ -115,7 +116,7 @@ def brief_page(deps: DashboardDeps, brief_id: str) -> dict | None:
     return {"brief": brief, "sources": _in_time_order(brief), "deliveries": deliveries, "follow_ups": follow_ups}
 
 
-def shown_delivery(deps: DashboardDeps, d: queries.Delivery) -> dict:
+def shown_delivery(deps: DashboardDeps, d: OutboxRow) -> dict:
     return {"id": d.id, "kind": d.kind, "ref_id": d.ref_id, "target": deps.show_target(d.target),
             "status": d.status, "attempts": d.attempts, "created": d.created, "sent_at": d.sent_at,
             "last_error": deps.scrub(hide_urls(d.last_error)), "external_id": deps.scrub(d.external_id),

@@ -12,7 +12,7 @@ from sqlalchemy import and_, func, select
 from bot.models import Brief
 from bot.store import Store, as_utc
 from bot.store import schema as t
-from bot.store.outbox import FOLLOW_UP, parse_follow_up_ref
+from bot.store.outbox import FOLLOW_UP, OutboxRow, outbox_row, parse_follow_up_ref
 
 PAGE_SIZE = 50
 # Briefs one search page reads at most (each one's text is scanned for the words).
@@ -23,20 +23,6 @@ DIGEST_RUNS_SHOWN = 30
 _b, _bt, _o, _d = t.briefs.c, t.brief_topics.c, t.outbox.c, t.digest_runs.c
 
 
-@dataclass
-class Delivery:
-    id: int
-    kind: str
-    ref_id: str
-    target: str
-    status: str
-    attempts: int
-    created: datetime
-    sent_at: datetime | None
-    next_attempt_at: datetime | None
-    last_error: str | None
-    external_id: str | None
-    link: str | None  # where a person opens the posted message, when its adapter could say
 
 
 def stories_per_day(store: Store, topics: list[str], today: date, days: int = 14) -> dict[str, list[int]]:
@@ -104,28 +90,18 @@ def find_briefs(store: Store, words: list[str], topic: str | None, before: datet
     return Found([Brief.model_validate(row.doc) for row in rows], older_before=older)
 
 
-def _delivery(row) -> Delivery:
-    m = row._mapping
-    return Delivery(id=m["id"], kind=m["kind"], ref_id=m["ref_id"], target=m["target"], status=m["status"],
-                    attempts=m["attempts"], created=as_utc(m["created"]), sent_at=as_utc(m["sent_at"]),
-                    next_attempt_at=as_utc(m["next_attempt_at"]), last_error=m["last_error"],
-                    external_id=m["external_id"], link=m["link"])
 
 
-_DELIVERY_COLUMNS = (_o.id, _o.kind, _o.ref_id, _o.target, _o.status, _o.attempts, _o.created, _o.sent_at,
-                     _o.next_attempt_at, _o.last_error, _o.external_id, _o.link)
-
-
-def brief_deliveries(store: Store, brief_id: str) -> list[Delivery]:
-    q = select(*_DELIVERY_COLUMNS).where(_o.kind == "brief", _o.ref_id == brief_id).order_by(_o.target)
+def brief_deliveries(store: Store, brief_id: str) -> list[OutboxRow]:
+    q = select(t.outbox).where(_o.kind == "brief", _o.ref_id == brief_id).order_by(_o.target)
     with store.engine.connect() as c:
-        return [_delivery(r) for r in c.execute(q)]
+        return [outbox_row(r) for r in c.execute(q)]
 
 
 def deliveries(store: Store, status: str | None, target: str | None, since: datetime | None,
-               limit: int = DELIVERY_PAGE_SIZE) -> list[Delivery]:
+               limit: int = DELIVERY_PAGE_SIZE) -> list[OutboxRow]:
     """The newest deliveries matching the filters."""
-    q = select(*_DELIVERY_COLUMNS).order_by(_o.id.desc()).limit(limit)
+    q = select(t.outbox).order_by(_o.id.desc()).limit(limit)
     if status:
         q = q.where(_o.status == status)
     if target:
@@ -133,7 +109,7 @@ def deliveries(store: Store, status: str | None, target: str | None, since: date
     if since is not None:
         q = q.where(_o.created >= since)
     with store.engine.connect() as c:
-        return [_delivery(r) for r in c.execute(q)]
+        return [outbox_row(r) for r in c.execute(q)]
 
 
 def stories_version(store: Store) -> tuple:
@@ -162,13 +138,13 @@ def recent_digest_runs(store: Store, limit: int = DIGEST_RUNS_SHOWN) -> list[dic
     return out
 
 
-def follow_ups(store: Store, brief_id: str) -> list[tuple[int, Delivery]]:
+def follow_ups(store: Store, brief_id: str) -> list[tuple[int, OutboxRow]]:
     """A story's follow-up deliveries as (index of the source they tell, delivery), in source order."""
     # A range on the unique (kind, ref_id, target) index: refs are "<brief id>#<source index>".
-    q = (select(*_DELIVERY_COLUMNS)
+    q = (select(t.outbox)
          .where(_o.kind == FOLLOW_UP, _o.ref_id >= f"{brief_id}#", _o.ref_id < f"{brief_id}$"))
     with store.engine.connect() as c:
-        rows = [_delivery(r) for r in c.execute(q)]
+        rows = [outbox_row(r) for r in c.execute(q)]
     out = []
     for row in rows:
         parsed = parse_follow_up_ref(row.ref_id)
