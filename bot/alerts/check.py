@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable
 
-from bot.config import FeedConfig, Settings
+from bot.config import Settings
 from bot.models import utcnow
 from bot.store import Incident, Store
 from bot.store.incidents import LLM_FAILING_KEY
@@ -57,15 +57,12 @@ class CheckResult:
 
 def feed_problems(settings: Settings, store: Store, after: timedelta) -> list[Problem]:
     """Each polled feed that is switched off (HTTP 410: at once) or failing (after `after`)."""
-    polled: dict[str, FeedConfig] = {f.name: f for f in settings.feeds if f.enabled}
     problems = []
-    for state in store.feed_states():
-        if state.name not in polled:
-            continue
+    for state in store.troubled_feeds({f.name for f in settings.polled_feeds}):
         if state.disabled_reason:
             problems.append(Problem(f"feed:{state.name}", "feed-disabled", state.name, state.disabled_reason,
                                     AT_ONCE))
-        elif state.failures > 0:
+        else:
             fetches = f"{state.failures} failed fetch{'es' * (state.failures != 1)}"
             detail = f"{fetches} in a row; last error: {state.last_error or 'unknown'}"
             problems.append(Problem(f"feed:{state.name}", "feed-failing", state.name, detail, after))

@@ -99,7 +99,7 @@ class BotRunner:
 
     def _schedule_feeds(self) -> None:
         assert self.scheduler is not None
-        wanted = {self._feed_job_id(f): f for f in self.app.settings.feeds if f.enabled}
+        wanted = {self._feed_job_id(f): f for f in self.app.settings.polled_feeds}
         for job in self.scheduler.get_jobs():
             if job.id.startswith("poll:") and job.id not in wanted:
                 job.remove()

@@ -209,6 +209,11 @@ class Settings(_Strict):
     # Set by load_config: where the file lives (prompts_dir and jsonl paths resolve against it).
     source_path: Path | None = Field(default=None, exclude=True)
 
+    @property
+    def polled_feeds(self) -> list[FeedConfig]:
+        """The feeds briefbot polls: every configured feed not switched off with `enabled: false`."""
+        return [f for f in self.feeds if f.enabled]
+
     def feed(self, name: str) -> FeedConfig | None:
         return next((f for f in self.feeds if f.name == name), None)
 

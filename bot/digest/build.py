@@ -109,10 +109,9 @@ def held_back(store: Store, topics: list[str], start: datetime, end: datetime) -
 
 def feed_troubles(settings: Settings, store: Store) -> list[FeedTrouble]:
     """The polled feeds that are switched off or whose last fetch failed, by name."""
-    polled = {f.name for f in settings.feeds if f.enabled}
     return [FeedTrouble(feed=s.name, failures=s.failures, disabled=bool(s.disabled_reason),
                         last_success=s.last_success_at)
-            for s in store.feed_states() if s.name in polled and (s.disabled_reason or s.failures > 0)]
+            for s in store.troubled_feeds({f.name for f in settings.polled_feeds})]
 
 
 def build_digest(settings: Settings, store: Store, cfg: DigestConfig | None, *, now: datetime,
@@ -137,7 +136,7 @@ def build_digest(settings: Settings, store: Store, cfg: DigestConfig | None, *, 
         timezone=tz_name,
         sections=_sections(settings, topics, ranked, max_items),
         held=held_back(store, topics, start, now),
-        feeds_total=sum(1 for f in settings.feeds if f.enabled),
+        feeds_total=len(settings.polled_feeds),
         failing_feeds=feed_troubles(settings, store),
         created=utcnow(),
     )

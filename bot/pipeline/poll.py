@@ -106,7 +106,7 @@ class Poller:
 
     # ----------------------------------------------------------------- one poll
     async def poll_all(self, force: bool = False) -> list[PollReport]:
-        feeds = [f for f in self.settings.feeds if f.enabled]
+        feeds = self.settings.polled_feeds
         return list(await asyncio.gather(*(self.poll_feed(f, force=force) for f in feeds)))
 
     async def poll_feed(self, feed: FeedConfig, force: bool = False) -> PollReport:

@@ -3,6 +3,7 @@ poll a feed at a time."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -134,6 +135,10 @@ class FeedsStore(StoreEngine):
         with self.engine.connect() as c:
             rows = c.execute(select(t.feeds).order_by(_f.name)).all()
         return [row_to_feed_state(r) for r in rows]
+
+    def troubled_feeds(self, names: Collection[str]) -> list[FeedState]:
+        """The feeds of `names` that are switched off (HTTP 410) or whose latest fetch failed, by name."""
+        return [s for s in self.feed_states() if s.name in names and (s.disabled_reason or s.failures > 0)]
 
     def update_feed(self, name: str, *, release_owner: str | None = None, **values: Any) -> None:
         """Set feed state fields. With `release_owner`, the same UPDATE also ends that owner's lease
