@@ -17,6 +17,7 @@ from bot.config import Settings
 from bot.models import utcnow
 from bot.store import Incident, Store
 from bot.store.incidents import LLM_FAILING_KEY
+from bot.summarise.calls import DailyBudget
 
 log = logging.getLogger("briefbot.alerts")
 
@@ -77,14 +78,13 @@ def target_problems(settings: Settings, store: Store, redact: Callable[[str], st
 
 
 def llm_budget_problem(settings: Settings, store: Store, now: datetime) -> Problem | None:
-    budget = settings.llm.daily_token_budget
-    if budget is None:
+    budget = DailyBudget(settings.llm.daily_token_budget, store)
+    spent = budget.spent(now)
+    if spent is None:
         return None
-    day = now.strftime("%Y-%m-%d")
-    used = store.llm_tokens_on(day)
-    if used < budget:
-        return None
-    return Problem("llm:budget", "llm-budget", "LLM", f"{used} of {budget} tokens used on {day} (UTC)", AT_ONCE)
+    day, used = spent
+    return Problem("llm:budget", "llm-budget", "LLM", f"{used} of {budget.budget} tokens used on {day} (UTC)",
+                   AT_ONCE)
 
 
 def _resolution(incident: Incident, settings: Settings) -> str:

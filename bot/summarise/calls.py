@@ -127,13 +127,19 @@ class DailyBudget:
         self.budget, self.store = budget, store
         self._warned_day: str | None = None
 
-    def check(self, purpose: str) -> None:
+    def spent(self, now: datetime) -> tuple[str, int] | None:
+        """(UTC day, tokens used that day) when the budget is used up on `now`'s day, else None."""
         if self.budget is None:
-            return
-        day = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+            return None
+        day = (now.astimezone(timezone.utc) if now.tzinfo else now).strftime("%Y-%m-%d")  # naive is UTC
         used = self.store.llm_tokens_on(day)
-        if used < self.budget:
+        return (day, used) if used >= self.budget else None
+
+    def check(self, purpose: str) -> None:
+        spent = self.spent(datetime.now(timezone.utc))
+        if spent is None:
             return
+        day, used = spent
         metrics.LLM_CALLS.labels(purpose, "budget_exhausted").inc()
         if self._warned_day != day:
             self._warned_day = day
