@@ -38,7 +38,7 @@ def _pages(brief_id: str) -> dict[str, tuple[str, str]]:
         "one brief": (f"/briefs/{brief_id}", 'id="deliveries"'),
         "deliveries": ("/deliveries", 'id="deliveries"'),
         "deliveries, failed": ("/deliveries?status=failed&since=30d", "retry-"),
-        "digests": ("/digests", 'id="digest-preview"'),
+        "digests": ("/digests", 'class="digest-preview"'),
         "subscriptions": ("/subscriptions", "feed-39"),
     }
 

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import zipfile
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -405,6 +406,30 @@ def test_the_digest_preview_follows_new_stories(dashboard):
     assert "Samarium magnet plant opens" not in before
     save(server.app.store, make_brief(990, "rare-earth", utc_now(), "Samarium magnet plant opens", "钐磁体工厂投产"))
     assert "Samarium magnet plant opens" in client.get("/digests").text
+
+
+def test_the_digests_page_previews_every_digest_soonest_first(tmp_path, db_url):
+    digests = [{"name": "evening", "cron": "0 18 * * *", "topics": ["tariff"], "to": ["jsonl:out/evening.jsonl"]},
+               {"name": "morning", "cron": "0 8 * * *", "to": ["jsonl:out/morning.jsonl"]}]
+    app = make_app(tmp_path, db_url, BRIEFBOT_WEB_TOKEN=TOKEN, digests=digests)
+    now = utc_now()
+    save(app.store, make_brief(991, "tariff", now, "Magnet tariff doubled", "磁体关税翻倍"))
+    save(app.store, make_brief(992, "rare-earth", now, "Samarium plant opens", "钐工厂投产"))
+    with BotHttpServer(app) as server:
+        page = Client(server.port).get("/digests", headers={"Authorization": f"Bearer {TOKEN}"}).text
+
+    def next_fire(hour: int) -> datetime:
+        at = now.replace(hour=hour, minute=0, second=0, microsecond=0)
+        return at if at > now else at + timedelta(days=1)
+
+    previews = re.findall(r'<section class="digest-preview" id="digest-preview-(\w+)">(.*?)</section>', page, re.S)
+    assert [name for name, _ in previews] == sorted(["evening", "morning"],
+                                                    key=lambda n: next_fire(18 if n == "evening" else 8))
+    shown = {name: re.findall(r'class="brief-link">([^<]+)</a>', html) for name, html in previews}
+    assert shown["evening"] == ["Magnet tariff doubled"]  # its topics only
+    assert sorted(shown["morning"]) == ["Magnet tariff doubled", "Samarium plant opens"]
+    ids = re.findall(r' id="([^"]+)"', page)
+    assert len(ids) == len(set(ids))  # the story in both digests has a card in each, under two ids
 
 
 def test_dashboard_command_serves_on_loopback_without_a_token(tmp_path):

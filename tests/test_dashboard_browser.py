@@ -238,7 +238,7 @@ def test_digests_page_shows_the_next_digest(operator, site, screenshots):
     browser = operator
     server, _, _, _ = site
     browser.get(server.base_url + "/digests")
-    preview = browser.find_element(By.ID, "digest-preview")
+    preview = browser.find_element(By.ID, "digest-preview-morning")
     assert "morning" in preview.text and preview.find_elements(By.CSS_SELECTOR, "article.brief")
     shot(browser, screenshots, "digests")
 

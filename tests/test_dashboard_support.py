@@ -134,9 +134,9 @@ class BotHttpServer:
         return f"http://127.0.0.1:{self.port}"
 
 
-def make_app(tmp_path, db_url: str, bind: str = "0.0.0.0", **env) -> App:
+def make_app(tmp_path, db_url: str, bind: str = "0.0.0.0", digests: list[dict] | None = None, **env) -> App:
     """The bot built as `briefbot run` builds it; `bind` is BRIEFBOT_BIND, `env` more variables."""
-    settings = make_settings(tmp_path, FEEDS, targets=TARGETS, digests=DIGESTS)
+    settings = make_settings(tmp_path, FEEDS, targets=TARGETS, digests=DIGESTS if digests is None else digests)
     return build_app(settings, make_env(db_url, bind=bind, **env))
 
 

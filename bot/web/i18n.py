@@ -56,7 +56,7 @@ _WORDS: dict[str, tuple[str, str]] = {
     "any": ("any", "全部"),
     "since": ("Queued within", "排队时间范围"),
     "past_runs": ("Past runs", "历史运行"),
-    "next_digest": ("Next digest (preview)", "下一期摘要（预览）"),
+    "next_digest": ("Next issue of each digest (preview)", "各摘要的下一期（预览）"),
     "scheduled_for": ("Scheduled for", "计划时间"),
     "stories": ("Stories", "新闻数"),
     "no_digest": ("No digest is configured in feeds.yaml.", "feeds.yaml 中未配置摘要。"),

@@ -158,31 +158,31 @@ def retry_delivery(deps: DashboardDeps, row_id: int) -> bool:
 
 
 class DigestPreview:
-    """The next digest as it stands, built again only when a story was made or joined, an entry
-    recorded, the next fire time or the settings changed: building it reads and ranks a day of
-    stories, far more than a page may take, while most page views find nothing changed."""
+    """Each configured digest's next issue as it stands, built again only when a story was made or
+    joined, an entry recorded, its next fire time or the settings changed: building one reads and
+    ranks a day of stories, far more than a page may take, while most page views find nothing changed."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._key: tuple | None = None
-        self._digest: Digest | None = None
+        self._built: dict[str, tuple[tuple, Digest]] = {}  # by digest name: (what it was built from, digest)
 
     def get(self, deps: DashboardDeps, settings: Settings, cfg: DigestConfig, next_fire: datetime) -> Digest:
         key = (settings, cfg, next_fire, queries.stories_version(deps.store))
         with self._lock:
-            if key != self._key:
-                self._digest, self._key = build_digest(settings, deps.store, cfg, now=next_fire), key
-            return self._digest
+            built = self._built.get(cfg.name)
+            if built is None or built[0] != key:
+                built = self._built[cfg.name] = (key, build_digest(settings, deps.store, cfg, now=next_fire))
+            return built[1]
 
 
 def digests(deps: DashboardDeps, preview: DigestPreview, now: datetime | None = None) -> dict:
+    """Past runs, and what each configured digest would post at its next fire, soonest first."""
     settings = deps.settings()
     now = now or utcnow()
-    runs = queries.recent_digest_runs(deps.store)
-    cfg = settings.digests[0] if settings.digests else None
-    if cfg is None:
-        return {"runs": runs, "preview": None, "config": None, "next_fire": None, "window": ""}
-    # What the next fire would post, from the stories stored so far.
-    next_fire = build_cron_trigger(cfg.cron, cfg.timezone).get_next_fire_time(None, now) or now
-    return {"runs": runs, "preview": preview.get(deps, settings, cfg, next_fire), "config": cfg,
-            "next_fire": next_fire, "window": format_duration(cfg.window)}
+    upcoming = []
+    for cfg in settings.digests:
+        next_fire = build_cron_trigger(cfg.cron, cfg.timezone).get_next_fire_time(None, now) or now
+        upcoming.append({"config": cfg, "next_fire": next_fire, "window": format_duration(cfg.window),
+                         "preview": preview.get(deps, settings, cfg, next_fire)})
+    upcoming.sort(key=lambda u: u["next_fire"])
+    return {"runs": queries.recent_digest_runs(deps.store), "upcoming": upcoming}
