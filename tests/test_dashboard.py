@@ -432,17 +432,21 @@ def test_the_digests_page_previews_every_digest_soonest_first(tmp_path, db_url):
     assert len(ids) == len(set(ids))  # the story in both digests has a card in each, under two ids
 
 
-def test_dashboard_command_serves_on_loopback_without_a_token(tmp_path):
-    config = tmp_path / "feeds.yaml"
-    config.write_text(RUN_CONFIG.format(url="https://feeds.example/a.xml"), encoding="utf-8")
+def _start_dashboard_command(tmp_path, config: Path) -> tuple[subprocess.Popen, Client]:
+    """`briefbot dashboard` on a free loopback port without a token, and a client for it."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "BRIEFBOT_WEB_TOKEN"}
     env.update(DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite", BRIEFBOT_BIND="127.0.0.1")
     proc = subprocess.Popen([sys.executable, "-m", "bot", "dashboard", "--port", str(port), "--config", str(config)],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        client = Client(port)
+    return proc, Client(port)
 
+
+def test_dashboard_command_serves_on_loopback_without_a_token(tmp_path):
+    config = tmp_path / "feeds.yaml"
+    config.write_text(RUN_CONFIG.format(url="https://feeds.example/a.xml"), encoding="utf-8")
+    proc, client = _start_dashboard_command(tmp_path, config)
+    try:
         def overview():
             try:
                 return client.get("/")
@@ -457,6 +461,37 @@ def test_dashboard_command_serves_on_loopback_without_a_token(tmp_path):
         proc.terminate()
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0 and "without a login" in err
+
+
+def test_dashboard_command_follows_changes_to_the_config_file(tmp_path):
+    config = tmp_path / "feeds.yaml"
+    config.write_text(RUN_CONFIG.format(url="https://feeds.example/a.xml"), encoding="utf-8")
+    proc, client = _start_dashboard_command(tmp_path, config)
+
+    def feed_names():
+        try:
+            return re.findall(r'<td class="feed-name">([^<]+)</td>', client.get("/").text)
+        except OSError:
+            return None
+
+    def rewrite(text: str, stamp: int) -> None:
+        config.write_text(text, encoding="utf-8")
+        os.utime(config, (stamp, stamp))  # a new modification time even within the file system's granularity
+
+    try:
+        assert wait_until(feed_names, "briefbot dashboard to answer") == ["alpha-wire", "beta-wire"]
+        grown = RUN_CONFIG.format(url="https://feeds.example/a.xml").replace(
+            "routes:", '  - {name: gamma-wire, url: "https://feeds.example/g.xml"}\nroutes:')
+        rewrite(grown, 2_000_000_000)
+        assert feed_names() == ["alpha-wire", "beta-wire", "gamma-wire"]
+        rewrite("feeds: [unclosed\n", 2_000_000_100)
+        assert feed_names() == ["alpha-wire", "beta-wire", "gamma-wire"]  # the last good config
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    failures = [line for line in err.splitlines() if "config reload failed" in line]
+    assert len(failures) == 1 and "feeds.yaml" in failures[0] and "Traceback" not in err
 
 
 def test_every_page_on_sqlite_and_postgresql(tmp_path, any_db_url):

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
+import threading
 from typing import TYPE_CHECKING
 
 from bot.app.container import App, default_registry, settle_heap
-from bot.config import Env, Settings
+from bot.config import ConfigError, Env, Settings, load_config
+from bot.delivery.adapter import AdapterRegistry
 from bot.store import Store
 from bot.subscriptions import ChatConfig, SubscriptionService, merge
 from bot.web.deps import DashboardDeps
@@ -43,14 +46,55 @@ def mount_dashboard(web_app: "web.Application", app: App) -> bool:
     return add_dashboard(web_app, deps)
 
 
+class FollowedConfig:
+    """feeds.yaml as it is now, for a dashboard serving without the bot (which reloads it itself):
+    read again when the file's modification time changes. A file that no longer loads keeps the
+    last good settings, and its problem is logged once per change."""
+
+    def __init__(self, settings: Settings, registry: AdapterRegistry):
+        self._settings, self._registry = settings, registry
+        self._path = settings.source_path
+        self._mtime = self._modified()
+        self._lock = threading.Lock()  # pages are built in worker threads
+
+    def _modified(self) -> float | None:
+        try:
+            return os.stat(self._path).st_mtime if self._path else None
+        except OSError:
+            return None
+
+    def __call__(self) -> Settings:
+        mtime = self._modified()
+        if mtime is not None and mtime != self._mtime:
+            with self._lock:
+                if mtime != self._mtime:
+                    self._mtime = mtime
+                    self._reload()
+        return self._settings
+
+    def _reload(self) -> None:
+        try:
+            self._settings = load_config(self._path, self._registry.parser_for(self._path),
+                                         self._registry.check_admin)
+        except ConfigError as exc:
+            log.error("config reload failed, keeping the last good config: %s", exc)
+            return
+        except Exception as exc:  # a reload must never take a page down
+            log.error("config reload failed, keeping the last good config: %s: %s: %s", self._path,
+                      type(exc).__name__, str(exc)[:300])
+            return
+        log.info("config reloaded from %s", self._path)
+
+
 def dashboard_command(args, settings: Settings, env: Env) -> int:
     registry = default_registry()
     store = Store(env.database_url)
     store.create()
     parse_target = registry.parser_for(settings.source_path)
-    service = SubscriptionService(lambda: settings, store, allow_private=env.allow_private_urls)
+    configured = FollowedConfig(settings, registry)
+    service = SubscriptionService(configured, store, allow_private=env.allow_private_urls)
     # The feeds and follows made from chat count as configured, as in the running bot.
-    deps = DashboardDeps(settings=lambda: merge(settings, ChatConfig.load(store), registry.parse_target),
+    deps = DashboardDeps(settings=lambda: merge(configured(), ChatConfig.load(store), registry.parse_target),
                          store=store, env=env, show_target=registry.shown, parse_target=parse_target,
                          subscriptions=lambda: service, secrets=env.secrets(registry.secret_env()))
     access = deps.access()
