@@ -23,8 +23,6 @@ DIGEST_RUNS_SHOWN = 30
 _b, _bt, _o, _d = t.briefs.c, t.brief_topics.c, t.outbox.c, t.digest_runs.c
 
 
-
-
 def stories_per_day(store: Store, topics: list[str], today: date, days: int = 14) -> dict[str, list[int]]:
     """Per topic, stories first briefed on each of the `days` UTC days ending with `today`, oldest first."""
     first = today - timedelta(days=days - 1)
@@ -88,8 +86,6 @@ def find_briefs(store: Store, words: list[str], topic: str | None, before: datet
     else:
         older = start
     return Found([Brief.model_validate(row.doc) for row in rows], older_before=older)
-
-
 
 
 def brief_deliveries(store: Store, brief_id: str) -> list[OutboxRow]:
