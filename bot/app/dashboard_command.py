@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import sys
 import threading
 from typing import TYPE_CHECKING
 
 from bot.app.container import App, default_registry, settle_heap
-from bot.config import ConfigError, Env, Settings, load_config
+from bot.config import Env, Settings, modified_time, reload_settings
 from bot.delivery.adapter import AdapterRegistry
 from bot.store import Store
 from bot.subscriptions import ChatConfig, SubscriptionService, merge
@@ -54,36 +53,21 @@ class FollowedConfig:
     def __init__(self, settings: Settings, registry: AdapterRegistry):
         self._settings, self._registry = settings, registry
         self._path = settings.source_path
-        self._mtime = self._modified()
+        self._mtime = modified_time(self._path)
         self._lock = threading.Lock()  # pages are built in worker threads
 
-    def _modified(self) -> float | None:
-        try:
-            return os.stat(self._path).st_mtime if self._path else None
-        except OSError:
-            return None
-
     def __call__(self) -> Settings:
-        mtime = self._modified()
+        mtime = modified_time(self._path)
         if mtime is not None and mtime != self._mtime:
             with self._lock:
                 if mtime != self._mtime:
                     self._mtime = mtime
-                    self._reload()
+                    settings = reload_settings(self._path, self._registry.parser_for(self._path),
+                                             self._registry.check_admin, log)
+                    if settings is not None:
+                        self._settings = settings
+                        log.info("config reloaded from %s", self._path)
         return self._settings
-
-    def _reload(self) -> None:
-        try:
-            self._settings = load_config(self._path, self._registry.parser_for(self._path),
-                                         self._registry.check_admin)
-        except ConfigError as exc:
-            log.error("config reload failed, keeping the last good config: %s", exc)
-            return
-        except Exception as exc:  # a reload must never take a page down
-            log.error("config reload failed, keeping the last good config: %s: %s: %s", self._path,
-                      type(exc).__name__, str(exc)[:300])
-            return
-        log.info("config reloaded from %s", self._path)
 
 
 def dashboard_command(args, settings: Settings, env: Env) -> int:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import random
 import signal
 from datetime import datetime, timedelta, timezone
@@ -20,7 +19,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot.app.container import (App, add_new_deliverers, make_alert_check, make_digest_deps, make_dispatcher,
                                make_poller, merged_settings, swap_fetch_and_llm)
 from bot.app.health import start_health_server
-from bot.config import ConfigError, FeedConfig, Settings, load_config
+from bot.config import FeedConfig, Settings, modified_time, reload_settings
 from bot.delivery.outbox import Dispatcher
 from bot.digest import add_digest_jobs
 from bot.pipeline.poll import Poller
@@ -119,11 +118,7 @@ class BotRunner:
                                    max_instances=1, coalesce=True, misfire_grace_time=int(seconds))
 
     def _mtime(self) -> float | None:
-        path = self.app.settings.source_path
-        try:
-            return os.stat(path).st_mtime if path else None
-        except OSError:
-            return None
+        return modified_time(self.app.settings.source_path)
 
     async def config_watch_job(self) -> None:
         mtime = self._mtime()
@@ -169,15 +164,9 @@ class BotRunner:
         async with self._reload_lock:
             self._config_mtime = self._mtime()
             path = self.app.settings.source_path
-            try:
-                settings = await asyncio.to_thread(load_config, path, self.app.adapters.parser_for(path),
-                                                  self.app.adapters.check_admin)
-            except ConfigError as exc:
-                log.error("config reload failed, keeping the last good config: %s", exc)
-                return False
-            except Exception as exc:  # a reload must never take the running bot down
-                log.error("config reload failed, keeping the last good config: %s: %s: %s",
-                          path, type(exc).__name__, str(exc)[:300])
+            settings = await asyncio.to_thread(reload_settings, path, self.app.adapters.parser_for(path),
+                                               self.app.adapters.check_admin, log)
+            if settings is None:
                 return False
             try:
                 chat = await asyncio.to_thread(ChatConfig.load, self.app.store)

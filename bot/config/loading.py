@@ -4,6 +4,7 @@ The CLI turns `ConfigError` into exit code 2."""
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -156,3 +157,25 @@ def _cross_check(s: Settings):
         ZoneInfo(s.timezone)
     except Exception:
         yield ("timezone",), f"unknown timezone {short_repr(s.timezone)} (use an IANA name like Asia/Shanghai)"
+
+
+def modified_time(path: str | os.PathLike | None) -> float | None:
+    """The config file's modification time, or None when there is no file to watch."""
+    try:
+        return os.stat(path).st_mtime if path else None
+    except OSError:
+        return None
+
+
+def reload_settings(path: str | os.PathLike | None, parse_target: TargetParser | None, check_admin: AdminCheck | None,
+                  log: logging.Logger) -> Settings | None:
+    """feeds.yaml loaded again for a process already running on it, or None when it no longer loads:
+    the problem is logged in one line and the caller keeps its last good settings."""
+    try:
+        return load_config(path, parse_target, check_admin)
+    except ConfigError as exc:
+        log.error("config reload failed, keeping the last good config: %s", exc)
+    except Exception as exc:  # a reload must never take the running process down
+        log.error("config reload failed, keeping the last good config: %s: %s: %s", path, type(exc).__name__,
+                  str(exc)[:300])
+    return None

@@ -19,7 +19,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-import bot.app.runner as runner_module
+import bot.config.loading as loading_module
 from bot.app.container import build_app, close_app, parse_target
 from bot.app.runner import BotRunner
 from bot.config import load_config
@@ -245,7 +245,7 @@ async def running_bot(server, tmp_path, db_url):
 async def test_healthz_answers_while_a_hostile_reload_is_read(running_bot, monkeypatch, caplog):
     runner, config, port = running_bot
     reading, release = threading.Event(), threading.Event()
-    real_load = runner_module.load_config
+    real_load = loading_module.load_config
 
     def slow_load(*args, **kwargs):
         # Holds the reload inside its read until the test has asked /healthz: proof that the
@@ -254,7 +254,7 @@ async def test_healthz_answers_while_a_hostile_reload_is_read(running_bot, monke
         assert release.wait(30), "the test never released the reload"
         return real_load(*args, **kwargs)
 
-    monkeypatch.setattr(runner_module, "load_config", slow_load)
+    monkeypatch.setattr(loading_module, "load_config", slow_load)
     caplog.set_level(logging.INFO, logger="briefbot")
     config.write_text(BOMB + config.read_text(encoding="utf-8"), encoding="utf-8")
     reload = asyncio.create_task(runner.reload_config())
@@ -277,7 +277,7 @@ async def test_sighup_reload_exception_is_one_line_not_a_callback_traceback(runn
     def broken_load(*args, **kwargs):
         raise MemoryError("the document is too big")
 
-    monkeypatch.setattr(runner_module, "load_config", broken_load)
+    monkeypatch.setattr(loading_module, "load_config", broken_load)
     caplog.set_level(logging.INFO)
     loop = asyncio.get_running_loop()
     unhandled: list[dict] = []
