@@ -28,8 +28,14 @@ log = logging.getLogger("briefbot")
 EXIT_USAGE = 2
 
 
-async def poll_cycle(app: App) -> list:
-    reports = await make_poller(app).poll_all(force=True)
+async def poll_cycle(app: App, in_file_order: bool = False) -> list:
+    """One poll of every feed, then alerts and delivery. `in_file_order` polls one feed after another,
+    so the outlet listed first leads a story every time (the demo shows the same briefs on every run)."""
+    poller = make_poller(app)
+    if in_file_order:
+        reports = [await poller.poll_feed(feed, force=True) for feed in poller.settings.polled_feeds]
+    else:
+        reports = await poller.poll_all(force=True)
     check_alerts(app)
     dispatcher = make_dispatcher(app)
     while await dispatcher.dispatch_once():
@@ -72,13 +78,13 @@ def every_feed_failed(reports) -> bool:
     return bool(polled) and all(r.outcome == "error" for r in polled)
 
 
-def one_cycle(settings: Settings, env: Env) -> tuple[str, bool]:
+def one_cycle(settings: Settings, env: Env, in_file_order: bool = False) -> tuple[str, bool]:
     """Build the bot, run one poll+deliver cycle, close it; returns the summary line and whether
     every feed polled failed."""
     async def go() -> tuple[str, bool]:
         app = build_app(settings, env)
         try:
-            reports = await poll_cycle(app)
+            reports = await poll_cycle(app, in_file_order)
             return summarise_reports(reports), every_feed_failed(reports)
         finally:
             await close_app(app)
@@ -132,8 +138,9 @@ def demo_command(args, env: Env) -> int:
               flush=True)
         if args.keep_running:
             return run_command(args, settings, demo_env)
-        print("\n" + one_cycle(settings, demo_env)[0])
-        return 0
+        summary, failed = one_cycle(settings, demo_env, in_file_order=True)
+        print("\n" + summary)
+        return 1 if failed else 0
 
 
 def open_store(env: Env) -> Store:
