@@ -43,7 +43,7 @@ _PERMANENT_ERRORS = _AUTH_ERRORS | _RENDER_ERRORS | {
     "thread_not_found",
 }
 # chat.update of a story's message that was deleted or can no longer be edited: the reply still tells.
-_ORIGINAL_GONE = {"message_not_found", "cant_update_message", "edit_window_closed"}
+_ORIGINAL_GONE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
 
 
 # --------------------------------------------------------------------------- delivery
@@ -206,19 +206,12 @@ class SlackDeliverer:
     async def _update_original(self, target: Target, channel: str, follow_up: FollowUp) -> None:
         """The story's message shows the story as it stands (chat.update is safe to repeat)."""
         text, blocks = render_brief(follow_up.brief, self.settings, self.timezone)
-        try:
-            await self.client.chat_update(channel=channel, ts=follow_up.parent_ref, text=text, blocks=blocks,
-                                          metadata=_metadata(follow_up.parent_key))
-        except SlackApiError as exc:
-            data = exc.response.data if isinstance(getattr(exc.response, "data", None), dict) else {}
-            if data.get("error") in _ORIGINAL_GONE:
-                log.warning("slack %s: the story's message %s cannot be updated (%s); its thread reply names the "
-                            "new source", target, follow_up.parent_ref, data.get("error"))
-                return
-            raise self._api_error(target, channel, "chat.update", exc) from None
-        except Exception as exc:
-            raise DeliveryError(f"{target}: chat.update failed ({type(exc).__name__}: "
-                                f"{self._scrub(str(exc))}); will retry") from None
+        updated = await self._call(target, "chat.update", self.client.chat_update, tolerated=_ORIGINAL_GONE,
+                                   channel=channel, ts=follow_up.parent_ref, text=text, blocks=blocks,
+                                   metadata=_metadata(follow_up.parent_key))
+        if updated is None:
+            log.warning("slack %s: the story's message %s cannot be updated (deleted, or past Slack's edit "
+                        "window); its thread reply names the new source", target, follow_up.parent_ref)
 
     async def message_link(self, target: Target, external_id: str) -> str | None:
         """The message's permalink, https://WORKSPACE.slack.com/archives/CHANNEL/pTS (the ts without its
@@ -321,10 +314,14 @@ class SlackDeliverer:
                 found[key] = str(message.get("ts"))
         return found
 
-    async def _call(self, target: Target, method: str, func, **kwargs: Any):
+    async def _call(self, target: Target, method: str, func, tolerated: frozenset[str] = frozenset(), **kwargs: Any):
+        """`func`'s reply; None when Slack answers with one of the `tolerated` error codes."""
         try:
             return await func(**kwargs)
         except SlackApiError as exc:
+            data = exc.response.data if isinstance(getattr(exc.response, "data", None), dict) else {}
+            if data.get("error") in tolerated:
+                return None
             raise self._api_error(target, target.address, method, exc) from None
         except DeliveryError:
             raise
