@@ -38,6 +38,16 @@ class Figure(BaseModel):
     label: Bilingual = Field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class SourceText:
+    """A source's own title and summary in the language it is written in, copied from it as an
+    extractive brief copies its article's: every number in them stands in that source."""
+
+    lang: str
+    title: str
+    summary: str
+
+
 class Source(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -45,6 +55,10 @@ class Source(BaseModel):
     feed: str
     title: str
     published: datetime | None = None
+
+
+# Brief fields left out of its JSON form while empty: the form changes only for the briefs they describe.
+_OMITTED_WHEN_EMPTY = ("note", "untranslated", "filled_from")
 
 
 class Brief(BaseModel):
@@ -61,15 +75,24 @@ class Brief(BaseModel):
     # A word to the reader per language, shown under the brief by every renderer (e.g. that the
     # article carried text aimed at automated readers, left out of the brief); empty when none.
     note: Bilingual = Field(default_factory=dict)
+    # Languages whose title and summary only stand in for a translation (an extractive brief's
+    # languages other than its article's), until a source written in one of them joins the story.
+    untranslated: list[str] = Field(default_factory=list)
+    # Language -> place in `sources` of the later source whose own text fills that language.
+    filled_from: dict[str, int] = Field(default_factory=dict)
 
     def to_json_dict(self) -> dict:
-        """The documented JSON form (jsonl target, `briefbot brief --json`); "note" only when there is one."""
-        return self.model_dump(mode="json", exclude=None if self.note else {"note"})
+        """The documented JSON form (jsonl target, `briefbot brief --json`); "note", "untranslated"
+        and "filled_from" only when they say something."""
+        empty = {name for name in _OMITTED_WHEN_EMPTY if not getattr(self, name)}
+        return self.model_dump(mode="json", exclude=empty or None)
 
-    def add_source(self, source: Source, figures: Iterable[Figure] = (), topics: Iterable[str] = ()) -> None:
+    def add_source(self, source: Source, figures: Iterable[Figure] = (), topics: Iterable[str] = (),
+                   text: SourceText | None = None) -> None:
         """Join another outlet's report of this story, in place: its source, the topics it adds and
         those of its figures not listed yet (up to MAX_FIGURES). A later source never costs a new
-        summary; each figure it adds stands in that source."""
+        summary; each figure it adds stands in that source. Its own `text` fills the language it is
+        written in when that language is still untranslated: the first such source keeps it."""
         known = {(f.value, f.unit) for f in self.figures}
         for fig in figures:
             if len(self.figures) >= MAX_FIGURES:
@@ -82,6 +105,15 @@ class Brief(BaseModel):
                 self.topics.append(topic)
         if (source.feed, source.url) not in {(s.feed, s.url) for s in self.sources}:
             self.sources.append(source)
+            if text is not None and text.lang in self.untranslated:
+                self._fill(text)
+
+    def _fill(self, text: SourceText) -> None:
+        """The latest source's own text becomes the brief's in its language."""
+        self.title[text.lang] = text.title
+        self.summary[text.lang] = text.summary
+        self.untranslated.remove(text.lang)
+        self.filled_from[text.lang] = len(self.sources) - 1
 
     @property
     def published(self) -> datetime | None:

@@ -58,7 +58,9 @@ async def test_rss_atom_gbk_relevance_and_exclude(http_server, tmp_path, db_url)
     assert "LLM" in zh_brief["summary"]["en"]  # says plainly that translation needs an LLM
     assert any(f["text"] == "25%" and f["unit"] == "%" for f in zh_brief["figures"])
     magnets = next(b for b in briefs if b["sources"][0]["feed"] == "en-wire")
-    assert set(magnets) == {"id", "topics", "title", "summary", "figures", "sources", "mode", "created"}
+    assert set(magnets) == {"id", "topics", "title", "summary", "figures", "sources", "mode", "created",
+                            "untranslated"}
+    assert magnets["untranslated"] == ["zh"] and zh_brief["untranslated"] == ["en"]
     assert magnets["title"]["zh"] and magnets["summary"]["zh"]
     assert any(f["text"] == "4.5%" for f in magnets["figures"])
     for fig in magnets["figures"]:  # every figure stands verbatim in the source

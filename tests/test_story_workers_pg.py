@@ -156,6 +156,11 @@ def test_two_workers_polling_one_story_at_once_make_one_brief_every_time(any_db_
                 assert sorted(status for status, _ in items.values()) == ["briefed", "merged"], (round_no, items)
                 (brief_id,) = {brief_id for _, brief_id in items.values()}
                 assert source_feeds(store, brief_id) == sorted(OUTLETS), round_no
+                if pair[0].lang != pair[1].lang:
+                    # Told in both languages: each has its own outlet's text, whichever was written first.
+                    brief = store.get_brief(brief_id)
+                    assert brief.untranslated == [], round_no
+                    assert [brief.title[a.lang] for a in pair] == [a.title for a in pair], round_no
                 # One new brief and one item joining it, whichever worker wrote first.
                 assert sorted((len(new), merged) for report in reports for _, new, merged, _ in report) \
                     == [(0, 1), (1, 0)], (round_no, reports)

@@ -339,6 +339,11 @@ class StoryIndex:
     def __len__(self) -> int:
         return len(self._features)
 
+    def language_of(self, story_id: str) -> str | None:
+        """The language of the story's first item (None: not a story in the index)."""
+        feats = self._features.get(story_id)
+        return feats.lang if feats is not None else None
+
     def add(self, story_id: str, sig: StorySignature) -> None:
         if story_id in self._features:
             return

@@ -13,7 +13,7 @@ import argparse
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Awaitable, Callable, Iterable, Mapping, Protocol, TextIO
+from typing import Awaitable, Callable, Iterable, Mapping, NamedTuple, Protocol, TextIO
 
 from bot.alerts import Alert
 from bot.commands import CommandService
@@ -35,19 +35,34 @@ class DeliveryError(Exception):
         self.retry_after = retry_after
 
 
+# Before the text a follow-up's source gave the story in a language it had none in, in that language.
+FILLED_HEADING = {"en": "Now in English", "zh": "现有中文摘录"}
+
+
+class FilledText(NamedTuple):
+    lang: str
+    heading: str  # FILLED_HEADING, in `lang`
+    title: str
+    summary: str
+
+
 @dataclass(frozen=True)
 class FollowUp:
     """One more outlet (and the figures it adds) for a story already posted to a target.
 
     `brief` is the story as it stands now: where the platform can, the original message is
     updated to it. `parent_ref` is the platform's id of that message (the outbox row's external
-    id: the platform's message id or timestamp), `parent_key` the delivery key it was posted with."""
+    id: the platform's message id or timestamp), `parent_key` the delivery key it was posted with.
+    `filled`: the languages whose title and summary this source's own text gave the story (it had
+    only a stand-in in them); the follow-up carries that text, for readers who had none in their
+    language and for targets whose original cannot be updated."""
 
     brief: Brief
     source: Source
     figures: list[Figure]
     parent_ref: str | None
     parent_key: str
+    filled: tuple[str, ...] = ()
 
     @property
     def lang(self) -> str:
@@ -63,6 +78,11 @@ class FollowUp:
             return ""
         label = "新增数字" if self.lang == "zh" else "New figures"
         return f"{label}: " + ", ".join(f.text for f in self.figures)
+
+    def filled_texts(self) -> list[FilledText]:
+        """The text this source gave the story in each language it filled, in plain text."""
+        return [FilledText(lang, FILLED_HEADING.get(lang, lang), self.brief.title.get(lang, ""),
+                           self.brief.summary.get(lang, "")) for lang in self.filled]
 
 
 class Deliverer(Protocol):

@@ -294,7 +294,8 @@ class Dispatcher:
 
     async def _send_follow_up(self, row: OutboxRow, target: Target, deliverer: Deliverer, key: str,
                               attempt: int) -> str | None:
-        """One later source of a posted story, with the figures it adds that the target has not seen."""
+        """One later source of a posted story, with the figures it adds that the target has not seen
+        and the text it gave the story in a language that had none."""
         ref = parse_follow_up_ref(row.ref_id)
         brief = self.store.get_brief(ref[0]) if ref else None
         if ref is None or brief is None or ref[1] >= len(brief.sources):
@@ -306,7 +307,8 @@ class Dispatcher:
                                 permanent=True)
         shown = self.store.figures_shown_to(brief.id, row.target, ref[1])
         follow_up = FollowUp(brief=brief, source=brief.sources[ref[1]], figures=brief.figures[shown:],
-                             parent_ref=parent.external_id, parent_key=delivery_key(parent))
+                             parent_ref=parent.external_id, parent_key=delivery_key(parent),
+                             filled=tuple(lang for lang, index in brief.filled_from.items() if index == ref[1]))
         self.store.outbox_attempt(row.id, shown=(ref[1] + 1, len(brief.figures)))
         return await send(target, follow_up, delivery_key=key, attempt=attempt)
 

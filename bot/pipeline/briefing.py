@@ -11,7 +11,7 @@ from bot.analyse.text import defang_links
 from bot.analyse.topics import TopicMatcher
 from bot.config import Settings
 from bot.ingest.fetch import Fetcher
-from bot.models import Brief, Figure, Source, new_brief_id
+from bot.models import Brief, Figure, Source, SourceText, new_brief_id
 from bot.summarise import Article
 from bot.summarise.article import enrich_article
 from bot.summarise.extractive import extractive_content
@@ -39,11 +39,7 @@ class Briefer:
         before the LLM is asked (the caller writes its decisions so far: the call yields to other feeds)."""
         settings = self.settings
         mode = "extractive"
-        # Text addressed to an AI never reaches either kind of brief, nor its figures.
-        article, planted = without_planted(article)
-        if planted:
-            figures = [f for f in figures if figure_in_source(f.text, article.text)]
-        title, summary, figures = extractive_content(article, settings, self.matcher.keyword_hits, figures=figures)
+        article, planted, (title, summary, figures) = self._extractive(article, figures)
         if self.llm is not None:
             await before_llm()
             enriched = await enrich_article(article, self.fetcher, settings.llm.fetch_article_below_chars)
@@ -58,9 +54,29 @@ class Briefer:
                 figures = llm_brief.figures or figures
         # Feed and model text may carry URLs; only the sources may be links in a posted brief.
         title, summary = ({k: defang_links(v) for k, v in d.items()} for d in (title, summary))
+        untranslated = [lang for lang in settings.languages if lang != article.lang] if mode == "extractive" else []
         return Brief(id=new_brief_id(article.feed, item_key), topics=article.topics, title=title,
                      summary=summary, figures=self.labelled(figures), sources=[source], mode=mode,
-                     note=self._planted_note(article, planted))
+                     note=self._planted_note(article, planted), untranslated=untranslated)
+
+    def source_text(self, article: Article, figures: list[Figure]) -> SourceText | None:
+        """The item's title and summary in its own language as its extractive brief would have them:
+        they fill that language in a story that has only a stand-in there. None when the item's
+        language is not a brief language."""
+        if article.lang not in self.settings.languages:
+            return None
+        article, _planted, (title, summary, _figures) = self._extractive(article, figures)
+        return SourceText(article.lang, defang_links(title[article.lang]), defang_links(summary[article.lang]))
+
+    def _extractive(self, article: Article, figures: list[Figure]
+                    ) -> tuple[Article, list[str], tuple[dict[str, str], dict[str, str], list[Figure]]]:
+        """The article without text addressed to an AI, the sentences cut, and its extractive
+        (title, summary, figures). That text never reaches a brief, nor its figures."""
+        article, planted = without_planted(article)
+        if planted:
+            figures = [f for f in figures if figure_in_source(f.text, article.text)]
+        return article, planted, extractive_content(article, self.settings, self.matcher.keyword_hits,
+                                                    figures=figures)
 
     def _planted_note(self, article: Article, planted: list[str]) -> dict[str, str]:
         if not planted:

@@ -309,8 +309,12 @@ class Poller:
         if story_id is not None:
             self.stories.joined(story_id, article.feed)
             record.status = "merged"
+            # Only a story begun in another language can lack text in this one: the store fills it
+            # from the item's own text while the story has just a stand-in there.
+            text = self.briefer.source_text(article, figures) \
+                if self.stories.language_of(story_id) != article.lang else None
             writes.joins.append(StoryJoin(story_id, record, source, self.briefer.labelled(figures),
-                                          list(article.topics)))
+                                          list(article.topics), text))
             return
         if report.flood and report.flood.full(len(report.new_briefs) + len(writes.new_briefs)):
             report.flood.hold(record)  # a new story past this poll's cap: stored and summarised, not briefed

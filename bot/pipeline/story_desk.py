@@ -105,6 +105,10 @@ class StoryDesk:
         """An item of `feed` joins the story: the feed's later items are other stories."""
         self._index.joined(brief_id, feed)
 
+    def language_of(self, story_id: str) -> str | None:
+        """The language the story's first item is written in, when the story is in the index."""
+        return self._index.language_of(story_id)
+
     def discard(self, brief_id: str) -> None:
         """A story that was not stored after all: later entries must not join it."""
         self._index.discard(brief_id)

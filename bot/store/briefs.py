@@ -9,7 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import and_, bindparam, func, insert, select, update
 
-from bot.models import Brief, Figure, Source
+from bot.models import Brief, Figure, Source, SourceText
 from bot.store import schema as t
 from bot.store.engine import StoreEngine
 from bot.store.items import ItemRecord
@@ -24,15 +24,26 @@ class NewBrief:
     signature: dict | None = None
     language: str | None = None
 
+    def source_text(self) -> SourceText | None:
+        """The brief's text in its item's language when copied from the item (an extractive brief):
+        what that item fills in should its story turn out to be another worker's."""
+        brief = self.brief
+        if brief.mode != "extractive" or self.language not in brief.title:
+            return None
+        return SourceText(self.language, brief.title[self.language], brief.summary[self.language])
+
 
 @dataclass
 class StoryJoin:
-    """An entry joining a story (stored, or new in the same write) with the topics and figures it adds."""
+    """An entry joining a story (stored, or new in the same write) with the topics and figures it
+    adds, and its own text in its language (`text`: it fills that language where the story has only
+    a stand-in, in the write that adds the entry; None when it cannot)."""
     brief_id: str
     item: ItemRecord
     source: Source
     figures: list[Figure] = field(default_factory=list)
     topics: list[str] = field(default_factory=list)
+    text: SourceText | None = None
 
 
 def search_text(brief: Brief) -> str:

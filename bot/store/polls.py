@@ -216,7 +216,7 @@ def _add_new_stories(rows: _StoryRows, new_briefs: list[NewBrief], joins_by_stor
         if brief.id in joins_by_story:  # joined within this same write: stored with its sources
             brief = brief.model_copy(deep=True)
             for join in joins_by_story[brief.id]:
-                brief.add_source(join.source, join.figures, join.topics)
+                brief.add_source(join.source, join.figures, join.topics, join.text)
         rows.briefs.append(dict(id=brief.id, doc=brief.to_json_dict(), mode=brief.mode, created=brief.created,
                                 updated=now, published=brief.published, language=new.language,
                                 search_text=search_text(brief), signature=new.signature))
@@ -231,7 +231,8 @@ def _add_joins_to_stored_stories(rows: _StoryRows, stored_docs: dict[str, dict],
         brief = Brief.model_validate(stored_docs[brief_id])
         known_topics = set(brief.topics)
         for join in joins_by_story[brief_id]:
-            brief.add_source(join.source, join.figures, join.topics)
+            # The document is read locked: of two workers' joins in one language, the first written fills it.
+            brief.add_source(join.source, join.figures, join.topics, join.text)
             rows.sources.append(source_row(brief_id, join.source, now))
         # A topic a later source adds makes the story answer `/brief <that topic>` too.
         rows.topics += [dict(brief_id=brief_id, topic=topic, created=brief.created)

@@ -149,7 +149,7 @@ class StoryKeysStore(PollsStore):
                 kept.append(new)
                 continue
             join = StoryJoin(story_id, replace(new.item, status="merged"), new.brief.sources[0],
-                             list(new.brief.figures), list(new.brief.topics))
+                             list(new.brief.figures), list(new.brief.topics), new.source_text())
             refereeing.turned[new.brief.id] = join
             joins.append(join)
         return replace(w, new_briefs=kept, joins=joins)

@@ -54,12 +54,15 @@ def render_notice_text(notice: Notice, settings: Settings | None = None) -> str:
 
 
 def render_follow_up_text(follow_up: FollowUp) -> str:
-    """One line naming the story it follows: `↳ b_… (story title): Also reported by …: headline`."""
+    """One line naming the story it follows: `↳ b_… (story title): Also reported by …: headline`, then
+    the figures it adds and the text it gave the story in a language that had none."""
     brief, source = follow_up.brief, follow_up.source
     title = next((t for t in brief.title.values() if t), brief.id)
     line = f"↳ {brief.id} ({title}): {follow_up.headline()}: {source.title} <{source.url}>"
     if follow_up.figures:
         line += f" — {follow_up.figures_text()}"
+    for filled in follow_up.filled_texts():
+        line += f" — {filled.heading}: {filled.title}: {filled.summary}"
     return " ".join(line.split())
 
 

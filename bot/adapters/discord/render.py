@@ -381,13 +381,16 @@ def render_alert_embed(alert: Alert, settings: Settings | None = None) -> discor
 
 def render_follow_up_embed(follow_up: FollowUp, settings: Settings | None = None,
                            quote_parent: bool = False) -> discord.Embed:
-    """A later source of a posted story: who reported it, the linked headline, the figures it adds.
-    `quote_parent`: it goes out as a message of its own (no reply), so it quotes the story's title."""
+    """A later source of a posted story: who reported it, the linked headline, the figures it adds and
+    the text it gave the story in a language that had none. `quote_parent`: it goes out as a message
+    of its own (no reply), so it quotes the story's title."""
     brief, source = follow_up.brief, follow_up.source
     lines = [f"> {trim(_first(brief.title, _languages(settings)), 300)}"] if quote_parent else []
     lines.append(_link(trim(source.title or source.feed, 300), source.url))
     if follow_up.figures:
         lines.append(follow_up.figures_text())
+    for filled in follow_up.filled_texts():
+        lines += [f"**{filled.heading}: {trim(filled.title, 300)}**", filled.summary]
     embed = discord.Embed(title=trim(follow_up.headline(), TITLE_LIMIT),
                           colour=topic_colour(brief.topics[0] if brief.topics else None),
                           description=trim("\n".join(lines), DESCRIPTION_LIMIT), timestamp=source.published)

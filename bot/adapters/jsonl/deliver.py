@@ -64,9 +64,11 @@ class JsonlDeliverer:
 
     async def deliver_follow_up(self, target: Target, follow_up: FollowUp, *, delivery_key: str,
                                 attempt: int) -> str | None:
+        filled = {f.lang: {"title": f.title, "summary": f.summary} for f in follow_up.filled_texts()}
         return self._write_keyed(target, "follow_up", {
             "parent": follow_up.brief.id, "source": follow_up.source.model_dump(mode="json"), "lang": follow_up.lang,
-            "figures": [f.model_dump(mode="json") for f in follow_up.figures]}, delivery_key, attempt)
+            "figures": [f.model_dump(mode="json") for f in follow_up.figures], "filled": filled},
+            delivery_key, attempt)
 
     def _write_keyed(self, target: Target, kind: str, payload: dict, delivery_key: str, attempt: int) -> str:
         """One `{kind: payload, "delivery_key": …}` line; a retry first looks for the key, so a line

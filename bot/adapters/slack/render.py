@@ -305,11 +305,16 @@ def render_alert(alert: Alert, settings: Settings | None = None) -> tuple[str, l
 
 def render_follow_up(follow_up: FollowUp) -> tuple[str, list[dict]]:
     """A later source of a posted story, as (fallback text, blocks) for a reply in its thread: who
-    reported it, the linked headline, and the figures it adds."""
+    reported it, the linked headline, the figures it adds, and the text it gave the story in a
+    language that had none."""
     source = follow_up.source
     lines = [f"*{escape(follow_up.headline())}*: {link(source.url, source.title)}"]
     plain = f"{follow_up.headline()}: {_fit_plain(source.title, 300)}"
     if follow_up.figures:
         lines.append(escape(follow_up.figures_text()))
         plain += f" — {follow_up.figures_text()}"
-    return fit(escape(plain), MAX_FALLBACK_TEXT), [section_block("\n".join(lines))]
+    blocks = [section_block("\n".join(lines))]
+    for filled in follow_up.filled_texts():
+        blocks.append(section_block(f"*{escape(filled.heading)}: {escape(filled.title)}*\n{escape(filled.summary)}"))
+        plain += f" — {filled.heading}: {filled.title}"
+    return fit(escape(plain), MAX_FALLBACK_TEXT), blocks
