@@ -86,7 +86,7 @@ def feedback(fake: FakeOpenAI) -> str:
 MISTAKE_MARKS = {"invented month": "9月9日", "invented year": "2024", "changed unit": "per tonne",
                  "mixed-language slot": "export controls", "English slot in Chinese": "2023年12月1日",
                  "empty summary": "discusses", "advice to readers": "buy now"}
-# Repeated in the retry, these leave a slot with nothing: the caller posts the extractive brief.
+# Repeated in the retry, these leave a slot with nothing: that language gets the article's own text.
 LEAVE_NOTHING = {"mixed-language slot", "English slot in Chinese", "empty summary"}
 
 
@@ -111,13 +111,26 @@ async def test_mistake_repeated_in_the_retry_is_cut_out(name, fake, llm):
     brief = await llm.summarise(article())
 
     assert fake.calls == 2
-    if name in LEAVE_NOTHING:
-        assert brief is None  # nothing grounded left in a slot: the extractive brief is posted instead
-        return
-    posted = json.dumps([brief.title, brief.summary], ensure_ascii=False)
-    assert MISTAKE_MARKS[name] not in posted
     field_name, lang = MISTAKES[name][1].split(".")
+    other = "zh" if lang == "en" else "en"
+    posted = json.dumps([brief.title[lang], brief.summary[lang]], ensure_ascii=False)
+    assert MISTAKE_MARKS[name] not in posted
+    if name in LEAVE_NOTHING:
+        # Nothing sound left in that language: the caller fills it; the other language is the model's.
+        assert brief.missing == [lang] and brief.title[lang] == brief.summary[lang] == ""
+        assert (brief.title[other], brief.summary[other]) == \
+            (correct_reply()["title"][other], correct_reply()["summary"][other])
+        return
+    assert brief.missing == []
     assert getattr(brief, field_name)[lang]  # the sound sentences stay
+
+
+async def test_a_reply_sound_in_no_language_gives_no_brief(fake, llm):
+    reply = make_mistake("mixed-language slot")
+    MISTAKES["English slot in Chinese"][0](reply)
+    fake.queue(chat_json(reply), chat_json(reply))
+
+    assert await llm.summarise(article()) is None  # the caller posts the extractive brief
 
 
 def test_each_mistake_has_a_reason_a_reader_would_give():

@@ -11,6 +11,7 @@ store, outbox dispatcher, adapters)."""
 from __future__ import annotations
 
 import asyncio
+import copy
 import io
 import threading
 
@@ -26,7 +27,7 @@ from bot.analyse.text import split_sentences
 from bot.app.container import build_app, close_app, make_poller
 from bot.commands import CommandService
 from bot.models import Brief
-from bot.summarise.extractive import NOTICE
+from bot.summarise.extractive import COPIED_NOTE, HELD_BACK, NOTICE
 
 RSS, ATOM = "application/rss+xml", "application/atom+xml"
 SLACK_CHANNEL = "C0BRIEFS1"
@@ -264,3 +265,62 @@ async def test_the_follow_up_of_the_outlet_that_gave_the_text_shows_it_in_the_ch
     [_story, told, _later] = discord_api.webhook_executions
     embed = told["payload"]["embeds"][0]
     assert embed["title"] == "Also reported by en (en)" and summary in embed["description"]
+
+
+def model_unsound_in_chinese() -> dict:
+    """LLM_REPLY with a Chinese headline the guard cuts whole (English words in it) and nothing else wrong."""
+    reply = copy.deepcopy(LLM_REPLY)
+    reply["title"]["zh"] = "中国批准 export licences for European firms"
+    return reply
+
+
+async def test_a_model_brief_unsound_in_one_language_keeps_the_other_and_a_later_outlet_fills_it(
+        http_server, tmp_path, db_url):
+    """Nothing of the model's Chinese holds up: its English is posted, Chinese has a stand-in saying so
+    (not the no-LLM notice), and the first Chinese outlet to join gives the story its Chinese text."""
+    outlets = Outlets(http_server, ["en", "zh"])
+    settings = make_settings(tmp_path, outlets.feeds(), llm={"max_retries": 0})
+    with FakeOpenAI() as fake:
+        app = build_app(settings, make_env(db_url, openai_base_url=fake.base_url, openai_api_key="test-key",
+                                           model="fake-mini"))
+        try:
+            fake.queue(chat_json(model_unsound_in_chinese()), chat_json(model_unsound_in_chinese()))
+            outlets.publish("en", EN)
+            await poll_and_deliver(app)
+            posted = only_brief(app)
+            outlets.publish("zh", ZH)
+            await poll_and_deliver(app)
+            assert fake.calls == 2  # the reply and its one grounding retry; the join costs none
+        finally:
+            await close_app(app)
+    assert posted.mode == "llm" and posted.untranslated == ["zh"]
+    assert (posted.title["en"], posted.summary["en"]) == (LLM_REPLY["title"]["en"], LLM_REPLY["summary"]["en"])
+    assert "export licences" not in posted.title["zh"] and posted.title["zh"].endswith("英文报道（未翻译）")
+    assert posted.summary["zh"].endswith(HELD_BACK["zh"]) and NOTICE["zh"] not in posted.summary["zh"]
+    story = only_brief(app)
+    assert [s.feed for s in story.sources] == ["en", "zh"] and story.mode == "llm"
+    assert story.title["zh"] == ZH.title and copied_from(story.summary["zh"], ZH, "zh")
+    assert story.untranslated == [] and story.filled_from == {"zh": 1}
+    assert story.title["en"] == LLM_REPLY["title"]["en"]
+
+
+async def test_a_model_brief_unsound_in_the_articles_own_language_copies_the_article_there(
+        http_server, tmp_path, db_url):
+    outlets = Outlets(http_server, ["zh"])
+    settings = make_settings(tmp_path, outlets.feeds(), llm={"max_retries": 0})
+    with FakeOpenAI() as fake:
+        app = build_app(settings, make_env(db_url, openai_base_url=fake.base_url, openai_api_key="test-key",
+                                           model="fake-mini"))
+        try:
+            fake.queue(chat_json(model_unsound_in_chinese()), chat_json(model_unsound_in_chinese()))
+            outlets.publish("zh", ZH)
+            await poll_and_deliver(app)
+        finally:
+            await close_app(app)
+    brief = only_brief(app)
+    assert brief.mode == "llm" and brief.untranslated == []
+    assert brief.title["zh"] == ZH.title and copied_from(brief.summary["zh"], ZH, "zh")
+    assert brief.note == {"zh": COPIED_NOTE["zh"]}
+    assert brief.title["en"] == LLM_REPLY["title"]["en"]
+    text = render_brief_text(brief, settings)
+    assert COPIED_NOTE["zh"] in text and LLM_REPLY["summary"]["en"] in text

@@ -247,10 +247,28 @@ async def test_invented_number_twice_drops_the_sentence(fake, make_llm):
     assert metric("briefbot_grounding_rejections_total", what="sentence") >= before + 1
 
 
-async def test_invented_number_in_title_leaves_nothing_and_is_cached(fake, store, make_llm):
+def invented_in_every_title() -> dict:
+    invented = good_reply()
+    invented["title"] = {"en": "Rare earth prices jump 37%", "zh": "稀土价格大涨37%"}
+    return invented
+
+
+async def test_invented_number_in_one_title_leaves_that_language_to_the_article_and_is_cached(fake, make_llm):
     invented = good_reply()
     invented["title"]["en"] = "Rare earth prices jump 37%"
     fake.queue(chat_json(invented), chat_json(invented))
+    llm = make_llm()
+
+    brief = await llm.summarise(en_article())
+
+    assert fake.calls == 2 and brief.missing == ["en"] and brief.title["en"] == brief.summary["en"] == ""
+    assert (brief.title["zh"], brief.summary["zh"]) == (good_reply()["title"]["zh"], good_reply()["summary"]["zh"])
+    assert await llm.summarise(en_article()) == brief  # the verdict is remembered: no second call
+    assert fake.calls == 2
+
+
+async def test_invented_numbers_in_every_language_leave_nothing_and_are_cached(fake, make_llm):
+    fake.queue(chat_json(invented_in_every_title()), chat_json(invented_in_every_title()))
     llm = make_llm()
 
     assert await llm.summarise(en_article()) is None
@@ -293,8 +311,9 @@ async def test_cross_language_wrong_magnitude_is_rejected(fake, make_llm):
     brief = await make_llm().summarise(zh_article())
 
     assert "800 million" in last_user_message(fake.bodies[1])
-    # The only English summary sentence is unsupported: nothing useful left, extractive instead.
-    assert brief is None
+    # The only English summary sentence is unsupported: nothing of the model's English is kept.
+    assert brief.missing == ["en"] and "800" not in brief.summary["en"]
+    assert brief.summary["zh"] == reply["summary"]["zh"]
 
 
 # --------------------------------------------------------------------------- prompt injection
@@ -567,9 +586,7 @@ async def test_cache_key_includes_prompt_version(fake, store, make_llm, tmp_path
 
 async def test_brief_cached_under_other_checks_is_not_reused(fake, store, make_llm, monkeypatch):
     """A verdict reached under other grounding, language or planted-instruction checks is not reused."""
-    invented = good_reply()
-    invented["title"]["en"] = "Rare earth prices jump 37%"
-    fake.queue(chat_json(invented), chat_json(invented), chat_json(good_reply()))
+    fake.queue(chat_json(invented_in_every_title()), chat_json(invented_in_every_title()), chat_json(good_reply()))
     monkeypatch.setattr(llm_module, "CHECKS_VERSION", CHECKS_VERSION + 1)
     assert await make_llm().summarise(en_article()) is None  # rejected, and the rejection cached
     assert fake.calls == 2

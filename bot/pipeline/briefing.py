@@ -14,9 +14,10 @@ from bot.ingest.fetch import Fetcher
 from bot.models import Brief, Figure, Source, SourceText, new_brief_id
 from bot.summarise import Article
 from bot.summarise.article import enrich_article
-from bot.summarise.extractive import extractive_content
+from bot.summarise.extractive import COPIED_NOTE, HELD_BACK, extractive_content
 from bot.summarise.grounding import figure_in_source
 from bot.summarise.injection import PLANTED_NOTE, without_planted
+from bot.summarise.llm_brief import LLMBrief
 
 if TYPE_CHECKING:  # the OpenAI client is loaded only by a bot that has an LLM configured
     from bot.summarise.llm import LLMSummariser
@@ -40,6 +41,7 @@ class Briefer:
         settings = self.settings
         mode = "extractive"
         article, planted, (title, summary, figures) = self._extractive(article, figures)
+        missing = [lang for lang in settings.languages if lang != article.lang]
         if self.llm is not None:
             await before_llm()
             enriched = await enrich_article(article, self.fetcher, settings.llm.fetch_article_below_chars)
@@ -49,15 +51,29 @@ class Briefer:
             if llm_brief is not None and not llm_brief.relevant:
                 return None
             if llm_brief is not None:
-                mode = "llm"
-                title, summary = llm_brief.title, llm_brief.summary
+                mode, missing = "llm", llm_brief.missing
+                title, summary = self._model_text(article, llm_brief, figures)
                 figures = llm_brief.figures or figures
+        note = self._planted_note(article, planted)
+        if mode == "llm" and article.lang in missing:
+            note[article.lang] = " ".join(filter(None, (note.get(article.lang), COPIED_NOTE[article.lang])))
         # Feed and model text may carry URLs; only the sources may be links in a posted brief.
         title, summary = ({k: defang_links(v) for k, v in d.items()} for d in (title, summary))
-        untranslated = [lang for lang in settings.languages if lang != article.lang] if mode == "extractive" else []
         return Brief(id=new_brief_id(article.feed, item_key), topics=article.topics, title=title,
-                     summary=summary, figures=self.labelled(figures), sources=[source], mode=mode,
-                     note=self._planted_note(article, planted), untranslated=untranslated)
+                     summary=summary, figures=self.labelled(figures), sources=[source], mode=mode, note=note,
+                     untranslated=[lang for lang in missing if lang != article.lang])
+
+    def _model_text(self, article: Article, llm_brief: LLMBrief, figures: list[Figure]
+                    ) -> tuple[dict[str, str], dict[str, str]]:
+        """The model's title and summary; in a language where none of it held up, the article's own
+        (or, in another language, its stand-in saying the model's was held back)."""
+        title, summary = dict(llm_brief.title), dict(llm_brief.summary)
+        if llm_brief.missing:
+            own_title, own_summary, _ = extractive_content(article, self.settings, self.matcher.keyword_hits,
+                                                           figures=figures, notice=HELD_BACK)
+            for lang in llm_brief.missing:
+                title[lang], summary[lang] = own_title[lang], own_summary[lang]
+        return title, summary
 
     def source_text(self, article: Article, figures: list[Figure]) -> SourceText | None:
         """The item's title and summary in its own language as its extractive brief would have them:

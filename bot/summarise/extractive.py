@@ -23,6 +23,16 @@ NOTICE = {
     "en": "Extractive brief — full English translation needs an LLM (set OPENAI_API_KEY).",
     "zh": "摘录模式——完整中文翻译需要配置大模型（设置 OPENAI_API_KEY）。",
 }
+# With an LLM configured, in a language where nothing the model wrote held up against the source:
+# the stand-in's closing line, and the note under a summary copied from the article instead.
+HELD_BACK = {
+    "en": "English summary held back: the model's did not hold up against the source.",
+    "zh": "中文摘要未采用：模型生成的内容与原文核对未通过。",
+}
+COPIED_NOTE = {
+    "en": "Summary copied from the article: the model's did not hold up against the source.",
+    "zh": "摘要摘自原文：模型生成的摘要与原文核对未通过。",
+}
 UNTRANSLATED = {
     "en": "{labels}: Chinese-language report (untranslated)",
     "zh": "{labels}：英文报道（未翻译）",
@@ -122,12 +132,13 @@ def _figure_line(figures: list[Figure], lang: str) -> str:
 
 
 def extractive_content(article: Article, settings: Settings, keyword_hits=None, max_figures: int = MAX_FIGURES,
-                       numbers=None, figures: list[Figure] | None = None
+                       numbers=None, figures: list[Figure] | None = None, notice: dict[str, str] = NOTICE
                        ) -> tuple[dict[str, str], dict[str, str], list[Figure]]:
     """(title, summary, figures) per configured language, all copied or labelled, never invented.
 
     `numbers`, when given, is `find_numbers(article.text)` already computed by the caller; `figures`,
-    `extract_figures(article.text, article.lang, max_figures)`."""
+    `extract_figures(article.text, article.lang, max_figures)`. `notice` closes the summary of a
+    language the article is not written in."""
     if figures is None:
         figures = extract_figures(article.text, article.lang, max_figures=max_figures, numbers=numbers)
     if any(f.unit for f in figures):
@@ -146,5 +157,5 @@ def extractive_content(article: Article, settings: Settings, keyword_hits=None, 
             labels = ("、" if lang == "zh" else ", ").join(settings.topic_label(t, lang) for t in article.topics)
             title[lang] = copied.get(lang) or UNTRANSLATED[lang].format(labels=labels)
             figure_line = _figure_line(figures, lang)
-            summary[lang] = (figure_line + ("。" if lang == "zh" else ". ") if figure_line else "") + NOTICE[lang]
+            summary[lang] = (figure_line + ("。" if lang == "zh" else ". ") if figure_line else "") + notice[lang]
     return title, summary, figures

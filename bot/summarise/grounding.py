@@ -29,7 +29,7 @@ from bot.summarise.injection import advises_readers
 # (injection.py), the number parser both read with, and the summariser's check of the reply's
 # shape. Raise it with any change to what they let through or reject: the LLM reply cache keys
 # briefs by it, so briefs checked under another version are made and checked again, not reused.
-CHECKS_VERSION = 4
+CHECKS_VERSION = 5
 
 __all__ = [
     "CHECKS_VERSION",

@@ -105,7 +105,8 @@ class LLMSummariser:
 
     # ------------------------------------------------------------------ public API
     async def summarise(self, article: Article) -> LLMBrief | None:
-        """A grounded bilingual brief, or None: the caller then posts the extractive brief."""
+        """A grounded bilingual brief, or None: the caller then posts the extractive brief. A language
+        listed in the brief's `missing` has no text: the caller supplies it."""
         try:
             prompt = load_prompt(BRIEF_PROMPT, self.settings)
         except PromptError as exc:
@@ -329,10 +330,18 @@ class LLMSummariser:
             texts[lang] = kept.strip()
         empty = [f"{part}.{lang}" for part in ("title", "summary") for lang in self.languages
                  if not (brief.title if part == "title" else brief.summary).get(lang, "").strip()]
-        if empty:
+        lost = [lang for lang in self.languages if f"title.{lang}" in empty or f"summary.{lang}" in empty]
+        if len(lost) == len(self.languages):
             self._reject(article, "brief", f"nothing grounded left in {', '.join(empty)}; extractive brief used",
                          brief.notes)
             return "grounding left nothing in " + ", ".join(empty)
+        if lost:
+            # The languages that held up are worth posting: the caller fills the lost ones from the article.
+            self._reject(article, "brief", f"nothing grounded left in {', '.join(empty)}; the article's own "
+                                           f"text stands in for {', '.join(lost)}", brief.notes)
+            for lang in lost:
+                brief.title[lang] = brief.summary[lang] = ""
+            brief.missing = lost
         return brief
 
     def _reject(self, article: Article, what: str, message: str, notes: list[str]) -> None:

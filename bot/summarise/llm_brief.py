@@ -18,6 +18,9 @@ class LLMBrief:
     summary: dict[str, str]
     figures: list[Figure] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Languages in which nothing of the model's title or summary held up against the source: empty
+    # here, the caller gives them the article's own text (or its stand-in) instead.
+    missing: list[str] = field(default_factory=list)
 
     def to_cache(self) -> dict:
         data = asdict(self)
@@ -28,7 +31,7 @@ class LLMBrief:
     def from_cache(cls, data: dict) -> "LLMBrief":
         return cls(relevant=bool(data["relevant"]), title=dict(data["title"]), summary=dict(data["summary"]),
                    figures=[Figure.model_validate(f) for f in data.get("figures", [])],
-                   notes=list(data.get("notes", [])))
+                   notes=list(data.get("notes", [])), missing=list(data.get("missing", [])))
 
 
 def content_hash(title: str, text: str) -> str:
