@@ -20,6 +20,7 @@ from fakes.openai_server import FakeOpenAI, chat_json, server_error
 from fakes.slack_api import BOT_TOKEN, mrkdwn_texts
 from feedgen import Entry, atom, lines, make_env, make_settings, poll_and_deliver, rss
 from loopback import Reply, Request
+from magnet_story import MAGNETS_EN, MAGNETS_REPLY
 from pg import any_db_url, pg_server, pg_url  # noqa: F401  (pytest fixtures)
 
 from bot.adapters.console.deliver import render_brief_text
@@ -35,10 +36,7 @@ SLACK_CHANNEL = "C0BRIEFS1"
 # One story, in Chinese first, then from two English outlets.
 ZH = Entry("商务部批准12家欧洲企业稀土磁体出口许可", "商务部表示已批准12家欧洲企业的稀土磁体出口许可申请。氧化镨钕价格上涨4.5%，"
            "报61.5万元/吨。业内人士称许可期限为18个月。", guid="hs-1", link="https://zh.example/xuke.html")
-EN = Entry("China approves rare earth magnet export licences for 12 European firms",
-           "China's commerce ministry approved rare earth magnet export licences for 12 European companies on "
-           "Friday. NdPr oxide prices rose 4.5% to 615,000 yuan per tonne after the news.",
-           guid="wire-1", link="https://wire.example/magnets")
+EN = MAGNETS_EN
 EN_LATER = Entry("Beijing grants magnet export permits to a dozen EU companies",
                  "The Commerce Ministry in Beijing granted rare earth magnet export licences to 12 European firms, "
                  "covering 5,000 tonnes of magnets a year. NdPr oxide gained 4.5% to 615,000 yuan per tonne.",
@@ -51,15 +49,7 @@ STEEL_EN = Entry("US to impose 25% tariff on Canadian steel",
                  "from Canada from March 12, citing national security.",
                  guid="wire-2", link="https://wire.example/steel")
 
-LLM_REPLY = {
-    "relevant": True,
-    "title": {"en": "China clears magnet export licences for 12 European firms",
-              "zh": "中国批准12家欧洲企业稀土磁体出口许可"},
-    "summary": {"en": "China approved rare-earth magnet export licences for 12 European companies; NdPr oxide "
-                      "rose 4.5% to 615,000 yuan per tonne.",
-                "zh": "商务部批准12家欧洲企业稀土磁体出口许可，氧化镨钕价格上涨4.5%，报每吨61.5万元。"},
-    "figures": [{"text": "4.5%", "label": {"en": "NdPr oxide price rise", "zh": "氧化镨钕涨幅"}}],
-}
+LLM_REPLY = MAGNETS_REPLY
 
 
 class Outlets:
@@ -77,6 +67,11 @@ class Outlets:
 
     def feeds(self) -> list[dict]:
         return [{"name": n, "url": self.server.url(f"/{n}.xml")} for n in self.names]
+
+
+def app_with_llm(settings, db_url: str, fake: FakeOpenAI):
+    return build_app(settings, make_env(db_url, openai_base_url=fake.base_url, openai_api_key="test-key",
+                                        model="fake-mini"))
 
 
 def only_brief(app) -> Brief:
@@ -160,8 +155,7 @@ async def test_an_llm_brief_keeps_its_text_when_an_outlet_in_the_other_language_
     outlets = Outlets(http_server, ["zh", "zh-steel", "en", "en-steel"])
     settings = make_settings(tmp_path, outlets.feeds(), llm={"max_retries": 0})
     with FakeOpenAI() as fake:
-        app = build_app(settings, make_env(db_url, openai_base_url=fake.base_url, openai_api_key="test-key",
-                                           model="fake-mini"))
+        app = app_with_llm(settings, db_url, fake)
         try:
             fake.queue(chat_json(LLM_REPLY))
             outlets.publish("zh", ZH)
@@ -281,8 +275,7 @@ async def test_a_model_brief_unsound_in_one_language_keeps_the_other_and_a_later
     outlets = Outlets(http_server, ["en", "zh"])
     settings = make_settings(tmp_path, outlets.feeds(), llm={"max_retries": 0})
     with FakeOpenAI() as fake:
-        app = build_app(settings, make_env(db_url, openai_base_url=fake.base_url, openai_api_key="test-key",
-                                           model="fake-mini"))
+        app = app_with_llm(settings, db_url, fake)
         try:
             fake.queue(chat_json(model_unsound_in_chinese()), chat_json(model_unsound_in_chinese()))
             outlets.publish("en", EN)
@@ -309,8 +302,7 @@ async def test_a_model_brief_unsound_in_the_articles_own_language_copies_the_art
     outlets = Outlets(http_server, ["zh"])
     settings = make_settings(tmp_path, outlets.feeds(), llm={"max_retries": 0})
     with FakeOpenAI() as fake:
-        app = build_app(settings, make_env(db_url, openai_base_url=fake.base_url, openai_api_key="test-key",
-                                           model="fake-mini"))
+        app = app_with_llm(settings, db_url, fake)
         try:
             fake.queue(chat_json(model_unsound_in_chinese()), chat_json(model_unsound_in_chinese()))
             outlets.publish("zh", ZH)

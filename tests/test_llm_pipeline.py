@@ -7,30 +7,20 @@ import json
 from fakes.openai_server import FakeOpenAI, chat_json, server_error
 from feedgen import Entry, atom, make_env, make_settings, rss
 from loopback import Reply
+from magnet_story import MAGNETS_EN, MAGNETS_REPLY
 
 from bot.app.container import make_dispatcher, make_poller
 from bot.app.container import build_app, close_app
 
-EN_A = Entry("China approves rare earth magnet export licences for 12 European firms",
-             "China's commerce ministry approved rare earth magnet export licences for 12 European companies on "
-             "Friday. NdPr oxide prices rose 4.5% to 615,000 yuan per tonne after the news.",
-             guid="a-1", link="https://a.example/magnets")
 EN_B = Entry("Beijing grants magnet export permits to a dozen EU companies",
              "The Commerce Ministry in Beijing granted rare earth magnet export licences to 12 European firms. "
              "NdPr oxide gained 4.5% to 615,000 yuan per tonne.", guid="b-1", link="https://b.example/permits")
 ZH_C = Entry("商务部批准12家欧洲企业稀土磁体出口许可", "商务部表示已批准12家欧洲企业的稀土磁体出口许可申请。氧化镨钕价格上涨4.5%，"
              "报61.5万元/吨。", guid="c-1", link="https://c.example/xuke.html")
 
-GOOD_REPLY = {
-    "relevant": True,
-    "title": {"en": "China clears magnet export licences for 12 European firms",
-              "zh": "中国批准12家欧洲企业稀土磁体出口许可"},
-    "summary": {"en": "China approved rare-earth magnet export licences for 12 European companies; NdPr oxide "
-                      "rose 4.5% to 615,000 yuan per tonne.",
-                "zh": "商务部批准12家欧洲企业稀土磁体出口许可，氧化镨钕价格上涨4.5%，报每吨61.5万元。"},
-    "figures": [{"text": "4.5%", "label": {"en": "NdPr oxide price rise", "zh": "氧化镨钕涨幅"}},
-                {"text": "615,000 yuan per tonne", "label": {"en": "NdPr oxide price", "zh": "氧化镨钕价格"}}],
-}
+# The model's brief, with the price as a second figure.
+GOOD_REPLY = {**MAGNETS_REPLY, "figures": MAGNETS_REPLY["figures"] + [
+    {"text": "615,000 yuan per tonne", "label": {"en": "NdPr oxide price", "zh": "氧化镨钕价格"}}]}
 
 
 def serve(http_server, entries: dict[str, bytes]) -> list[dict]:
@@ -55,7 +45,7 @@ async def run_cycle(settings, db_url, fake) -> tuple[list, list[dict]]:
 
 
 async def test_three_outlets_one_brief_one_llm_call(http_server, tmp_path, db_url):
-    feeds = serve(http_server, {"a": rss([EN_A]), "b": atom([EN_B]), "c": rss([ZH_C], encoding="gbk")})
+    feeds = serve(http_server, {"a": rss([MAGNETS_EN]), "b": atom([EN_B]), "c": rss([ZH_C], encoding="gbk")})
     settings = make_settings(tmp_path, feeds, llm={"max_retries": 0})
     with FakeOpenAI() as fake:
         fake.queue(chat_json(GOOD_REPLY))
@@ -69,7 +59,7 @@ async def test_three_outlets_one_brief_one_llm_call(http_server, tmp_path, db_ur
 
 
 async def test_invented_number_never_posted(http_server, tmp_path, db_url):
-    feeds = serve(http_server, {"a": rss([EN_A])})
+    feeds = serve(http_server, {"a": rss([MAGNETS_EN])})
     settings = make_settings(tmp_path, feeds, llm={"max_retries": 0})
     bad = json.loads(json.dumps(GOOD_REPLY))
     bad["summary"]["en"] += " Exports are expected to grow 37% next year."
@@ -81,7 +71,7 @@ async def test_invented_number_never_posted(http_server, tmp_path, db_url):
 
 
 async def test_llm_outage_falls_back_to_extractive(http_server, tmp_path, db_url):
-    feeds = serve(http_server, {"a": rss([EN_A])})
+    feeds = serve(http_server, {"a": rss([MAGNETS_EN])})
     settings = make_settings(tmp_path, feeds, llm={"max_retries": 0})
     with FakeOpenAI() as fake:
         fake.queue(server_error(), server_error())
@@ -90,7 +80,7 @@ async def test_llm_outage_falls_back_to_extractive(http_server, tmp_path, db_url
 
 
 async def test_model_says_not_relevant(http_server, tmp_path, db_url):
-    feeds = serve(http_server, {"a": rss([EN_A])})
+    feeds = serve(http_server, {"a": rss([MAGNETS_EN])})
     settings = make_settings(tmp_path, feeds, llm={"max_retries": 0})
     with FakeOpenAI() as fake:
         fake.queue(chat_json({**GOOD_REPLY, "relevant": False}))

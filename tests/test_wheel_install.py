@@ -16,28 +16,15 @@ import sysconfig
 from pathlib import Path
 
 from fakes.openai_server import FakeOpenAI, chat_json
-from feedgen import Entry, rss
+from feedgen import rss
 from loopback import Reply
+from magnet_story import MAGNETS_EN, MAGNETS_REPLY
 
 from bot.summarise.prompts import parse_prompt
 
 ROOT = Path(__file__).resolve().parents[1]
 # What the build reads: pyproject.toml names README.md; setup.py copies prompts/ into the package.
 SOURCES = ("bot", "prompts", "pyproject.toml", "setup.py", "MANIFEST.in", "README.md")
-
-ENTRY = Entry("China approves rare earth magnet export licences for 12 European firms",
-              "China's commerce ministry approved rare earth magnet export licences for 12 European companies on "
-              "Friday. NdPr oxide prices rose 4.5% to 615,000 yuan per tonne after the news.",
-              guid="a-1", link="https://a.example/magnets")
-REPLY = {
-    "relevant": True,
-    "title": {"en": "China clears magnet export licences for 12 European firms",
-              "zh": "中国批准12家欧洲企业稀土磁体出口许可"},
-    "summary": {"en": "China approved rare-earth magnet export licences for 12 European companies; NdPr oxide "
-                      "rose 4.5% to 615,000 yuan per tonne.",
-                "zh": "商务部批准12家欧洲企业稀土磁体出口许可，氧化镨钕价格上涨4.5%，报每吨61.5万元。"},
-    "figures": [{"text": "4.5%", "label": {"en": "NdPr oxide price rise", "zh": "氧化镨钕涨幅"}}],
-}
 
 
 def _run(cmd: list, **kw) -> subprocess.CompletedProcess:
@@ -81,7 +68,7 @@ def test_installed_wheel_writes_an_llm_brief(tmp_path, http_server):
     version = _run([venv / "bin" / "briefbot", "--version"], cwd=tmp_path, env=env)
     assert version.stdout.strip() == "briefbot 0.1.0"
 
-    http_server.route("/feed.xml", Reply(200, rss([ENTRY]), content_type="application/rss+xml"))
+    http_server.route("/feed.xml", Reply(200, rss([MAGNETS_EN]), content_type="application/rss+xml"))
     run_dir = tmp_path / "run"  # no prompts/ here: the default prompts_dir falls back to the wheel's
     run_dir.mkdir()
     (run_dir / "feeds.yaml").write_text(f"""
@@ -95,7 +82,7 @@ routes:
   - {{name: out, to: ["jsonl:out/briefs.jsonl"]}}
 """, encoding="utf-8")
     with FakeOpenAI() as fake:
-        fake.queue(chat_json(REPLY), chat_json(REPLY))
+        fake.queue(chat_json(MAGNETS_REPLY), chat_json(MAGNETS_REPLY))
         env.update(DATABASE_URL=f"sqlite:///{run_dir}/db.sqlite", OPENAI_BASE_URL=fake.base_url,
                    OPENAI_API_KEY="sk-test-wheel", BRIEFBOT_MODEL="fake-mini", BRIEFBOT_ALLOW_PRIVATE_URLS="1")
         proc = _run([venv / "bin" / "briefbot", "poll", "--once"], cwd=run_dir, env=env)
@@ -106,4 +93,4 @@ routes:
     shipped = parse_prompt((ROOT / "prompts" / "brief.md").read_text(encoding="utf-8"), ROOT / "brief.md")
     assert system.startswith(shipped.system.split("{")[0])
     (brief,) = [json.loads(line) for line in (run_dir / "out" / "briefs.jsonl").read_text().splitlines()]
-    assert brief["mode"] == "llm" and brief["title"]["zh"] == REPLY["title"]["zh"]
+    assert brief["mode"] == "llm" and brief["title"]["zh"] == MAGNETS_REPLY["title"]["zh"]
