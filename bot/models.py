@@ -46,6 +46,9 @@ class SourceText:
     lang: str
     title: str
     summary: str
+    # The word to the reader that comes with it (that the source carried text aimed at automated
+    # readers, left out); "" when none.
+    note: str = ""
 
 
 class Source(BaseModel):
@@ -112,6 +115,8 @@ class Brief(BaseModel):
         """The latest source's own text becomes the brief's in its language."""
         self.title[text.lang] = text.title
         self.summary[text.lang] = text.summary
+        if text.note and text.note not in self.note.get(text.lang, ""):
+            self.note[text.lang] = " ".join(filter(None, (self.note.get(text.lang), text.note)))
         self.untranslated.remove(text.lang)
         self.filled_from[text.lang] = len(self.sources) - 1
 

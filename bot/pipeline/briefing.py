@@ -81,8 +81,10 @@ class Briefer:
         language is not a brief language."""
         if article.lang not in self.settings.languages:
             return None
-        article, _planted, (title, summary, _figures) = self._extractive(article, figures)
-        return SourceText(article.lang, defang_links(title[article.lang]), defang_links(summary[article.lang]))
+        article, planted, (title, summary, _figures) = self._extractive(article, figures)
+        lang = article.lang
+        return SourceText(lang, defang_links(title[lang]), defang_links(summary[lang]),
+                          self._planted_note(article, planted).get(lang, ""))
 
     def _extractive(self, article: Article, figures: list[Figure]
                     ) -> tuple[Article, list[str], tuple[dict[str, str], dict[str, str], list[Figure]]]:

@@ -30,7 +30,8 @@ class NewBrief:
         brief = self.brief
         if brief.mode != "extractive" or self.language not in brief.title:
             return None
-        return SourceText(self.language, brief.title[self.language], brief.summary[self.language])
+        return SourceText(self.language, brief.title[self.language], brief.summary[self.language],
+                          brief.note.get(self.language, ""))
 
 
 @dataclass
