@@ -79,7 +79,8 @@ class Brief(BaseModel):
     # article carried text aimed at automated readers, left out of the brief); empty when none.
     note: Bilingual = Field(default_factory=dict)
     # Languages whose title and summary only stand in for a translation (an extractive brief's
-    # languages other than its article's), until a source written in one of them joins the story.
+    # languages other than its article's; a model brief's where the model's text did not hold up),
+    # until a source written in one of them joins the story.
     untranslated: list[str] = Field(default_factory=list)
     # Language -> place in `sources` of the later source whose own text fills that language.
     filled_from: dict[str, int] = Field(default_factory=dict)
