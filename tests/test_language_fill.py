@@ -16,6 +16,8 @@ import io
 import threading
 from dataclasses import replace
 
+from sqlalchemy import select
+
 from chat_fixtures import DISCORD_CHANNEL, DISCORD_TOKEN, discord_api, slack  # noqa: F401  (pytest fixtures)
 from fakes.openai_server import FakeOpenAI, chat_json, server_error
 from fakes.slack_api import BOT_TOKEN, mrkdwn_texts
@@ -29,6 +31,8 @@ from bot.analyse.text import split_sentences
 from bot.app.container import build_app, close_app, make_poller
 from bot.commands import CommandService
 from bot.models import Brief
+from bot.store import schema as t
+from bot.store.migrate import downgrade, upgrade
 from bot.summarise.extractive import COPIED_NOTE, HELD_BACK, NOTICE
 from bot.summarise.injection import PLANTED_NOTE
 
@@ -337,3 +341,26 @@ async def test_a_model_brief_unsound_in_the_articles_own_language_copies_the_art
     assert brief.title["en"] == LLM_REPLY["title"]["en"]
     text = render_brief_text(brief, settings)
     assert COPIED_NOTE["zh"] in text and LLM_REPLY["summary"]["en"] in text
+
+
+async def test_a_story_stored_before_stand_ins_were_recorded_is_still_filled_after_the_upgrade(
+        http_server, tmp_path, any_db_url):
+    """Rolling back to the release before takes the new keys out of the documents (it refuses keys it
+    does not know); upgrading again finds the stand-in by its title, and the next outlet fills it."""
+    outlets = Outlets(http_server, ["zh", "en"])
+    app = build_app(make_settings(tmp_path, outlets.feeds()), make_env(any_db_url))
+    try:
+        outlets.publish("zh", ZH)
+        await poll_and_deliver(app)
+        downgrade(app.store.engine, "0007")
+        with app.store.engine.connect() as conn:
+            [doc] = conn.execute(select(t.briefs.c.doc)).scalars().all()
+        assert "untranslated" not in doc and doc["title"]["en"].endswith("Chinese-language report (untranslated)")
+        upgrade(app.store.engine)
+        assert only_brief(app).untranslated == ["en"]
+        outlets.publish("en", EN)
+        await poll_and_deliver(app)
+        story = only_brief(app)
+    finally:
+        await close_app(app)
+    assert story.title["en"] == EN.title and story.filled_from == {"en": 1}
