@@ -62,6 +62,12 @@ class _BoundedRateLimitRetryHandler(AsyncRateLimitErrorRetryHandler):
         return _retry_after(response.headers if response else None) <= self.max_wait
 
 
+def _error_data(exc: SlackApiError) -> dict:
+    """The body of Slack's error reply ({"ok": false, "error": …}); empty when it sent none (a proxy's page)."""
+    data = getattr(exc.response, "data", None)
+    return data if isinstance(data, dict) else {}
+
+
 def _retry_after(headers: Any) -> float:
     if not headers:
         return 0.0
@@ -286,7 +292,7 @@ class SlackDeliverer:
                 reply = await self.client.conversations_history(channel=channel, include_all_metadata=True,
                                                                 oldest=oldest, limit=self.history_limit)
         except SlackApiError as exc:
-            data = exc.response.data if isinstance(getattr(exc.response, "data", None), dict) else {}
+            data = _error_data(exc)
             if data.get("error") == "missing_scope":
                 # An app installed without channels:history/groups:history can still post: deliver
                 # (at least once) rather than fail the brief; say how to get exactly-once back.
@@ -319,8 +325,7 @@ class SlackDeliverer:
         try:
             return await func(**kwargs)
         except SlackApiError as exc:
-            data = exc.response.data if isinstance(getattr(exc.response, "data", None), dict) else {}
-            if data.get("error") in tolerated:
+            if _error_data(exc).get("error") in tolerated:
                 return None
             raise self._api_error(target, target.address, method, exc) from None
         except DeliveryError:
@@ -332,7 +337,7 @@ class SlackDeliverer:
     def _api_error(self, target: Target, channel: str, method: str, exc: SlackApiError) -> DeliveryError:
         response = exc.response
         status = getattr(response, "status_code", None)
-        data = response.data if isinstance(getattr(response, "data", None), dict) else {}
+        data = _error_data(exc)
         error = str(data.get("error") or "")
         if status == 429 or error == "ratelimited":
             wait = _retry_after(getattr(response, "headers", None)) or None
