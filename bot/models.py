@@ -116,10 +116,14 @@ class Brief(BaseModel):
         """The latest source's own text becomes the brief's in its language."""
         self.title[text.lang] = text.title
         self.summary[text.lang] = text.summary
-        if text.note and text.note not in self.note.get(text.lang, ""):
-            self.note[text.lang] = " ".join(filter(None, (self.note.get(text.lang), text.note)))
+        self.add_note(text.lang, text.note)
         self.untranslated.remove(text.lang)
         self.filled_from[text.lang] = len(self.sources) - 1
+
+    def add_note(self, lang: str, note: str) -> None:
+        """`note` under the brief in `lang`, after any note already there (once: it may already say it)."""
+        if note and note not in self.note.get(lang, ""):
+            self.note[lang] = " ".join(filter(None, (self.note.get(lang), note)))
 
     @property
     def published(self) -> datetime | None:

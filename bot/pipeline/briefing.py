@@ -54,14 +54,15 @@ class Briefer:
                 mode, missing = "llm", llm_brief.missing
                 title, summary = self._model_text(article, llm_brief, figures)
                 figures = llm_brief.figures or figures
-        note = self._planted_note(article, planted)
-        if mode == "llm" and article.lang in missing:
-            note[article.lang] = " ".join(filter(None, (note.get(article.lang), COPIED_NOTE[article.lang])))
         # Feed and model text may carry URLs; only the sources may be links in a posted brief.
         title, summary = ({k: defang_links(v) for k, v in d.items()} for d in (title, summary))
-        return Brief(id=new_brief_id(article.feed, item_key), topics=article.topics, title=title,
-                     summary=summary, figures=self.labelled(figures), sources=[source], mode=mode, note=note,
-                     untranslated=[lang for lang in missing if lang != article.lang])
+        brief = Brief(id=new_brief_id(article.feed, item_key), topics=article.topics, title=title,
+                      summary=summary, figures=self.labelled(figures), sources=[source], mode=mode,
+                      note=self._planted_note(article, planted),
+                      untranslated=[lang for lang in missing if lang != article.lang])
+        if mode == "llm" and article.lang in missing:
+            brief.add_note(article.lang, COPIED_NOTE[article.lang])
+        return brief
 
     def _model_text(self, article: Article, llm_brief: LLMBrief, figures: list[Figure]
                     ) -> tuple[dict[str, str], dict[str, str]]:
